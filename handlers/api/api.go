@@ -1,0 +1,139 @@
+// Package api holds what every OpenStack API surface shares: request ids,
+// token authentication, client addresses, and the mapping of domain errors
+// to HTTP status codes. Each surface renders the body in its own shape.
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+)
+
+// RequestIDHeader is the header OpenStack services answer with.
+const RequestIDHeader = "X-Openstack-Request-Id"
+
+type localKey int
+
+const (
+	keyRequestID localKey = iota
+	keyToken
+)
+
+// RequestID gives every request an id, sent back in x-openstack-request-id
+// and kept in the context for logs and action records.
+func RequestID(c *fiber.Ctx) error {
+	id := "req-" + uuid.NewString()
+	c.Locals(keyRequestID, id)
+	c.Set(RequestIDHeader, id)
+	return c.Next()
+}
+
+// ReqID returns the request's id.
+func ReqID(c *fiber.Ctx) string {
+	id, _ := c.Locals(keyRequestID).(string)
+	return id
+}
+
+// SetToken stores the caller's validated token on the request.
+func SetToken(c *fiber.Ctx, t *model.Token) { c.Locals(keyToken, t) }
+
+// Token returns the caller's validated token, or nil.
+func Token(c *fiber.Ctx) *model.Token {
+	t, _ := c.Locals(keyToken).(*model.Token)
+	return t
+}
+
+// Status maps an error to an HTTP status and its reason phrase. Errors
+// that are not domain conditions are 500s.
+func Status(err error) int {
+	var v *fault.Validation
+	var th *fault.Throttled
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &v):
+		return fiber.StatusBadRequest
+	case errors.As(err, &th):
+		return fiber.StatusTooManyRequests
+	case errors.Is(err, fault.ErrUnauthorized):
+		return fiber.StatusUnauthorized
+	case errors.Is(err, fault.ErrForbidden):
+		return fiber.StatusForbidden
+	case errors.Is(err, fault.ErrNotFound):
+		return fiber.StatusNotFound
+	case errors.Is(err, fault.ErrConflict):
+		return fiber.StatusConflict
+	case errors.Is(err, fault.ErrBusy):
+		return fiber.StatusServiceUnavailable
+	case errors.As(err, &fe):
+		return fe.Code
+	}
+	return fiber.StatusInternalServerError
+}
+
+// Message returns what may be shown to the caller about err: the domain's
+// own words for domain conditions, a fixed sentence for anything else, so
+// that SQL, paths and stack traces never reach a client.
+func Message(err error, status int) string {
+	if status >= 500 && status != fiber.StatusServiceUnavailable {
+		return "An unexpected error prevented the server from fulfilling your request."
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return fe.Message
+	}
+	return err.Error()
+}
+
+// Prepare sets the headers an error answer needs (Retry-After) and logs
+// server errors once, with the request id.
+func Prepare(c *fiber.Ctx, log *slog.Logger, err error, status int) {
+	var th *fault.Throttled
+	if errors.As(err, &th) {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int(th.RetryAfter.Seconds()+0.999))))
+	}
+	if errors.Is(err, fault.ErrBusy) {
+		c.Set(fiber.HeaderRetryAfter, "1")
+	}
+	if status >= 500 {
+		log.Error("request failed", "request_id", ReqID(c), "method", c.Method(), "path", c.Path(), "error", err)
+	}
+}
+
+// ClientAddr returns the caller's address. X-Forwarded-For is believed only
+// when the connection comes from a trusted proxy; then the right-most
+// address that is not itself a trusted proxy is the client.
+func ClientAddr(c *fiber.Ctx, trusted []*net.IPNet) string {
+	remote := net.ParseIP(c.Context().RemoteIP().String())
+	if remote == nil || !inNets(remote, trusted) {
+		return c.Context().RemoteIP().String()
+	}
+	xff := string(c.Request().Header.Peek(fiber.HeaderXForwardedFor))
+	parts := strings.Split(xff, ",")
+	for i := len(parts) - 1; i >= 0; i-- {
+		ip := net.ParseIP(strings.TrimSpace(parts[i]))
+		if ip == nil {
+			break
+		}
+		if !inNets(ip, trusted) {
+			return ip.String()
+		}
+	}
+	return remote.String()
+}
+
+func inNets(ip net.IP, nets []*net.IPNet) bool {
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,284 @@
+// Package portal serves the Horizon-like browser portal: server-rendered
+// templ pages, plain forms with CSRF protection, server-side sessions that
+// hold an API token. It calls the same domain services as the API, so the
+// policy table decides what each page may do.
+package portal
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nimbus-cloud/nimbus/handlers/api"
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/i18n"
+	idsvc "github.com/nimbus-cloud/nimbus/internal/identity"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/views"
+)
+
+// Config is what the portal needs from the deployment's configuration.
+type Config struct {
+	PublicURL      string
+	Region         string
+	RedisPrefix    string
+	SessionIdle    time.Duration
+	SessionMax     time.Duration
+	TrustedProxies []*net.IPNet
+	// Secret keys the login form's CSRF tokens; shared by all controllers.
+	Secret []byte
+}
+
+// Handler serves the portal.
+type Handler struct {
+	svc          *idsvc.Service
+	store        *store.Store
+	log          *slog.Logger
+	cfg          Config
+	sessions     *sessions
+	secret       []byte
+	publicOrigin string
+	secure       bool // cookies get Secure: the public URL is https
+}
+
+// New returns a portal Handler.
+func New(svc *idsvc.Service, st *store.Store, rdb *redis.Client, log *slog.Logger, cfg Config) *Handler {
+	u, _ := url.Parse(cfg.PublicURL)
+	return &Handler{
+		svc: svc, store: st, log: log.With("component", "portal"), cfg: cfg,
+		sessions:     &sessions{rdb: rdb, prefix: cfg.RedisPrefix, idle: cfg.SessionIdle},
+		secret:       cfg.Secret,
+		publicOrigin: strings.ToLower(u.Scheme + "://" + u.Host),
+		secure:       u.Scheme == "https",
+	}
+}
+
+const sessionCookie = "nimbus_session"
+
+type localKey int
+
+const keySession localKey = iota
+
+// Register mounts the portal's routes on app.
+func (h *Handler) Register(app *fiber.App) {
+	app.Use(h.language)
+	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/project/", fiber.StatusFound) })
+	app.Get("/auth/login", h.loginPage)
+	app.Post("/auth/login", h.login)
+
+	g := app.Group("", h.requireSession, h.csrf)
+	g.Post("/auth/logout", h.logout)
+	g.Post("/auth/switch", h.switchProject)
+	g.Get("/project", h.overview)
+	g.Get("/project/", h.overview)
+	g.Get("/project/instances", h.placeholder("instances", "nav.instances", "feature.instances", policy.ViewProject))
+	g.Get("/project/images", h.placeholder("images", "nav.images", "feature.images", policy.ViewProject))
+	g.Get("/project/key_pairs", h.placeholder("keypairs", "nav.keypairs", "feature.keypairs", policy.ViewProject))
+	g.Get("/project/api_access/openrc", h.openrc)
+
+	a := g.Group("/admin", h.requireAdmin)
+	a.Get("/projects", h.projectList)
+	a.Get("/projects/new", h.projectNew)
+	a.Post("/projects", h.projectCreate)
+	a.Get("/projects/:id/edit", h.projectEdit)
+	a.Post("/projects/:id", h.projectUpdate)
+	a.Post("/projects/:id/enable", h.projectSetEnabled(true))
+	a.Post("/projects/:id/disable", h.projectSetEnabled(false))
+	a.Post("/projects/:id/delete", h.projectDelete)
+	a.Get("/projects/:id/members", h.membersPage)
+	a.Post("/projects/:id/members", h.memberAssign)
+	a.Post("/projects/:id/members/remove", h.memberRemove)
+	a.Get("/users", h.userList)
+	a.Get("/users/new", h.userNew)
+	a.Post("/users", h.userCreate)
+	a.Get("/users/:id/edit", h.userEdit)
+	a.Post("/users/:id", h.userUpdate)
+	a.Post("/users/:id/enable", h.userSetEnabled(true))
+	a.Post("/users/:id/disable", h.userSetEnabled(false))
+	a.Post("/users/:id/delete", h.userDelete)
+	a.Get("/flavors", h.placeholder("admin-flavors", "nav.flavors", "feature.flavors", policy.ViewAdmin))
+	a.Get("/quotas", h.placeholder("admin-quotas", "nav.quotas", "feature.quotas", policy.ViewAdmin))
+	a.Get("/hypervisors", h.placeholder("admin-hypervisors", "nav.hypervisors", "feature.hypervisors", policy.ViewAdmin))
+	a.Get("/services", h.placeholder("admin-services", "nav.services", "feature.compute_services", policy.ViewAdmin))
+}
+
+// language picks the page language from Accept-Language.
+func (h *Handler) language(c *fiber.Ctx) error {
+	c.SetUserContext(i18n.WithLang(c.UserContext(), i18n.Match(c.Get(fiber.HeaderAcceptLanguage))))
+	return c.Next()
+}
+
+// requireSession loads the session and its token; without a valid one the
+// browser is sent to sign in (and nothing is stored).
+func (h *Handler) requireSession(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	sess, err := h.sessions.load(ctx, c.Cookies(sessionCookie))
+	if err != nil && !errors.Is(err, errNoSession) {
+		return err
+	}
+	var tok *model.Token
+	if sess != nil {
+		tok, err = h.svc.Validate(ctx, sess.Token)
+		if err != nil {
+			// The token was revoked (password change, disable, role
+			// removal) or expired: the session ends with it.
+			_ = h.sessions.destroy(ctx, sess.id)
+			sess = nil
+		}
+	}
+	if sess == nil {
+		h.clearCookie(c)
+		if c.Method() != fiber.MethodGet {
+			return fault.ErrUnauthorized
+		}
+		return c.Redirect("/auth/login?next="+url.QueryEscape(string(c.Request().URI().RequestURI())), fiber.StatusFound)
+	}
+	c.Locals(keySession, sess)
+	api.SetToken(c, tok)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Next()
+}
+
+// csrf refuses state-changing requests without the session's token or
+// from another origin.
+func (h *Handler) csrf(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return c.Next()
+	}
+	if !h.sameOrigin(c) || !tokensEqual(formToken(c), sess(c).CSRF) {
+		return errCSRF
+	}
+	return c.Next()
+}
+
+// errCSRF is a 403 with its own message.
+var errCSRF = &csrfError{}
+
+type csrfError struct{}
+
+func (*csrfError) Error() string { return "csrf check failed" }
+func (*csrfError) Unwrap() error { return fault.ErrForbidden }
+
+func (h *Handler) requireAdmin(c *fiber.Ctx) error {
+	if !policy.Allowed(api.Token(c), policy.ViewAdmin, policy.Target{}) {
+		return fault.ErrForbidden
+	}
+	return c.Next()
+}
+
+func sess(c *fiber.Ctx) *session {
+	s, _ := c.Locals(keySession).(*session)
+	return s
+}
+
+// page builds the shell's view model for the signed-in user.
+func (h *Handler) page(c *fiber.Ctx, active, titleKey string, args ...any) views.Page {
+	ctx := c.UserContext()
+	tok, s := api.Token(c), sess(c)
+	p := views.Page{
+		Title: i18n.T(ctx, titleKey, args...), Active: active, UserName: tok.UserName,
+		Project: views.Ref{ID: tok.ProjectID, Name: tok.ProjectName},
+		IsAdmin: policy.Allowed(tok, policy.ViewAdmin, policy.Target{}), CSRF: s.CSRF,
+	}
+	if ps, err := h.svc.AuthProjects(ctx, tok); err == nil {
+		for _, pr := range ps {
+			p.Projects = append(p.Projects, views.Ref{ID: pr.ID, Name: pr.Name})
+		}
+	}
+	if s.Flash != "" {
+		p.Flash, p.FlashKind = s.Flash, s.FlashKind
+		s.Flash, s.FlashKind = "", ""
+		if err := h.sessions.save(ctx, s); err != nil {
+			h.log.Warn("clear flash", "error", err)
+		}
+	}
+	return p
+}
+
+// flash stores a one-time notice shown on the next page.
+func (h *Handler) flash(c *fiber.Ctx, kind, key string, args ...any) {
+	s := sess(c)
+	s.Flash, s.FlashKind = i18n.T(c.UserContext(), key, args...), kind
+	if err := h.sessions.save(c.UserContext(), s); err != nil {
+		h.log.Warn("save flash", "error", err)
+	}
+}
+
+func render(c *fiber.Ctx, comp templ.Component) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return comp.Render(c.UserContext(), c.Response().BodyWriter())
+}
+
+func (h *Handler) setCookie(c *fiber.Ctx, name, value string, expires time.Time) {
+	c.Cookie(&fiber.Cookie{
+		Name: name, Value: value, Path: "/", Expires: expires,
+		HTTPOnly: true, Secure: h.secure, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+func (h *Handler) clearCookie(c *fiber.Ctx) {
+	if c.Cookies(sessionCookie) != "" {
+		h.setCookie(c, sessionCookie, "", time.Unix(1, 0))
+	}
+}
+
+// RenderError renders the portal's error page for err. Messages are the
+// catalogue's, never the error's own text, so internals never show.
+func (h *Handler) RenderError(c *fiber.Ctx, err error) error {
+	status := api.Status(err)
+	api.Prepare(c, h.log, err, status)
+	if status == fiber.StatusUnauthorized {
+		h.clearCookie(c)
+		return c.Redirect("/auth/login", fiber.StatusSeeOther)
+	}
+	ctx := c.UserContext()
+	code := status
+	switch code {
+	case 400, 403, 404, 409, 413, 429, 500, 503:
+	default:
+		if code >= 500 {
+			code = 500
+		} else {
+			code = 400
+		}
+	}
+	e := views.ErrorPage{
+		Status:   status,
+		Title:    i18n.T(ctx, "error."+strconv.Itoa(code)+".title"),
+		Message:  i18n.T(ctx, "error."+strconv.Itoa(code)+".message"),
+		SignedIn: sess(c) != nil,
+	}
+	if errors.Is(err, errCSRF) {
+		e.Message = i18n.T(ctx, "error.csrf")
+	}
+	c.Status(status)
+	return render(c, views.ErrorView(e))
+}
+
+// safeNext returns next when it is a path on this site, else the overview.
+// It refuses absolute URLs, scheme-relative "//host" and "/\host" forms.
+func safeNext(next string) string {
+	const home = "/project/"
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return home
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return home
+	}
+	if strings.ContainsAny(next, "\r\n\t") || strings.HasPrefix(next, "/auth/") {
+		return home
+	}
+	return next
+}

@@ -1,0 +1,249 @@
+// Package config holds the settings of both programs. Every setting has a
+// flag and a NIMBUS_* environment variable; a flag given on the command line
+// wins over the environment, which wins over the default.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of the controller (nimbus).
+type Config struct {
+	Listen        string        // portal + API, host:port
+	ConsoleListen string        // console proxy, host:port; empty disables it
+	PublicURL     string        // the base URL clients reach the API and portal at
+	DataDir       string        // where secrets, rc files and local state live
+	DatabaseURL   string        // PostgreSQL
+	RedisURL      string        // Redis
+	RedisPrefix   string        // prefix of every Redis key this cloud uses
+	Region        string        // region name in the service catalog
+	LogLevel      slog.Level    // debug, info, warn, error
+	LogJSON       bool          // JSON logs instead of text
+	TokenTTL      time.Duration // lifetime of an API token
+	SessionIdle   time.Duration // a portal session ends after this long unused
+	// SessionMax caps a portal session; it never outlives the token it holds.
+	SessionMax time.Duration
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
+	TrustedProxies []*net.IPNet
+	AdminPassword  string // seeds the admin user at first start; generated when empty
+	Seed           bool   // apply seeds (domain, roles, admin, demo, flavors, quotas)
+	Throttle       Throttle
+	// HashConcurrency caps password hashes running at once; HashQueue caps
+	// those waiting. Beyond both, logins get 503 at once.
+	HashConcurrency int
+	HashQueue       int
+	AgentLiveness   time.Duration // an agent silent this long is down
+}
+
+// Throttle sets how many failed logins are allowed in a window before
+// further attempts are refused until the window ends.
+type Throttle struct {
+	PerUser int
+	PerAddr int
+	Window  time.Duration
+}
+
+// Agent is the configuration of nimbus-agent.
+type Agent struct {
+	RedisURL    string
+	RedisPrefix string
+	LibvirtURI  string
+	Host        string // host name reported to the controller; defaults to libvirt's
+	AZ          string
+	Heartbeat   time.Duration
+	LogLevel    slog.Level
+	LogJSON     bool
+}
+
+type source struct {
+	fs  *flag.FlagSet
+	env func(string) string
+}
+
+func (s source) str(p *string, name, env, def, usage string) {
+	if v := s.env(env); v != "" {
+		def = v
+	}
+	s.fs.StringVar(p, name, def, usage+" ($"+env+")")
+}
+
+func (s source) dur(p *time.Duration, name, env string, def time.Duration, usage string, errs *[]error) {
+	if v := s.env(env); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %w", env, err))
+		} else {
+			def = d
+		}
+	}
+	s.fs.DurationVar(p, name, def, usage+" ($"+env+")")
+}
+
+func (s source) integer(p *int, name, env string, def int, usage string, errs *[]error) {
+	if v := s.env(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %w", env, err))
+		} else {
+			def = n
+		}
+	}
+	s.fs.IntVar(p, name, def, usage+" ($"+env+")")
+}
+
+func (s source) boolean(p *bool, name, env string, def bool, usage string, errs *[]error) {
+	if v := s.env(env); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %w", env, err))
+		} else {
+			def = b
+		}
+	}
+	s.fs.BoolVar(p, name, def, usage+" ($"+env+")")
+}
+
+// Load reads the controller's configuration from args and the environment
+// (getenv is os.Getenv outside tests) and validates it.
+func Load(args []string, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("nimbus", flag.ContinueOnError)
+	s := source{fs: fs, env: getenv}
+	var errs []error
+	var level, proxies string
+	s.str(&c.Listen, "listen", "NIMBUS_LISTEN", "127.0.0.1:8080", "portal and API listen address")
+	s.str(&c.ConsoleListen, "console-listen", "NIMBUS_CONSOLE_LISTEN", "127.0.0.1:6080", "console proxy listen address (empty: off)")
+	s.str(&c.PublicURL, "public-url", "NIMBUS_PUBLIC_URL", "", "public base URL (default http://<listen>)")
+	s.str(&c.DataDir, "data-dir", "NIMBUS_DATA_DIR", ".data", "data directory")
+	s.str(&c.DatabaseURL, "database-url", "NIMBUS_DATABASE_URL", "", "PostgreSQL URL")
+	s.str(&c.RedisURL, "redis-url", "NIMBUS_REDIS_URL", "", "Redis URL")
+	s.str(&c.RedisPrefix, "redis-prefix", "NIMBUS_REDIS_PREFIX", "nimbus:", "prefix of every Redis key")
+	s.str(&c.Region, "region", "NIMBUS_REGION", "RegionOne", "region name in the service catalog")
+	s.str(&level, "log-level", "NIMBUS_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.boolean(&c.LogJSON, "log-json", "NIMBUS_LOG_JSON", false, "log as JSON", &errs)
+	s.dur(&c.TokenTTL, "token-ttl", "NIMBUS_TOKEN_TTL", time.Hour, "API token lifetime", &errs)
+	s.dur(&c.SessionIdle, "session-idle", "NIMBUS_SESSION_IDLE", 30*time.Minute, "portal session idle timeout", &errs)
+	s.dur(&c.SessionMax, "session-max", "NIMBUS_SESSION_MAX", 12*time.Hour, "portal session absolute timeout", &errs)
+	s.str(&proxies, "trusted-proxies", "NIMBUS_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is trusted")
+	s.str(&c.AdminPassword, "admin-password", "NIMBUS_ADMIN_PASSWORD", "", "admin password at first start (generated if empty)")
+	s.boolean(&c.Seed, "seed", "NIMBUS_SEED", true, "seed domain, roles, users, flavors and quotas at start", &errs)
+	s.integer(&c.Throttle.PerUser, "login-fail-per-user", "NIMBUS_LOGIN_FAIL_PER_USER", 5, "failed logins per user name per window", &errs)
+	s.integer(&c.Throttle.PerAddr, "login-fail-per-addr", "NIMBUS_LOGIN_FAIL_PER_ADDR", 20, "failed logins per client address per window", &errs)
+	s.dur(&c.Throttle.Window, "login-fail-window", "NIMBUS_LOGIN_FAIL_WINDOW", 15*time.Minute, "failed-login window and lockout", &errs)
+	s.integer(&c.HashConcurrency, "hash-concurrency", "NIMBUS_HASH_CONCURRENCY", 0, "password hashes at once (0: number of CPUs)", &errs)
+	s.integer(&c.HashQueue, "hash-queue", "NIMBUS_HASH_QUEUE", 16, "password hashes allowed to wait", &errs)
+	s.dur(&c.AgentLiveness, "agent-liveness", "NIMBUS_AGENT_LIVENESS", 60*time.Second, "an agent silent this long is down", &errs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := level2(&c.LogLevel, level); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range splitList(proxies) {
+		if !strings.Contains(p, "/") {
+			if strings.Contains(p, ":") {
+				p += "/128"
+			} else {
+				p += "/32"
+			}
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("trusted proxy %q: %w", p, err))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, n)
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("public URL %q: want http(s)://host[:port]", c.PublicURL))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("database URL is required (NIMBUS_DATABASE_URL)"))
+	}
+	if c.RedisURL == "" {
+		errs = append(errs, errors.New("redis URL is required (NIMBUS_REDIS_URL)"))
+	}
+	if c.TokenTTL < time.Minute {
+		errs = append(errs, errors.New("token TTL must be at least 1m"))
+	}
+	if c.Throttle.PerUser < 1 || c.Throttle.PerAddr < 1 || c.Throttle.Window <= 0 {
+		errs = append(errs, errors.New("login throttle limits must be positive"))
+	}
+	if c.HashQueue < 0 {
+		errs = append(errs, errors.New("hash queue must not be negative"))
+	}
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	return c, errors.Join(errs...)
+}
+
+// LoadAgent reads nimbus-agent's configuration.
+func LoadAgent(args []string, getenv func(string) string) (*Agent, error) {
+	a := &Agent{}
+	fs := flag.NewFlagSet("nimbus-agent", flag.ContinueOnError)
+	s := source{fs: fs, env: getenv}
+	var errs []error
+	var level string
+	s.str(&a.RedisURL, "redis-url", "NIMBUS_REDIS_URL", "", "Redis URL")
+	s.str(&a.RedisPrefix, "redis-prefix", "NIMBUS_REDIS_PREFIX", "nimbus:", "prefix of every Redis key")
+	s.str(&a.LibvirtURI, "libvirt-uri", "NIMBUS_LIBVIRT_URI", "qemu:///system", "libvirt connection URI")
+	s.str(&a.Host, "host", "NIMBUS_AGENT_HOST", "", "host name to report (default: libvirt's host name)")
+	s.str(&a.AZ, "availability-zone", "NIMBUS_AGENT_AZ", "nova", "availability zone of this host")
+	s.dur(&a.Heartbeat, "heartbeat", "NIMBUS_AGENT_HEARTBEAT", 10*time.Second, "heartbeat interval", &errs)
+	s.str(&level, "log-level", "NIMBUS_LOG_LEVEL", "info", "log level")
+	s.boolean(&a.LogJSON, "log-json", "NIMBUS_LOG_JSON", false, "log as JSON", &errs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := level2(&a.LogLevel, level); err != nil {
+		errs = append(errs, err)
+	}
+	if a.RedisURL == "" {
+		errs = append(errs, errors.New("redis URL is required (NIMBUS_REDIS_URL)"))
+	}
+	if a.Heartbeat <= 0 {
+		errs = append(errs, errors.New("heartbeat must be positive"))
+	}
+	return a, errors.Join(errs...)
+}
+
+func level2(dst *slog.Level, s string) error {
+	if err := dst.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Logger builds the process logger from the level and format settings.
+func Logger(level slog.Level, json bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if json {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,65 @@
+// Package fault holds the errors every layer may return and handlers turn
+// into HTTP answers: one set of conditions, mapped to OpenStack's error
+// shapes by the API handlers and to error pages by the portal.
+package fault
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinels for conditions callers branch on.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict")
+	ErrUnauthorized = errors.New("the request you have made requires authentication")
+	ErrForbidden    = errors.New("you are not authorized to perform the requested action")
+	// ErrBusy means the server refused work to protect itself; retry soon.
+	ErrBusy = errors.New("the server is busy, try again shortly")
+)
+
+// Validation reports a bad input value, naming the field when there is one.
+// Code is a stable word for the kind of problem ("required", "too_long",
+// "invalid", ...) that a user interface can translate.
+type Validation struct {
+	Field   string
+	Code    string
+	Message string
+}
+
+func (e *Validation) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s: %s", e.Field, e.Message)
+}
+
+// Invalid returns a *Validation for field with code "invalid".
+func Invalid(field, format string, args ...any) error {
+	return &Validation{Field: field, Code: "invalid", Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidAs returns a *Validation for field with the given code.
+func InvalidAs(code, field, format string, args ...any) error {
+	return &Validation{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Throttled means the caller made too many failed attempts and must wait.
+type Throttled struct {
+	RetryAfter time.Duration
+}
+
+func (e *Throttled) Error() string {
+	return fmt.Sprintf("too many failed attempts, try again in %d seconds", int(e.RetryAfter.Round(time.Second).Seconds()))
+}
+
+// Conflict returns an error wrapping ErrConflict with a message for the user.
+func Conflict(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrConflict)
+}
+
+// NotFound returns an error wrapping ErrNotFound naming what was missing.
+func NotFound(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNotFound)
+}

@@ -1,0 +1,138 @@
+// Package policy says who may do what. One table maps every operation of
+// the API and the portal to a rule over the caller's token, following
+// OpenStack's default policies: admin anywhere is admin everywhere; reader
+// and member act inside their own project; a user may act on themselves.
+package policy
+
+import (
+	"fmt"
+
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+)
+
+// Op names one operation, in OpenStack's policy naming.
+type Op string
+
+// Identity operations.
+const (
+	ListProjects     Op = "identity:list_projects"
+	GetProject       Op = "identity:get_project"
+	CreateProject    Op = "identity:create_project"
+	UpdateProject    Op = "identity:update_project"
+	DeleteProject    Op = "identity:delete_project"
+	ListUsers        Op = "identity:list_users"
+	GetUser          Op = "identity:get_user"
+	CreateUser       Op = "identity:create_user"
+	UpdateUser       Op = "identity:update_user"
+	DeleteUser       Op = "identity:delete_user"
+	ChangePassword   Op = "identity:change_password"
+	ListUserProjects Op = "identity:list_user_projects"
+	ListRoles        Op = "identity:list_roles"
+	GetRole          Op = "identity:get_role"
+	CreateRole       Op = "identity:create_role"
+	UpdateRole       Op = "identity:update_role"
+	DeleteRole       Op = "identity:delete_role"
+	ListDomains      Op = "identity:list_domains"
+	GetDomain        Op = "identity:get_domain"
+	ListGrants       Op = "identity:list_grants"
+	CheckGrant       Op = "identity:check_grant"
+	CreateGrant      Op = "identity:create_grant"
+	RevokeGrant      Op = "identity:revoke_grant"
+	ListAssignments  Op = "identity:list_role_assignments"
+	ValidateToken    Op = "identity:validate_token"
+	RevokeToken      Op = "identity:revoke_token"
+)
+
+// Portal-only operations (the pages with no API of their own yet).
+const (
+	ViewProject Op = "portal:view_project"
+	ViewAdmin   Op = "portal:view_admin"
+)
+
+// Target is what an operation acts on: the project that owns it and, for
+// operations on a user, that user.
+type Target struct {
+	ProjectID string
+	UserID    string
+}
+
+// Rule decides from the caller's token and the target.
+type Rule func(t *model.Token, target Target) bool
+
+// The rules the table is made of.
+var (
+	// Admin: the admin role (on any project).
+	Admin Rule = func(t *model.Token, _ Target) bool { return t.IsAdmin() }
+	// ProjectReader: admin, or reader (or higher) in the target's project.
+	ProjectReader Rule = func(t *model.Token, g Target) bool {
+		return t.IsAdmin() || (t.ProjectID != "" && t.ProjectID == g.ProjectID && t.HasRole(model.RoleReader))
+	}
+	// ProjectMember: admin, or member (or higher) in the target's project.
+	ProjectMember Rule = func(t *model.Token, g Target) bool {
+		return t.IsAdmin() || (t.ProjectID != "" && t.ProjectID == g.ProjectID && t.HasRole(model.RoleMember))
+	}
+	// AdminOrSelf: admin, or the target user is the caller.
+	AdminOrSelf Rule = func(t *model.Token, g Target) bool { return t.IsAdmin() || t.UserID == g.UserID }
+	// Self: only the caller, never on someone's behalf.
+	Self Rule = func(t *model.Token, g Target) bool { return t.UserID == g.UserID }
+)
+
+// table is the one place that says who may do what.
+var table = map[Op]Rule{
+	ListProjects:     Admin,
+	GetProject:       ProjectReader,
+	CreateProject:    Admin,
+	UpdateProject:    Admin,
+	DeleteProject:    Admin,
+	ListUsers:        Admin,
+	GetUser:          AdminOrSelf,
+	CreateUser:       Admin,
+	UpdateUser:       Admin,
+	DeleteUser:       Admin,
+	ChangePassword:   Self,
+	ListUserProjects: AdminOrSelf,
+	ListRoles:        Admin,
+	GetRole:          Admin,
+	CreateRole:       Admin,
+	UpdateRole:       Admin,
+	DeleteRole:       Admin,
+	ListDomains:      Admin,
+	GetDomain:        Admin,
+	ListGrants:       Admin,
+	CheckGrant:       Admin,
+	CreateGrant:      Admin,
+	RevokeGrant:      Admin,
+	ListAssignments:  Admin,
+	ValidateToken:    AdminOrSelf,
+	RevokeToken:      AdminOrSelf,
+	ViewProject:      ProjectReader,
+	ViewAdmin:        Admin,
+}
+
+// Allowed reports whether the token may perform op on target. An operation
+// missing from the table is refused.
+func Allowed(t *model.Token, op Op, target Target) bool {
+	if t == nil {
+		return false
+	}
+	rule, ok := table[op]
+	return ok && rule(t, target)
+}
+
+// Check is Allowed as an error: fault.ErrForbidden when refused.
+func Check(t *model.Token, op Op, target Target) error {
+	if Allowed(t, op, target) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, fault.ErrForbidden)
+}
+
+// Ops lists every operation in the table (tests walk it).
+func Ops() []Op {
+	out := make([]Op, 0, len(table))
+	for op := range table {
+		out = append(out, op)
+	}
+	return out
+}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nimbus-cloud/nimbus/handlers/api"
+	identityapi "github.com/nimbus-cloud/nimbus/handlers/identity"
+	"github.com/nimbus-cloud/nimbus/handlers/portal"
+	"github.com/nimbus-cloud/nimbus/internal/config"
+	"github.com/nimbus-cloud/nimbus/internal/identity"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+	"github.com/nimbus-cloud/nimbus/internal/seed"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/static"
+	"github.com/nimbus-cloud/nimbus/workers"
+)
+
+// server is one running controller.
+type server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	rdb      *redis.Client
+	identity *identity.Service
+	app      *fiber.App
+	creds    seed.Credentials
+}
+
+// run starts the controller and serves until ctx ends. out receives the
+// start-up banner (where to log in).
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := config.Logger(cfg.LogLevel, cfg.LogJSON)
+	s, err := start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return s.serve(ctx, out)
+}
+
+// start connects to the backing services, migrates and seeds, and builds
+// the app; it does not listen yet.
+func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, error) {
+	s := &server{cfg: cfg, log: log}
+	if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	s.pool = pool
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("redis URL: %w", err)
+	}
+	s.rdb = redis.NewClient(opt)
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.close()
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	st := store.New(pool)
+	if cfg.Seed {
+		if s.creds, err = seed.Passwords(cfg.DataDir, cfg.AdminPassword); err != nil {
+			s.close()
+			return nil, fmt.Errorf("passwords: %w", err)
+		}
+		if seeded, err := seed.Apply(ctx, st, s.creds); err != nil {
+			s.close()
+			return nil, fmt.Errorf("seed: %w", err)
+		} else if seeded {
+			log.Info("seeded a new cloud", "domain", "Default", "projects", "admin, demo")
+		}
+		if err := seed.WriteRCFiles(cfg.DataDir, cfg.PublicURL+"/identity/v3", cfg.Region, s.creds); err != nil {
+			s.close()
+			return nil, fmt.Errorf("rc files: %w", err)
+		}
+	}
+	s.identity, err = identity.New(st, s.rdb, log, identity.Options{
+		TokenTTL: cfg.TokenTTL, RedisPrefix: cfg.RedisPrefix, Throttle: cfg.Throttle,
+		HashConcurrency: cfg.HashConcurrency, HashQueue: cfg.HashQueue,
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	secret, err := st.SettingOrCreate(ctx, "portal_secret", randomSecret())
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.app = s.newApp(st, []byte(secret))
+	return s, nil
+}
+
+func (s *server) close() {
+	if s.rdb != nil {
+		s.rdb.Close()
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}
+
+// newApp wires the routes: identity API, portal, static files, health.
+func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
+	cfg := s.cfg
+	idAPI := identityapi.New(s.identity, s.log, identityapi.Config{
+		PublicURL: cfg.PublicURL, Region: cfg.Region, TrustedProxies: cfg.TrustedProxies,
+	})
+	pt := portal.New(s.identity, st, s.rdb, s.log, portal.Config{
+		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
+		Secret: secret,
+	})
+	app := fiber.New(fiber.Config{
+		AppName:               "nimbus",
+		DisableStartupMessage: true,
+		BodyLimit:             1 << 20,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			if strings.HasPrefix(c.Path(), "/identity") {
+				return idAPI.WriteError(c, err)
+			}
+			return pt.RenderError(c, err)
+		},
+	})
+	app.Use(recover.New())
+	app.Use(api.RequestID)
+	app.Use(securityHeaders)
+	app.Get("/healthz", s.healthz)
+	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS()), MaxAge: 3600}))
+	idAPI.Register(app)
+	pt.Register(app)
+	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	return app
+}
+
+// securityHeaders keeps pages out of frames and scripts to our own files.
+func securityHeaders(c *fiber.Ctx) error {
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set("Referrer-Policy", "same-origin")
+	c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	return c.Next()
+}
+
+// serve listens and runs the workers until ctx ends, then shuts down.
+func (s *server) serve(ctx context.Context, out io.Writer) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	var consoleLn net.Listener
+	if s.cfg.ConsoleListen != "" {
+		if consoleLn, err = net.Listen("tcp", s.cfg.ConsoleListen); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	return s.serveOn(ctx, ln, consoleLn, out)
+}
+
+// serveOn is serve on listeners the caller made (tests use port 0).
+func (s *server) serveOn(ctx context.Context, ln, consoleLn net.Listener, out io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.identity.Watch(ctx) }()
+	go func() {
+		defer wg.Done()
+		workers.PurgeTokens(ctx, s.identity, time.Minute, s.log)
+	}()
+	var console *http.Server
+	if consoleLn != nil {
+		console = &http.Server{Handler: consoleHandler(), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := console.Serve(consoleLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("console proxy", "error", err)
+			}
+		}()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	s.banner(out, ln.Addr().String(), consoleLn)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	cancel()
+	shutdownErr := s.app.ShutdownWithTimeout(10 * time.Second)
+	if console != nil {
+		_ = console.Close()
+	}
+	wg.Wait()
+	s.log.Info("nimbus stopped")
+	return errors.Join(err, shutdownErr)
+}
+
+func (s *server) banner(out io.Writer, addr string, consoleLn net.Listener) {
+	if out == nil {
+		return
+	}
+	base := s.cfg.PublicURL
+	fmt.Fprintf(out, "\nNimbus is running (API and portal on %s).\n\n", addr)
+	fmt.Fprintf(out, "  Portal:         %s/\n", base)
+	fmt.Fprintf(out, "  Identity API:   %s/identity/v3\n", base)
+	if consoleLn != nil {
+		fmt.Fprintf(out, "  Console proxy:  http://%s/\n", consoleLn.Addr())
+	}
+	if s.creds.AdminPassword != "" {
+		fmt.Fprintf(out, "\n  Sign in as admin / %s   (project admin, role admin)\n", s.creds.AdminPassword)
+		fmt.Fprintf(out, "          or demo  / %s   (project demo, role member)\n", s.creds.DemoPassword)
+		fmt.Fprintf(out, "\n  OpenStack CLI:  source %s/admin-openrc.sh && openstack token issue\n", s.cfg.DataDir)
+	}
+	fmt.Fprintln(out)
+}
+
+// healthz answers 200 only when the database, Redis and at least one
+// compute agent are reachable, naming each in the body.
+func (s *server) healthz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	type check struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error,omitempty"`
+		Live  *int64 `json:"live,omitempty"`
+	}
+	checks := map[string]*check{"database": {OK: true}, "redis": {OK: true}, "agents": {OK: true}}
+	if err := s.pool.Ping(ctx); err != nil {
+		checks["database"] = &check{Error: "unreachable"}
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		checks["redis"] = &check{Error: "unreachable"}
+	}
+	n, err := queue.LiveAgents(ctx, s.rdb, s.cfg.RedisPrefix, time.Now(), s.cfg.AgentLiveness)
+	checks["agents"].Live = &n
+	if err != nil {
+		checks["agents"] = &check{Error: "unknown (redis unreachable)"}
+	} else if n == 0 {
+		checks["agents"].OK, checks["agents"].Error = false, "no live compute agent"
+	}
+	status, code := "ok", fiber.StatusOK
+	for _, ch := range checks {
+		if !ch.OK {
+			status, code = "unhealthy", fiber.StatusServiceUnavailable
+		}
+	}
+	return c.Status(code).JSON(fiber.Map{"status": status, "checks": checks})
+}
+
+// consoleHandler serves the console proxy's port. The noVNC proxy itself
+// arrives with the console issue; until then the port answers health
+// checks and says plainly that consoles are not available.
+func consoleHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "consoles are not available in this version of Nimbus", http.StatusNotFound)
+	})
+	return mux
+}
+
+func randomSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -177,3 +177,17 @@ func stableID(parts ...string) string {
 	s := sha1.Sum([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(s[:16])
 }
+
+// flagQuery reads a Keystone flag such as ?nocatalog or ?include_names:
+// present means true unless its value says false.
+func flagQuery(c *fiber.Ctx, name string) bool {
+	v, ok := c.Queries()[name]
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(v) {
+	case "0", "false", "no", "off":
+		return false
+	}
+	return true
+}

@@ -148,15 +148,7 @@ func (h *Handler) listAssignments(c *fiber.Ctx) error {
 	if query(c, "group.id") != "" || query(c, "scope.domain.id") != "" || query(c, "scope.system") != "" {
 		return c.JSON(fiber.Map{"role_assignments": []any{}, "links": h.listLinks("role_assignments")})
 	}
-	_, effective := c.Queries()["effective"]
-	_, names := c.Queries()["include_names"]
-	if v := c.Query("include_names"); v != "" {
-		b, err := boolQuery(c, "include_names")
-		if err != nil {
-			return err
-		}
-		names = *b
-	}
+	effective, names := flagQuery(c, "effective"), flagQuery(c, "include_names")
 	as, err := h.svc.Assignments(c.UserContext(), api.Token(c), store.AssignmentFilter{
 		UserID: query(c, "user.id"), ProjectID: query(c, "scope.project.id"), RoleID: query(c, "role.id"),
 		Effective: effective,

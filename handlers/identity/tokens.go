@@ -131,7 +131,7 @@ func (h *Handler) issueToken(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set("X-Subject-Token", tok)
-	return c.Status(fiber.StatusCreated).JSON(h.tokenBody(t, !c.QueryBool("nocatalog")))
+	return c.Status(fiber.StatusCreated).JSON(h.tokenBody(t, !flagQuery(c, "nocatalog")))
 }
 
 func (h *Handler) validateToken(c *fiber.Ctx) error {
@@ -145,7 +145,7 @@ func (h *Handler) validateToken(c *fiber.Ctx) error {
 	}
 	c.Set("X-Subject-Token", subject)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	if c.QueryBool("nocatalog") {
+	if flagQuery(c, "nocatalog") {
 		return c.JSON(h.tokenBody(t, false))
 	}
 	return c.Send(h.cachedBody(t))

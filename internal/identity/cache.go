@@ -86,6 +86,8 @@ func (c *tokenCache) watch(ctx context.Context, rdb *redis.Client, channel strin
 			}
 			continue
 		}
+		// ReceiveMessage does not return on ctx alone; closing does it.
+		stop := context.AfterFunc(ctx, func() { sub.Close() })
 		c.flush()
 		c.live.Store(true)
 		for {
@@ -98,6 +100,7 @@ func (c *tokenCache) watch(ctx context.Context, rdb *redis.Client, channel strin
 		}
 		c.live.Store(false)
 		c.flush()
+		stop()
 		sub.Close()
 	}
 }

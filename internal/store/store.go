@@ -103,7 +103,7 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %s", ErrDuplicate, pe.ConstraintName)
 		case "23503":
 			return fmt.Errorf("%w: %s", ErrConflict, pe.ConstraintName)
-		case "23514", "22001", "22P02", "23502":
+		case "23514", "22001", "22P02":
 			return &fault.Validation{Message: "value refused by constraint " + pe.ConstraintName}
 		}
 	}

@@ -9,9 +9,13 @@ import (
 
 // InsertToken records a newly issued token (its hash only).
 func (s *Store) InsertToken(ctx context.Context, t *model.Token) error {
+	chain := t.AuditChain
+	if chain == nil {
+		chain = []string{}
+	}
 	_, err := s.db.Exec(ctx, `INSERT INTO tokens (hash, user_id, project_id, methods, issued_at, expires_at, audit_id, audit_chain)
 		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8)`,
-		t.Hash, t.UserID, t.ProjectID, t.Methods, t.IssuedAt, t.ExpiresAt, t.AuditID, t.AuditChain)
+		t.Hash, t.UserID, t.ProjectID, t.Methods, t.IssuedAt, t.ExpiresAt, t.AuditID, chain)
 	return mapErr(err)
 }
 

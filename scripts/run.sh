@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Brings up a whole cloud in the foreground: private PostgreSQL and Redis
+# under the data dir, libvirt's daemons if they are not running, one
+# nimbus and one nimbus-agent. Ctrl-C or SIGTERM stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-${NIMBUS_DATA_DIR:-.data}}
+mkdir -p "$data"; data=$(cd "$data" && pwd)
+export NIMBUS_DATA_DIR=$data
+
+scripts/services.sh start "$data" "${NIMBUS_PG_PORT:-15432}" "${NIMBUS_REDIS_PORT:-16379}"
+set -a; . "$data/env"; set +a
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "==> stopping"
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  scripts/services.sh stop "$data"
+  echo "==> stopped"
+}
+trap cleanup INT TERM EXIT
+
+uri=${NIMBUS_LIBVIRT_URI:-qemu:///system}
+if [[ "$uri" == qemu://* ]]; then
+  # No systemd here: start libvirt's daemons ourselves when they are not up.
+  pgrep -x virtlogd >/dev/null || virtlogd -d
+  pgrep -x libvirtd >/dev/null || libvirtd -d
+  for _ in $(seq 50); do virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+
+bin/nimbus "$@" &
+pids+=($!)
+NIMBUS_LIBVIRT_URI=$uri bin/nimbus-agent &
+pids+=($!)
+# Whichever exits first ends the run.
+wait -n "${pids[@]}" || true

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test against a private PostgreSQL and Redis made for this run
+# (random free ports, removed afterwards). Called by `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$(mktemp -d /tmp/nimbus-test.XXXXXX)
+cleanup() { scripts/services.sh stop "$dir" || true; rm -rf "$dir"; }
+trap cleanup EXIT
+NIMBUS_PG_FSYNC=off scripts/services.sh start "$dir"
+set -a; . "$dir/env"; set +a
+export NIMBUS_TEST_BIN_DIR=$PWD/bin
+mkdir -p test-artifacts
+# -p 2: two packages at a time on these two cores.
+go test -race -count=1 -p 2 -timeout 20m ./... "$@"

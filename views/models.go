@@ -101,8 +101,8 @@ type Placeholder struct {
 
 // ErrorPage is the 403/404/500 page.
 type ErrorPage struct {
-	Status  int
-	Title   string // translated
-	Message string // translated
+	Status   int
+	Title    string // translated
+	Message  string // translated
 	SignedIn bool
 }

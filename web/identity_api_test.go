@@ -207,9 +207,9 @@ func TestTokensEndOnChanges(t *testing.T) {
 	}
 	pw := "carol-pass-1"
 	cases := []struct {
-		name   string
-		end    func()
-		undo   func()
+		name string
+		end  func()
+		undo func()
 	}{
 		{"role removed", func() {
 			tc.do(t, "DELETE", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil)

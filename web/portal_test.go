@@ -205,12 +205,12 @@ func TestPortalCSRF(t *testing.T) {
 func TestPortalNextRedirect(t *testing.T) {
 	tc := newTestCloud(t, nil)
 	cases := map[string]string{
-		"/admin/projects":          "/admin/projects",
-		"https://evil.example/x":   "/project/",
-		"//evil.example/x":         "/project/",
-		"/\\evil.example":          "/project/",
-		"javascript:alert(1)":      "/project/",
-		"/project/?a=1":            "/project/?a=1",
+		"/admin/projects":        "/admin/projects",
+		"https://evil.example/x": "/project/",
+		"//evil.example/x":       "/project/",
+		"/\\evil.example":        "/project/",
+		"javascript:alert(1)":    "/project/",
+		"/project/?a=1":          "/project/?a=1",
 	}
 	for next, want := range cases {
 		b := newFormClient(t, tc)

@@ -207,8 +207,8 @@ type domainRef struct {
 }
 
 type tokenJSON struct {
-	Methods   []string `json:"methods"`
-	User      struct {
+	Methods []string `json:"methods"`
+	User    struct {
 		Domain            domainRef `json:"domain"`
 		ID                string    `json:"id"`
 		Name              string    `json:"name"`

@@ -22,14 +22,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.LookupEnv); err != nil {
 		fmt.Fprintln(os.Stderr, "nimbus-agent:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string) error {
-	cfg, err := config.LoadAgent(args, getenv)
+func run(ctx context.Context, args []string, lookup func(string) (string, bool)) error {
+	cfg, err := config.LoadAgent(args, lookup)
 	if err != nil {
 		return err
 	}

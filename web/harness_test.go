@@ -50,7 +50,7 @@ func newTestCloud(t *testing.T, extra map[string]string) *testCloud {
 		env[k] = v
 	}
 	tc.env = env
-	cfg, err := config.Load(nil, func(k string) string { return env[k] })
+	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,8 @@ type server struct {
 
 // run starts the controller and serves until ctx ends. out receives the
 // start-up banner (where to log in).
-func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	cfg, err := config.Load(args, getenv)
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), out io.Writer) error {
+	cfg, err := config.Load(args, lookup)
 	if err != nil {
 		return err
 	}

@@ -66,12 +66,20 @@ type Agent struct {
 }
 
 type source struct {
-	fs  *flag.FlagSet
-	env func(string) string
+	fs     *flag.FlagSet
+	lookup func(string) (string, bool)
 }
 
+// env returns the variable's value, "" when unset.
+func (s source) env(name string) string {
+	v, _ := s.lookup(name)
+	return v
+}
+
+// str reads a string setting; a variable set to "" means empty, so that
+// NIMBUS_CONSOLE_LISTEN= turns the console proxy off.
 func (s source) str(p *string, name, env, def, usage string) {
-	if v := s.env(env); v != "" {
+	if v, ok := s.lookup(env); ok {
 		def = v
 	}
 	s.fs.StringVar(p, name, def, usage+" ($"+env+")")
@@ -114,11 +122,11 @@ func (s source) boolean(p *bool, name, env string, def bool, usage string, errs 
 }
 
 // Load reads the controller's configuration from args and the environment
-// (getenv is os.Getenv outside tests) and validates it.
-func Load(args []string, getenv func(string) string) (*Config, error) {
+// (lookup is os.LookupEnv outside tests) and validates it.
+func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	c := &Config{}
 	fs := flag.NewFlagSet("nimbus", flag.ContinueOnError)
-	s := source{fs: fs, env: getenv}
+	s := source{fs: fs, lookup: lookup}
 	var errs []error
 	var level, proxies string
 	s.str(&c.Listen, "listen", "NIMBUS_LISTEN", "127.0.0.1:8080", "portal and API listen address")
@@ -193,10 +201,10 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 }
 
 // LoadAgent reads nimbus-agent's configuration.
-func LoadAgent(args []string, getenv func(string) string) (*Agent, error) {
+func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error) {
 	a := &Agent{}
 	fs := flag.NewFlagSet("nimbus-agent", flag.ContinueOnError)
-	s := source{fs: fs, env: getenv}
+	s := source{fs: fs, lookup: lookup}
 	var errs []error
 	var level string
 	s.str(&a.RedisURL, "redis-url", "NIMBUS_REDIS_URL", "", "Redis URL")

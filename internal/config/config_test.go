@@ -6,7 +6,9 @@ import (
 	"time"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
 
 func TestLoadDefaultsAndOverrides(t *testing.T) {
 	base := map[string]string{"NIMBUS_DATABASE_URL": "postgres://x", "NIMBUS_REDIS_URL": "redis://y"}
@@ -26,6 +28,10 @@ func TestLoadDefaultsAndOverrides(t *testing.T) {
 	}
 	if c.Listen != "0.0.0.0:9000" || c.TokenTTL != 3*time.Hour {
 		t.Errorf("env then flag: listen %s ttl %v", c.Listen, c.TokenTTL)
+	}
+	base["NIMBUS_CONSOLE_LISTEN"] = ""
+	if c, _ = Load(nil, env(base)); c.ConsoleListen != "" {
+		t.Errorf("NIMBUS_CONSOLE_LISTEN= must turn the console off, got %q", c.ConsoleListen)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // formClient is a cookie-keeping HTTP client that does not follow redirects,
@@ -336,5 +337,59 @@ func TestPortalProjectSwitch(t *testing.T) {
 	b.post("/auth/switch", url.Values{"_csrf": {csrfOf(t, over)}, "project_id": {adminPID}})
 	if over = b.get("/project/"); !strings.Contains(over.Body, `data-testid="overview-project">second<`) {
 		t.Error("switch to a foreign project changed the project")
+	}
+}
+
+func TestPortalSessionExpiry(t *testing.T) {
+	t.Run("idle", func(t *testing.T) {
+		tc := newTestCloud(t, map[string]string{"NIMBUS_SESSION_IDLE": "1s"})
+		b := newFormClient(t, tc)
+		b.login("demo", tc.DemoPass)
+		time.Sleep(1500 * time.Millisecond)
+		if p := b.get("/project/"); p.Status != http.StatusFound {
+			t.Errorf("after 1.5s idle with a 1s idle limit: got %d, want redirect to login", p.Status)
+		}
+	})
+	t.Run("absolute", func(t *testing.T) {
+		tc := newTestCloud(t, map[string]string{"NIMBUS_SESSION_MAX": "2s"})
+		b := newFormClient(t, tc)
+		b.login("demo", tc.DemoPass)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			p := b.get("/project/") // activity keeps the idle timer fresh
+			if p.Status == http.StatusFound {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("an active session outlived its 2s absolute limit by 3s")
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	})
+}
+
+func TestPortalSecureCookieBehindHTTPS(t *testing.T) {
+	tc := newTestCloud(t, map[string]string{"NIMBUS_PUBLIC_URL": "https://cloud.example.org"})
+	b := newFormClient(t, tc)
+	lp := b.get("/auth/login")
+	p := b.post("/auth/login", url.Values{"_csrf": {csrfOf(t, lp)}, "username": {"demo"}, "password": {tc.DemoPass}})
+	if !strings.Contains(strings.Join(p.Header.Values("Set-Cookie"), "\n"), "secure") {
+		t.Errorf("session cookie without Secure behind an https public URL: %v", p.Header.Values("Set-Cookie"))
+	}
+}
+
+// TestTrustedProxyAddresses: behind a trusted proxy, the throttle counts
+// the client named in X-Forwarded-For, not the proxy.
+func TestTrustedProxyAddresses(t *testing.T) {
+	tc := newTestCloud(t, map[string]string{"NIMBUS_TRUSTED_PROXIES": "127.0.0.1", "NIMBUS_LOGIN_FAIL_PER_ADDR": "3",
+		"NIMBUS_LOGIN_FAIL_PER_USER": "100"})
+	for i := 0; i < 3; i++ {
+		tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", "wrong", ""), "X-Forwarded-For", "198.51.100.7")
+	}
+	if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, ""), "X-Forwarded-For", "198.51.100.7"); r.Status != 429 {
+		t.Errorf("client that failed 3 times: got %d, want 429", r.Status)
+	}
+	if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, ""), "X-Forwarded-For", "198.51.100.8"); r.Status != 201 {
+		t.Errorf("another client behind the same proxy: got %d, want 201", r.Status)
 	}
 }

@@ -270,6 +270,8 @@ func TestErrorShapeAndRequestID(t *testing.T) {
 		{"POST", "/identity/v3/auth/tokens", "", "{not json", 400},
 		{"POST", "/identity/v3/auth/tokens", "", map[string]any{"auth": map[string]any{}}, 400},
 		{"POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", "wrong", ""), 401},
+		{"GET", "/identity/v3/no-such-thing", "", nil, 404},
+		{"GET", "/image/v2/no-such-thing", "", nil, 401}, // Glance authenticates before routing
 	}
 	for _, c := range cases {
 		r := tc.do(t, c.method, c.path, c.token, c.body)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -22,9 +23,11 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/handlers/api"
 	identityapi "github.com/nimbus-cloud/nimbus/handlers/identity"
+	imageapi "github.com/nimbus-cloud/nimbus/handlers/image"
 	"github.com/nimbus-cloud/nimbus/handlers/portal"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
+	"github.com/nimbus-cloud/nimbus/internal/image"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/seed"
 	"github.com/nimbus-cloud/nimbus/internal/store"
@@ -39,6 +42,7 @@ type server struct {
 	pool     *pgxpool.Pool
 	rdb      *redis.Client
 	identity *identity.Service
+	images   *image.Service
 	app      *fiber.App
 	creds    seed.Credentials
 }
@@ -106,6 +110,10 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		s.close()
 		return nil, err
 	}
+	if s.images, err = image.New(st, filepath.Join(cfg.DataDir, "images"), cfg.ImageMaxBytes); err != nil {
+		s.close()
+		return nil, err
+	}
 	secret, err := st.SettingOrCreate(ctx, "portal_secret", randomSecret())
 	if err != nil {
 		s.close()
@@ -130,6 +138,7 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	idAPI := identityapi.New(s.identity, s.log, identityapi.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, TrustedProxies: cfg.TrustedProxies,
 	})
+	imgAPI, imgAuth := imageapi.New(s.images, s.identity, s.log, cfg.PublicURL)
 	pt := portal.New(s.identity, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
@@ -138,12 +147,20 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "nimbus",
 		DisableStartupMessage: true,
-		BodyLimit:             1 << 20,
-		ReadTimeout:           30 * time.Second,
+		// Bodies are streamed so image uploads never sit in memory;
+		// LimitBody below bounds every other body to 1 MiB.
+		StreamRequestBody: true,
+		BodyLimit:         1 << 20,
+		// A request, body included, must arrive within ReadTimeout: long
+		// enough for a large image upload on a slow link.
+		ReadTimeout:           time.Hour,
 		IdleTimeout:           120 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			if strings.HasPrefix(c.Path(), "/identity") {
+			switch {
+			case strings.HasPrefix(c.Path(), "/identity"):
 				return idAPI.WriteError(c, err)
+			case strings.HasPrefix(c.Path(), "/image"):
+				return imgAPI.WriteError(c, err)
 			}
 			return pt.RenderError(c, err)
 		},
@@ -151,9 +168,11 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	app.Use(recover.New())
 	app.Use(api.RequestID)
 	app.Use(securityHeaders)
+	app.Use(api.LimitBody(1<<20, imageapi.IsUpload))
 	app.Get("/healthz", s.healthz)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS()), MaxAge: 3600}))
 	idAPI.Register(app)
+	imgAPI.Register(app, imgAuth)
 	pt.Register(app)
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app

@@ -4,13 +4,16 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/google/uuid"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
@@ -57,11 +60,16 @@ func Status(err error) int {
 	var v *fault.Validation
 	var th *fault.Throttled
 	var fe *fiber.Error
+	var oq *fault.OverQuota
 	switch {
 	case errors.As(err, &v):
 		return fiber.StatusBadRequest
 	case errors.As(err, &th):
 		return fiber.StatusTooManyRequests
+	case errors.As(err, &oq):
+		return fiber.StatusForbidden
+	case errors.Is(err, fault.ErrTooLarge):
+		return fiber.StatusRequestEntityTooLarge
 	case errors.Is(err, fault.ErrUnauthorized):
 		return fiber.StatusUnauthorized
 	case errors.Is(err, fault.ErrForbidden):
@@ -136,4 +144,77 @@ func inNets(ip net.IP, nets []*net.IPNet) bool {
 		}
 	}
 	return false
+}
+
+// Validator checks an API token.
+type Validator interface {
+	Validate(ctx context.Context, token string) (*model.Token, error)
+}
+
+// Authenticate validates X-Auth-Token and stores the token on the request.
+func Authenticate(v Validator) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		tok := c.Get("X-Auth-Token")
+		if tok == "" {
+			return fault.ErrUnauthorized
+		}
+		t, err := v.Validate(c.UserContext(), tok)
+		if err != nil {
+			return err
+		}
+		SetToken(c, t)
+		return c.Next()
+	}
+}
+
+// LimitBody refuses request bodies over limit with 413 before they are
+// read into memory. The app streams request bodies (so image uploads are
+// never buffered); every route but those skip names reads its body whole,
+// which this bounds, chunked bodies included.
+func LimitBody(limit int, skip func(c *fiber.Ctx) bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if skip(c) {
+			return c.Next()
+		}
+		req := c.Request()
+		if n := req.Header.ContentLength(); n > limit {
+			return fault.ErrTooLarge
+		}
+		if rs := c.Context().RequestBodyStream(); rs != nil {
+			b, err := io.ReadAll(io.LimitReader(rs, int64(limit)+1))
+			if err != nil {
+				return fiber.ErrBadRequest
+			}
+			if len(b) > limit {
+				return fault.ErrTooLarge
+			}
+			req.SetBodyStream(nil, 0)
+			req.SetBody(b)
+		}
+		return c.Next()
+	}
+}
+
+// WriteError renders err in the shape Keystone (and here Glance) use:
+// {"error": {"code": 404, "title": "Not Found", "message": "..."}}.
+func WriteError(c *fiber.Ctx, log *slog.Logger, err error) error {
+	status := Status(err)
+	Prepare(c, log, err, status)
+	msg := Message(err, status)
+	if status == fiber.StatusUnauthorized {
+		// One sentence for every authentication failure: wrong password,
+		// unknown user, disabled user and bad token look the same.
+		msg = fault.ErrUnauthorized.Error() + "."
+	}
+	return c.Status(status).JSON(fiber.Map{"error": fiber.Map{
+		"code": status, "title": Title(status), "message": msg,
+	}})
+}
+
+// Title is the reason phrase of status.
+func Title(status int) string {
+	if t := utils.StatusMessage(status); t != "" {
+		return t
+	}
+	return "Error"
 }

@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/nimbus-cloud/nimbus/handlers/api"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
@@ -34,6 +33,7 @@ type Handler struct {
 	log     *slog.Logger
 	cfg     Config
 	catalog []catalogService
+	auth    fiber.Handler
 
 	// bodies caches the rendered validation answer per token audit id.
 	// A token's answer never changes (any change revokes the token), and
@@ -45,6 +45,7 @@ type Handler struct {
 // New returns a Handler.
 func New(svc *idsvc.Service, log *slog.Logger, cfg Config) *Handler {
 	h := &Handler{svc: svc, log: log.With("component", "identity-api"), cfg: cfg, bodies: map[string][]byte{}}
+	h.auth = api.Authenticate(svc)
 	h.catalog = buildCatalog(cfg.PublicURL, cfg.Region)
 	return h
 }
@@ -91,44 +92,13 @@ func (h *Handler) Register(r fiber.Router) {
 	v3.Get("/role_assignments", h.auth, h.listAssignments)
 }
 
-// auth validates X-Auth-Token and stores the token on the request.
-func (h *Handler) auth(c *fiber.Ctx) error {
-	tok := c.Get("X-Auth-Token")
-	if tok == "" {
-		return fault.ErrUnauthorized
-	}
-	t, err := h.svc.Validate(c.UserContext(), tok)
-	if err != nil {
-		return err
-	}
-	api.SetToken(c, t)
-	return c.Next()
-}
-
-// WriteError renders err in Keystone's shape:
-// {"error": {"code": 404, "title": "Not Found", "message": "..."}}.
+// WriteError renders err in Keystone's shape, with the WWW-Authenticate
+// header Keystone adds to 401s.
 func (h *Handler) WriteError(c *fiber.Ctx, err error) error {
-	status := api.Status(err)
-	api.Prepare(c, h.log, err, status)
-	if status == fiber.StatusUnauthorized {
+	if api.Status(err) == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Keystone uri="`+h.cfg.PublicURL+`/identity"`)
 	}
-	msg := api.Message(err, status)
-	if status == fiber.StatusUnauthorized {
-		// One sentence for every authentication failure: wrong password,
-		// unknown user, disabled user and bad token look the same.
-		msg = fault.ErrUnauthorized.Error() + "."
-	}
-	return c.Status(status).JSON(fiber.Map{"error": fiber.Map{
-		"code": status, "title": title(status), "message": msg,
-	}})
-}
-
-func title(status int) string {
-	if t := utils.StatusMessage(status); t != "" {
-		return t
-	}
-	return "Error"
+	return api.WriteError(c, h.log, err)
 }
 
 // decode reads a JSON body into v, refusing malformed JSON with 400.

@@ -76,17 +76,20 @@ func (h *Handler) Register(app *fiber.App) {
 	app.Get("/auth/login", h.loginPage)
 	app.Post("/auth/login", h.login)
 
-	g := app.Group("", h.requireSession, h.csrf)
-	g.Post("/auth/logout", h.logout)
-	g.Post("/auth/switch", h.switchProject)
-	g.Get("/project", h.overview)
-	g.Get("/project/", h.overview)
-	g.Get("/project/instances", h.placeholder("instances", "nav.instances", "feature.instances", policy.ViewProject))
-	g.Get("/project/images", h.placeholder("images", "nav.images", "feature.images", policy.ViewProject))
-	g.Get("/project/key_pairs", h.placeholder("keypairs", "nav.keypairs", "feature.keypairs", policy.ViewProject))
-	g.Get("/project/api_access/openrc", h.openrc)
+	// The session middleware is attached to portal paths only, so API
+	// paths never reach it (an unknown API path is the API's 404).
+	signedIn := []fiber.Handler{h.requireSession, h.csrf}
+	app.Post("/auth/logout", append(signedIn, h.logout)...)
+	app.Post("/auth/switch", append(signedIn, h.switchProject)...)
+	g := app.Group("/project", signedIn...)
+	g.Get("", h.overview)
+	g.Get("/", h.overview)
+	g.Get("/instances", h.placeholder("instances", "nav.instances", "feature.instances", policy.ViewProject))
+	g.Get("/images", h.placeholder("images", "nav.images", "feature.images", policy.ViewProject))
+	g.Get("/key_pairs", h.placeholder("keypairs", "nav.keypairs", "feature.keypairs", policy.ViewProject))
+	g.Get("/api_access/openrc", h.openrc)
 
-	a := g.Group("/admin", h.requireAdmin)
+	a := app.Group("/admin", append(signedIn, h.requireAdmin)...)
 	a.Get("/projects", h.projectList)
 	a.Get("/projects/new", h.projectNew)
 	a.Post("/projects", h.projectCreate)

@@ -43,6 +43,7 @@ type Config struct {
 	HashConcurrency int
 	HashQueue       int
 	AgentLiveness   time.Duration // an agent silent this long is down
+	ImageMaxBytes   int64         // largest image upload accepted
 }
 
 // Throttle sets how many failed logins are allowed in a window before
@@ -150,6 +151,8 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.dur(&c.Throttle.Window, "login-fail-window", "NIMBUS_LOGIN_FAIL_WINDOW", 15*time.Minute, "failed-login window and lockout", &errs)
 	s.integer(&c.HashConcurrency, "hash-concurrency", "NIMBUS_HASH_CONCURRENCY", 0, "password hashes at once (0: number of CPUs)", &errs)
 	s.integer(&c.HashQueue, "hash-queue", "NIMBUS_HASH_QUEUE", 16, "password hashes allowed to wait", &errs)
+	var imageMaxMB int
+	s.integer(&imageMaxMB, "image-max-mb", "NIMBUS_IMAGE_MAX_MB", 20*1024, "largest image upload, MiB", &errs)
 	s.dur(&c.AgentLiveness, "agent-liveness", "NIMBUS_AGENT_LIVENESS", 60*time.Second, "an agent silent this long is down", &errs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -157,6 +160,10 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	if err := level2(&c.LogLevel, level); err != nil {
 		errs = append(errs, err)
 	}
+	if imageMaxMB < 1 {
+		errs = append(errs, errors.New("image max size must be at least 1 MiB"))
+	}
+	c.ImageMaxBytes = int64(imageMaxMB) << 20
 	for _, p := range splitList(proxies) {
 		if !strings.Contains(p, "/") {
 			if strings.Contains(p, ":") {

@@ -63,3 +63,19 @@ func Conflict(format string, args ...any) error {
 func NotFound(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNotFound)
 }
+
+// ErrTooLarge means a request body is over a size limit (413).
+var ErrTooLarge = errors.New("request entity too large")
+
+// OverQuota means a request would take a project over one of its limits.
+type OverQuota struct {
+	Resource  string
+	Limit     int
+	Used      int
+	Requested int
+}
+
+func (e *OverQuota) Error() string {
+	return fmt.Sprintf("Quota exceeded for %s: Requested %d, but already used %d of %d %s",
+		e.Resource, e.Requested, e.Used, e.Limit, e.Resource)
+}

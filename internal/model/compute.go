@@ -1,5 +1,7 @@
 package model
 
+import "time"
+
 // Flavor is a Nova flavor: the size of an instance.
 type Flavor struct {
 	ID          string
@@ -14,14 +16,42 @@ type Flavor struct {
 	Description string
 }
 
-// QuotaLimits holds one project's limits (or the defaults). -1 means unlimited.
-type QuotaLimits struct {
-	Instances          int
-	Cores              int
-	RAMMB              int
-	KeyPairs           int
-	MetadataItems      int
-	ServerGroups       int
-	ServerGroupMembers int
-	Images             int
+// Image is a Glance image. Properties holds the free-form ones.
+type Image struct {
+	ID              string
+	Owner           string
+	Name            string
+	Status          string
+	Visibility      string
+	Protected       bool
+	DiskFormat      string
+	ContainerFormat string
+	Size            *int64
+	VirtualSize     *int64
+	Checksum        string
+	OSHashAlgo      string
+	OSHashValue     string
+	MinDisk         int
+	MinRAM          int
+	Tags            []string
+	Properties      map[string]string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Image statuses, as Glance names them.
+const (
+	ImageQueued = "queued"
+	ImageSaving = "saving"
+	ImageActive = "active"
+)
+
+// KeyPair is a user's SSH public key, as Nova keeps it.
+type KeyPair struct {
+	UserID      string
+	Name        string
+	Type        string
+	PublicKey   string
+	Fingerprint string
+	CreatedAt   time.Time
 }

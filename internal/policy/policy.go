@@ -44,6 +44,26 @@ const (
 	RevokeToken      Op = "identity:revoke_token"
 )
 
+// Image operations (Glance's names). Reading is decided by visibility in
+// the image service; these cover the changes.
+const (
+	AddImage       Op = "image:add_image"
+	ModifyImage    Op = "image:modify_image"
+	UploadImage    Op = "image:upload_image"
+	DeleteImage    Op = "image:delete_image"
+	PublicizeImage Op = "image:publicize_image"
+	ListImages     Op = "image:get_images"
+)
+
+// Compute operations (Nova's names).
+const (
+	ListFlavors        Op = "os_compute_api:flavors:index"
+	ManageFlavors      Op = "os_compute_api:os-flavor-manage"
+	ManageFlavorAccess Op = "os_compute_api:os-flavor-access"
+	ManageKeypairs     Op = "os_compute_api:os-keypairs"
+	ManageOthersKeys   Op = "os_compute_api:os-keypairs:others"
+)
+
 // Portal-only operations (the pages with no API of their own yet).
 const (
 	ViewProject Op = "portal:view_project"
@@ -80,34 +100,45 @@ var (
 
 // table is the one place that says who may do what.
 var table = map[Op]Rule{
-	ListProjects:     Admin,
-	GetProject:       ProjectReader,
-	CreateProject:    Admin,
-	UpdateProject:    Admin,
-	DeleteProject:    Admin,
-	ListUsers:        Admin,
-	GetUser:          AdminOrSelf,
-	CreateUser:       Admin,
-	UpdateUser:       Admin,
-	DeleteUser:       Admin,
-	ChangePassword:   Self,
-	ListUserProjects: AdminOrSelf,
-	ListRoles:        Admin,
-	GetRole:          Admin,
-	CreateRole:       Admin,
-	UpdateRole:       Admin,
-	DeleteRole:       Admin,
-	ListDomains:      Admin,
-	GetDomain:        Admin,
-	ListGrants:       Admin,
-	CheckGrant:       Admin,
-	CreateGrant:      Admin,
-	RevokeGrant:      Admin,
-	ListAssignments:  Admin,
-	ValidateToken:    AdminOrSelf,
-	RevokeToken:      AdminOrSelf,
-	ViewProject:      ProjectReader,
-	ViewAdmin:        Admin,
+	ListProjects:       Admin,
+	GetProject:         ProjectReader,
+	CreateProject:      Admin,
+	UpdateProject:      Admin,
+	DeleteProject:      Admin,
+	ListUsers:          Admin,
+	GetUser:            AdminOrSelf,
+	CreateUser:         Admin,
+	UpdateUser:         Admin,
+	DeleteUser:         Admin,
+	ChangePassword:     Self,
+	ListUserProjects:   AdminOrSelf,
+	ListRoles:          Admin,
+	GetRole:            Admin,
+	CreateRole:         Admin,
+	UpdateRole:         Admin,
+	DeleteRole:         Admin,
+	ListDomains:        Admin,
+	GetDomain:          Admin,
+	ListGrants:         Admin,
+	CheckGrant:         Admin,
+	CreateGrant:        Admin,
+	RevokeGrant:        Admin,
+	ListAssignments:    Admin,
+	ValidateToken:      AdminOrSelf,
+	RevokeToken:        AdminOrSelf,
+	AddImage:           ProjectMember,
+	ModifyImage:        ProjectMember,
+	UploadImage:        ProjectMember,
+	DeleteImage:        ProjectMember,
+	PublicizeImage:     Admin,
+	ListImages:         ProjectReader,
+	ListFlavors:        ProjectReader,
+	ManageFlavors:      Admin,
+	ManageFlavorAccess: Admin,
+	ManageKeypairs:     AdminOrSelf,
+	ManageOthersKeys:   Admin,
+	ViewProject:        ProjectReader,
+	ViewAdmin:          Admin,
 }
 
 // Allowed reports whether the token may perform op on target. An operation

@@ -1,0 +1,330 @@
+// Package image is Glance's core: image records in PostgreSQL, their bytes
+// as files under the data directory, streamed in and out and never held
+// whole in memory. An image is visible to its owner project, to everyone
+// when public, and to admins; anything else is not found.
+package image
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/google/uuid"
+
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+)
+
+// Service manages images.
+type Service struct {
+	store    *store.Store
+	dir      string // image files, one per image id
+	maxBytes int64
+}
+
+// New returns a Service keeping files in dir (created if missing).
+func New(st *store.Store, dir string, maxBytes int64) (*Service, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("image directory: %w", err)
+	}
+	return &Service{store: st, dir: dir, maxBytes: maxBytes}, nil
+}
+
+// Input is what a caller may set on an image at creation.
+type Input struct {
+	ID              string
+	Name            string
+	DiskFormat      string
+	ContainerFormat string
+	Visibility      string
+	Protected       bool
+	MinDisk         int
+	MinRAM          int
+	Tags            []string
+	Properties      map[string]string
+}
+
+var diskFormats = map[string]bool{"qcow2": true, "raw": true, "iso": true}
+var containerFormats = map[string]bool{"bare": true, "ovf": true}
+var visibilities = map[string]bool{"public": true, "private": true, "shared": true, "community": true}
+
+// reserved are the attributes JSON-patch may not set as free properties.
+var reserved = map[string]bool{
+	"id": true, "status": true, "owner": true, "size": true, "virtual_size": true, "checksum": true,
+	"os_hash_algo": true, "os_hash_value": true, "created_at": true, "updated_at": true, "file": true,
+	"self": true, "schema": true, "locations": true, "direct_url": true, "deleted": true, "deleted_at": true,
+}
+
+func check(im *model.Image) error {
+	if len([]rune(im.Name)) > 255 {
+		return fault.InvalidAs("too_long", "name", "must be at most 255 characters")
+	}
+	if im.DiskFormat != "" && !diskFormats[im.DiskFormat] {
+		return fault.Invalid("disk_format", "must be one of qcow2, raw, iso")
+	}
+	if im.ContainerFormat != "" && !containerFormats[im.ContainerFormat] {
+		return fault.Invalid("container_format", "must be bare or ovf")
+	}
+	if !visibilities[im.Visibility] {
+		return fault.Invalid("visibility", "must be public, private, shared or community")
+	}
+	if im.MinDisk < 0 || im.MinRAM < 0 {
+		return fault.Invalid("min_disk", "min_disk and min_ram must not be negative")
+	}
+	if len(im.Tags) > 128 {
+		return fault.Invalid("tags", "at most 128 tags")
+	}
+	for _, t := range im.Tags {
+		if t == "" || len(t) > 255 {
+			return fault.Invalid("tags", "each tag must have 1 to 255 characters")
+		}
+	}
+	if len(im.Properties) > 128 {
+		return fault.Invalid("properties", "at most 128 properties")
+	}
+	for k, v := range im.Properties {
+		if k == "" || len(k) > 255 || len(v) > 65535 || reserved[k] {
+			return fault.Invalid(k, "is not a property that can be set")
+		}
+	}
+	return nil
+}
+
+// Create records a new, empty (queued) image owned by the caller's project.
+// The image count per project is a quota, checked with the project locked.
+func (s *Service) Create(ctx context.Context, caller *model.Token, in Input) (model.Image, error) {
+	if err := policy.Check(caller, policy.AddImage, policy.Target{ProjectID: caller.ProjectID}); err != nil {
+		return model.Image{}, err
+	}
+	if in.ID == "" {
+		in.ID = uuid.NewString()
+	} else if _, err := uuid.Parse(in.ID); err != nil {
+		return model.Image{}, fault.Invalid("id", "must be a UUID")
+	}
+	if in.Visibility == "" {
+		in.Visibility = "shared" // Glance's default since Pike
+	}
+	if in.Visibility == "public" || in.Visibility == "community" {
+		if err := policy.Check(caller, policy.PublicizeImage, policy.Target{}); err != nil {
+			return model.Image{}, err
+		}
+	}
+	im := model.Image{ID: in.ID, Owner: caller.ProjectID, Name: in.Name, Visibility: in.Visibility,
+		Protected: in.Protected, DiskFormat: in.DiskFormat, ContainerFormat: in.ContainerFormat,
+		MinDisk: in.MinDisk, MinRAM: in.MinRAM, Tags: in.Tags, Properties: in.Properties}
+	if err := check(&im); err != nil {
+		return model.Image{}, err
+	}
+	var out model.Image
+	err := s.store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.LockProject(ctx, caller.ProjectID); err != nil {
+			return err
+		}
+		limits, err := tx.QuotaLimits(ctx, caller.ProjectID)
+		if err != nil {
+			return err
+		}
+		n, err := tx.CountImages(ctx, caller.ProjectID)
+		if err != nil {
+			return err
+		}
+		if limit, ok := limits["images"]; ok && limit >= 0 && n+1 > limit {
+			return &fault.OverQuota{Resource: "images", Limit: limit, Used: n, Requested: 1}
+		}
+		out, err = tx.CreateImage(ctx, im)
+		return err
+	})
+	return out, err
+}
+
+// visible reports whether the caller may see im.
+func visible(caller *model.Token, im model.Image) bool {
+	return im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || caller.IsAdmin()
+}
+
+// Get returns an image the caller may see; any other is not found.
+func (s *Service) Get(ctx context.Context, caller *model.Token, id string) (model.Image, error) {
+	if err := policy.Check(caller, policy.ListImages, policy.Target{ProjectID: caller.ProjectID}); err != nil {
+		return model.Image{}, err
+	}
+	im, err := s.store.Image(ctx, id)
+	if err != nil {
+		return model.Image{}, err
+	}
+	if !visible(caller, im) {
+		return model.Image{}, store.ErrNotFound
+	}
+	return im, nil
+}
+
+// List returns a page of the images the caller may see.
+func (s *Service) List(ctx context.Context, caller *model.Token, f store.ImageFilter, marker string) ([]model.Image, error) {
+	if err := policy.Check(caller, policy.ListImages, policy.Target{ProjectID: caller.ProjectID}); err != nil {
+		return nil, err
+	}
+	if !caller.IsAdmin() {
+		f.VisibleTo = caller.ProjectID
+	}
+	if marker != "" {
+		m, err := s.Get(ctx, caller, marker)
+		if err != nil {
+			return nil, fault.Invalid("marker", "is not an image you can see")
+		}
+		f.Marker = &m
+	}
+	return s.store.Images(ctx, f)
+}
+
+// owned returns the image when the caller may change it (op), not found
+// when they cannot see it, forbidden when they can see but not change it.
+func (s *Service) owned(ctx context.Context, caller *model.Token, id string, op policy.Op) (model.Image, error) {
+	im, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return model.Image{}, err
+	}
+	if err := policy.Check(caller, op, policy.Target{ProjectID: im.Owner}); err != nil {
+		return model.Image{}, err
+	}
+	return im, nil
+}
+
+// Update applies fn to the image's settable fields and saves them.
+func (s *Service) Update(ctx context.Context, caller *model.Token, id string, fn func(*model.Image) error) (model.Image, error) {
+	im, err := s.owned(ctx, caller, id, policy.ModifyImage)
+	if err != nil {
+		return model.Image{}, err
+	}
+	before := im
+	if im.Properties == nil {
+		im.Properties = map[string]string{}
+	}
+	if err := fn(&im); err != nil {
+		return model.Image{}, err
+	}
+	if im.ID != before.ID || im.Owner != before.Owner || im.Status != before.Status {
+		return model.Image{}, fault.ErrForbidden
+	}
+	if im.Visibility != before.Visibility && (im.Visibility == "public" || im.Visibility == "community") {
+		if err := policy.Check(caller, policy.PublicizeImage, policy.Target{}); err != nil {
+			return model.Image{}, err
+		}
+	}
+	if before.Status != model.ImageQueued && (im.DiskFormat != before.DiskFormat || im.ContainerFormat != before.ContainerFormat) {
+		return model.Image{}, fault.Conflict("disk and container format cannot change once data is uploaded")
+	}
+	if err := check(&im); err != nil {
+		return model.Image{}, err
+	}
+	return s.store.UpdateImage(ctx, im)
+}
+
+// Delete removes the image and its file. Protected images are refused.
+func (s *Service) Delete(ctx context.Context, caller *model.Token, id string) error {
+	im, err := s.owned(ctx, caller, id, policy.DeleteImage)
+	if err != nil {
+		return err
+	}
+	if im.Protected {
+		return fmt.Errorf("image %s is protected: %w", id, fault.ErrForbidden)
+	}
+	if err := s.store.DeleteImage(ctx, id); err != nil {
+		return err
+	}
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove image file: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) path(id string) string { return filepath.Join(s.dir, id) }
+
+// Upload streams data into the image, computing its MD5 checksum and
+// SHA-512 hash on the way. The image goes queued -> saving -> active; a
+// failed upload returns it to queued and leaves no file. A second upload
+// while one runs, or to an active image, is a conflict.
+func (s *Service) Upload(ctx context.Context, caller *model.Token, id string, r io.Reader) (model.Image, error) {
+	im, err := s.owned(ctx, caller, id, policy.UploadImage)
+	if err != nil {
+		return model.Image{}, err
+	}
+	if im.DiskFormat == "" || im.ContainerFormat == "" {
+		return model.Image{}, fault.Invalid("disk_format", "set disk_format and container_format before uploading data")
+	}
+	if err := s.store.SetImageStatus(ctx, id, model.ImageQueued, model.ImageSaving); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return model.Image{}, fault.Conflict("image %s is %s, not queued: data can be uploaded once", id, im.Status)
+		}
+		return model.Image{}, err
+	}
+	size, sum, hash, err := s.write(id, r)
+	if err == nil {
+		err = s.store.ActivateImage(ctx, id, size, sum, hash)
+	}
+	if err != nil {
+		os.Remove(s.path(id))
+		// Back to queued so the owner can try again (Glance does the same).
+		if rerr := s.store.SetImageStatus(context.WithoutCancel(ctx), id, model.ImageSaving, model.ImageQueued); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return model.Image{}, err
+	}
+	return s.store.Image(ctx, id)
+}
+
+// ErrTooLarge is returned when an upload exceeds the configured maximum.
+var ErrTooLarge = errors.New("image data exceeds the maximum size")
+
+func (s *Service) write(id string, r io.Reader) (int64, string, string, error) {
+	rnd := make([]byte, 6)
+	rand.Read(rnd)
+	tmp := filepath.Join(s.dir, ".upload-"+id+"-"+hex.EncodeToString(rnd))
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer os.Remove(tmp) // a no-op once renamed
+	m5, s512 := md5.New(), sha512.New()
+	n, err := io.Copy(io.MultiWriter(f, m5, s512), io.LimitReader(r, s.maxBytes+1))
+	if err == nil && n > s.maxBytes {
+		err = fmt.Errorf("%w (%d bytes): %w", ErrTooLarge, s.maxBytes, fault.ErrTooLarge)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.path(id))
+	}
+	if err != nil {
+		return 0, "", "", err
+	}
+	return n, hex.EncodeToString(m5.Sum(nil)), hex.EncodeToString(s512.Sum(nil)), nil
+}
+
+// Open returns the image's data for reading, with the image. The caller
+// closes the file.
+func (s *Service) Open(ctx context.Context, caller *model.Token, id string) (model.Image, *os.File, error) {
+	im, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return model.Image{}, nil, err
+	}
+	if im.Status != model.ImageActive {
+		return model.Image{}, nil, fault.NotFound("image %s has no data", id)
+	}
+	f, err := os.Open(s.path(id))
+	if err != nil {
+		return model.Image{}, nil, fmt.Errorf("open image data: %w", err)
+	}
+	return im, f, nil
+}

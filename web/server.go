@@ -153,8 +153,8 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 		BodyLimit:         1 << 20,
 		// A request, body included, must arrive within ReadTimeout: long
 		// enough for a large image upload on a slow link.
-		ReadTimeout:           time.Hour,
-		IdleTimeout:           120 * time.Second,
+		ReadTimeout: time.Hour,
+		IdleTimeout: 120 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			switch {
 			case strings.HasPrefix(c.Path(), "/identity"):

@@ -22,9 +22,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nimbus-cloud/nimbus/handlers/api"
+	computeapi "github.com/nimbus-cloud/nimbus/handlers/compute"
 	identityapi "github.com/nimbus-cloud/nimbus/handlers/identity"
 	imageapi "github.com/nimbus-cloud/nimbus/handlers/image"
 	"github.com/nimbus-cloud/nimbus/handlers/portal"
+	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
@@ -43,6 +45,7 @@ type server struct {
 	rdb      *redis.Client
 	identity *identity.Service
 	images   *image.Service
+	compute  *compute.Service
 	app      *fiber.App
 	creds    seed.Credentials
 }
@@ -114,6 +117,7 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		s.close()
 		return nil, err
 	}
+	s.compute = compute.New(st)
 	secret, err := st.SettingOrCreate(ctx, "portal_secret", randomSecret())
 	if err != nil {
 		s.close()
@@ -139,6 +143,7 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 		PublicURL: cfg.PublicURL, Region: cfg.Region, TrustedProxies: cfg.TrustedProxies,
 	})
 	imgAPI, imgAuth := imageapi.New(s.images, s.identity, s.log, cfg.PublicURL)
+	novaAPI := computeapi.New(s.compute, s.identity, s.log, cfg.PublicURL)
 	pt := portal.New(s.identity, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
@@ -161,6 +166,8 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 				return idAPI.WriteError(c, err)
 			case strings.HasPrefix(c.Path(), "/image"):
 				return imgAPI.WriteError(c, err)
+			case strings.HasPrefix(c.Path(), "/compute"):
+				return novaAPI.WriteError(c, err)
 			}
 			return pt.RenderError(c, err)
 		},
@@ -173,6 +180,7 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS()), MaxAge: 3600}))
 	idAPI.Register(app)
 	imgAPI.Register(app, imgAuth)
+	novaAPI.Register(app)
 	pt.Register(app)
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app

@@ -1,0 +1,210 @@
+// Package compute serves the Nova v2.1 API at /compute: version documents,
+// microversion negotiation, Nova's error shapes, and one file per
+// resource.
+package compute
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nimbus-cloud/nimbus/handlers/api"
+	"github.com/nimbus-cloud/nimbus/internal/compute"
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+)
+
+// MinVersion and MaxVersion bound the microversions served. Every
+// behaviour a version in this range promises for the resources here is
+// implemented; raise MaxVersion only with the changes it brings.
+var (
+	MinVersion = Version{2, 1}
+	MaxVersion = Version{2, 55}
+)
+
+// Version is a compute API microversion.
+type Version struct{ Major, Minor int }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// AtLeast reports whether v is at least major.minor.
+func (v Version) AtLeast(major, minor int) bool {
+	return v.Major > major || (v.Major == major && v.Minor >= minor)
+}
+
+func parseVersion(s string) (Version, bool) {
+	maj, min, ok := strings.Cut(strings.TrimSpace(s), ".")
+	if !ok {
+		return Version{}, false
+	}
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(min)
+	if err1 != nil || err2 != nil || a < 0 || b < 0 {
+		return Version{}, false
+	}
+	return Version{a, b}, true
+}
+
+// Handler serves the Compute API.
+type Handler struct {
+	svc       *compute.Service
+	log       *slog.Logger
+	publicURL string
+	auth      fiber.Handler
+}
+
+// New returns a Handler.
+func New(svc *compute.Service, v api.Validator, log *slog.Logger, publicURL string) *Handler {
+	return &Handler{svc: svc, log: log.With("component", "compute-api"), publicURL: publicURL, auth: api.Authenticate(v)}
+}
+
+// Register mounts the API.
+func (h *Handler) Register(r fiber.Router) {
+	r.Get("/compute", h.versions)
+	r.Get("/compute/", h.versions)
+	v := r.Group("/compute/v2.1", h.microversion)
+	v.Get("/", h.version)
+	a := v.Group("", h.auth)
+	a.Get("/flavors", h.listFlavors(false))
+	a.Get("/flavors/detail", h.listFlavors(true))
+	a.Post("/flavors", h.createFlavor)
+	a.Get("/flavors/:id", h.showFlavor)
+	a.Put("/flavors/:id", h.updateFlavor)
+	a.Delete("/flavors/:id", h.deleteFlavor)
+	a.Get("/flavors/:id/os-extra_specs", h.listExtraSpecs)
+	a.Post("/flavors/:id/os-extra_specs", h.createExtraSpecs)
+	a.Get("/flavors/:id/os-extra_specs/:key", h.showExtraSpec)
+	a.Put("/flavors/:id/os-extra_specs/:key", h.updateExtraSpec)
+	a.Delete("/flavors/:id/os-extra_specs/:key", h.deleteExtraSpec)
+	a.Get("/flavors/:id/os-flavor-access", h.listFlavorAccess)
+	a.Post("/flavors/:id/action", h.flavorAction)
+	a.Get("/os-keypairs", h.listKeyPairs)
+	a.Post("/os-keypairs", h.createKeyPair)
+	a.Get("/os-keypairs/:name", h.showKeyPair)
+	a.Delete("/os-keypairs/:name", h.deleteKeyPair)
+}
+
+type localKey int
+
+const keyVersion localKey = iota
+
+// microversion reads OpenStack-API-Version (or the older
+// X-OpenStack-Nova-API-Version), refuses versions outside the range with
+// 406, and says which version answered.
+func (h *Handler) microversion(c *fiber.Ctx) error {
+	v := MinVersion
+	raw := ""
+	if hdr := c.Get("OpenStack-API-Version"); hdr != "" {
+		for _, part := range strings.Split(hdr, ",") {
+			svc, val, _ := strings.Cut(strings.TrimSpace(part), " ")
+			if strings.EqualFold(svc, "compute") {
+				raw = strings.TrimSpace(val)
+			}
+		}
+	} else if hdr := c.Get("X-OpenStack-Nova-API-Version"); hdr != "" {
+		raw = hdr
+	}
+	if raw != "" {
+		if strings.EqualFold(raw, "latest") {
+			v = MaxVersion
+		} else {
+			p, ok := parseVersion(raw)
+			if !ok {
+				return fault.Invalid("OpenStack-API-Version", "Version %s is not a valid compute microversion", raw)
+			}
+			if !p.AtLeast(MinVersion.Major, MinVersion.Minor) || !MaxVersion.AtLeast(p.Major, p.Minor) {
+				return &versionError{raw}
+			}
+			v = p
+		}
+	}
+	c.Locals(keyVersion, v)
+	c.Set("OpenStack-API-Version", "compute "+v.String())
+	c.Set("X-OpenStack-Nova-API-Version", v.String())
+	c.Set(fiber.HeaderVary, "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
+	return c.Next()
+}
+
+type versionError struct{ asked string }
+
+func (e *versionError) Error() string {
+	return fmt.Sprintf("Version %s is not supported by the API. Minimum is %s and maximum is %s.", e.asked, MinVersion, MaxVersion)
+}
+
+func version(c *fiber.Ctx) Version {
+	v, ok := c.Locals(keyVersion).(Version)
+	if !ok {
+		return MinVersion
+	}
+	return v
+}
+
+func (h *Handler) versionDoc() fiber.Map {
+	return fiber.Map{
+		"id": "v2.1", "status": "CURRENT", "version": MaxVersion.String(), "min_version": MinVersion.String(),
+		"updated": "2013-07-23T11:33:21Z",
+		"links":   []fiber.Map{{"rel": "self", "href": h.publicURL + "/compute/v2.1/"}},
+		"media-types": []fiber.Map{{"base": "application/json",
+			"type": "application/vnd.openstack.compute+json;version=2.1"}},
+	}
+}
+
+func (h *Handler) versions(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"versions": []fiber.Map{h.versionDoc()}})
+}
+
+func (h *Handler) version(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"version": h.versionDoc()})
+}
+
+// WriteError renders err as Nova does: {"itemNotFound": {"code": 404,
+// "message": "..."}}. 401s keep keystonemiddleware's shape.
+func (h *Handler) WriteError(c *fiber.Ctx, err error) error {
+	var ve *versionError
+	if errors.As(err, &ve) {
+		return c.Status(fiber.StatusNotAcceptable).JSON(fiber.Map{"computeFault": fiber.Map{
+			"code": fiber.StatusNotAcceptable, "message": ve.Error()}})
+	}
+	status := api.Status(err)
+	if status == fiber.StatusUnauthorized {
+		return api.WriteError(c, h.log, err)
+	}
+	api.Prepare(c, h.log, err, status)
+	key := map[int]string{400: "badRequest", 403: "forbidden", 404: "itemNotFound", 405: "badMethod",
+		409: "conflictingRequest", 413: "overLimit", 429: "overLimit", 501: "notImplemented", 503: "serviceUnavailable"}[status]
+	if key == "" {
+		key = "computeFault"
+	}
+	return c.Status(status).JSON(fiber.Map{key: fiber.Map{"code": status, "message": message(err, status)}})
+}
+
+// message strips the sentinel suffixes our errors carry (": not found"),
+// leaving the sentence meant for the caller.
+func message(err error, status int) string {
+	msg := api.Message(err, status)
+	for _, s := range []error{fault.ErrNotFound, fault.ErrConflict, fault.ErrForbidden} {
+		msg = strings.TrimSuffix(msg, ": "+s.Error())
+	}
+	return msg
+}
+
+// decode reads a JSON body into v, refusing malformed JSON with 400.
+func decode(c *fiber.Ctx, v any) error {
+	if len(c.Body()) == 0 {
+		return fault.Invalid("", "The request body is empty")
+	}
+	if err := json.Unmarshal(c.Body(), v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fault.Invalid(te.Field, "Invalid input for field/attribute %s.", te.Field)
+		}
+		return fault.Invalid("", "Malformed request body")
+	}
+	return nil
+}
+
+func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }

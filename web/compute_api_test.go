@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func TestComputeVersionsAndMicroversions(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	r := tc.do(t, "GET", "/compute/v2.1/", "", nil)
+	v := r.JSON(t)["version"].(map[string]any)
+	if r.Status != 200 || v["version"] != "2.55" || v["min_version"] != "2.1" {
+		t.Errorf("version document: %d %v", r.Status, v)
+	}
+	if r := tc.do(t, "GET", "/compute", "", nil); r.Status != 200 || len(r.JSON(t)["versions"].([]any)) != 1 {
+		t.Errorf("versions: %d %s", r.Status, r.Body)
+	}
+	demo := tc.demoToken(t)
+	cases := []struct {
+		header, want string
+		status       int
+	}{
+		{"", "compute 2.1", 200},
+		{"compute 2.10", "compute 2.10", 200},
+		{"compute latest", "compute 2.55", 200},
+		{"compute 2.99", "", 406},
+		{"compute 1.0", "", 406},
+		{"compute two", "", 400},
+	}
+	for _, c := range cases {
+		hdr := []string{}
+		if c.header != "" {
+			hdr = []string{"OpenStack-API-Version", c.header}
+		}
+		r := tc.do(t, "GET", "/compute/v2.1/flavors", demo, nil, hdr...)
+		if r.Status != c.status || (c.want != "" && r.Header.Get("OpenStack-API-Version") != c.want) {
+			t.Errorf("%q: got %d %q, want %d %q", c.header, r.Status, r.Header.Get("OpenStack-API-Version"), c.status, c.want)
+		}
+	}
+}
+
+func TestFlavorsAPI(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	admin, demo := tc.adminToken(t), tc.demoToken(t)
+	r := tc.do(t, "GET", "/compute/v2.1/flavors/detail", demo, nil)
+	fs := r.JSON(t)["flavors"].([]any)
+	if len(fs) != 5 {
+		t.Fatalf("seeded flavors: got %d, want 5", len(fs))
+	}
+	tiny := fs[0].(map[string]any)
+	if tiny["name"] != "m1.tiny" || tiny["ram"] != 512.0 || tiny["vcpus"] != 1.0 || tiny["disk"] != 1.0 || tiny["swap"] != "" {
+		t.Errorf("m1.tiny: %v", tiny)
+	}
+	if r := tc.do(t, "GET", "/compute/v2.1/flavors?minRam=4096", demo, nil); len(r.JSON(t)["flavors"].([]any)) != 3 {
+		t.Errorf("minRam filter: %s", r.Body)
+	}
+	if r := tc.do(t, "GET", "/compute/v2.1/flavors?sort_key=name&sort_dir=desc&limit=2&marker=4", demo, nil); r.Status != 200 {
+		t.Errorf("sorted page: %d %s", r.Status, r.Body)
+	}
+	// Members cannot manage flavors.
+	body := map[string]any{"flavor": map[string]any{"name": "m1.nano", "ram": 128, "vcpus": 1, "disk": 0, "id": "nano",
+		"os-flavor-access:is_public": false}}
+	if r := tc.do(t, "POST", "/compute/v2.1/flavors", demo, body); r.Status != 403 || !strings.Contains(string(r.Body), `"forbidden"`) {
+		t.Errorf("member creates flavor: %d %s", r.Status, r.Body)
+	}
+	if r := tc.do(t, "POST", "/compute/v2.1/flavors", admin, body); r.Status != 200 {
+		t.Fatalf("admin creates flavor: %d %s", r.Status, r.Body)
+	}
+	if r := tc.do(t, "POST", "/compute/v2.1/flavors", admin, body); r.Status != 409 || !strings.Contains(string(r.Body), "conflictingRequest") {
+		t.Errorf("duplicate flavor: %d %s", r.Status, r.Body)
+	}
+	// A private flavor is invisible to other projects until granted.
+	if r := tc.do(t, "GET", "/compute/v2.1/flavors/nano", demo, nil); r.Status != 404 || !strings.Contains(string(r.Body), "itemNotFound") {
+		t.Errorf("private flavor as demo: %d %s", r.Status, r.Body)
+	}
+	pid := tc.do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	r = tc.do(t, "POST", "/compute/v2.1/flavors/nano/action", admin, map[string]any{"addTenantAccess": map[string]any{"tenant": pid}})
+	if r.Status != 200 || !strings.Contains(string(r.Body), pid) {
+		t.Errorf("add access: %d %s", r.Status, r.Body)
+	}
+	if r := tc.do(t, "GET", "/compute/v2.1/flavors/nano", demo, nil); r.Status != 200 {
+		t.Errorf("granted private flavor as demo: %d", r.Status)
+	}
+	if r := tc.do(t, "GET", "/compute/v2.1/flavors/1/os-flavor-access", admin, nil); r.Status != 404 {
+		t.Errorf("access list of a public flavor: %d, want 404", r.Status)
+	}
+	// Extra specs.
+	if r := tc.do(t, "POST", "/compute/v2.1/flavors/nano/os-extra_specs", admin, map[string]any{"extra_specs": map[string]any{"hw:cpu_policy": "shared"}}); r.Status != 200 {
+		t.Errorf("set extra specs: %d %s", r.Status, r.Body)
+	}
+	if r := tc.do(t, "GET", "/compute/v2.1/flavors/nano/os-extra_specs/hw:cpu_policy", demo, nil); r.JSON(t)["hw:cpu_policy"] != "shared" {
+		t.Errorf("read extra spec: %s", r.Body)
+	}
+	if r := tc.do(t, "POST", "/compute/v2.1/flavors/nano/os-extra_specs", demo, map[string]any{"extra_specs": map[string]any{"x": "y"}}); r.Status != 403 {
+		t.Errorf("member sets extra specs: %d", r.Status)
+	}
+	// Bad input.
+	for _, bad := range []map[string]any{
+		{"name": "x", "ram": -1, "vcpus": 1, "disk": 1}, {"name": "x", "ram": 1, "vcpus": 0, "disk": 1},
+		{"name": "", "ram": 1, "vcpus": 1, "disk": 1}, {"name": strings.Repeat("x", 256), "ram": 1, "vcpus": 1, "disk": 1},
+		{"name": "x", "ram": "lots", "vcpus": 1, "disk": 1}, {"name": "x", "ram": 1, "vcpus": 1, "disk": 1, "id": "a/b"},
+	} {
+		if r := tc.do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": bad}); r.Status != 400 || !strings.Contains(string(r.Body), "badRequest") {
+			t.Errorf("create %v: %d %s, want 400 badRequest", bad, r.Status, r.Body)
+		}
+	}
+	// Description needs 2.55.
+	desc := map[string]any{"flavor": map[string]any{"name": "d", "ram": 64, "vcpus": 1, "disk": 0, "description": "small"}}
+	if r := tc.do(t, "POST", "/compute/v2.1/flavors", admin, desc); r.Status != 400 {
+		t.Errorf("description at 2.1: %d", r.Status)
+	}
+	if r := tc.do(t, "POST", "/compute/v2.1/flavors", admin, desc, "OpenStack-API-Version", "compute 2.55"); r.JSON(t)["flavor"].(map[string]any)["description"] != "small" {
+		t.Errorf("description at 2.55: %s", r.Body)
+	}
+	if r := tc.do(t, "DELETE", "/compute/v2.1/flavors/nano", admin, nil); r.Status != 202 {
+		t.Errorf("delete flavor: %d", r.Status)
+	}
+	if r := tc.do(t, "GET", "/compute/v2.1/flavors/nano", admin, nil); r.Status != 404 {
+		t.Errorf("deleted flavor: %d", r.Status)
+	}
+}
+
+func TestKeyPairsAPI(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	admin, demo := tc.adminToken(t), tc.demoToken(t)
+	v22 := []string{"OpenStack-API-Version", "compute 2.2"}
+	r := tc.do(t, "POST", "/compute/v2.1/os-keypairs", demo, map[string]any{"keypair": map[string]any{"name": "gen"}}, v22...)
+	if r.Status != 201 {
+		t.Fatalf("generate: %d %s", r.Status, r.Body)
+	}
+	kp := r.JSON(t)["keypair"].(map[string]any)
+	priv, ok := kp["private_key"].(string)
+	if !ok || !strings.Contains(priv, "OPENSSH PRIVATE KEY") || kp["type"] != "ssh" {
+		t.Fatalf("generated key pair: %v", kp)
+	}
+	signer, err := ssh.ParsePrivateKey([]byte(priv))
+	if err != nil {
+		t.Fatalf("private key does not parse: %v", err)
+	}
+	if got := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))); !strings.HasPrefix(kp["public_key"].(string), got) {
+		t.Errorf("private and public halves do not match")
+	}
+	// The private key is returned once: show does not have it.
+	show := tc.do(t, "GET", "/compute/v2.1/os-keypairs/gen", demo, nil).JSON(t)["keypair"].(map[string]any)
+	if _, has := show["private_key"]; has || show["fingerprint"] != kp["fingerprint"] {
+		t.Errorf("show: %v", show)
+	}
+	// Import.
+	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " me@laptop"
+	r = tc.do(t, "POST", "/compute/v2.1/os-keypairs", demo, map[string]any{"keypair": map[string]any{"name": "imported", "public_key": pub}})
+	if r.Status != 200 || r.JSON(t)["keypair"].(map[string]any)["private_key"] != nil {
+		t.Errorf("import at 2.1: %d %s", r.Status, r.Body)
+	}
+	for _, bad := range []map[string]any{{"name": "bad", "public_key": "ssh-rsa notbase64"}, {"name": "a/b"}, {"name": ""},
+		{"name": strings.Repeat("k", 256)}, {"name": "<x>"}} {
+		if r := tc.do(t, "POST", "/compute/v2.1/os-keypairs", demo, map[string]any{"keypair": bad}); r.Status != 400 {
+			t.Errorf("create %v: %d, want 400", bad, r.Status)
+		}
+	}
+	if r := tc.do(t, "POST", "/compute/v2.1/os-keypairs", demo, map[string]any{"keypair": map[string]any{"name": "gen"}}); r.Status != 409 {
+		t.Errorf("duplicate name: %d", r.Status)
+	}
+	// Key pairs are per user: admin does not see demo's, and cannot
+	// delete them by name.
+	if r := tc.do(t, "GET", "/compute/v2.1/os-keypairs", admin, nil); len(r.JSON(t)["keypairs"].([]any)) != 0 {
+		t.Errorf("admin's own list shows others' keys: %s", r.Body)
+	}
+	if r := tc.do(t, "DELETE", "/compute/v2.1/os-keypairs/gen", admin, nil); r.Status != 404 {
+		t.Errorf("admin deletes demo's key by name: %d", r.Status)
+	}
+	if r := tc.do(t, "GET", "/compute/v2.1/os-keypairs", demo, nil); len(r.JSON(t)["keypairs"].([]any)) != 2 {
+		t.Errorf("demo's list: %s", r.Body)
+	}
+	// With 2.10 an admin acts for another user; a member may not.
+	uid := tc.do(t, "GET", "/identity/v3/users?name=demo", admin, nil).JSON(t)["users"].([]any)[0].(map[string]any)["id"].(string)
+	v210 := []string{"OpenStack-API-Version", "compute 2.10"}
+	if r := tc.do(t, "GET", "/compute/v2.1/os-keypairs?user_id="+uid, admin, nil, v210...); len(r.JSON(t)["keypairs"].([]any)) != 2 {
+		t.Errorf("admin lists demo's keys: %s", r.Body)
+	}
+	adminID := tc.do(t, "GET", "/identity/v3/users?name=admin", admin, nil).JSON(t)["users"].([]any)[0].(map[string]any)["id"].(string)
+	if r := tc.do(t, "GET", "/compute/v2.1/os-keypairs?user_id="+adminID, demo, nil, v210...); r.Status != 403 {
+		t.Errorf("member lists admin's keys: %d", r.Status)
+	}
+	if r := tc.do(t, "DELETE", "/compute/v2.1/os-keypairs/gen", demo, nil, v22...); r.Status != 204 {
+		t.Errorf("delete at 2.2: %d", r.Status)
+	}
+}
+
+func TestOpenStackCLIFlavorsAndKeyPairs(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	osc := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
+	fl := decodeJSON[[]map[string]any](t, osc("flavor", "list", "-f", "json"))
+	if len(fl) != 5 {
+		t.Errorf("flavor list: %v", fl)
+	}
+	f := decodeJSON[map[string]any](t, osc("flavor", "create", "--ram", "256", "--vcpus", "1", "--disk", "1", "--property", "hw:cpu_policy=shared", "-f", "json", "cli.small"))
+	if f["name"] != "cli.small" || f["ram"] != 256.0 {
+		t.Errorf("flavor create: %v", f)
+	}
+	kp := string(osc("keypair", "create", "cli-key"))
+	if !strings.Contains(kp, "OPENSSH PRIVATE KEY") {
+		t.Errorf("keypair create did not print the private key: %s", kp)
+	}
+	ks := decodeJSON[[]map[string]any](t, osc("keypair", "list", "-f", "json"))
+	if len(ks) != 1 || ks[0]["Name"] != "cli-key" {
+		t.Errorf("keypair list: %v", ks)
+	}
+	img := decodeJSON[map[string]any](t, osc("image", "create", "--file", "cli_test.go", "--disk-format", "raw", "--container-format", "bare", "-f", "json", "cli-image"))
+	if img["name"] != "cli-image" {
+		t.Errorf("image create: %v", img)
+	}
+	shown := decodeJSON[map[string]any](t, osc("image", "show", "-f", "json", "cli-image"))
+	if shown["status"] != "active" || shown["checksum"] == nil {
+		t.Errorf("image show after upload: %v", shown)
+	}
+	out := t.TempDir() + "/saved"
+	osc("image", "save", "--file", out, "cli-image")
+	want, _ := os.ReadFile("cli_test.go")
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Errorf("image save: %d bytes back, want the %d uploaded", len(got), len(want))
+	}
+	osc("image", "delete", "cli-image")
+	osc("keypair", "delete", "cli-key")
+	osc("flavor", "delete", "cli.small")
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
+	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/seed"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/static"
@@ -46,6 +47,9 @@ type server struct {
 	identity *identity.Service
 	images   *image.Service
 	compute  *compute.Service
+	workers  *workers.Compute
+	// imageSecret signs the image URLs agents download from.
+	imageSecret []byte
 	app      *fiber.App
 	creds    seed.Credentials
 }
@@ -117,7 +121,25 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		s.close()
 		return nil, err
 	}
-	s.compute = compute.New(st)
+	imageSecret, err := st.SettingOrCreate(ctx, "image_url_secret", randomSecret())
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.imageSecret = []byte(imageSecret)
+	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Prefix: cfg.RedisPrefix, Log: log, ClaimIdle: cfg.ClaimIdle})
+	sc := cfg.Scheduler
+	s.compute = compute.New(st, log, compute.Options{
+		RedisPrefix: cfg.RedisPrefix, BuildTimeout: cfg.BuildTimeout, AgentLiveness: cfg.AgentLiveness,
+		Scheduler: scheduler.Config{CPUAllocationRatio: sc.CPUAllocationRatio, RAMAllocationRatio: sc.RAMAllocationRatio,
+			DiskAllocationRatio: sc.DiskAllocationRatio, RAMWeightMultiplier: sc.RAMWeightMultiplier,
+			CPUWeightMultiplier: sc.CPUWeightMultiplier},
+		ImageURL: func(id string) string {
+			return cfg.PublicURL + image.SignedPath(s.imageSecret, id, time.Now().Add(cfg.BuildTimeout+time.Hour))
+		},
+		Kick: s.workers.Kick,
+	})
+	s.workers.SetCompute(s.compute)
 	secret, err := st.SettingOrCreate(ctx, "portal_secret", randomSecret())
 	if err != nil {
 		s.close()
@@ -143,6 +165,7 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 		PublicURL: cfg.PublicURL, Region: cfg.Region, TrustedProxies: cfg.TrustedProxies,
 	})
 	imgAPI, imgAuth := imageapi.New(s.images, s.identity, s.log, cfg.PublicURL)
+	imgAPI.Secret = s.imageSecret
 	novaAPI := computeapi.New(s.compute, s.identity, s.log, cfg.PublicURL)
 	pt := portal.New(s.identity, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
@@ -222,6 +245,7 @@ func (s *server) serveOn(ctx context.Context, ln, consoleLn net.Listener, out io
 		defer wg.Done()
 		workers.PurgeTokens(ctx, s.identity, time.Minute, s.log)
 	}()
+	s.workers.Start(ctx)
 	var console *http.Server
 	if consoleLn != nil {
 		console = &http.Server{Handler: consoleHandler(), ReadHeaderTimeout: 10 * time.Second}
@@ -247,6 +271,7 @@ func (s *server) serveOn(ctx context.Context, ln, consoleLn net.Listener, out io
 		_ = console.Close()
 	}
 	wg.Wait()
+	s.workers.Wait()
 	s.log.Info("nimbus stopped")
 	return errors.Join(err, shutdownErr)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,8 @@ import (
 
 // Handler serves the Image API.
 type Handler struct {
+	// Secret signs the download URLs handed to agents in build jobs.
+	Secret    []byte
 	svc       *imgsvc.Service
 	log       *slog.Logger
 	publicURL string
@@ -44,6 +47,7 @@ func (h *Handler) Register(r fiber.Router, auth fiber.Handler) {
 	r.Get("/image", h.versions)
 	r.Get("/image/", h.versions)
 	r.Get("/image/versions", h.versions)
+	r.Get("/image/nimbus/download/:id", h.agentDownload)
 	v2 := r.Group("/image/v2", auth)
 	v2.Get("/images", h.list)
 	v2.Post("/images", h.create)
@@ -337,6 +341,10 @@ func (h *Handler) download(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return h.stream(c, im, f)
+}
+
+func (h *Handler) stream(c *fiber.Ctx, im model.Image, f *os.File) error {
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
 	c.Set("Content-MD5", im.Checksum)
 	c.Set(fiber.HeaderLastModified, im.UpdatedAt.UTC().Format(time.RFC1123))
@@ -346,6 +354,16 @@ func (h *Handler) download(c *fiber.Ctx) error {
 	}
 	// fasthttp closes f when the stream is done.
 	return c.SendStream(f, size)
+}
+
+// agentDownload serves image data to agents, which hold no token: the
+// URL's signature (made when the build job was written) stands for one.
+func (h *Handler) agentDownload(c *fiber.Ctx) error {
+	im, f, err := h.svc.OpenSigned(h.Secret, strings.Clone(c.Params("id")), c.Query("expires"), c.Query("sig"), time.Now())
+	if err != nil {
+		return err
+	}
+	return h.stream(c, im, f)
 }
 
 // decode reads a JSON body, refusing malformed JSON with 400.

@@ -1,16 +1,59 @@
-// Package compute is Nova's core: flavors, key pairs and (with the
-// instance issue) the instance lifecycle. Every method that acts for a
-// caller checks the policy table first.
+// Package compute is Nova's core: flavors, key pairs and the instance
+// lifecycle. Every method that acts for a caller checks the policy table
+// first. A change to an instance, its action record and the job that
+// carries it out are written in one transaction (the job into the outbox),
+// so no job is lost between PostgreSQL and Redis.
 package compute
 
 import (
+	"log/slog"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 )
 
-// Service is the compute service shared by the API and the portal.
+// Options configure the instance lifecycle.
+type Options struct {
+	RedisPrefix   string           // stream names live under it
+	BuildTimeout  time.Duration    // a build not finished by then goes to ERROR
+	AgentLiveness time.Duration    // hosts silent longer are down
+	MaxAttempts   int              // build attempts across hosts (Nova: 3)
+	Scheduler     scheduler.Config // ratios and weigher multipliers
+	// ImageURL returns a download URL an agent may use for an image
+	// without a token (signed, expiring).
+	ImageURL func(imageID string) string
+	// Kick wakes the outbox relay after a commit; nil is fine.
+	Kick func()
+}
+
+// Service is the compute service shared by the API, the portal and the
+// workers.
 type Service struct {
 	store *store.Store
+	opt   Options
+	log   *slog.Logger
 }
 
 // New returns a Service.
-func New(st *store.Store) *Service { return &Service{store: st} }
+func New(st *store.Store, log *slog.Logger, opt Options) *Service {
+	if opt.BuildTimeout == 0 {
+		opt.BuildTimeout = 10 * time.Minute
+	}
+	if opt.AgentLiveness == 0 {
+		opt.AgentLiveness = 60 * time.Second
+	}
+	if opt.MaxAttempts == 0 {
+		opt.MaxAttempts = 3
+	}
+	if opt.Scheduler == (scheduler.Config{}) {
+		opt.Scheduler = scheduler.DefaultConfig()
+	}
+	if opt.Kick == nil {
+		opt.Kick = func() {}
+	}
+	if opt.ImageURL == nil {
+		opt.ImageURL = func(string) string { return "" }
+	}
+	return &Service{store: st, opt: opt, log: log.With("component", "compute")}
+}

@@ -44,6 +44,15 @@ type Config struct {
 	HashQueue       int
 	AgentLiveness   time.Duration // an agent silent this long is down
 	ImageMaxBytes   int64         // largest image upload accepted
+	BuildTimeout    time.Duration // a build not finished by then goes to ERROR
+	ClaimIdle       time.Duration // a job pending this long on a dead consumer is reclaimed
+	Scheduler       SchedulerConfig
+}
+
+// SchedulerConfig holds Nova's allocation ratios and weigher multipliers.
+type SchedulerConfig struct {
+	CPUAllocationRatio, RAMAllocationRatio, DiskAllocationRatio float64
+	RAMWeightMultiplier, CPUWeightMultiplier                    float64
 }
 
 // Throttle sets how many failed logins are allowed in a window before
@@ -110,6 +119,18 @@ func (s source) integer(p *int, name, env string, def int, usage string, errs *[
 	s.fs.IntVar(p, name, def, usage+" ($"+env+")")
 }
 
+func (s source) float(p *float64, name, env string, def float64, usage string, errs *[]error) {
+	if v := s.env(env); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %w", env, err))
+		} else {
+			def = f
+		}
+	}
+	s.fs.Float64Var(p, name, def, usage+" ($"+env+")")
+}
+
 func (s source) boolean(p *bool, name, env string, def bool, usage string, errs *[]error) {
 	if v := s.env(env); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -151,6 +172,14 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.dur(&c.Throttle.Window, "login-fail-window", "NIMBUS_LOGIN_FAIL_WINDOW", 15*time.Minute, "failed-login window and lockout", &errs)
 	s.integer(&c.HashConcurrency, "hash-concurrency", "NIMBUS_HASH_CONCURRENCY", 0, "password hashes at once (0: number of CPUs)", &errs)
 	s.integer(&c.HashQueue, "hash-queue", "NIMBUS_HASH_QUEUE", 16, "password hashes allowed to wait", &errs)
+	s.dur(&c.BuildTimeout, "build-timeout", "NIMBUS_BUILD_TIMEOUT", 10*time.Minute, "a build not finished by then goes to ERROR", &errs)
+	s.dur(&c.ClaimIdle, "claim-idle", "NIMBUS_CLAIM_IDLE", 30*time.Second, "pending jobs of a dead consumer are reclaimed after this", &errs)
+	sc := &c.Scheduler
+	s.float(&sc.CPUAllocationRatio, "cpu-allocation-ratio", "NIMBUS_CPU_ALLOCATION_RATIO", 16, "vCPUs per physical CPU", &errs)
+	s.float(&sc.RAMAllocationRatio, "ram-allocation-ratio", "NIMBUS_RAM_ALLOCATION_RATIO", 1.5, "RAM overcommit", &errs)
+	s.float(&sc.DiskAllocationRatio, "disk-allocation-ratio", "NIMBUS_DISK_ALLOCATION_RATIO", 1.0, "disk overcommit", &errs)
+	s.float(&sc.RAMWeightMultiplier, "ram-weight-multiplier", "NIMBUS_RAM_WEIGHT_MULTIPLIER", 1.0, "free-RAM weigher (positive spreads, negative stacks)", &errs)
+	s.float(&sc.CPUWeightMultiplier, "cpu-weight-multiplier", "NIMBUS_CPU_WEIGHT_MULTIPLIER", 1.0, "free-vCPU weigher (positive spreads, negative stacks)", &errs)
 	var imageMaxMB int
 	s.integer(&imageMaxMB, "image-max-mb", "NIMBUS_IMAGE_MAX_MB", 20*1024, "largest image upload, MiB", &errs)
 	s.dur(&c.AgentLiveness, "agent-liveness", "NIMBUS_AGENT_LIVENESS", 60*time.Second, "an agent silent this long is down", &errs)

@@ -62,6 +62,17 @@ const (
 	ManageFlavorAccess Op = "os_compute_api:os-flavor-access"
 	ManageKeypairs     Op = "os_compute_api:os-keypairs"
 	ManageOthersKeys   Op = "os_compute_api:os-keypairs:others"
+	CreateServer       Op = "os_compute_api:servers:create"
+	ListServers        Op = "os_compute_api:servers:index"
+	ListAllServers     Op = "os_compute_api:servers:index:get_all_tenants"
+	GetServer          Op = "os_compute_api:servers:show"
+	UpdateServer       Op = "os_compute_api:servers:update"
+	DeleteServer       Op = "os_compute_api:servers:delete"
+	ServerAction       Op = "os_compute_api:servers:action"
+	ShowServerHost     Op = "os_compute_api:os-extended-server-attributes"
+	ShowFaultDetails   Op = "os_compute_api:servers:show:fault_details"
+	ManageHosts        Op = "os_compute_api:os-services:update"
+	ListHosts          Op = "os_compute_api:os-hypervisors"
 )
 
 // Portal-only operations (the pages with no API of their own yet).
@@ -137,6 +148,17 @@ var table = map[Op]Rule{
 	ManageFlavorAccess: Admin,
 	ManageKeypairs:     AdminOrSelf,
 	ManageOthersKeys:   Admin,
+	CreateServer:       ProjectMember,
+	ListServers:        ProjectReader,
+	ListAllServers:     Admin,
+	GetServer:          ProjectReader,
+	UpdateServer:       ProjectMember,
+	DeleteServer:       ProjectMember,
+	ServerAction:       ProjectMember,
+	ShowServerHost:     Admin,
+	ShowFaultDetails:   Admin,
+	ManageHosts:        Admin,
+	ListHosts:          Admin,
 	ViewProject:        ProjectReader,
 	ViewAdmin:          Admin,
 }

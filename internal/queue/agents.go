@@ -22,6 +22,7 @@ type AgentInfo struct {
 	VCPUs      int       `json:"vcpus"`
 	MemoryMB   int       `json:"memory_mb"`
 	DiskGB     int       `json:"disk_gb"`
+	Arch       string    `json:"arch"`
 	LibvirtURI string    `json:"libvirt_uri"`
 	SeenAt     time.Time `json:"seen_at"`
 }
@@ -51,4 +52,20 @@ func Heartbeat(ctx context.Context, rdb *redis.Client, prefix string, info Agent
 func LiveAgents(ctx context.Context, rdb *redis.Client, prefix string, now time.Time, liveness time.Duration) (int64, error) {
 	min := strconv.FormatInt(now.Add(-liveness).Unix(), 10)
 	return rdb.ZCount(ctx, AgentsKey(prefix), min, "+inf").Result()
+}
+
+// Agents returns every agent's last report.
+func Agents(ctx context.Context, rdb *redis.Client, prefix string) ([]AgentInfo, error) {
+	m, err := rdb.HGetAll(ctx, AgentInfoKey(prefix)).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AgentInfo, 0, len(m))
+	for _, v := range m {
+		var a AgentInfo
+		if json.Unmarshal([]byte(v), &a) == nil && a.Host != "" {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,401 @@
+package compute
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nimbus-cloud/nimbus/handlers/api"
+	"github.com/nimbus-cloud/nimbus/internal/compute"
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+)
+
+const isoTS = "2006-01-02T15:04:05Z"
+
+func ts(t time.Time) string { return t.UTC().Format(isoTS) }
+
+func tsPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(novaTS)
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (h *Handler) serverLinks(id string) []fiber.Map {
+	return []fiber.Map{
+		{"rel": "self", "href": h.publicURL + "/compute/v2.1/servers/" + id},
+		{"rel": "bookmark", "href": h.publicURL + "/compute/servers/" + id},
+	}
+}
+
+// hostID is Nova's opaque per-project host id: sha224(project + host).
+func hostID(projectID, host string) string {
+	if host == "" {
+		return ""
+	}
+	sum := sha256.Sum224([]byte(projectID + host))
+	return hex.EncodeToString(sum[:])
+}
+
+// serverJSON renders an instance as Nova's server, for the microversion
+// asked. Host details and fault details are for admins only.
+func (h *Handler) serverJSON(c *fiber.Ctx, in model.Instance) fiber.Map {
+	v := version(c)
+	tok := api.Token(c)
+	admin := policy.Allowed(tok, policy.ShowServerHost, policy.Target{})
+	md := in.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	var task any
+	if in.TaskState != model.TaskNone {
+		task = string(in.TaskState)
+	}
+	m := fiber.Map{
+		"id": in.ID, "name": in.Name, "status": compute.Status(in.VMState, in.TaskState),
+		"tenant_id": in.ProjectID, "user_id": in.UserID, "metadata": md, "hostId": hostID(in.ProjectID, in.Host),
+		"image":   fiber.Map{"id": in.ImageID, "links": []fiber.Map{{"rel": "bookmark", "href": h.publicURL + "/compute/images/" + in.ImageID}}},
+		"created": ts(in.CreatedAt), "updated": ts(in.UpdatedAt), "addresses": fiber.Map{},
+		"accessIPv4": "", "accessIPv6": "", "links": h.serverLinks(in.ID), "key_name": nilIfEmpty(in.KeyName),
+		"config_drive": "True", "progress": 0, "OS-DCF:diskConfig": "MANUAL",
+		"OS-EXT-STS:vm_state": string(in.VMState), "OS-EXT-STS:task_state": task, "OS-EXT-STS:power_state": int(in.PowerState),
+		"OS-EXT-AZ:availability_zone": in.AvailabilityZone, "OS-SRV-USG:launched_at": tsPtr(in.LaunchedAt),
+		"OS-SRV-USG:terminated_at": tsPtr(in.TerminatedAt), "os-extended-volumes:volumes_attached": []any{},
+	}
+	if in.AvailabilityZone == "" {
+		m["OS-EXT-AZ:availability_zone"] = "nova"
+	}
+	if v.AtLeast(2, 47) {
+		m["flavor"] = fiber.Map{"vcpus": in.VCPUs, "ram": in.MemoryMB, "disk": in.RootGB, "ephemeral": 0, "swap": 0,
+			"original_name": in.FlavorName}
+	} else {
+		m["flavor"] = fiber.Map{"id": in.FlavorID, "links": []fiber.Map{{"rel": "bookmark", "href": h.publicURL + "/compute/flavors/" + in.FlavorID}}}
+	}
+	if v.AtLeast(2, 9) {
+		m["locked"] = false
+	}
+	if v.AtLeast(2, 19) {
+		m["description"] = nil
+	}
+	if v.AtLeast(2, 26) {
+		m["tags"] = []string{}
+	}
+	if admin {
+		m["OS-EXT-SRV-ATTR:host"] = nilIfEmpty(in.Host)
+		m["OS-EXT-SRV-ATTR:hypervisor_hostname"] = nilIfEmpty(in.Host)
+		m["OS-EXT-SRV-ATTR:instance_name"] = "nimbus-" + in.ID
+		if v.AtLeast(2, 3) {
+			m["OS-EXT-SRV-ATTR:reservation_id"] = in.ReservationID
+			m["OS-EXT-SRV-ATTR:launch_index"] = in.LaunchIndex
+			m["OS-EXT-SRV-ATTR:hostname"] = in.Name
+			m["OS-EXT-SRV-ATTR:kernel_id"], m["OS-EXT-SRV-ATTR:ramdisk_id"] = "", ""
+			m["OS-EXT-SRV-ATTR:root_device_name"] = "/dev/vda"
+			m["OS-EXT-SRV-ATTR:user_data"] = nilIfEmpty(in.UserData)
+		}
+	}
+	if in.Fault != nil && (in.VMState == model.VMError || in.VMState == model.VMDeleted) {
+		f := fiber.Map{"code": in.Fault.Code, "message": in.Fault.Message, "created": ts(in.Fault.Created)}
+		if policy.Allowed(tok, policy.ShowFaultDetails, policy.Target{}) && in.Fault.Details != "" {
+			f["details"] = in.Fault.Details
+		}
+		m["fault"] = f
+	}
+	return m
+}
+
+type createBody struct {
+	Server *struct {
+		Name      *string           `json:"name"`
+		FlavorRef json.RawMessage   `json:"flavorRef"`
+		ImageRef  *string           `json:"imageRef"`
+		KeyName   string            `json:"key_name"`
+		UserData  string            `json:"user_data"`
+		Metadata  map[string]string `json:"metadata"`
+		AZ        string            `json:"availability_zone"`
+		MinCount  json.RawMessage   `json:"min_count"`
+		MaxCount  json.RawMessage   `json:"max_count"`
+		Networks  json.RawMessage   `json:"networks"`
+		ReturnRes bool              `json:"return_reservation_id"`
+		// Fields a user must not set: refused rather than silently taken.
+		ProjectID *json.RawMessage `json:"project_id"`
+		TenantID  *json.RawMessage `json:"tenant_id"`
+		UserID    *json.RawMessage `json:"user_id"`
+		Host      *json.RawMessage `json:"host"`
+		Status    *json.RawMessage `json:"status"`
+		VMState   *json.RawMessage `json:"OS-EXT-STS:vm_state"`
+		TaskState *json.RawMessage `json:"OS-EXT-STS:task_state"`
+	} `json:"server"`
+}
+
+// intField reads Nova's count fields, which may be numbers or strings.
+func intField(raw json.RawMessage, field string) (int, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if n, err := strconv.Atoi(s); err == nil {
+			return n, nil
+		}
+	}
+	return 0, fault.Invalid(field, "Invalid input for field/attribute %s.", field)
+}
+
+func (h *Handler) createServer(c *fiber.Ctx) error {
+	var b createBody
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	s := b.Server
+	if s == nil {
+		return fault.Invalid("server", "Invalid input for field/attribute server. 'server' is a required property")
+	}
+	for name, f := range map[string]*json.RawMessage{"project_id": s.ProjectID, "tenant_id": s.TenantID, "user_id": s.UserID,
+		"host": s.Host, "status": s.Status, "OS-EXT-STS:vm_state": s.VMState, "OS-EXT-STS:task_state": s.TaskState} {
+		if f != nil {
+			return fault.Invalid(name, "Additional properties are not allowed ('%s' was unexpected)", name)
+		}
+	}
+	if s.Name == nil {
+		return fault.Invalid("name", "Invalid input for field/attribute server. 'name' is a required property")
+	}
+	var flavor string
+	if err := json.Unmarshal(s.FlavorRef, &flavor); err != nil {
+		var n int
+		if err := json.Unmarshal(s.FlavorRef, &n); err != nil {
+			return fault.Invalid("flavorRef", "Invalid input for field/attribute flavorRef.")
+		}
+		flavor = strconv.Itoa(n)
+	}
+	if len(s.Networks) > 0 {
+		var word string
+		if json.Unmarshal(s.Networks, &word) != nil || (word != "none" && word != "auto") {
+			return fault.Invalid("networks", "Only networks \"none\" and \"auto\" are supported: Nimbus has no networking yet.")
+		}
+	}
+	minC, err := intField(s.MinCount, "min_count")
+	if err != nil {
+		return err
+	}
+	maxC, err := intField(s.MaxCount, "max_count")
+	if err != nil {
+		return err
+	}
+	image := ""
+	if s.ImageRef != nil {
+		image = *s.ImageRef
+	}
+	ins, err := h.svc.Create(c.UserContext(), api.Token(c), compute.CreateRequest{
+		Name: *s.Name, FlavorRef: flavor, ImageRef: image, KeyName: s.KeyName, UserData: s.UserData,
+		Metadata: s.Metadata, AZ: s.AZ, MinCount: minC, MaxCount: maxC, RequestID: api.ReqID(c),
+	})
+	if err != nil {
+		return err
+	}
+	if s.ReturnRes {
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"reservation_id": ins[0].ReservationID})
+	}
+	c.Location(h.publicURL + "/compute/v2.1/servers/" + ins[0].ID)
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"server": fiber.Map{
+		"id": ins[0].ID, "links": h.serverLinks(ins[0].ID), "OS-DCF:diskConfig": "MANUAL",
+		"security_groups": []fiber.Map{{"name": "default"}},
+	}})
+}
+
+func (h *Handler) listServers(detail bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		o := compute.ListOptions{Name: strings.Clone(c.Query("name")), Status: strings.Clone(c.Query("status")),
+			Marker: strings.Clone(c.Query("marker")), Host: strings.Clone(c.Query("host"))}
+		if v := strings.ToLower(c.Query("all_tenants")); v != "" && v != "0" && v != "false" {
+			o.AllTenants = true
+		}
+		if p := c.Query("project_id", c.Query("tenant_id")); p != "" && o.AllTenants {
+			o.ProjectID = strings.Clone(p)
+		}
+		if v := c.Query("changes-since", c.Query("changes_since")); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return fault.Invalid("changes-since", "Invalid input for query parameters changes-since. Value: %s.", v)
+			}
+			o.ChangesSince = &t
+		}
+		limit := 1000
+		if v := c.Query("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fault.Invalid("limit", "Invalid input for query parameters limit.")
+			}
+			limit = min(n, 1000)
+		}
+		o.Limit = limit
+		ins, err := h.svc.List(c.UserContext(), api.Token(c), o)
+		if err != nil {
+			return err
+		}
+		out := make([]fiber.Map, len(ins))
+		for i, in := range ins {
+			if detail {
+				out[i] = h.serverJSON(c, in)
+			} else {
+				out[i] = fiber.Map{"id": in.ID, "name": in.Name, "links": h.serverLinks(in.ID)}
+			}
+		}
+		body := fiber.Map{"servers": out}
+		if limit > 0 && len(ins) == limit {
+			path := "/compute/v2.1/servers"
+			if detail {
+				path += "/detail"
+			}
+			q := "?limit=" + strconv.Itoa(limit) + "&marker=" + ins[len(ins)-1].ID
+			for _, k := range []string{"name", "status", "all_tenants", "changes-since"} {
+				if v := c.Query(k); v != "" {
+					q += "&" + k + "=" + v
+				}
+			}
+			body["servers_links"] = []fiber.Map{{"rel": "next", "href": h.publicURL + path + q}}
+		}
+		return c.JSON(body)
+	}
+}
+
+func (h *Handler) showServer(c *fiber.Ctx) error {
+	in, err := h.svc.Get(c.UserContext(), api.Token(c), param(c, "id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"server": h.serverJSON(c, in)})
+}
+
+func (h *Handler) updateServer(c *fiber.Ctx) error {
+	var b struct {
+		Server *struct {
+			Name *string `json:"name"`
+		} `json:"server"`
+	}
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	if b.Server == nil || b.Server.Name == nil {
+		return fault.Invalid("server", "Only the name can be updated here.")
+	}
+	in, err := h.svc.Rename(c.UserContext(), api.Token(c), param(c, "id"), *b.Server.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"server": h.serverJSON(c, in)})
+}
+
+func (h *Handler) deleteServer(c *fiber.Ctx) error {
+	if err := h.svc.Act(c.UserContext(), api.Token(c), param(c, "id"), compute.ActionDelete, api.ReqID(c)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (h *Handler) serverAction(c *fiber.Ctx) error {
+	var b map[string]json.RawMessage
+	if err := decode(c, &b); err != nil {
+		return err
+	}
+	if len(b) != 1 {
+		return fault.Invalid("action", "There is no such action: expected exactly one action in the body.")
+	}
+	var a compute.Action
+	for k, v := range b {
+		switch k {
+		case "os-start":
+			a = compute.ActionStart
+		case "os-stop":
+			a = compute.ActionStop
+		case "reboot":
+			var r struct {
+				Type string `json:"type"`
+			}
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fault.Invalid("reboot", "Invalid input for field/attribute reboot.")
+			}
+			switch strings.ToUpper(r.Type) {
+			case "SOFT":
+				a = compute.ActionReboot
+			case "HARD":
+				a = compute.ActionRebootHard
+			default:
+				return fault.Invalid("reboot", "Argument 'type' for reboot must be a string with value 'SOFT' or 'HARD'.")
+			}
+		default:
+			return fault.Invalid("action", "There is no such action: %s", k)
+		}
+	}
+	if err := h.svc.Act(c.UserContext(), api.Token(c), param(c, "id"), a, api.ReqID(c)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusAccepted)
+}
+
+func actionJSON(a model.InstanceAction) fiber.Map {
+	var msg any
+	if a.Message != "" {
+		msg = a.Message
+	}
+	return fiber.Map{"action": a.Action, "instance_uuid": a.InstanceID, "message": msg, "project_id": a.ProjectID,
+		"request_id": a.RequestID, "start_time": a.StartTime.UTC().Format(novaTS), "user_id": a.UserID}
+}
+
+func (h *Handler) listActions(c *fiber.Ctx) error {
+	as, err := h.svc.Actions(c.UserContext(), api.Token(c), param(c, "id"))
+	if err != nil {
+		return err
+	}
+	out := make([]fiber.Map, len(as))
+	for i, a := range as {
+		out[i] = actionJSON(a)
+	}
+	return c.JSON(fiber.Map{"instanceActions": out})
+}
+
+func (h *Handler) showAction(c *fiber.Ctx) error {
+	id, req := param(c, "id"), param(c, "req")
+	as, err := h.svc.Actions(c.UserContext(), api.Token(c), id)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if a.RequestID != req {
+			continue
+		}
+		m := actionJSON(a)
+		evs := make([]fiber.Map, len(a.Events))
+		for i, e := range a.Events {
+			var result any
+			if e.Result != "" {
+				result = e.Result
+			}
+			ev := fiber.Map{"event": e.Event, "start_time": e.StartTime.UTC().Format(novaTS), "finish_time": tsPtr(e.FinishTime), "result": result}
+			if policy.Allowed(api.Token(c), policy.ShowFaultDetails, policy.Target{}) {
+				ev["traceback"] = nilIfEmpty(e.Traceback)
+			}
+			evs[i] = ev
+		}
+		m["events"] = evs
+		return c.JSON(fiber.Map{"instanceAction": m})
+	}
+	return fault.NotFound("Action for request_id %s on instance %s not found", req, id)
+}

@@ -1,0 +1,425 @@
+package compute
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+)
+
+// CreateRequest is POST /servers.
+type CreateRequest struct {
+	Name      string
+	FlavorRef string
+	ImageRef  string
+	KeyName   string
+	UserData  string // base64, as Nova takes it
+	Metadata  map[string]string
+	AZ        string
+	MinCount  int
+	MaxCount  int
+	RequestID string
+}
+
+// lastSegment takes the id out of a ref that may be a URL.
+func lastSegment(ref string) string {
+	ref = strings.TrimRight(ref, "/")
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
+}
+
+func checkServerName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return fault.Invalid("name", "Invalid input for field/attribute name. Value: %q. The name must not be empty or blank.", name)
+	}
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > 255 {
+		return fault.Invalid("name", "Invalid input for field/attribute name. The name must be at most 255 characters.")
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return fault.Invalid("name", "Invalid input for field/attribute name. The name must not contain control characters.")
+	}
+	return nil
+}
+
+func checkMetadata(md map[string]string) error {
+	for k, v := range md {
+		if k == "" || utf8.RuneCountInString(k) > 255 {
+			return fault.Invalid("metadata", "Invalid input for field/attribute metadata. Keys must have 1 to 255 characters.")
+		}
+		if utf8.RuneCountInString(v) > 255 {
+			return fault.Invalid("metadata", "Invalid input for field/attribute metadata. Values must be at most 255 characters.")
+		}
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fault.Invalid("metadata", "Invalid input for field/attribute metadata. Keys and values must be valid UTF-8.")
+		}
+	}
+	return nil
+}
+
+// visibleInstance loads an instance the caller may see; any other is not
+// found, exactly like a random id.
+func (s *Service) visibleInstance(ctx context.Context, caller *model.Token, id string, op policy.Op) (model.Instance, error) {
+	in, err := s.store.Instance(ctx, id)
+	if err != nil || in.VMState == model.VMDeleted && !caller.IsAdmin() {
+		return model.Instance{}, notFound(id)
+	}
+	if !policy.Allowed(caller, op, policy.Target{ProjectID: in.ProjectID}) {
+		if policy.Allowed(caller, policy.GetServer, policy.Target{ProjectID: in.ProjectID}) {
+			return model.Instance{}, fault.ErrForbidden // a reader asking to change it
+		}
+		return model.Instance{}, notFound(id)
+	}
+	return in, nil
+}
+
+func notFound(id string) error { return fault.NotFound("Instance %s could not be found.", id) }
+
+// Get returns an instance the caller may see.
+func (s *Service) Get(ctx context.Context, caller *model.Token, id string) (model.Instance, error) {
+	return s.visibleInstance(ctx, caller, id, policy.GetServer)
+}
+
+// ListOptions are the caller's list filters.
+type ListOptions struct {
+	AllTenants   bool
+	ProjectID    string // with AllTenants, one project
+	Name         string // regular expression
+	Status       string
+	Host         string
+	ChangesSince *time.Time
+	Marker       string
+	Limit        int
+}
+
+// List returns a page of the caller's project's instances (all projects
+// for admins asking all_tenants).
+func (s *Service) List(ctx context.Context, caller *model.Token, o ListOptions) ([]model.Instance, error) {
+	if err := policy.Check(caller, policy.ListServers, policy.Target{ProjectID: caller.ProjectID}); err != nil {
+		return nil, err
+	}
+	f := store.InstanceFilter{ProjectID: caller.ProjectID, ChangesSince: o.ChangesSince, Limit: o.Limit}
+	if o.AllTenants {
+		if err := policy.Check(caller, policy.ListAllServers, policy.Target{}); err != nil {
+			return nil, err
+		}
+		f.ProjectID = o.ProjectID
+	}
+	if o.Host != "" {
+		if !caller.IsAdmin() {
+			return nil, fault.Invalid("host", "Only administrators may filter by host.")
+		}
+		f.Host = o.Host
+	}
+	if o.Name != "" {
+		if _, err := regexp.Compile(o.Name); err != nil {
+			return nil, fault.Invalid("name", "Invalid regular expression for name.")
+		}
+		f.NameRegex = o.Name
+	}
+	if o.Status != "" {
+		vs, ok := StatusFilter(strings.ToUpper(o.Status))
+		if !ok {
+			return []model.Instance{}, nil // Nova returns nothing for unknown statuses
+		}
+		f.VMStates = vs
+	}
+	if o.Marker != "" {
+		m, err := s.store.Instance(ctx, o.Marker)
+		if err != nil || (!caller.IsAdmin() && m.ProjectID != caller.ProjectID) {
+			return nil, fault.Invalid("marker", "marker [%s] not found", o.Marker)
+		}
+		f.Marker = &m
+	}
+	return s.store.Instances(ctx, f)
+}
+
+// Create launches MinCount..MaxCount instances. Quota is counted with the
+// project locked, so concurrent launches never exceed it; as many as fit
+// between min and max are launched, as Nova does.
+func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateRequest) ([]model.Instance, error) {
+	if err := policy.Check(caller, policy.CreateServer, policy.Target{ProjectID: caller.ProjectID}); err != nil {
+		return nil, err
+	}
+	if err := checkServerName(r.Name); err != nil {
+		return nil, err
+	}
+	if err := checkMetadata(r.Metadata); err != nil {
+		return nil, err
+	}
+	if r.MinCount == 0 {
+		r.MinCount = 1
+	}
+	if r.MaxCount == 0 {
+		r.MaxCount = r.MinCount
+	}
+	if r.MinCount < 1 || r.MaxCount < r.MinCount || r.MaxCount > 1000 {
+		return nil, fault.Invalid("min_count", "min_count must be at least 1 and at most max_count (at most 1000)")
+	}
+	if r.UserData != "" {
+		if len(r.UserData) > 65535 {
+			return nil, fault.Invalid("user_data", "User data too large. User data must be no larger than 65535 bytes once base64 encoded.")
+		}
+		if _, err := base64.StdEncoding.DecodeString(r.UserData); err != nil {
+			return nil, fault.Invalid("user_data", "Invalid input for field/attribute user_data. Value is not valid base64.")
+		}
+	}
+	flavor, err := s.Flavor(ctx, caller, lastSegment(r.FlavorRef))
+	if err != nil {
+		if errors.Is(err, fault.ErrNotFound) {
+			return nil, fault.Invalid("flavorRef", "Flavor %s could not be found.", lastSegment(r.FlavorRef))
+		}
+		return nil, err
+	}
+	imageID := lastSegment(r.ImageRef)
+	if imageID == "" {
+		return nil, fault.Invalid("imageRef", "imageRef is required (booting from volumes is not supported)")
+	}
+	im, err := s.store.Image(ctx, imageID)
+	if err != nil || !(im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || caller.IsAdmin()) {
+		return nil, fault.Invalid("imageRef", "Image %s could not be found.", imageID)
+	}
+	if im.Status != model.ImageActive {
+		return nil, fault.Invalid("imageRef", "Image %s is not active.", imageID)
+	}
+	if im.MinRAM > flavor.RAMMB {
+		return nil, fault.Invalid("flavorRef", "Flavor's memory is too small for requested image.")
+	}
+	if flavor.DiskGB > 0 && im.MinDisk > flavor.DiskGB {
+		return nil, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image.")
+	}
+	if im.Size != nil && flavor.DiskGB > 0 && *im.Size > int64(flavor.DiskGB)<<30 {
+		return nil, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image.")
+	}
+	var keyData string
+	if r.KeyName != "" {
+		kp, err := s.store.KeyPair(ctx, caller.UserID, r.KeyName)
+		if err != nil {
+			return nil, fault.Invalid("key_name", "Invalid key_name provided.")
+		}
+		keyData = kp.PublicKey
+	}
+	az := r.AZ
+	if az != "" {
+		if i := strings.Index(az, ":"); i >= 0 { // "az:host" forms are admin-only in Nova; ignore host
+			az = az[:i]
+		}
+		ok, err := s.store.ZoneExists(ctx, az)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fault.Invalid("availability_zone", "The requested availability zone is not available")
+		}
+	}
+	reservation := "r-" + uuid.NewString()[:8]
+	deadline := time.Now().Add(s.opt.BuildTimeout)
+	var out []model.Instance
+	err = s.store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.LockProject(ctx, caller.ProjectID); err != nil {
+			return err
+		}
+		limits, err := tx.QuotaLimits(ctx, caller.ProjectID)
+		if err != nil {
+			return err
+		}
+		if l, ok := limits["metadata_items"]; ok && l >= 0 && len(r.Metadata) > l {
+			return &fault.OverQuota{Resource: "metadata_items", Limit: l, Used: 0, Requested: len(r.Metadata)}
+		}
+		used, err := tx.InstanceUsage(ctx, caller.ProjectID)
+		if err != nil {
+			return err
+		}
+		n, over := fitCount(limits, used, flavor, r.MinCount, r.MaxCount)
+		if over != nil {
+			return over
+		}
+		for i := 0; i < n; i++ {
+			name := r.Name
+			if n > 1 {
+				name = fmt.Sprintf("%s-%d", r.Name, i+1) // Nova's multi-create naming
+			}
+			in := model.Instance{
+				ID: uuid.NewString(), ProjectID: caller.ProjectID, UserID: caller.UserID, Name: name,
+				FlavorID: flavor.ID, FlavorName: flavor.Name, VCPUs: flavor.VCPUs, MemoryMB: flavor.RAMMB, RootGB: flavor.DiskGB,
+				ImageID: im.ID, KeyName: r.KeyName, KeyData: keyData, UserData: r.UserData, Metadata: r.Metadata,
+				AvailabilityZone: az, VMState: model.VMBuilding, TaskState: model.TaskScheduling,
+				ReservationID: reservation, LaunchIndex: i, BuildDeadline: &deadline,
+			}
+			if err := tx.InsertInstance(ctx, in); err != nil {
+				return err
+			}
+			actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: in.ID, Action: "create",
+				RequestID: r.RequestID, UserID: caller.UserID, ProjectID: caller.ProjectID})
+			if err != nil {
+				return err
+			}
+			if err := tx.StartEvent(ctx, actionID, "conductor_schedule_and_build_instances", "", time.Now()); err != nil {
+				return err
+			}
+			if err := tx.Enqueue(ctx, queue.SchedulerStream(s.opt.RedisPrefix), queue.Job{
+				V: queue.Version, Kind: queue.JobSchedule, InstanceID: in.ID, RequestID: r.RequestID, ActionID: actionID,
+			}); err != nil {
+				return err
+			}
+			created, err := tx.Instance(ctx, in.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, created)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.opt.Kick()
+	return out, nil
+}
+
+// fitCount returns how many instances (between min and max) fit in the
+// quota, or the error naming the first resource that does not fit min.
+func fitCount(limits map[string]int, used store.Usage, f model.Flavor, min, max int) (int, error) {
+	fits := func(n int) *fault.OverQuota {
+		checks := []struct {
+			res        string
+			used, each int
+		}{{"instances", used.Instances, 1}, {"cores", used.Cores, f.VCPUs}, {"ram", used.RAMMB, f.RAMMB}}
+		for _, c := range checks {
+			l, ok := limits[c.res]
+			if ok && l >= 0 && c.used+n*c.each > l {
+				return &fault.OverQuota{Resource: c.res, Limit: l, Used: c.used, Requested: n * c.each}
+			}
+		}
+		return nil
+	}
+	for n := max; n >= min; n-- {
+		if fits(n) == nil {
+			return n, nil
+		}
+	}
+	return 0, fits(min)
+}
+
+// Rename changes an instance's name (PUT /servers/{id}).
+func (s *Service) Rename(ctx context.Context, caller *model.Token, id, name string) (model.Instance, error) {
+	if _, err := s.visibleInstance(ctx, caller, id, policy.UpdateServer); err != nil {
+		return model.Instance{}, err
+	}
+	if err := checkServerName(name); err != nil {
+		return model.Instance{}, err
+	}
+	if err := s.store.UpdateInstanceName(ctx, id, name); err != nil {
+		return model.Instance{}, notFound(id)
+	}
+	return s.store.Instance(ctx, id)
+}
+
+// Act starts one of start, stop, reboot, reboot_hard or delete: it checks
+// the state table, sets the task, records the action and enqueues the job,
+// all in one transaction, and returns at once (the API answers 202).
+func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Action, requestID string) error {
+	op := policy.ServerAction
+	if a == ActionDelete {
+		op = policy.DeleteServer
+	}
+	if _, err := s.visibleInstance(ctx, caller, id, op); err != nil {
+		return err
+	}
+	err := s.store.Tx(ctx, func(tx *store.Store) error {
+		in, err := tx.LockInstance(ctx, id)
+		if err != nil {
+			return notFound(id)
+		}
+		if a == ActionDelete && in.TaskState == model.TaskDeleting {
+			return nil // already being deleted: deleting again is a no-op, as in Nova
+		}
+		task, err := Begin(a, in.VMState, in.TaskState)
+		if err != nil {
+			if errors.Is(err, fault.ErrNotFound) {
+				return notFound(id)
+			}
+			return err
+		}
+		name := map[Action]string{ActionStart: "start", ActionStop: "stop", ActionReboot: "reboot",
+			ActionRebootHard: "reboot", ActionDelete: "delete"}[a]
+		actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: id, Action: name,
+			RequestID: requestID, UserID: caller.UserID, ProjectID: caller.ProjectID})
+		if err != nil {
+			return err
+		}
+		if in.Host == "" {
+			// Never placed (or placement failed): nothing runs anywhere.
+			if a != ActionDelete {
+				return fault.Conflict("Cannot '%s' instance %s: it has no host", a, id)
+			}
+			return s.finishDelete(ctx, tx, in, actionID, "")
+		}
+		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: id, FromVM: []model.VMState{in.VMState},
+			FromTask: []model.TaskState{in.TaskState}, TaskState: &task}); err != nil {
+			return err
+		}
+		if err := tx.StartEvent(ctx, actionID, "compute_"+name+"_instance", in.Host, time.Now()); err != nil {
+			return err
+		}
+		kind := map[Action]string{ActionStart: queue.JobStart, ActionStop: queue.JobStop, ActionReboot: queue.JobReboot,
+			ActionRebootHard: queue.JobReboot, ActionDelete: queue.JobDelete}[a]
+		return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, in.Host), queue.Job{V: queue.Version, Kind: kind,
+			InstanceID: id, RequestID: requestID, ActionID: actionID, Hard: a == ActionRebootHard})
+	})
+	if err == nil {
+		s.opt.Kick()
+	}
+	return err
+}
+
+// finishDelete marks an instance deleted and releases its claim on host
+// (if any), in the caller's transaction.
+func (s *Service) finishDelete(ctx context.Context, tx *store.Store, in model.Instance, actionID int64, host string) error {
+	vm, task := model.VMDeleted, model.TaskNone
+	power := model.PowerNoState
+	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, VMState: &vm, TaskState: &task,
+		PowerState: &power, Deleted: true}); err != nil {
+		return err
+	}
+	if host != "" {
+		if err := tx.ReleaseClaim(ctx, host, in.VCPUs, in.MemoryMB, in.RootGB); err != nil {
+			return err
+		}
+	}
+	return tx.FinishEvent(ctx, actionID, "compute_delete_instance", host, "Success", "", time.Now())
+}
+
+// Actions returns an instance's action log (os-instance-actions). Event
+// tracebacks are for admins only.
+func (s *Service) Actions(ctx context.Context, caller *model.Token, id string) ([]model.InstanceAction, error) {
+	if _, err := s.visibleInstance(ctx, caller, id, policy.GetServer); err != nil {
+		return nil, err
+	}
+	as, err := s.store.Actions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !caller.IsAdmin() {
+		for i := range as {
+			for j := range as[i].Events {
+				as[i].Events[j].Traceback, as[i].Events[j].Host = "", ""
+			}
+		}
+	}
+	return as, nil
+}

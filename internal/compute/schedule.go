@@ -1,0 +1,181 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+	"github.com/nimbus-cloud/nimbus/internal/scheduler"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+)
+
+// noValidHost is the fault Nova shows when placement fails.
+const noValidHost = "No valid host was found. "
+
+// Schedule places a building instance: filters and weighers propose hosts
+// (internal/scheduler), the first host whose claim succeeds in PostgreSQL
+// wins, and the build job goes to that host's stream — all in one
+// transaction. With no host the instance goes to ERROR with Nova's fault.
+// A replayed job for an instance no longer scheduling does nothing.
+func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
+	err := s.store.Tx(ctx, func(tx *store.Store) error {
+		in, err := tx.LockInstance(ctx, job.InstanceID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if in.VMState != model.VMBuilding || in.TaskState != model.TaskScheduling {
+			return nil // done already, or deleted meanwhile
+		}
+		hosts, err := tx.Hosts(ctx)
+		if err != nil {
+			return err
+		}
+		im, err := tx.Image(ctx, in.ImageID)
+		if err != nil {
+			return s.failBuild(ctx, tx, in, job.ActionID, "", "Image "+in.ImageID+" is gone.", "image missing at scheduling time")
+		}
+		now := time.Now()
+		cands := make([]scheduler.Host, 0, len(hosts))
+		for _, h := range hosts {
+			cands = append(cands, scheduler.Host{Name: h.Host, AZ: h.AZ, Enabled: !h.Disabled,
+				Up: now.Sub(h.LastSeen) <= s.opt.AgentLiveness, HypervisorType: h.HypervisorType, Arch: h.Arch,
+				VCPUs: h.VCPUs, VCPUsUsed: h.VCPUsUsed, MemoryMB: h.MemoryMB, MemoryMBUsed: h.MemoryMBUsed,
+				DiskGB: h.DiskGB, DiskGBUsed: h.DiskGBUsed, RunningVMs: h.RunningVMs})
+		}
+		req := scheduler.Request{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, DiskGB: in.RootGB, AZ: in.AvailabilityZone,
+			ImageProps: im.Properties, IgnoreHosts: in.TriedHosts}
+		cfg := s.opt.Scheduler
+		placed, err := scheduler.Place(cands, req, cfg)
+		if err != nil && !errors.Is(err, scheduler.ErrNoValidHost) {
+			return err
+		}
+		ratios := store.Ratios{CPU: cfg.CPUAllocationRatio, RAM: cfg.RAMAllocationRatio, Disk: cfg.DiskAllocationRatio}
+		for _, h := range placed {
+			ok, err := tx.Claim(ctx, h.Name, in.VCPUs, in.MemoryMB, in.RootGB, ratios, now.Add(-s.opt.AgentLiveness))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue // lost a race for the last slot: next candidate
+			}
+			host, task := h.Name, model.TaskSpawning
+			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{model.VMBuilding},
+				FromTask: []model.TaskState{model.TaskScheduling}, Host: &host, TaskState: &task}); err != nil {
+				return err
+			}
+			if err := tx.FinishEvent(ctx, job.ActionID, "conductor_schedule_and_build_instances", "", "Success", "", now); err != nil {
+				return err
+			}
+			if err := tx.StartEvent(ctx, job.ActionID, "compute__do_build_and_run_instance", host, now); err != nil {
+				return err
+			}
+			return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, host), queue.Job{
+				V: queue.Version, Kind: queue.JobBuild, InstanceID: in.ID, RequestID: job.RequestID, ActionID: job.ActionID,
+				Build: s.buildSpec(in, im),
+			})
+		}
+		details := "no host passed the filters"
+		if err != nil {
+			details = err.Error()
+		}
+		return s.failBuild(ctx, tx, in, job.ActionID, "", noValidHost+"There are not enough hosts available.", details)
+	})
+	if err == nil {
+		s.opt.Kick()
+	}
+	return err
+}
+
+func (s *Service) buildSpec(in model.Instance, im model.Image) *queue.Build {
+	b := &queue.Build{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, RootGB: in.RootGB, Name: in.Name, KeyName: in.KeyName,
+		KeyData: in.KeyData, UserData: in.UserData, Metadata: in.Metadata, AZ: in.AvailabilityZone, ProjectID: in.ProjectID}
+	ref := &queue.ImageRef{ID: im.ID, Checksum: im.Checksum, SHA512: im.OSHashValue, DiskFormat: im.DiskFormat,
+		URL: s.opt.ImageURL(im.ID)}
+	if im.Size != nil {
+		ref.Size = *im.Size
+	}
+	b.Image = ref
+	return b
+}
+
+// failBuild puts a building instance in ERROR with a fault: message for
+// everyone, details for admins only.
+func (s *Service) failBuild(ctx context.Context, tx *store.Store, in model.Instance, actionID int64, host, message, details string) error {
+	vm, task := model.VMError, model.TaskNone
+	now := time.Now().UTC()
+	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{model.VMBuilding},
+		VMState: &vm, TaskState: &task, Fault: &model.Fault{Code: 500, Message: message, Details: details, Created: now}}); err != nil {
+		if errors.Is(err, fault.ErrConflict) {
+			return nil
+		}
+		return err
+	}
+	event := "conductor_schedule_and_build_instances"
+	if host != "" {
+		event = "compute__do_build_and_run_instance"
+	}
+	return tx.FinishEvent(ctx, actionID, event, host, "Error", details, now)
+}
+
+// ReapBuilds sends builds that no agent picked up or finished in time to
+// ERROR, so no instance is stuck in BUILD. A host it had is told to remove
+// whatever it made. It returns how many it failed.
+func (s *Service) ReapBuilds(ctx context.Context, now time.Time) (int, error) {
+	late, err := s.store.OverdueBuilds(ctx, now, 100)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, in := range late {
+		err := s.store.Tx(ctx, func(tx *store.Store) error {
+			cur, err := tx.LockInstance(ctx, in.ID)
+			if err != nil || cur.VMState != model.VMBuilding {
+				return err
+			}
+			actionID, err := tx.ActionByRequestKind(ctx, in.ID, "create")
+			if err != nil {
+				return err
+			}
+			if err := s.failBuild(ctx, tx, cur, actionID, cur.Host, "Build of instance "+in.ID+" timed out.",
+				"no agent finished the build before its deadline"); err != nil {
+				return err
+			}
+			if cur.Host == "" {
+				return nil
+			}
+			if err := tx.ReleaseClaim(ctx, cur.Host, cur.VCPUs, cur.MemoryMB, cur.RootGB); err != nil {
+				return err
+			}
+			// The domain, if the agent made one after all, must not linger.
+			return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, cur.Host), queue.Job{V: queue.Version,
+				Kind: queue.JobDelete, InstanceID: cur.ID, ActionID: actionID})
+		})
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n > 0 {
+		s.opt.Kick()
+	}
+	return n, nil
+}
+
+// ErrorInstance puts an instance whose job was given up on in ERROR (the
+// dead-letter path).
+func (s *Service) ErrorInstance(ctx context.Context, id, message, details string) error {
+	vm, task := model.VMError, model.TaskNone
+	err := s.store.UpdateInstance(ctx, store.InstanceUpdate{ID: id, FromVM: []model.VMState{model.VMBuilding, model.VMActive,
+		model.VMStopped, model.VMError}, VMState: &vm, TaskState: &task,
+		Fault: &model.Fault{Code: 500, Message: message, Details: details, Created: time.Now().UTC()}})
+	if errors.Is(err, fault.ErrConflict) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,111 @@
+package queue
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Version is the message format version carried in every job and event.
+// A consumer refuses (dead-letters) versions it does not know.
+const Version = 1
+
+// Stream names, each under the deployment's Redis prefix.
+func SchedulerStream(prefix string) string  { return prefix + "scheduler" }
+func HostStream(prefix, host string) string { return prefix + "compute:" + host }
+func EventStream(prefix string) string      { return prefix + "events" }
+func DeadLetterStream(prefix string) string { return prefix + "deadletter" }
+
+// Job kinds.
+const (
+	JobSchedule = "schedule" // scheduler: pick a host for a building instance
+	JobBuild    = "build"    // agent: create and start the domain
+	JobStart    = "start"
+	JobStop     = "stop"
+	JobReboot   = "reboot"
+	JobDelete   = "delete"
+)
+
+// Job is a unit of work for the scheduler or an agent. It carries ids and
+// what the agent needs to act without the database.
+type Job struct {
+	V          int    `json:"v"`
+	Kind       string `json:"kind"`
+	InstanceID string `json:"instance_id"`
+	RequestID  string `json:"request_id"`
+	ActionID   int64  `json:"action_id"`
+	Hard       bool   `json:"hard,omitempty"`
+	Build      *Build `json:"build,omitempty"`
+}
+
+// Build is what an agent needs to create a domain.
+type Build struct {
+	VCPUs    int               `json:"vcpus"`
+	MemoryMB int               `json:"memory_mb"`
+	RootGB   int               `json:"root_gb"`
+	Image    *ImageRef         `json:"image,omitempty"`
+	Name     string            `json:"name"` // for the config drive's hostname only, never in domain XML
+	KeyName  string            `json:"key_name,omitempty"`
+	KeyData  string            `json:"key_data,omitempty"`
+	UserData string            `json:"user_data,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	AZ       string            `json:"availability_zone,omitempty"`
+	// ProjectID goes into the config drive's meta_data.json.
+	ProjectID string `json:"project_id"`
+}
+
+// ImageRef tells an agent how to fetch and verify an image.
+type ImageRef struct {
+	ID         string `json:"id"`
+	Checksum   string `json:"checksum"`   // MD5, as Glance's
+	SHA512     string `json:"os_hash_value"`
+	Size       int64  `json:"size"`
+	DiskFormat string `json:"disk_format"`
+	URL        string `json:"url"` // download URL with a one-use token
+}
+
+// Event kinds, sent by agents.
+const (
+	EventStarted   = "started"    // a step began (Step names it)
+	EventSpawned   = "spawned"    // build done, domain running
+	EventFailed    = "failed"     // a job failed; Retryable says if another host may try
+	EventPoweredOn = "powered_on" // start or reboot done
+	EventStopped   = "stopped"    // stop done
+	EventDeleted   = "deleted"    // domain and disks gone
+	EventPower     = "power"      // periodic power-state sync
+)
+
+// Event is what an agent reports back.
+type Event struct {
+	V          int       `json:"v"`
+	Kind       string    `json:"kind"`
+	Job        string    `json:"job,omitempty"` // the job kind this reports on
+	Step       string    `json:"step,omitempty"`
+	InstanceID string    `json:"instance_id"`
+	RequestID  string    `json:"request_id,omitempty"`
+	ActionID   int64     `json:"action_id,omitempty"`
+	Host       string    `json:"host"`
+	Power      string    `json:"power,omitempty"` // running, shutoff, paused, crashed, nostate
+	VNCPort    int       `json:"vnc_port,omitempty"`
+	Message    string    `json:"message,omitempty"` // safe for users
+	Details    string    `json:"details,omitempty"` // for admins: libvirt errors, paths
+	Retryable  bool      `json:"retryable,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// Decode reads a message and checks its version.
+func Decode(b []byte, v any) error {
+	var head struct {
+		V int `json:"v"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return fmt.Errorf("decode message: %w", err)
+	}
+	if head.V != Version {
+		return fmt.Errorf("message version %d, want %d: %w", head.V, Version, ErrPoison)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode message: %w: %w", err, ErrPoison)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+)
+
+const hostCols = `host, az, hypervisor_type, arch, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used, disk_gb_used,
+	running_vms, disabled, disabled_reason, last_seen, created_at`
+
+func scanHost(row pgx.CollectableRow) (model.ComputeHost, error) {
+	var h model.ComputeHost
+	err := row.Scan(&h.Host, &h.AZ, &h.HypervisorType, &h.Arch, &h.VCPUs, &h.MemoryMB, &h.DiskGB, &h.VCPUsUsed,
+		&h.MemoryMBUsed, &h.DiskGBUsed, &h.RunningVMs, &h.Disabled, &h.DisabledReason, &h.LastSeen, &h.CreatedAt)
+	return h, err
+}
+
+// UpsertHost records a host's report (capacity and liveness); claims and
+// the admin's enable/disable stay as they are.
+func (s *Store) UpsertHost(ctx context.Context, h model.ComputeHost) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO compute_hosts (host, az, hypervisor_type, arch, vcpus, memory_mb, disk_gb, last_seen)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (host) DO UPDATE SET az = excluded.az, hypervisor_type = excluded.hypervisor_type, arch = excluded.arch,
+			vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, disk_gb = excluded.disk_gb,
+			last_seen = greatest(compute_hosts.last_seen, excluded.last_seen)`,
+		h.Host, h.AZ, h.HypervisorType, h.Arch, h.VCPUs, h.MemoryMB, h.DiskGB, h.LastSeen)
+	return mapErr(err)
+}
+
+// Hosts lists every compute host by name.
+func (s *Store) Hosts(ctx context.Context) ([]model.ComputeHost, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+hostCols+` FROM compute_hosts ORDER BY host`)
+	hs, err := pgx.CollectRows(rows, scanHost)
+	return hs, mapErr(err)
+}
+
+// Host returns one compute host.
+func (s *Store) Host(ctx context.Context, host string) (model.ComputeHost, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+hostCols+` FROM compute_hosts WHERE host = $1`, host)
+	h, err := pgx.CollectExactlyOneRow(rows, scanHost)
+	return h, mapErr(err)
+}
+
+// Ratios are the allocation ratios a claim is checked against.
+type Ratios struct{ CPU, RAM, Disk float64 }
+
+// Claim takes vcpus, memory and disk on host for one instance, atomically:
+// it succeeds only if they still fit, so two launches cannot take the same
+// last slot. It reports whether the claim was made.
+func (s *Store) Claim(ctx context.Context, host string, vcpus, memoryMB, diskGB int, r Ratios, liveSince time.Time) (bool, error) {
+	tag, err := s.db.Exec(ctx, `UPDATE compute_hosts SET vcpus_used = vcpus_used + $2, memory_mb_used = memory_mb_used + $3,
+			disk_gb_used = disk_gb_used + $4, running_vms = running_vms + 1
+		WHERE host = $1 AND NOT disabled AND last_seen >= $8
+		  AND vcpus_used + $2 <= vcpus * $5 AND memory_mb_used + $3 <= memory_mb * $6 AND disk_gb_used + $4 <= disk_gb * $7`,
+		host, vcpus, memoryMB, diskGB, r.CPU, r.RAM, r.Disk, liveSince)
+	if err != nil {
+		return false, mapErr(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ReleaseClaim gives back what Claim took.
+func (s *Store) ReleaseClaim(ctx context.Context, host string, vcpus, memoryMB, diskGB int) error {
+	_, err := s.db.Exec(ctx, `UPDATE compute_hosts SET vcpus_used = greatest(vcpus_used - $2, 0),
+			memory_mb_used = greatest(memory_mb_used - $3, 0), disk_gb_used = greatest(disk_gb_used - $4, 0),
+			running_vms = greatest(running_vms - 1, 0)
+		WHERE host = $1`, host, vcpus, memoryMB, diskGB)
+	return mapErr(err)
+}
+
+// SetHostDisabled enables or disables scheduling to a host.
+func (s *Store) SetHostDisabled(ctx context.Context, host string, disabled bool, reason string) error {
+	return affected(s.db.Exec(ctx, `UPDATE compute_hosts SET disabled = $2, disabled_reason = $3 WHERE host = $1`,
+		host, disabled, reason))
+}
+
+// ZoneExists reports whether any host is in the availability zone; with no
+// hosts at all only the default zone "nova" exists.
+func (s *Store) ZoneExists(ctx context.Context, az string) (bool, error) {
+	var ok bool
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM compute_hosts WHERE az = $1)
+		OR ($1 = 'nova' AND NOT EXISTS (SELECT 1 FROM compute_hosts))`, az).Scan(&ok)
+	return ok, mapErr(err)
+}

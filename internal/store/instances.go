@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+)
+
+const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_name, vcpus, memory_mb, root_gb,
+	coalesce(image_id::text, ''), coalesce(key_name, ''), coalesce(key_data, ''), coalesce(user_data, ''), metadata,
+	availability_zone, coalesce(host, ''), vm_state, coalesce(task_state, ''), power_state, coalesce(vnc_port, 0), fault,
+	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
+	created_at, updated_at, deleted_at`
+
+func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
+	var in model.Instance
+	var meta, flt []byte
+	var vm, task string
+	err := row.Scan(&in.ID, &in.ProjectID, &in.UserID, &in.Name, &in.FlavorID, &in.FlavorName, &in.VCPUs, &in.MemoryMB,
+		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
+		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
+		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt)
+	if err != nil {
+		return in, err
+	}
+	in.VMState, in.TaskState = model.VMState(vm), model.TaskState(task)
+	if err := json.Unmarshal(meta, &in.Metadata); err != nil {
+		return in, err
+	}
+	if len(flt) > 0 {
+		in.Fault = &model.Fault{}
+		if err := json.Unmarshal(flt, in.Fault); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// InsertInstance inserts a new instance.
+func (s *Store) InsertInstance(ctx context.Context, in model.Instance) error {
+	meta, _ := json.Marshal(nonNilMap(in.Metadata))
+	_, err := s.db.Exec(ctx, `INSERT INTO instances (id, project_id, user_id, name, flavor_id, flavor_name, vcpus, memory_mb,
+			root_gb, image_id, key_name, key_data, user_data, metadata, availability_zone, vm_state, task_state,
+			reservation_id, launch_index, build_deadline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10, '')::uuid, nullif($11, ''), nullif($12, ''), nullif($13, ''),
+			$14, $15, $16, nullif($17, ''), $18, $19, $20)`,
+		in.ID, in.ProjectID, in.UserID, in.Name, in.FlavorID, in.FlavorName, in.VCPUs, in.MemoryMB, in.RootGB,
+		in.ImageID, in.KeyName, in.KeyData, in.UserData, meta, in.AvailabilityZone, string(in.VMState),
+		string(in.TaskState), in.ReservationID, in.LaunchIndex, in.BuildDeadline)
+	return mapErr(err)
+}
+
+// Instance returns the instance with id, deleted ones included.
+func (s *Store) Instance(ctx context.Context, id string) (model.Instance, error) {
+	if !isUUID(id) {
+		return model.Instance{}, ErrNotFound
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+instanceCols+` FROM instances WHERE id = $1`, id)
+	in, err := pgx.CollectExactlyOneRow(rows, scanInstance)
+	return in, mapErr(err)
+}
+
+// LockInstance returns the instance with its row locked for the rest of
+// the transaction.
+func (s *Store) LockInstance(ctx context.Context, id string) (model.Instance, error) {
+	if !isUUID(id) {
+		return model.Instance{}, ErrNotFound
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+instanceCols+` FROM instances WHERE id = $1 FOR UPDATE`, id)
+	in, err := pgx.CollectExactlyOneRow(rows, scanInstance)
+	return in, mapErr(err)
+}
+
+// InstanceFilter narrows Instances.
+type InstanceFilter struct {
+	ProjectID    string // empty: all projects (admin all_tenants)
+	NameRegex    string // PostgreSQL regular expression, as Nova's name filter
+	VMStates     []model.VMState
+	Host         string
+	ChangesSince *time.Time // also returns deleted instances changed since
+	Marker       *model.Instance
+	Limit        int
+}
+
+// Instances lists instances newest first (created_at, id), one page.
+func (s *Store) Instances(ctx context.Context, f InstanceFilter) ([]model.Instance, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.ChangesSince == nil {
+		where = append(where, "deleted_at IS NULL")
+	} else {
+		add("updated_at >= $?", *f.ChangesSince)
+	}
+	if f.ProjectID != "" {
+		add("project_id = $?", f.ProjectID)
+	}
+	if f.NameRegex != "" {
+		add("name ~ $?", f.NameRegex)
+	}
+	if len(f.VMStates) > 0 {
+		vs := make([]string, len(f.VMStates))
+		for i, v := range f.VMStates {
+			vs[i] = string(v)
+		}
+		add("vm_state = ANY($?)", vs)
+	}
+	if f.Host != "" {
+		add("host = $?", f.Host)
+	}
+	if f.Marker != nil {
+		args = append(args, f.Marker.CreatedAt, f.Marker.ID)
+		n := len(args)
+		where = append(where, "(created_at, id::text) < ($"+strconv.Itoa(n-1)+", $"+strconv.Itoa(n)+")")
+	}
+	q := `SELECT ` + instanceCols + ` FROM instances`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at DESC, id::text DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, _ := s.db.Query(ctx, q, args...)
+	ins, err := pgx.CollectRows(rows, scanInstance)
+	return ins, mapErr(err)
+}
+
+// Usage is what a project's live instances take.
+type Usage struct {
+	Instances int
+	Cores     int
+	RAMMB     int
+}
+
+// InstanceUsage counts a project's instances that are not deleted.
+func (s *Store) InstanceUsage(ctx context.Context, projectID string) (Usage, error) {
+	var u Usage
+	err := s.db.QueryRow(ctx, `SELECT count(*), coalesce(sum(vcpus), 0), coalesce(sum(memory_mb), 0)
+		FROM instances WHERE project_id = $1 AND deleted_at IS NULL`, projectID).Scan(&u.Instances, &u.Cores, &u.RAMMB)
+	return u, mapErr(err)
+}
+
+// InstanceUpdate is a guarded change: it applies only while the instance
+// is in the expected vm_state and task_state, so two workers can never
+// both move it and a replayed job changes nothing.
+type InstanceUpdate struct {
+	ID          string
+	FromVM      []model.VMState // any of these (empty: any)
+	FromTask    []model.TaskState
+	VMState     *model.VMState
+	TaskState   *model.TaskState
+	PowerState  *model.PowerState
+	Host        *string
+	VNCPort     *int
+	Fault       *model.Fault
+	ClearFault  bool
+	Launched    bool // set launched_at = now()
+	Deleted     bool // set deleted_at and terminated_at = now()
+	Attempt     string // append to tried_hosts and count an attempt
+	ClearHost   bool
+	Deadline    *time.Time
+}
+
+// UpdateInstance applies u; ErrConflict when the instance is not in the
+// expected state (or does not exist).
+func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
+	sets := []string{"updated_at = now()"}
+	args := []any{u.ID}
+	set := func(col string, v any) {
+		args = append(args, v)
+		sets = append(sets, col+" = $"+strconv.Itoa(len(args)))
+	}
+	if u.VMState != nil {
+		set("vm_state", string(*u.VMState))
+	}
+	if u.TaskState != nil {
+		if *u.TaskState == model.TaskNone {
+			sets = append(sets, "task_state = NULL")
+		} else {
+			set("task_state", string(*u.TaskState))
+		}
+	}
+	if u.PowerState != nil {
+		set("power_state", int(*u.PowerState))
+	}
+	if u.Host != nil {
+		set("host", *u.Host)
+	}
+	if u.ClearHost {
+		sets = append(sets, "host = NULL")
+	}
+	if u.VNCPort != nil {
+		set("vnc_port", *u.VNCPort)
+	}
+	if u.Fault != nil {
+		b, _ := json.Marshal(u.Fault)
+		set("fault", b)
+	}
+	if u.ClearFault {
+		sets = append(sets, "fault = NULL")
+	}
+	if u.Launched {
+		sets = append(sets, "launched_at = coalesce(launched_at, now())")
+	}
+	if u.Deleted {
+		sets = append(sets, "deleted_at = coalesce(deleted_at, now())", "terminated_at = coalesce(terminated_at, now())")
+	}
+	if u.Attempt != "" {
+		set("tried_hosts", []string{u.Attempt})
+		sets[len(sets)-1] = "tried_hosts = tried_hosts || $" + strconv.Itoa(len(args))
+		sets = append(sets, "attempts = attempts + 1")
+	}
+	if u.Deadline != nil {
+		set("build_deadline", *u.Deadline)
+	}
+	where := []string{"id = $1"}
+	if len(u.FromVM) > 0 {
+		vs := make([]string, len(u.FromVM))
+		for i, v := range u.FromVM {
+			vs[i] = string(v)
+		}
+		args = append(args, vs)
+		where = append(where, "vm_state = ANY($"+strconv.Itoa(len(args))+")")
+	}
+	if len(u.FromTask) > 0 {
+		ts := make([]string, len(u.FromTask))
+		for i, t := range u.FromTask {
+			ts[i] = string(t)
+		}
+		args = append(args, ts)
+		where = append(where, "coalesce(task_state, '') = ANY($"+strconv.Itoa(len(args))+")")
+	}
+	tag, err := s.db.Exec(ctx, `UPDATE instances SET `+strings.Join(sets, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// UpdateInstanceName renames an instance (PUT /servers/{id}).
+func (s *Store) UpdateInstanceName(ctx context.Context, id, name string) error {
+	return affected(s.db.Exec(ctx, `UPDATE instances SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL`, id, name))
+}
+
+// OverdueBuilds returns instances still building past their deadline.
+func (s *Store) OverdueBuilds(ctx context.Context, now time.Time, limit int) ([]model.Instance, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+instanceCols+` FROM instances
+		WHERE vm_state = 'building' AND build_deadline < $1 ORDER BY build_deadline LIMIT $2`, now, limit)
+	ins, err := pgx.CollectRows(rows, scanInstance)
+	return ins, mapErr(err)
+}

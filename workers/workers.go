@@ -1,0 +1,189 @@
+package workers
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nimbus-cloud/nimbus/internal/compute"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+)
+
+// Deps are what the controller's workers need.
+type Deps struct {
+	Store     *store.Store
+	RDB       *redis.Client
+	Compute   *compute.Service
+	Prefix    string
+	Log       *slog.Logger
+	ClaimIdle time.Duration // pending jobs of a dead consumer are reclaimed after this
+}
+
+// Compute runs the instance-lifecycle workers until ctx ends: the outbox
+// relay, the scheduler, the event applier, the host monitor and the build
+// reaper. Every controller may run them; they share work through consumer
+// groups and row locks.
+//
+//	outbox (PostgreSQL) ──relay──> nimbus:scheduler ──scheduler──> outbox ──relay──> nimbus:compute:<host> ──> agent
+//	agent ──> nimbus:events ──applier──> instances (PostgreSQL)
+type Compute struct {
+	d    Deps
+	kick chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewCompute returns the workers; call Kick after committing outbox rows.
+func NewCompute(d Deps) *Compute {
+	if d.ClaimIdle == 0 {
+		d.ClaimIdle = 30 * time.Second
+	}
+	return &Compute{d: d, kick: make(chan struct{}, 1)}
+}
+
+// SetCompute gives the workers the compute service (built after them,
+// because the service kicks the relay).
+func (w *Compute) SetCompute(c *compute.Service) { w.d.Compute = c }
+
+// Kick wakes the relay now rather than at its next poll.
+func (w *Compute) Kick() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs every worker in its own goroutine; Wait waits for them.
+func (w *Compute) Start(ctx context.Context) {
+	name := consumerName()
+	w.run(func() { w.relay(ctx) })
+	w.run(func() {
+		c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.SchedulerStream(w.d.Prefix), Group: "scheduler", Name: name,
+			DeadLetter: queue.DeadLetterStream(w.d.Prefix), ClaimIdle: w.d.ClaimIdle, Log: w.d.Log,
+			OnDead: w.deadJob}
+		c.Run(ctx, func(ctx context.Context, b []byte) error {
+			var j queue.Job
+			if err := queue.Decode(b, &j); err != nil {
+				return err
+			}
+			return w.d.Compute.Schedule(ctx, j)
+		})
+	})
+	w.run(func() {
+		c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.EventStream(w.d.Prefix), Group: "applier", Name: name,
+			DeadLetter: queue.DeadLetterStream(w.d.Prefix), ClaimIdle: w.d.ClaimIdle, Log: w.d.Log}
+		c.Run(ctx, func(ctx context.Context, b []byte) error {
+			var ev queue.Event
+			if err := queue.Decode(b, &ev); err != nil {
+				return err
+			}
+			return w.d.Compute.ApplyEvent(ctx, ev)
+		})
+	})
+	w.run(func() { w.every(ctx, 2*time.Second, "record hosts", w.recordHosts) })
+	w.run(func() {
+		w.every(ctx, 5*time.Second, "reap builds", func(ctx context.Context) error {
+			_, err := w.d.Compute.ReapBuilds(ctx, time.Now())
+			return err
+		})
+	})
+	w.run(func() { w.every(ctx, 10*time.Minute, "purge outbox", w.d.Store.PurgeSentOutbox) })
+}
+
+// Wait blocks until every worker has stopped.
+func (w *Compute) Wait() { w.wg.Wait() }
+
+func (w *Compute) run(fn func()) {
+	w.wg.Add(1)
+	go func() { defer w.wg.Done(); fn() }()
+}
+
+func (w *Compute) every(ctx context.Context, d time.Duration, what string, fn func(context.Context) error) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			w.d.Log.Warn(what, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// relay copies outbox rows to their streams: at once when kicked, and
+// every 250 ms for rows other controllers wrote.
+func (w *Compute) relay(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for {
+			n, err := w.d.Store.RelayOutbox(ctx, 200, func(es []store.OutboxEntry) (int, error) {
+				pipe := w.d.RDB.Pipeline()
+				for _, e := range es {
+					pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.Stream, Values: map[string]any{queue.Field: e.Payload}})
+				}
+				cmds, err := pipe.Exec(ctx)
+				sent := 0
+				for _, c := range cmds {
+					if c.Err() != nil {
+						break
+					}
+					sent++
+				}
+				return sent, err
+			})
+			if err != nil && ctx.Err() == nil {
+				w.d.Log.Warn("outbox relay", "error", err)
+				break
+			}
+			if n < 200 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// recordHosts copies the agents' heartbeats from Redis into compute_hosts.
+func (w *Compute) recordHosts(ctx context.Context) error {
+	as, err := queue.Agents(ctx, w.d.RDB, w.d.Prefix)
+	if err != nil {
+		return err
+	}
+	hs := make([]model.ComputeHost, 0, len(as))
+	for _, a := range as {
+		hs = append(hs, model.ComputeHost{Host: a.Host, AZ: a.AZ, HypervisorType: a.Hypervisor, Arch: a.Arch,
+			VCPUs: a.VCPUs, MemoryMB: a.MemoryMB, DiskGB: a.DiskGB, LastSeen: a.SeenAt})
+	}
+	return w.d.Compute.RecordHosts(ctx, hs)
+}
+
+// deadJob puts the instance of a job given up on into ERROR.
+func (w *Compute) deadJob(ctx context.Context, b []byte, reason string) {
+	var j queue.Job
+	if err := queue.Decode(b, &j); err != nil || j.InstanceID == "" {
+		return
+	}
+	if err := w.d.Compute.ErrorInstance(ctx, j.InstanceID, "The request could not be processed.", "dead-lettered: "+reason); err != nil {
+		w.d.Log.Warn("error instance of dead job", "instance_id", j.InstanceID, "error", err)
+	}
+}
+
+func consumerName() string {
+	h, _ := os.Hostname()
+	return h + "-" + strconv.Itoa(os.Getpid())
+}

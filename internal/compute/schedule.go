@@ -50,7 +50,7 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		}
 		req := scheduler.Request{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, DiskGB: in.RootGB, AZ: in.AvailabilityZone,
 			ImageProps: im.Properties, IgnoreHosts: in.TriedHosts}
-		cfg := s.opt.Scheduler
+		cfg := s.opt.Scheduler.Effective() // the claim must use the ratios the filters used
 		placed, err := scheduler.Place(cands, req, cfg)
 		if err != nil && !errors.Is(err, scheduler.ErrNoValidHost) {
 			return err

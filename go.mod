@@ -55,6 +55,7 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/tools v0.51.0 // indirect
 	libvirt.org/go/libvirt v1.11004.0 // indirect
+	libvirt.org/go/libvirtxml v1.10000.0 // indirect
 )
 
 tool github.com/a-h/templ/cmd/templ

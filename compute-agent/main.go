@@ -1,7 +1,6 @@
 // Command nimbus-agent runs on each hypervisor host. It reports the host's
-// capacity to the controller through Redis and heartbeats; later it will
-// consume its host's job stream and drive libvirt. It never connects to
-// PostgreSQL.
+// capacity to the controller through Redis, consumes its host's job stream
+// and drives libvirt (package agent). It never connects to PostgreSQL.
 package main
 
 import (
@@ -10,13 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/redis/go-redis/v9"
-	"libvirt.org/go/libvirt"
 
+	"github.com/nimbus-cloud/nimbus/compute-agent/agent"
+	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor/libvirtdriver"
 	"github.com/nimbus-cloud/nimbus/internal/config"
-	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
 func main() {
@@ -34,58 +32,20 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool))
 		return err
 	}
 	log := config.Logger(cfg.LogLevel, cfg.LogJSON)
-	conn, err := libvirt.NewConnect(cfg.LibvirtURI)
+	drv, err := libvirtdriver.New(cfg.LibvirtURI, libvirtdriver.Options{InstancesDir: cfg.StateDir})
 	if err != nil {
 		return fmt.Errorf("connect to libvirt %s: %w", cfg.LibvirtURI, err)
 	}
-	defer conn.Close()
-	info, err := hostInfo(conn, cfg)
-	if err != nil {
-		return err
-	}
+	defer drv.Close()
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("redis URL: %w", err)
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	log = log.With("component", "agent", "host", info.Host)
-	log.Info("agent started", "libvirt", cfg.LibvirtURI, "hypervisor", info.Hypervisor,
-		"vcpus", info.VCPUs, "memory_mb", info.MemoryMB)
-	t := time.NewTicker(cfg.Heartbeat)
-	defer t.Stop()
-	for {
-		info.SeenAt = time.Now()
-		if err := queue.Heartbeat(ctx, rdb, cfg.RedisPrefix, info); err != nil && ctx.Err() == nil {
-			log.Warn("heartbeat failed", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			log.Info("agent stopped")
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// hostInfo reads the host's name and capacity from libvirt.
-func hostInfo(conn *libvirt.Connect, cfg *config.Agent) (queue.AgentInfo, error) {
-	ni, err := conn.GetNodeInfo()
-	if err != nil {
-		return queue.AgentInfo{}, fmt.Errorf("node info: %w", err)
-	}
-	host := cfg.Host
-	if host == "" {
-		if host, err = conn.GetHostname(); err != nil {
-			return queue.AgentInfo{}, fmt.Errorf("host name: %w", err)
-		}
-	}
-	typ, err := conn.GetType()
-	if err != nil {
-		return queue.AgentInfo{}, fmt.Errorf("hypervisor type: %w", err)
-	}
-	return queue.AgentInfo{
-		Host: host, AZ: cfg.AZ, Hypervisor: typ, VCPUs: int(ni.Cpus),
-		MemoryMB: int(ni.Memory / 1024), LibvirtURI: cfg.LibvirtURI,
-	}, nil
+	a := agent.New(agent.Config{
+		Host: cfg.Host, AZ: cfg.AZ, Prefix: cfg.RedisPrefix, StateDir: cfg.StateDir, VNCListen: cfg.VNCListen,
+		Heartbeat: cfg.Heartbeat, PowerSync: cfg.PowerSync, ClaimIdle: cfg.ClaimIdle,
+	}, drv, rdb, log)
+	return a.Run(ctx)
 }

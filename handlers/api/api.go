@@ -178,6 +178,7 @@ func LimitBody(limit int, skip func(c *fiber.Ctx) bool) fiber.Handler {
 		}
 		req := c.Request()
 		if n := req.Header.ContentLength(); n > limit {
+			refuse(c)
 			return fault.ErrTooLarge
 		}
 		if rs := c.Context().RequestBodyStream(); rs != nil {
@@ -186,6 +187,7 @@ func LimitBody(limit int, skip func(c *fiber.Ctx) bool) fiber.Handler {
 				return fiber.ErrBadRequest
 			}
 			if len(b) > limit {
+				refuse(c)
 				return fault.ErrTooLarge
 			}
 			req.SetBodyStream(nil, 0)
@@ -193,6 +195,19 @@ func LimitBody(limit int, skip func(c *fiber.Ctx) bool) fiber.Handler {
 		}
 		return c.Next()
 	}
+}
+
+// drainLimit is how much of a refused body is read and thrown away, so
+// that a client still sending it sees the 413 rather than a reset.
+const drainLimit = 8 << 20
+
+// refuse closes the connection after the answer (the body is not read to
+// its end) having drained a bounded amount of it.
+func refuse(c *fiber.Ctx) {
+	if rs := c.Context().RequestBodyStream(); rs != nil {
+		_, _ = io.CopyN(io.Discard, rs, drainLimit)
+	}
+	c.Context().SetConnectionClose()
 }
 
 // WriteError renders err in the shape Keystone (and here Glance) use:

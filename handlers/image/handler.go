@@ -326,7 +326,7 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 	}
 	_, err := h.svc.Upload(c.UserContext(), api.Token(c), strings.Clone(c.Params("id")), r)
 	if errors.Is(err, imgsvc.ErrTooLarge) {
-		c.Set(fiber.HeaderConnection, "close") // the rest of the body is not read
+		c.Context().SetConnectionClose() // the rest of the body is not read
 	}
 	if err != nil {
 		return err

@@ -44,7 +44,13 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 	}
 	err := s.store.Tx(ctx, func(tx *store.Store) error {
 		in, err := tx.LockInstance(ctx, ev.InstanceID)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || (err == nil && in.VMState == model.VMDeleted) {
+			if ev.Kind == queue.EventPower && ev.Host != "" {
+				// A domain on a host for an instance the database no longer
+				// has: the host's reconciliation removes it.
+				return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, ev.Host), queue.Job{V: queue.Version,
+					Kind: queue.JobDelete, InstanceID: ev.InstanceID})
+			}
 			return nil
 		}
 		if err != nil {
@@ -108,6 +114,9 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			}
 			return s.applyFailure(ctx, tx, in, ev, at)
 		case queue.EventPower:
+			if in.VMState == model.VMBuilding {
+				return nil // the build's own events settle it
+			}
 			return s.syncPower(ctx, tx, in, ev)
 		}
 		return nil
@@ -170,7 +179,12 @@ func (s *Service) applyFailure(ctx context.Context, tx *store.Store, in model.In
 // syncPower applies the agent's periodic power report: an instance shut
 // down from inside becomes SHUTOFF, as Nova's power-state sync does.
 func (s *Service) syncPower(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event) error {
-	if in.Host != ev.Host || in.TaskState != model.TaskNone {
+	if in.Host != ev.Host {
+		// A leftover of an earlier build attempt on another host.
+		return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, ev.Host), queue.Job{V: queue.Version,
+			Kind: queue.JobDelete, InstanceID: in.ID})
+	}
+	if in.TaskState != model.TaskNone {
 		return nil // something is in progress; its own event will settle it
 	}
 	power := powerOf(ev.Power)

@@ -71,6 +71,10 @@ type Agent struct {
 	Host        string // host name reported to the controller; defaults to libvirt's
 	AZ          string
 	Heartbeat   time.Duration
+	PowerSync   time.Duration
+	StateDir    string // instance disks and the image cache
+	VNCListen   string // address the domains' VNC servers listen on
+	ClaimIdle   time.Duration
 	LogLevel    slog.Level
 	LogJSON     bool
 }
@@ -249,6 +253,10 @@ func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error
 	s.str(&a.Host, "host", "NIMBUS_AGENT_HOST", "", "host name to report (default: libvirt's host name)")
 	s.str(&a.AZ, "availability-zone", "NIMBUS_AGENT_AZ", "nova", "availability zone of this host")
 	s.dur(&a.Heartbeat, "heartbeat", "NIMBUS_AGENT_HEARTBEAT", 10*time.Second, "heartbeat interval", &errs)
+	s.dur(&a.PowerSync, "power-sync", "NIMBUS_AGENT_POWER_SYNC", 10*time.Second, "power-state report interval", &errs)
+	s.str(&a.StateDir, "state-dir", "NIMBUS_AGENT_STATE_DIR", "/var/lib/nimbus", "instance disks and image cache")
+	s.str(&a.VNCListen, "vnc-listen", "NIMBUS_AGENT_VNC_LISTEN", "127.0.0.1", "address the VNC servers of domains listen on")
+	s.dur(&a.ClaimIdle, "claim-idle", "NIMBUS_CLAIM_IDLE", 30*time.Second, "pending jobs of a dead consumer are reclaimed after this", &errs)
 	s.str(&level, "log-level", "NIMBUS_LOG_LEVEL", "info", "log level")
 	s.boolean(&a.LogJSON, "log-json", "NIMBUS_LOG_JSON", false, "log as JSON", &errs)
 	if err := fs.Parse(args); err != nil {

@@ -77,6 +77,9 @@ func (c *Consumer) Run(ctx context.Context, h Handler) {
 		}
 		break
 	}
+	// A consumer restarting under the same name first finishes what it
+	// had been given before it stopped (its own pending entries).
+	c.ownPending(ctx, log, h)
 	lastClaim := time.Time{}
 	for ctx.Err() == nil {
 		if time.Since(lastClaim) >= c.ClaimIdle/2 {
@@ -105,6 +108,21 @@ func (c *Consumer) Run(ctx context.Context, h Handler) {
 			for _, m := range s.Messages {
 				c.handle(ctx, log, m, 1, h)
 			}
+		}
+	}
+}
+
+func (c *Consumer) ownPending(ctx context.Context, log *slog.Logger, h Handler) {
+	res, err := c.RDB.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: c.Group, Consumer: c.Name, Streams: []string{c.Stream, "0"}, Count: 1000,
+	}).Result()
+	if err != nil {
+		return
+	}
+	for _, s := range res {
+		for _, m := range s.Messages {
+			log.Info("resuming own pending message", "id", m.ID)
+			c.handle(ctx, log, m, 1, h)
 		}
 	}
 }

@@ -1,0 +1,250 @@
+// Package agent is the compute agent's work: it takes jobs from its host's
+// stream, drives the hypervisor through hypervisor.Driver, and reports
+// every outcome on the events stream. It never touches PostgreSQL.
+//
+//	nimbus:compute:<host> ──> Agent.handle ──> hypervisor.Driver (libvirt)
+//	                               └──> nimbus:events (started, spawned, failed, stopped, ...)
+//
+// Handlers are idempotent: a redelivered build finds its domain and only
+// reports; a redelivered delete finds nothing and reports deleted. Jobs
+// for one instance run one at a time.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+)
+
+// Config is what an Agent needs.
+type Config struct {
+	Host            string
+	AZ              string
+	Prefix          string        // Redis key prefix
+	StateDir        string        // instance disks and the image cache live under it
+	VNCListen       string        // address domains' VNC servers listen on
+	Heartbeat       time.Duration // how often the host reports itself
+	PowerSync       time.Duration // how often power states are reported
+	ShutdownTimeout time.Duration // graceful stop before a hard power-off
+	ClaimIdle       time.Duration // pending jobs of a dead consumer are reclaimed after this
+}
+
+// Agent runs one host.
+type Agent struct {
+	cfg    Config
+	drv    hypervisor.Driver
+	rdb    *redis.Client
+	log    *slog.Logger
+	http   *http.Client
+	info   hypervisor.HostInfo
+	locks  sync.Map // instance id -> *sync.Mutex: one job per instance at a time
+	images sync.Mutex
+}
+
+// New returns an Agent for drv.
+func New(cfg Config, drv hypervisor.Driver, rdb *redis.Client, log *slog.Logger) *Agent {
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 10 * time.Second
+	}
+	if cfg.PowerSync == 0 {
+		cfg.PowerSync = 10 * time.Second
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 60 * time.Second
+	}
+	return &Agent{cfg: cfg, drv: drv, rdb: rdb, log: log.With("component", "agent", "host", cfg.Host),
+		http: &http.Client{Timeout: 30 * time.Minute}}
+}
+
+// Run registers the host, then heartbeats, consumes jobs and syncs power
+// states until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	info, err := a.drv.HostInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("host info: %w", err)
+	}
+	a.info = info
+	if a.cfg.Host == "" {
+		a.cfg.Host = info.Hostname
+		a.log = a.log.With("host", a.cfg.Host)
+	}
+	if err := os.MkdirAll(a.cfg.StateDir, 0o755); err != nil {
+		return err
+	}
+	a.log.Info("agent started", "hypervisor", info.HypervisorType, "domain_type", info.DomainType,
+		"vcpus", info.VCPUs, "memory_mb", info.MemoryMB)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.every(ctx, a.cfg.Heartbeat, a.heartbeat) }()
+	go func() { defer wg.Done(); a.every(ctx, a.cfg.PowerSync, a.syncPower) }()
+	go func() {
+		defer wg.Done()
+		c := &queue.Consumer{RDB: a.rdb, Stream: queue.HostStream(a.cfg.Prefix, a.cfg.Host), Group: "agent",
+			Name: a.cfg.Host, DeadLetter: queue.DeadLetterStream(a.cfg.Prefix), ClaimIdle: a.cfg.ClaimIdle, Log: a.log,
+			OnDead: a.dead}
+		c.Run(ctx, a.handle)
+	}()
+	wg.Wait()
+	a.log.Info("agent stopped")
+	return nil
+}
+
+func (a *Agent) every(ctx context.Context, d time.Duration, fn func(context.Context) error) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("periodic task failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) heartbeat(ctx context.Context) error {
+	info := a.info
+	return queue.Heartbeat(ctx, a.rdb, a.cfg.Prefix, queue.AgentInfo{
+		Host: a.cfg.Host, AZ: a.cfg.AZ, Hypervisor: info.HypervisorType, Arch: info.Arch, VCPUs: info.VCPUs,
+		MemoryMB: info.MemoryMB, DiskGB: info.DiskGB, SeenAt: time.Now(),
+	})
+}
+
+// syncPower reports every domain's power state; the controller turns an
+// instance shut down from inside into SHUTOFF and removes domains whose
+// instance it no longer has.
+func (a *Agent) syncPower(ctx context.Context) error {
+	sts, err := a.drv.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts {
+		if err := a.emit(ctx, queue.Event{Kind: queue.EventPower, InstanceID: st.InstanceID, Power: string(st.State), VNCPort: st.VNCPort}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emit publishes an event.
+func (a *Agent) emit(ctx context.Context, ev queue.Event) error {
+	ev.V, ev.Host, ev.At = queue.Version, a.cfg.Host, time.Now().UTC()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return queue.Publish(ctx, a.rdb, queue.EventStream(a.cfg.Prefix), b)
+}
+
+func (a *Agent) lock(id string) func() {
+	m, _ := a.locks.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// handle runs one job and reports its outcome. It returns an error only
+// when the outcome could not be reported, so the job is retried.
+func (a *Agent) handle(ctx context.Context, b []byte) error {
+	var j queue.Job
+	if err := queue.Decode(b, &j); err != nil {
+		return err
+	}
+	if hypervisor.ValidateInstanceID(j.InstanceID) != nil {
+		return fmt.Errorf("job for instance %q: %w", j.InstanceID, queue.ErrPoison)
+	}
+	defer a.lock(j.InstanceID)()
+	log := a.log.With("instance_id", j.InstanceID, "job", j.Kind, "request_id", j.RequestID)
+	ev, err := a.run(ctx, log, j)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // shutting down: leave the job pending
+		}
+		log.Warn("job failed", "error", err)
+		ev = queue.Event{Kind: queue.EventFailed, Message: failMessage(j.Kind), Details: err.Error(),
+			Retryable: j.Kind == queue.JobBuild}
+	}
+	ev.Job, ev.InstanceID, ev.RequestID, ev.ActionID = j.Kind, j.InstanceID, j.RequestID, j.ActionID
+	return a.emit(ctx, ev)
+}
+
+// failMessage is what users see; the error itself (libvirt's words,
+// paths) goes to Details, which only admins see.
+func failMessage(kind string) string {
+	switch kind {
+	case queue.JobBuild:
+		return "Build of instance failed on the compute host."
+	case queue.JobDelete:
+		return "The compute host failed to delete the instance."
+	}
+	return "The compute host failed to " + kind + " the instance."
+}
+
+func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.Event, error) {
+	id := j.InstanceID
+	switch j.Kind {
+	case queue.JobBuild:
+		return a.build(ctx, log, j)
+	case queue.JobStart:
+		if err := a.drv.Start(ctx, id); err != nil {
+			return queue.Event{}, err
+		}
+		return a.poweredOn(ctx, id)
+	case queue.JobReboot:
+		if err := a.drv.Reboot(ctx, id, j.Hard); err != nil {
+			return queue.Event{}, err
+		}
+		return a.poweredOn(ctx, id)
+	case queue.JobStop:
+		if err := a.drv.Shutdown(ctx, id, a.cfg.ShutdownTimeout); err != nil {
+			return queue.Event{}, err
+		}
+		return queue.Event{Kind: queue.EventStopped, Power: string(hypervisor.Shutoff)}, nil
+	case queue.JobDelete:
+		if err := a.drv.Destroy(ctx, id); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
+			return queue.Event{}, err
+		}
+		if err := a.drv.Undefine(ctx, id); err != nil {
+			return queue.Event{}, err
+		}
+		if err := os.RemoveAll(a.instanceDir(id)); err != nil {
+			return queue.Event{}, fmt.Errorf("remove instance files: %w", err)
+		}
+		return queue.Event{Kind: queue.EventDeleted}, nil
+	}
+	return queue.Event{}, fmt.Errorf("unknown job kind %q: %w", j.Kind, queue.ErrPoison)
+}
+
+func (a *Agent) poweredOn(ctx context.Context, id string) (queue.Event, error) {
+	st, err := a.drv.Get(ctx, id)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	return queue.Event{Kind: queue.EventPoweredOn, Power: string(st.State), VNCPort: st.VNCPort}, nil
+}
+
+func (a *Agent) instanceDir(id string) string { return filepath.Join(a.cfg.StateDir, "instances", id) }
+
+// dead reports a job given up on, so its instance does not wait forever.
+func (a *Agent) dead(ctx context.Context, b []byte, reason string) {
+	var j queue.Job
+	if queue.Decode(b, &j) != nil || hypervisor.ValidateInstanceID(j.InstanceID) != nil {
+		return
+	}
+	_ = a.emit(ctx, queue.Event{Kind: queue.EventFailed, Job: j.Kind, InstanceID: j.InstanceID, RequestID: j.RequestID,
+		ActionID: j.ActionID, Message: failMessage(j.Kind), Details: "job dead-lettered: " + reason})
+}

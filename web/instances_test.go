@@ -228,7 +228,7 @@ func TestAgentKilledMidBuild(t *testing.T) {
 	r := tc.createServer(t, demo, map[string]any{"name": "orphan", "flavorRef": "1", "imageRef": img})
 	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
 	time.Sleep(500 * time.Millisecond) // scheduled onto the dead agent's stream
-	b := startAgent(t, tc, "sim-k")     // the same host comes back
+	b := startAgent(t, tc, "sim-k")    // the same host comes back
 	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
 
 	// Now kill it for good: the next build never finishes and times out.

@@ -50,8 +50,8 @@ type server struct {
 	workers  *workers.Compute
 	// imageSecret signs the image URLs agents download from.
 	imageSecret []byte
-	app      *fiber.App
-	creds    seed.Credentials
+	app         *fiber.App
+	creds       seed.Credentials
 }
 
 // run starts the controller and serves until ctx ends. out receives the

@@ -99,7 +99,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			vm, task, power, port := model.VMActive, model.TaskNone, model.PowerRunning, ev.VNCPort
 			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID,
 				FromTask: []model.TaskState{model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard},
-				VMState: &vm, TaskState: &task, PowerState: &power, VNCPort: &port}); err != nil {
+				VMState:  &vm, TaskState: &task, PowerState: &power, VNCPort: &port}); err != nil {
 				return ignoreConflict(err)
 			}
 			return tx.FinishEvent(ctx, ev.ActionID, jobEvent[ev.Job], ev.Host, "Success", "", at)
@@ -168,7 +168,7 @@ func (s *Service) applyFailure(ctx context.Context, tx *store.Store, in model.In
 		// A failed stop, start or reboot leaves the instance as it was.
 		task := model.TaskNone
 		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID,
-			FromTask: []model.TaskState{model.TaskPoweringOff, model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard},
+			FromTask:  []model.TaskState{model.TaskPoweringOff, model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard},
 			TaskState: &task}); err != nil {
 			return ignoreConflict(err)
 		}

@@ -57,7 +57,7 @@ type Build struct {
 // ImageRef tells an agent how to fetch and verify an image.
 type ImageRef struct {
 	ID         string `json:"id"`
-	Checksum   string `json:"checksum"`   // MD5, as Glance's
+	Checksum   string `json:"checksum"` // MD5, as Glance's
 	SHA512     string `json:"os_hash_value"`
 	Size       int64  `json:"size"`
 	DiskFormat string `json:"disk_format"`

@@ -153,21 +153,21 @@ func (s *Store) InstanceUsage(ctx context.Context, projectID string) (Usage, err
 // is in the expected vm_state and task_state, so two workers can never
 // both move it and a replayed job changes nothing.
 type InstanceUpdate struct {
-	ID          string
-	FromVM      []model.VMState // any of these (empty: any)
-	FromTask    []model.TaskState
-	VMState     *model.VMState
-	TaskState   *model.TaskState
-	PowerState  *model.PowerState
-	Host        *string
-	VNCPort     *int
-	Fault       *model.Fault
-	ClearFault  bool
-	Launched    bool // set launched_at = now()
-	Deleted     bool // set deleted_at and terminated_at = now()
-	Attempt     string // append to tried_hosts and count an attempt
-	ClearHost   bool
-	Deadline    *time.Time
+	ID         string
+	FromVM     []model.VMState // any of these (empty: any)
+	FromTask   []model.TaskState
+	VMState    *model.VMState
+	TaskState  *model.TaskState
+	PowerState *model.PowerState
+	Host       *string
+	VNCPort    *int
+	Fault      *model.Fault
+	ClearFault bool
+	Launched   bool   // set launched_at = now()
+	Deleted    bool   // set deleted_at and terminated_at = now()
+	Attempt    string // append to tried_hosts and count an attempt
+	ClearHost  bool
+	Deadline   *time.Time
 }
 
 // UpdateInstance applies u; ErrConflict when the instance is not in the

@@ -2,8 +2,11 @@ package compute
 
 import (
 	"context"
+	"time"
 
+	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
 )
 
 // RecordHosts stores the hosts' latest reports (capacity and liveness).
@@ -14,4 +17,69 @@ func (s *Service) RecordHosts(ctx context.Context, hosts []model.ComputeHost) er
 		}
 	}
 	return nil
+}
+
+// HostView is a host with whether it is heard from.
+type HostView struct {
+	model.ComputeHost
+	Up bool
+}
+
+// Hosts lists the compute hosts (admin).
+func (s *Service) Hosts(ctx context.Context, caller *model.Token) ([]HostView, error) {
+	if err := policy.Check(caller, policy.ListHosts, policy.Target{}); err != nil {
+		return nil, err
+	}
+	return s.hostViews(ctx)
+}
+
+func (s *Service) hostViews(ctx context.Context) ([]HostView, error) {
+	hs, err := s.store.Hosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]HostView, len(hs))
+	for i, h := range hs {
+		out[i] = HostView{ComputeHost: h, Up: now.Sub(h.LastSeen) <= s.opt.AgentLiveness}
+	}
+	return out, nil
+}
+
+// Zones lists availability zones with their hosts. Everyone may list the
+// zones; only admins see hosts.
+func (s *Service) Zones(ctx context.Context, caller *model.Token) (map[string][]HostView, error) {
+	if err := policy.Check(caller, policy.ListServers, policy.Target{ProjectID: caller.ProjectID}); err != nil {
+		return nil, err
+	}
+	hs, err := s.hostViews(ctx)
+	if err != nil {
+		return nil, err
+	}
+	zones := map[string][]HostView{}
+	for _, h := range hs {
+		zones[h.AZ] = append(zones[h.AZ], h)
+	}
+	if len(zones) == 0 {
+		zones["nova"] = nil
+	}
+	return zones, nil
+}
+
+// SetHostEnabled enables or disables scheduling to a host (admin), with a
+// reason shown to admins.
+func (s *Service) SetHostEnabled(ctx context.Context, caller *model.Token, host string, enabled bool, reason string) (model.ComputeHost, error) {
+	if err := policy.Check(caller, policy.ManageHosts, policy.Target{}); err != nil {
+		return model.ComputeHost{}, err
+	}
+	if len(reason) > 255 {
+		return model.ComputeHost{}, fault.Invalid("disabled_reason", "must be at most 255 characters")
+	}
+	if enabled {
+		reason = ""
+	}
+	if err := s.store.SetHostDisabled(ctx, host, !enabled, reason); err != nil {
+		return model.ComputeHost{}, fault.NotFound("Host %s could not be found.", host)
+	}
+	return s.store.Host(ctx, host)
 }

@@ -115,6 +115,8 @@ type ActionEvent struct {
 // ComputeHost is a hypervisor host with its capacity and claims.
 type ComputeHost struct {
 	Host           string
+	ID             int
+	UUID           string
 	AZ             string
 	HypervisorType string
 	Arch           string

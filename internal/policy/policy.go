@@ -73,6 +73,7 @@ const (
 	ShowFaultDetails   Op = "os_compute_api:servers:show:fault_details"
 	ManageHosts        Op = "os_compute_api:os-services:update"
 	ListHosts          Op = "os_compute_api:os-hypervisors"
+	ManageQuotas       Op = "os_compute_api:os-quota-sets:update"
 )
 
 // Portal-only operations (the pages with no API of their own yet).
@@ -159,6 +160,7 @@ var table = map[Op]Rule{
 	ShowFaultDetails:   Admin,
 	ManageHosts:        Admin,
 	ListHosts:          Admin,
+	ManageQuotas:       Admin,
 	ViewProject:        ProjectReader,
 	ViewAdmin:          Admin,
 }

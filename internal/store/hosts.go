@@ -8,12 +8,12 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 )
 
-const hostCols = `host, az, hypervisor_type, arch, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used, disk_gb_used,
+const hostCols = `host, id, uuid::text, az, hypervisor_type, arch, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used, disk_gb_used,
 	running_vms, disabled, disabled_reason, last_seen, created_at`
 
 func scanHost(row pgx.CollectableRow) (model.ComputeHost, error) {
 	var h model.ComputeHost
-	err := row.Scan(&h.Host, &h.AZ, &h.HypervisorType, &h.Arch, &h.VCPUs, &h.MemoryMB, &h.DiskGB, &h.VCPUsUsed,
+	err := row.Scan(&h.Host, &h.ID, &h.UUID, &h.AZ, &h.HypervisorType, &h.Arch, &h.VCPUs, &h.MemoryMB, &h.DiskGB, &h.VCPUsUsed,
 		&h.MemoryMBUsed, &h.DiskGBUsed, &h.RunningVMs, &h.Disabled, &h.DisabledReason, &h.LastSeen, &h.CreatedAt)
 	return h, err
 }

@@ -29,3 +29,16 @@ func (s *Store) QuotaLimits(ctx context.Context, projectID string) (map[string]i
 	}
 	return out, mapErr(rows.Err())
 }
+
+// SetQuota sets a project's own limit for resource.
+func (s *Store) SetQuota(ctx context.Context, projectID, resource string, limit int) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)
+		ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit`, projectID, resource, limit)
+	return mapErr(err)
+}
+
+// ClearQuotas removes a project's own limits, back to the defaults.
+func (s *Store) ClearQuotas(ctx context.Context, projectID string) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM quotas WHERE project_id = $1`, projectID)
+	return mapErr(err)
+}

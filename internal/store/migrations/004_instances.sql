@@ -4,6 +4,10 @@
 
 CREATE TABLE compute_hosts (
     host            text PRIMARY KEY,
+    -- Nova shows hypervisors and services by integer id before
+    -- microversion 2.53 and by UUID from it on.
+    id              serial UNIQUE,
+    uuid            uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
     az              text NOT NULL DEFAULT 'nova',
     hypervisor_type text NOT NULL DEFAULT '',
     arch            text NOT NULL DEFAULT 'x86_64',

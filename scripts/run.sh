@@ -9,6 +9,11 @@ mkdir -p "$data"; data=$(cd "$data" && pwd)
 export NIMBUS_DATA_DIR=$data
 
 scripts/services.sh start "$data" "${NIMBUS_PG_PORT:-15432}" "${NIMBUS_REDIS_PORT:-16379}"
+# The public image "tiny": a Debian kernel and a busybox initramfs on a
+# small disk, built once from Debian packages and seeded at first start.
+scripts/build-test-image.sh "$data/test-image" >/dev/null
+export NIMBUS_SEED_IMAGE=${NIMBUS_SEED_IMAGE:-$data/test-image/tiny.qcow2}
+export NIMBUS_AGENT_STATE_DIR=${NIMBUS_AGENT_STATE_DIR:-$data/agent}
 set -a; . "$data/env"; set +a
 
 pids=()

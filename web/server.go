@@ -121,6 +121,14 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		s.close()
 		return nil, err
 	}
+	if cfg.Seed && cfg.SeedImage != "" {
+		if added, err := seed.Image(ctx, st, s.images, seed.TinyImageName, cfg.SeedImage, "qcow2"); err != nil {
+			s.close()
+			return nil, err
+		} else if added {
+			log.Info("seeded public image", "name", seed.TinyImageName, "file", cfg.SeedImage)
+		}
+	}
 	imageSecret, err := st.SettingOrCreate(ctx, "image_url_secret", randomSecret())
 	if err != nil {
 		s.close()
@@ -167,7 +175,7 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	imgAPI, imgAuth := imageapi.New(s.images, s.identity, s.log, cfg.PublicURL)
 	imgAPI.Secret = s.imageSecret
 	novaAPI := computeapi.New(s.compute, s.identity, s.log, cfg.PublicURL)
-	pt := portal.New(s.identity, st, s.rdb, s.log, portal.Config{
+	pt := portal.New(s.identity, s.compute, s.images, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
 		Secret: secret,

@@ -18,9 +18,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nimbus-cloud/nimbus/handlers/api"
+	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	idsvc "github.com/nimbus-cloud/nimbus/internal/identity"
+	"github.com/nimbus-cloud/nimbus/internal/image"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
@@ -42,7 +44,10 @@ type Config struct {
 // Handler serves the portal.
 type Handler struct {
 	svc          *idsvc.Service
+	compute      *compute.Service
+	images       *image.Service
 	store        *store.Store
+	rdb          *redis.Client
 	log          *slog.Logger
 	cfg          Config
 	sessions     *sessions
@@ -52,10 +57,10 @@ type Handler struct {
 }
 
 // New returns a portal Handler.
-func New(svc *idsvc.Service, st *store.Store, rdb *redis.Client, log *slog.Logger, cfg Config) *Handler {
+func New(svc *idsvc.Service, cs *compute.Service, is *image.Service, st *store.Store, rdb *redis.Client, log *slog.Logger, cfg Config) *Handler {
 	u, _ := url.Parse(cfg.PublicURL)
 	return &Handler{
-		svc: svc, store: st, log: log.With("component", "portal"), cfg: cfg,
+		svc: svc, compute: cs, images: is, store: st, rdb: rdb, log: log.With("component", "portal"), cfg: cfg,
 		sessions:     &sessions{rdb: rdb, prefix: cfg.RedisPrefix, idle: cfg.SessionIdle},
 		secret:       cfg.Secret,
 		publicOrigin: strings.ToLower(u.Scheme + "://" + u.Host),
@@ -85,8 +90,7 @@ func (h *Handler) Register(app *fiber.App) {
 	g.Get("", h.overview)
 	g.Get("/", h.overview)
 	g.Get("/instances", h.placeholder("instances", "nav.instances", "feature.instances", policy.ViewProject))
-	g.Get("/images", h.placeholder("images", "nav.images", "feature.images", policy.ViewProject))
-	g.Get("/key_pairs", h.placeholder("keypairs", "nav.keypairs", "feature.keypairs", policy.ViewProject))
+	h.registerImagesAndKeys(g)
 	g.Get("/api_access/openrc", h.openrc)
 
 	a := app.Group("/admin", append(signedIn, h.requireAdmin)...)
@@ -109,10 +113,8 @@ func (h *Handler) Register(app *fiber.App) {
 	a.Post("/users/:id/enable", h.userSetEnabled(true))
 	a.Post("/users/:id/disable", h.userSetEnabled(false))
 	a.Post("/users/:id/delete", h.userDelete)
-	a.Get("/flavors", h.placeholder("admin-flavors", "nav.flavors", "feature.flavors", policy.ViewAdmin))
 	a.Get("/quotas", h.placeholder("admin-quotas", "nav.quotas", "feature.quotas", policy.ViewAdmin))
-	a.Get("/hypervisors", h.placeholder("admin-hypervisors", "nav.hypervisors", "feature.hypervisors", policy.ViewAdmin))
-	a.Get("/services", h.placeholder("admin-services", "nav.services", "feature.compute_services", policy.ViewAdmin))
+	h.registerAdminCompute(a)
 }
 
 // language picks the page language from Accept-Language.

@@ -44,6 +44,7 @@ type Config struct {
 	HashQueue       int
 	AgentLiveness   time.Duration // an agent silent this long is down
 	ImageMaxBytes   int64         // largest image upload accepted
+	SeedImage       string        // qcow2 file seeded as public image "tiny" when missing
 	BuildTimeout    time.Duration // a build not finished by then goes to ERROR
 	ClaimIdle       time.Duration // a job pending this long on a dead consumer is reclaimed
 	Scheduler       SchedulerConfig
@@ -170,6 +171,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.dur(&c.SessionMax, "session-max", "NIMBUS_SESSION_MAX", 12*time.Hour, "portal session absolute timeout", &errs)
 	s.str(&proxies, "trusted-proxies", "NIMBUS_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is trusted")
 	s.str(&c.AdminPassword, "admin-password", "NIMBUS_ADMIN_PASSWORD", "", "admin password at first start (generated if empty)")
+	s.str(&c.SeedImage, "seed-image", "NIMBUS_SEED_IMAGE", "", "qcow2 file to seed as public image tiny (if missing)")
 	s.boolean(&c.Seed, "seed", "NIMBUS_SEED", true, "seed domain, roles, users, flavors and quotas at start", &errs)
 	s.integer(&c.Throttle.PerUser, "login-fail-per-user", "NIMBUS_LOGIN_FAIL_PER_USER", 5, "failed logins per user name per window", &errs)
 	s.integer(&c.Throttle.PerAddr, "login-fail-per-addr", "NIMBUS_LOGIN_FAIL_PER_ADDR", 20, "failed logins per client address per window", &errs)

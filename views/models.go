@@ -84,6 +84,7 @@ type Overview struct {
 	ProjectName string
 	Roles       []string
 	Limits      []Limit
+	Usage       []QuotaUse
 	ExpiresAt   string
 }
 

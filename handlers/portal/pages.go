@@ -35,6 +35,9 @@ func (h *Handler) overview(c *fiber.Ctx) error {
 			o.Limits = append(o.Limits, views.Limit{Label: "quota." + r, Limit: n})
 		}
 	}
+	if o.Usage, err = h.quotaUses(c, tok.ProjectID, "instances", "cores", "ram", "key_pairs"); err != nil {
+		return err
+	}
 	return render(c, views.OverviewPage(o))
 }
 

@@ -89,7 +89,7 @@ func (h *Handler) Register(app *fiber.App) {
 	g := app.Group("/project", signedIn...)
 	g.Get("", h.overview)
 	g.Get("/", h.overview)
-	g.Get("/instances", h.placeholder("instances", "nav.instances", "feature.instances", policy.ViewProject))
+	h.registerInstances(g)
 	h.registerImagesAndKeys(g)
 	g.Get("/api_access/openrc", h.openrc)
 
@@ -113,7 +113,9 @@ func (h *Handler) Register(app *fiber.App) {
 	a.Post("/users/:id/enable", h.userSetEnabled(true))
 	a.Post("/users/:id/disable", h.userSetEnabled(false))
 	a.Post("/users/:id/delete", h.userDelete)
-	a.Get("/quotas", h.placeholder("admin-quotas", "nav.quotas", "feature.quotas", policy.ViewAdmin))
+	a.Get("/quotas", h.quotaList)
+	a.Get("/quotas/:id", h.quotaEdit)
+	a.Post("/quotas/:id", h.quotaUpdate)
 	h.registerAdminCompute(a)
 }
 

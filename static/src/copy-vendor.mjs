@@ -9,3 +9,4 @@ cpSync("node_modules/@novnc/novnc", "static/dist/vendor/novnc", {
   filter: (src) => !/(\/|^)(tests?|docs|utils|snap|po|\.[^/]*)$/.test(src),
 });
 cpSync("static/src/portal.js", "static/dist/portal.js");
+cpSync("static/src/launch.js", "static/dist/launch.js");

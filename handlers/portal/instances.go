@@ -1,0 +1,318 @@
+package portal
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nimbus-cloud/nimbus/handlers/api"
+	"github.com/nimbus-cloud/nimbus/internal/compute"
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/i18n"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/views"
+)
+
+const instancesPerPage = 20
+
+var listStatuses = []string{"ACTIVE", "BUILD", "SHUTOFF", "REBOOT", "ERROR"}
+
+func (h *Handler) registerInstances(g fiber.Router) {
+	g.Get("/instances", h.instanceList)
+	g.Get("/instances/rows", h.instanceRows)
+	g.Get("/instances/launch", h.launchPage)
+	g.Post("/instances", h.launch)
+	g.Get("/instances/:id", h.instanceDetail)
+	g.Post("/instances/:id/:action", h.instanceAction)
+}
+
+func powerKey(p model.PowerState) string {
+	switch p {
+	case model.PowerRunning:
+		return "power.running"
+	case model.PowerShutdown:
+		return "power.shutdown"
+	case model.PowerPaused:
+		return "power.paused"
+	case model.PowerCrashed:
+		return "power.crashed"
+	}
+	return "power.nostate"
+}
+
+func age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + "s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d.Minutes())) + "m"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d.Hours())) + "h"
+	}
+	return strconv.Itoa(int(d.Hours()/24)) + "d"
+}
+
+// imageNames maps the ids of images the caller can see to their names.
+func (h *Handler) imageNames(c *fiber.Ctx) map[string]string {
+	out := map[string]string{}
+	ims, err := h.images.List(c.UserContext(), api.Token(c), store.ImageFilter{Limit: 1000}, "")
+	if err == nil {
+		for _, im := range ims {
+			out[im.ID] = im.Name
+		}
+	}
+	return out
+}
+
+func (h *Handler) row(in model.Instance, images map[string]string, showHost bool) views.InstanceRow {
+	r := views.InstanceRow{ID: in.ID, Name: in.Name, Status: compute.Status(in.VMState, in.TaskState),
+		Task: string(in.TaskState), Power: powerKey(in.PowerState), Flavor: in.FlavorName, Image: images[in.ImageID],
+		Age: age(in.CreatedAt), Transition: in.TaskState != model.TaskNone || in.VMState == model.VMBuilding}
+	if r.Image == "" {
+		r.Image = in.ImageID
+	}
+	if showHost {
+		r.Host = in.Host
+	}
+	return r
+}
+
+// instanceListView loads one page of rows and a version that changes when
+// any of them does.
+func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
+	tok := api.Token(c)
+	o := compute.ListOptions{Name: formValueQ(c, "name"), Status: formValueQ(c, "status"), Marker: formValueQ(c, "marker"),
+		Limit: instancesPerPage + 1}
+	ins, err := h.compute.List(c.UserContext(), tok, o)
+	if err != nil {
+		return views.InstanceList{}, err
+	}
+	v := views.InstanceList{NameFilter: o.Name, Status: o.Status, Statuses: listStatuses,
+		ShowHost: policy.Allowed(tok, policy.ShowServerHost, policy.Target{})}
+	if len(ins) > instancesPerPage {
+		ins = ins[:instancesPerPage]
+		v.NextMarker = ins[len(ins)-1].ID
+	}
+	images := h.imageNames(c)
+	sum := sha256.New()
+	for _, in := range ins {
+		v.Rows = append(v.Rows, h.row(in, images, v.ShowHost))
+		fmt.Fprintf(sum, "%s|%s|%d|%s|%s\n", in.ID, in.UpdatedAt.Format(time.RFC3339Nano), in.PowerState, in.VMState, in.TaskState)
+	}
+	v.Version = hex.EncodeToString(sum.Sum(nil))[:16]
+	return v, nil
+}
+
+func formValueQ(c *fiber.Ctx, name string) string { return strings.Clone(c.Query(name)) }
+
+func (h *Handler) instanceList(c *fiber.Ctx) error {
+	v, err := h.instanceListView(c)
+	if err != nil {
+		return err
+	}
+	v.Page = h.page(c, "instances", "instances.title")
+	return render(c, views.InstanceListPage(v))
+}
+
+// instanceRows is polled by the list: 204 while nothing changed, else the
+// new rows.
+func (h *Handler) instanceRows(c *fiber.Ctx) error {
+	v, err := h.instanceListView(c)
+	if err != nil {
+		return err
+	}
+	if c.Query("v") == v.Version {
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+	return render(c, views.InstanceRows(v))
+}
+
+// quotaUses returns the project's instances, cores and RAM against limits.
+func (h *Handler) quotaUses(c *fiber.Ctx, project string, resources ...string) ([]views.QuotaUse, error) {
+	qs, err := h.compute.Quotas(c.UserContext(), api.Token(c), project)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, r := range resources {
+		want[r] = true
+	}
+	var out []views.QuotaUse
+	for _, q := range qs {
+		if len(resources) == 0 || want[q.Resource] {
+			out = append(out, views.QuotaUse{Label: "quota." + q.Resource, Key: q.Resource, Used: q.InUse, Limit: q.Limit})
+		}
+	}
+	return out, nil
+}
+
+func (h *Handler) launchView(c *fiber.Ctx, f views.Form) (views.LaunchForm, error) {
+	ctx, tok := c.UserContext(), api.Token(c)
+	v := views.LaunchForm{Page: h.page(c, "instances", "instances.launch_title"), Form: f}
+	ims, err := h.images.List(ctx, tok, store.ImageFilter{Status: model.ImageActive, Limit: 1000, SortKey: "name"}, "")
+	if err != nil {
+		return v, err
+	}
+	for _, im := range ims {
+		v.Images = append(v.Images, views.Ref{ID: im.ID, Name: im.Name})
+	}
+	fl, err := h.compute.Flavors(ctx, tok, store.FlavorFilter{})
+	if err != nil {
+		return v, err
+	}
+	for _, fv := range fl {
+		v.Flavors = append(v.Flavors, views.Choice{ID: fv.ID, Label: fv.Name, VCPUs: fv.VCPUs, RAMMB: fv.RAMMB, Disk: fv.DiskGB})
+	}
+	ks, err := h.compute.KeyPairs(ctx, tok, "")
+	if err != nil {
+		return v, err
+	}
+	for _, k := range ks {
+		v.KeyPairs = append(v.KeyPairs, views.Ref{ID: k.Name, Name: k.Name})
+	}
+	v.Quotas, err = h.quotaUses(c, tok.ProjectID, "instances", "cores", "ram")
+	return v, err
+}
+
+var launchFields = []string{"name", "image", "flavor", "key_name", "count", "user_data"}
+
+func (h *Handler) launchPage(c *fiber.Ctx) error {
+	v, err := h.launchView(c, views.Form{Values: map[string]string{"count": "1"}, Errors: map[string]string{}})
+	if err != nil {
+		return err
+	}
+	return render(c, views.LaunchPage(v))
+}
+
+// launch creates the instances and goes back to the list, where they
+// appear at once and turn ACTIVE live.
+func (h *Handler) launch(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	f := readForm(c, launchFields...)
+	count, err := strconv.Atoi(f.V("count"))
+	if err != nil || count < 1 || count > 100 {
+		f.Errors["count"] = i18n.T(ctx, "form.invalid")
+	}
+	for _, req := range []string{"name", "image", "flavor"} {
+		if f.V(req) == "" {
+			f.Errors[req] = i18n.T(ctx, "form.required")
+		}
+	}
+	if len(f.Errors) == 0 {
+		var ud string
+		if f.V("user_data") != "" {
+			ud = base64.StdEncoding.EncodeToString([]byte(f.V("user_data")))
+		}
+		_, err = h.compute.Create(ctx, api.Token(c), compute.CreateRequest{Name: f.V("name"), ImageRef: f.V("image"),
+			FlavorRef: f.V("flavor"), KeyName: f.V("key_name"), UserData: ud, MinCount: count, MaxCount: count,
+			RequestID: api.ReqID(c)})
+		var oq *fault.OverQuota
+		var val *fault.Validation
+		switch {
+		case errors.As(err, &oq):
+			f.Errors["_form"] = i18n.T(ctx, "instances.over_quota_server", i18n.T(ctx, "quota."+oq.Resource), oq.Used, oq.Limit)
+		case errors.As(err, &val):
+			field := map[string]string{"imageRef": "image", "flavorRef": "flavor", "key_name": "key_name", "name": "name",
+				"user_data": "user_data", "min_count": "count"}[val.Field]
+			if field == "" {
+				field = "_form"
+			}
+			f.Errors[field] = val.Message
+		case err != nil:
+			return err
+		}
+	}
+	if len(f.Errors) > 0 {
+		v, verr := h.launchView(c, f)
+		if verr != nil {
+			return verr
+		}
+		c.Status(fiber.StatusUnprocessableEntity)
+		return render(c, views.LaunchPage(v))
+	}
+	h.flash(c, "ok", "instances.launched_flash", count)
+	return c.Redirect("/project/instances", fiber.StatusSeeOther)
+}
+
+// validActions lists the buttons the state table allows now.
+func validActions(in model.Instance) []string {
+	var out []string
+	for _, a := range []struct {
+		name string
+		act  compute.Action
+	}{{"start", compute.ActionStart}, {"stop", compute.ActionStop}, {"reboot", compute.ActionReboot},
+		{"reboot-hard", compute.ActionRebootHard}, {"delete", compute.ActionDelete}} {
+		if _, err := compute.Begin(a.act, in.VMState, in.TaskState); err == nil {
+			if a.act == compute.ActionDelete && in.TaskState == model.TaskDeleting {
+				continue
+			}
+			out = append(out, a.name)
+		}
+	}
+	return out
+}
+
+func (h *Handler) instanceDetail(c *fiber.Ctx) error {
+	ctx, tok := c.UserContext(), api.Token(c)
+	in, err := h.compute.Get(ctx, tok, param(c, "id"))
+	if err != nil {
+		return err
+	}
+	acts, err := h.compute.Actions(ctx, tok, in.ID)
+	if err != nil {
+		return err
+	}
+	showHost := policy.Allowed(tok, policy.ShowServerHost, policy.Target{})
+	v := views.InstanceDetail{Page: h.page(c, "instances", "instances.detail_title", in.Name),
+		Row: h.row(in, h.imageNames(c), showHost), VMState: string(in.VMState), KeyName: in.KeyName,
+		AZ: in.AvailabilityZone, Created: in.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+		Metadata: in.Metadata, Actions: validActions(in)}
+	if in.LaunchedAt != nil {
+		v.Launched = in.LaunchedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	if in.Fault != nil {
+		v.Fault = in.Fault.Message
+	}
+	for _, a := range acts {
+		res := i18n.T(ctx, "instances.log_ok")
+		if a.Message != "" {
+			res = a.Message
+		}
+		v.Log = append(v.Log, views.ActionRow{Action: a.Action, RequestID: a.RequestID,
+			Started: a.StartTime.UTC().Format("2006-01-02 15:04:05"), Result: res})
+	}
+	sort.SliceStable(v.Log, func(i, j int) bool { return v.Log[i].Started > v.Log[j].Started })
+	return render(c, views.InstanceDetailPage(v))
+}
+
+func (h *Handler) instanceAction(c *fiber.Ctx) error {
+	id := param(c, "id")
+	act := map[string]compute.Action{"start": compute.ActionStart, "stop": compute.ActionStop, "reboot": compute.ActionReboot,
+		"reboot-hard": compute.ActionRebootHard, "delete": compute.ActionDelete}[c.Params("action")]
+	if act == "" {
+		return fiber.ErrNotFound
+	}
+	if err := h.compute.Act(c.UserContext(), api.Token(c), id, act, api.ReqID(c)); err != nil {
+		if errors.Is(err, fault.ErrConflict) {
+			h.flash(c, "error", "error.409.message")
+			return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+		}
+		return err
+	}
+	if act == compute.ActionDelete {
+		h.flash(c, "ok", "instances.deleting_flash")
+		return c.Redirect("/project/instances", fiber.StatusSeeOther)
+	}
+	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+}

@@ -1,0 +1,39 @@
+// The launch dialog's quota effect: what the chosen flavor and count would
+// use, and a refusal before sending when it would go over. The server
+// checks again; this only saves a round trip.
+(function () {
+  const form = document.getElementById("launch-form");
+  if (!form) return;
+  const flavor = form.querySelector('[name="flavor"]');
+  const count = form.querySelector('[name="count"]');
+  const warn = document.getElementById("quota-warning");
+  const after = document.getElementById("quota-after");
+  const submit = document.getElementById("launch-submit");
+  const quota = (k) => {
+    const el = document.querySelector('[data-quota="' + k + '"]');
+    return el ? { used: +el.dataset.used, limit: +el.dataset.limit } : { used: 0, limit: -1 };
+  };
+  function update() {
+    const opt = flavor.selectedOptions[0];
+    const n = Math.max(1, parseInt(count.value || "1", 10));
+    const need = {
+      instances: n,
+      cores: n * (opt && opt.dataset.vcpus ? +opt.dataset.vcpus : 0),
+      ram: n * (opt && opt.dataset.ram ? +opt.dataset.ram : 0),
+    };
+    let over = false;
+    const parts = [];
+    for (const k of ["instances", "cores", "ram"]) {
+      const q = quota(k);
+      const total = q.used + need[k];
+      if (q.limit >= 0 && total > q.limit) over = true;
+      parts.push(k + ": " + total + (q.limit >= 0 ? " / " + q.limit : ""));
+    }
+    after.textContent = parts.join(" · ");
+    warn.classList.toggle("hidden", !over);
+    submit.disabled = over;
+  }
+  flavor.addEventListener("change", update);
+  count.addEventListener("input", update);
+  update();
+})();

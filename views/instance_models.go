@@ -1,0 +1,123 @@
+package views
+
+// InstanceRow is one line of the Instances table.
+type InstanceRow struct {
+	ID         string
+	Name       string
+	Status     string // API status: ACTIVE, BUILD, ...
+	Task       string
+	Power      string // catalogue key of the power state
+	Host       string // admins only
+	Flavor     string
+	Image      string
+	Age        string
+	Transition bool // something is in progress: the row keeps refreshing
+}
+
+// InstanceList is Project > Instances.
+type InstanceList struct {
+	Page
+	Rows       []InstanceRow
+	NameFilter string
+	Status     string
+	Statuses   []string
+	NextMarker string
+	ShowHost   bool
+	Version    string // changes whenever any listed instance changes
+}
+
+// Choice is an option with a description (a flavor with its size).
+type Choice struct {
+	ID    string
+	Label string
+	VCPUs int
+	RAMMB int
+	Disk  int
+}
+
+// QuotaUse is a resource's use against its limit.
+type QuotaUse struct {
+	Label string // catalogue key
+	Key   string
+	Used  int
+	Limit int // -1 unlimited
+}
+
+// Percent is the used share of the limit, 0..100.
+func (q QuotaUse) Percent() int {
+	if q.Limit <= 0 {
+		if q.Limit == 0 && q.Used > 0 {
+			return 100
+		}
+		return 0
+	}
+	p := q.Used * 100 / q.Limit
+	if p > 100 {
+		p = 100
+	}
+	return p
+}
+
+// LaunchForm is the launch dialog.
+type LaunchForm struct {
+	Page
+	Form
+	Images   []Ref
+	Flavors  []Choice
+	KeyPairs []Ref
+	Quotas   []QuotaUse
+}
+
+// ActionRow is one entry of an instance's action log.
+type ActionRow struct {
+	Action    string
+	RequestID string
+	Started   string
+	Result    string
+}
+
+// InstanceDetail is an instance's page.
+type InstanceDetail struct {
+	Page
+	Row      InstanceRow
+	VMState  string
+	KeyName  string
+	AZ       string
+	Created  string
+	Launched string
+	Fault    string
+	Metadata map[string]string
+	Actions  []string // actions valid now: start, stop, reboot, reboot-hard, delete
+	Log      []ActionRow
+}
+
+// ProjectQuota is one project on the admin Quotas page.
+type ProjectQuota struct {
+	ProjectID string
+	Name      string
+	Uses      []QuotaUse
+}
+
+// QuotaList is Admin > Quotas.
+type QuotaList struct {
+	Page
+	Projects []ProjectQuota
+}
+
+// QuotaForm edits a project's limits.
+type QuotaForm struct {
+	Page
+	Form
+	ProjectID string
+	Uses      []QuotaUse
+}
+
+func barColor(percent int) string {
+	switch {
+	case percent >= 90:
+		return "#dc2626"
+	case percent >= 70:
+		return "#d97706"
+	}
+	return "#0284c7"
+}

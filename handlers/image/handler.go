@@ -38,8 +38,21 @@ func New(svc *imgsvc.Service, v api.Validator, log *slog.Logger, publicURL strin
 }
 
 // IsUpload tells the body limiter which requests stream image data.
+// The portal's upload page streams to PUT /project/images/:id/file, with
+// its CSRF token in X-CSRF-Token: without that header the portal's CSRF
+// check would look for the token in the body (reading all of it), so the
+// body stays limited and the check refuses it.
 func IsUpload(c *fiber.Ctx) bool {
-	return c.Method() == fiber.MethodPut && strings.HasPrefix(c.Path(), "/image/v2/images/") && strings.HasSuffix(c.Path(), "/file")
+	if c.Method() != fiber.MethodPut || !strings.HasSuffix(c.Path(), "/file") {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(c.Path(), "/image/v2/images/"):
+		return true
+	case strings.HasPrefix(c.Path(), "/project/images/"):
+		return c.Get("X-CSRF-Token") != ""
+	}
+	return false
 }
 
 // Register mounts the API; auth validates tokens.

@@ -10,3 +10,4 @@ cpSync("node_modules/@novnc/novnc", "static/dist/vendor/novnc", {
 });
 cpSync("static/src/portal.js", "static/dist/portal.js");
 cpSync("static/src/launch.js", "static/dist/launch.js");
+cpSync("static/src/images.js", "static/dist/images.js");

@@ -1,0 +1,209 @@
+package views
+
+import (
+	"context"
+	"net/url"
+	"strings"
+)
+
+// ImageRow is one line of Project > Images.
+type ImageRow struct {
+	ID         string
+	Name       string
+	Status     string // raw Glance status: queued, saving, active, ...
+	Visibility string // raw: public, private, shared, community
+	DiskFormat string
+	Size       int64
+	HasSize    bool
+	Owned      bool // owned by the current project
+	Created    string
+	CanDelete  bool
+	CanUpload  bool // queued and changeable by the caller
+}
+
+// ImageList is Project > Images.
+type ImageList struct {
+	Page
+	Images    []ImageRow
+	CanCreate bool
+	// CanPublicize shows the Make public / Make private buttons (admins).
+	CanPublicize bool
+}
+
+// ImageForm creates an image record (the data follows on the upload page).
+type ImageForm struct {
+	Page
+	Form
+	DiskFormats  []Ref
+	Visibilities []Ref
+}
+
+// ImageUpload is the page that sends an image's data.
+type ImageUpload struct {
+	Page
+	ID         string
+	Name       string
+	DiskFormat string
+	Queued     bool // data can still be uploaded
+}
+
+// KeyPairRow is one line of Project > Key Pairs.
+type KeyPairRow struct {
+	Name        string
+	Fingerprint string
+	Type        string
+}
+
+// KeyPairList is Project > Key Pairs.
+type KeyPairList struct {
+	Page
+	KeyPairs []KeyPairRow
+}
+
+// KeyPairForm creates (Import false) or imports (Import true) a key pair.
+type KeyPairForm struct {
+	Page
+	Form
+	Import bool
+}
+
+// KeyPairCreated shows a generated private key, once.
+type KeyPairCreated struct {
+	Page
+	Name        string
+	Fingerprint string
+	PrivateKey  string
+}
+
+// FlavorRow is one line of Admin > Flavors.
+type FlavorRow struct {
+	ID       string
+	Name     string
+	VCPUs    int
+	RAMMB    int
+	DiskGB   int
+	IsPublic bool
+}
+
+// FlavorList is Admin > Flavors.
+type FlavorList struct {
+	Page
+	Flavors []FlavorRow
+}
+
+// FlavorForm creates a flavor.
+type FlavorForm struct {
+	Page
+	Form
+}
+
+// HostRow is one compute host, for Hypervisors and Compute Services.
+type HostRow struct {
+	Host           string
+	Zone           string
+	Type           string
+	Up             bool
+	Disabled       bool
+	DisabledReason string
+	VCPUs          int
+	VCPUsUsed      int
+	MemoryMB       int
+	MemoryMBUsed   int
+	DiskGB         int
+	DiskGBUsed     int
+	RunningVMs     int
+	Updated        string
+}
+
+// HostList is Admin > Hypervisors and Admin > Compute Services.
+type HostList struct {
+	Page
+	Hosts []HostRow
+	// ErrorHost is the host whose disable form holds Form's errors.
+	ErrorHost string
+	Form      Form
+}
+
+// imageStatusKeys and imageVisibilityKeys translate Glance's words.
+var (
+	imageStatusKeys = map[string]string{
+		"queued":      "images.status_queued",
+		"saving":      "images.status_saving",
+		"active":      "images.status_active",
+		"killed":      "images.status_killed",
+		"deleted":     "images.status_deleted",
+		"deactivated": "images.status_deactivated",
+		"uploading":   "images.status_uploading",
+		"importing":   "images.status_importing",
+	}
+	imageVisibilityKeys = map[string]string{
+		"public":    "images.visibility_public",
+		"private":   "images.visibility_private",
+		"shared":    "images.visibility_shared",
+		"community": "images.visibility_community",
+	}
+)
+
+// catalogueOr returns the catalogue's words for raw by keys, or raw itself
+// when the catalogue has none.
+func catalogueOr(ctx context.Context, keys map[string]string, raw string) string {
+	if k, ok := keys[raw]; ok {
+		return t(ctx, k)
+	}
+	return raw
+}
+
+func imageStatusText(ctx context.Context, s string) string {
+	return catalogueOr(ctx, imageStatusKeys, s)
+}
+
+func imageVisibilityText(ctx context.Context, v string) string {
+	return catalogueOr(ctx, imageVisibilityKeys, v)
+}
+
+// imageStatusClass colours an image's status badge.
+func imageStatusClass(s string) string {
+	switch s {
+	case "active":
+		return "bg-green-100 text-green-800"
+	case "queued", "saving", "uploading", "importing":
+		return "bg-amber-100 text-amber-800"
+	case "killed", "deleted":
+		return "bg-red-100 text-red-800"
+	}
+	return "bg-slate-200 text-slate-700"
+}
+
+// imageSizeText is a byte count in binary units, with the catalogue's unit names.
+func imageSizeText(ctx context.Context, n int64) string {
+	units := []string{"images.size_kib", "images.size_mib", "images.size_gib", "images.size_tib"}
+	if n < 1024 {
+		return t(ctx, "images.size_bytes", n)
+	}
+	v, i := float64(n)/1024, 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return t(ctx, units[i], v)
+}
+
+// hostUsageText is "used / total" with the catalogue's unit.
+func hostUsageText(ctx context.Context, key string, used, total int) string {
+	return t(ctx, key, used, total)
+}
+
+// imageCLICommand is the openstack CLI command that creates the image with
+// its data, for browsers without script.
+func imageCLICommand(ctx context.Context, v ImageUpload) string {
+	return t(ctx, "images.upload_cli", v.DiskFormat, shellQuote(v.Name))
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// escapeSegment escapes s for use as one segment of a URL path (key pair
+// names may hold spaces).
+func escapeSegment(s string) string { return url.PathEscape(s) }

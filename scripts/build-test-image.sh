@@ -18,9 +18,9 @@
 #     and on the VGA console (tty1, what VNC shows), reads the instance's
 #     uuid/name/hostname from an OpenStack config drive (label config-2, the
 #     IDE cdrom Nimbus attaches) when there is one, then hands over to
-#     busybox init, which keeps a password-less root shell on tty1 and on
-#     ttyS0 and powers off on an ACPI power-button press (what Nimbus's
-#     "stop" sends before it pulls the plug);
+#     busybox init, which keeps a password-less root shell on tty1, ttyS0
+#     and hvc0 (virtio console) and powers off on an ACPI power-button press
+#     (what Nimbus's "stop" sends before it pulls the plug);
 #   - a FAT file system in a file holding kernel, initramfs and syslinux.cfg,
 #     made bootable with `syslinux --install`, without a partition table:
 #     syslinux writes its boot code into the FAT volume boot record, which is
@@ -51,7 +51,7 @@ IMAGE="$OUT_DIR/tiny.qcow2"
 WORK="$OUT_DIR/tiny-build"
 
 KERNEL_META=linux-image-cloud-amd64 # metapackage: depends on the real, versioned kernel
-FAT_SIZE_KB=32768                   # the kernel is ~14 MB, the initramfs ~2.5 MB
+FAT_SIZE_KB=32768                   # the kernel is ~14 MB, the initramfs ~1.5 MB
 BANNER="Nimbus tiny image"
 # Modules the initramfs loads (the cloud kernel has them as modules, not
 # built in). Their dependencies are added by the build, in load order.
@@ -59,7 +59,9 @@ BANNER="Nimbus tiny image"
 #     Nimbus attaches as an IDE cdrom (the PIIX IDE controller of the "pc"
 #     machine); sr_mod first so the cdrom is bound as soon as ata_piix finds it.
 #   button, evdev: see the ACPI power button so busybox acpid can power off.
-MODULES=(sr_mod isofs ata_piix button evdev)
+#   virtio_pci, virtio_console: hvc0, the interactive console (virsh console)
+#     of a Nimbus domain, whose ttyS0 goes to the console log file.
+MODULES=(sr_mod isofs ata_piix button evdev virtio_pci virtio_console)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build-test-image: %s\n' "$*" >&2; exit 1; }
@@ -99,14 +101,11 @@ build_image() {
   deb="$(kernel_deb)"
   log "kernel package: ${deb##*/}"
 
-  # Unpack it once per .deb (dpkg -x needs no root and installs nothing).
-  kdir="$WORK/${deb##*/}"
-  kdir="${kdir%.deb}"
-  if [ ! -e "$kdir/.unpacked" ]; then
-    rm -rf "$kdir"
-    dpkg -x "$deb" "$kdir"
-    touch "$kdir/.unpacked"
-  fi
+  # Unpack it (dpkg -x needs no root and installs nothing). About a second;
+  # the tree (~100 MB, all modules) is removed once the image is made.
+  kdir="$WORK/kernel"
+  rm -rf "$kdir"
+  dpkg -x "$deb" "$kdir"
   vmlinuz="$(find "$kdir/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n1)"
   [ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in ${deb##*/}"
   kver="${vmlinuz##*/vmlinuz-}"
@@ -143,12 +142,13 @@ EOF
   qemu-img convert -q -f raw -O qcow2 "$fat" "$IMAGE.tmp"
   chmod 0644 "$IMAGE.tmp"
   mv -f "$IMAGE.tmp" "$IMAGE"
-  rm -f "$fat" # the qcow2 holds it; a rebuild makes it again in a second
+  rm -rf "$fat" "$kdir" # the qcow2 holds them; a rebuild makes them again in seconds
 }
 
 # kernel_deb prints the path of the real kernel's .deb in tiny-build/,
 # downloading it (apt-get download, no installation) only when it is not
 # cached there yet.
+# shellcheck disable=SC2012 # ls -t: newest .deb; the names are Debian's
 kernel_deb() {
   local pkg cached
   pkg="$(kernel_package)"
@@ -175,6 +175,8 @@ kernel_deb() {
     }
     cached="$(ls -1t "$WORK/${pkg}"_*.deb 2>/dev/null | head -n1 || true)"
     [ -n "$cached" ] || die "apt-get download $pkg left no .deb in $WORK"
+    # A new kernel version replaces the cached one.
+    find "$WORK" -maxdepth 1 -name 'linux-image-*.deb' ! -name "${cached##*/}" -delete
   fi
   echo "$cached"
 }
@@ -201,7 +203,9 @@ module_closure() {
       return 0 # built in: nothing to load
     fi
     path="$(grep -E "/${name}\.ko$" "$moddir/modules.order" | head -n1 || true)"
-    [ -n "$path" ] && [ -f "$moddir/$path" ] || die "module $name not found in $moddir (compressed modules are not handled)"
+    if [ -z "$path" ] || [ ! -f "$moddir/$path" ]; then
+      die "module $name not found in $moddir (compressed modules are not handled)"
+    fi
     deps="$(tr '\0' '\n' <"$moddir/$path" | sed -n 's/^depends=//p' | head -n1)"
     for dep in ${deps//,/ }; do visit "$dep"; done
     echo "$path"
@@ -215,7 +219,7 @@ build_initramfs() {
   local root="$WORK/initramfs"
   log "initramfs (busybox-static, kernel $kver)"
   rm -rf "$root"
-  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,mnt,tmp,root,run}
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,mnt,tmp,root,run,var/log}
   cp "$busybox" "$root/bin/busybox"
   # Applet links made here rather than with busybox --install at boot: the
   # image is then usable even if /init is replaced (rdinit=/bin/sh).
@@ -247,8 +251,9 @@ mount -t devpts devpts /dev/pts
 exec </dev/console >/dev/console 2>&1
 hostname tiny
 
-# Modules for the config drive (IDE cdrom, ISO 9660) and the ACPI power
-# button. A module missing or failing only costs that feature.
+# Modules for the config drive (IDE cdrom, ISO 9660), the ACPI power button
+# and the virtio console, in dependency order. A module missing or failing
+# only costs that feature.
 while read -r m; do insmod "/lib/modules/$m" 2>/dev/null; done </etc/modules
 
 # say: to /dev/console (the serial port, last console= on the command line)
@@ -301,20 +306,23 @@ fi
   [ -z "$uuid$name" ] || echo "uuid: $uuid  name: $name"
 } >/etc/motd
 
+# busybox init: a root shell on the VGA console, the serial port and the
+# virtio console when there is one (init would retry a missing tty every
+# second), respawned when it exits; acpid for the power button. The leading
+# "-" makes login shells, which read /etc/profile.
+{
+  echo "tty1::respawn:-/bin/sh"
+  echo "ttyS0::respawn:-/bin/sh"
+  [ -c /dev/hvc0 ] && echo "hvc0::respawn:-/bin/sh"
+  echo "::respawn:/sbin/acpid -f"
+  echo "::ctrlaltdel:/sbin/reboot"
+  echo "::shutdown:/bin/sync"
+} >/etc/inittab
+
 exec /sbin/init
 EOF
   chmod 0755 "$root/init"
 
-  # busybox init: a root shell on the VGA console and on the serial port,
-  # respawned when it exits; acpid for the power button. The leading "-"
-  # makes login shells, which read /etc/profile.
-  cat >"$root/etc/inittab" <<'EOF'
-tty1::respawn:-/bin/sh
-ttyS0::respawn:-/bin/sh
-::respawn:/sbin/acpid -f
-::ctrlaltdel:/sbin/reboot
-::shutdown:/bin/sync
-EOF
   cat >"$root/etc/profile" <<'EOF'
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
 export PS1='\h:\w# '
@@ -345,14 +353,15 @@ verify_image() {
   local vdir="$WORK/verify"
   rm -rf "$vdir"
   mkdir -p "$vdir"
-  local serial="$vdir/serial.log" uuid="3f0c1c52-6d8e-4b7a-9c1e-000000007e57"
-  local cdrom=() iso_tool=""
-  local t
+  local serial="$vdir/serial.log" hvc="$vdir/hvc0.log"
+  local uuid="3f0c1c52-6d8e-4b7a-9c1e-000000007e57"
+  local cdrom=() iso_tool="" t
   for t in genisoimage mkisofs xorrisofs; do
     if command -v "$t" >/dev/null; then iso_tool="$t"; break; fi
   done
   if [ -n "$iso_tool" ]; then
-    # The same layout, label and options as compute-agent/agent/configdrive.go.
+    # The same layout, label and options as compute-agent/agent/configdrive.go
+    # (a "name" in meta must not be taken for the instance's).
     mkdir -p "$vdir/cd/openstack/latest"
     printf '{"availability_zone":"nova","devices":[],"hostname":"verify-tiny","launch_index":0,"meta":{"name":"not-this"},"name":"verify-tiny","project_id":"p","public_keys":{},"uuid":"%s"}' \
       "$uuid" >"$vdir/cd/openstack/latest/meta_data.json"
@@ -362,32 +371,35 @@ verify_image() {
     log "no genisoimage/mkisofs/xorrisofs: verifying without a config drive"
   fi
 
-  # Pipe chardevs: QEMU writes NAME.out and reads NAME.in.
-  mkfifo "$vdir/ser.in" "$vdir/ser.out" "$vdir/mon.in" "$vdir/mon.out"
-  local start qpid catpid
+  # Pipe chardevs (QEMU writes NAME.out and reads NAME.in) for the serial
+  # port, a virtio console (hvc0, as Nimbus domains have) and the monitor.
+  local p
+  for p in ser hvc mon; do mkfifo "$vdir/$p.in" "$vdir/$p.out"; done
+  local start qpid
   start=$(date +%s.%N)
   timeout 300 qemu-system-x86_64 -machine pc,accel=tcg -m 256 -display none -no-reboot \
     -drive "file=$IMAGE,format=qcow2,if=virtio,snapshot=on" "${cdrom[@]}" \
     -chardev "pipe,id=ser0,path=$vdir/ser" -serial chardev:ser0 \
+    -device virtio-serial-pci -chardev "pipe,id=hvc0,path=$vdir/hvc" -device virtconsole,chardev=hvc0 \
     -chardev "pipe,id=mon0,path=$vdir/mon" -mon chardev=mon0,mode=readline \
     >"$vdir/qemu.log" 2>&1 &
   qpid=$!
   cat "$vdir/ser.out" >"$serial" &
-  catpid=$!
+  cat "$vdir/hvc.out" >"$hvc" &
   cat "$vdir/mon.out" >"$vdir/monitor.log" &
   # Hold the .in pipes open for writing so QEMU never sees EOF on them.
-  exec 7<>"$vdir/ser.in" 8<>"$vdir/mon.in"
+  exec 6<>"$vdir/ser.in" 7<>"$vdir/hvc.in" 8<>"$vdir/mon.in"
   # shellcheck disable=SC2064
-  trap "kill $qpid 2>/dev/null || true; exec 7>&- 8>&-" EXIT
+  trap "kill $qpid 2>/dev/null || true; exec 6>&- 7>&- 8>&-" EXIT
 
   elapsed() { echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}'; }
-  # wait_for PATTERN SECONDS: until the serial log has PATTERN.
+  # wait_for FILE PATTERN SECONDS: until FILE has PATTERN, while QEMU runs.
   wait_for() {
-    local deadline=$((SECONDS + $2))
+    local deadline=$((SECONDS + $3))
     while ((SECONDS < deadline)); do
-      grep -qa -- "$1" "$serial" && return 0
+      grep -qa -- "$2" "$1" && return 0
       kill -0 "$qpid" 2>/dev/null || return 1
-      sleep 0.2
+      sleep 0.1
     done
     return 1
   }
@@ -400,39 +412,45 @@ verify_image() {
     exit 1
   }
 
-  wait_for "$BANNER" 120 || fail "no \"$BANNER\" on the serial console within 120 s"
+  wait_for "$serial" "$BANNER" 120 || fail "no \"$BANNER\" on the serial console within 120 s"
   log "booted to the banner in $(elapsed) s (TCG)"
   if [ -n "$iso_tool" ]; then
-    wait_for "uuid: $uuid" 10 || fail "config drive uuid not printed"
-    wait_for "name: verify-tiny" 5 || fail "config drive name not printed"
+    wait_for "$serial" "uuid: $uuid" 10 || fail "config drive uuid not printed"
+    wait_for "$serial" "name: verify-tiny" 5 || fail "config drive name not printed"
     log "config drive read: uuid and name printed"
   fi
-  wait_for "login: root" 20 || fail "no shell on the serial console"
-  sleep 0.5
-  # shellcheck disable=SC2016
-  printf 'echo "shell-ok-$((6*7))"\r' >&7
-  wait_for "shell-ok-42" 20 || fail "the serial shell does not run commands"
-  log "serial shell answers"
+  # The shells: send a command whose output differs from its echo.
+  local tty fd file
+  for tty in ttyS0 hvc0; do
+    if [ "$tty" = ttyS0 ]; then fd=6 file="$serial"; else fd=7 file="$hvc"; fi
+    wait_for "$file" "# " 20 || fail "no shell prompt on $tty"
+    # shellcheck disable=SC2016
+    printf 'echo "%s-ok-$((6*7))"\r' "$tty" >&"$fd"
+    wait_for "$file" "$tty-ok-42" 20 || fail "the shell on $tty does not run commands"
+    log "shell on $tty answers"
+  done
   # A screenshot of the VGA console (tty1), what the cloud's VNC console shows.
   printf 'screendump %s/vga.png -f png\n' "$vdir" >&8
-  sleep 2
-  [ -s "$vdir/vga.png" ] && log "VGA screenshot: $vdir/vga.png"
-  local t0
-  t0=$SECONDS
+  wait_for "$vdir/monitor.log" "screendump" 5 || true
+  sleep 1
+  [ -s "$vdir/vga.png" ] && log "VGA console screenshot: $vdir/vga.png"
+  # Nimbus stops an instance with an ACPI power-button press first.
+  local t0=$SECONDS
   printf 'system_powerdown\n' >&8
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 600); do
     kill -0 "$qpid" 2>/dev/null || break
-    sleep 0.2
+    sleep 0.1
   done
   kill -0 "$qpid" 2>/dev/null && fail "no power-off within 60 s of an ACPI power-button press"
   log "ACPI power button: powered off in $((SECONDS - t0)) s"
-  wait "$catpid" 2>/dev/null || true
+  wait
   echo "--- serial log tail:"
-  tail -n 15 "$serial" | tr -d '\r'
+  tail -n 12 "$serial" | tr -d '\r'
   echo "verify OK: $IMAGE"
 }
 
 # ---------------------------------------------------------------------------
+need flock util-linux
 mkdir -p "$WORK"
 # One build at a time per OUT_DIR (make run and the tests may both ask).
 exec 9>"$WORK/.lock"

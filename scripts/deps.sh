@@ -8,7 +8,7 @@ PACKAGES=(
   postgresql redis-server
   libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils
   python3-openstackclient chromium wrk
-  busybox-static dosfstools mtools syslinux syslinux-common cpio genisoimage
+  busybox-static dosfstools mtools syslinux syslinux-common cpio genisoimage tini
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -30,9 +30,7 @@ trap cleanup INT TERM EXIT
 uri=${NIMBUS_LIBVIRT_URI:-qemu:///system}
 if [[ "$uri" == qemu://* ]]; then
   # No systemd here: start libvirt's daemons ourselves when they are not up.
-  pgrep -x virtlogd >/dev/null || virtlogd -d
-  pgrep -x libvirtd >/dev/null || libvirtd -d
-  for _ in $(seq 50); do virsh -c "$uri" version >/dev/null 2>&1 && break; sleep 0.2; done
+  scripts/libvirt.sh "$uri"
 fi
 
 bin/nimbus "$@" &

@@ -49,7 +49,14 @@ func (a *simAgent) kill() {
 // waitHosts waits until n hosts are recorded as up.
 func (tc *testCloud) waitHosts(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d live hosts", n), func() bool {
+	tc.waitHostsFor(t, n, 15*time.Second)
+}
+
+// waitHostsFor is waitHosts with a deadline: a QEMU agent's first
+// libvirt capabilities probe takes tens of seconds on these machines.
+func (tc *testCloud) waitHostsFor(t *testing.T, n int, d time.Duration) {
+	t.Helper()
+	waitFor(t, d, fmt.Sprintf("%d live hosts", n), func() bool {
 		var c int
 		tc.srv.pool.QueryRow(context.Background(), `SELECT count(*) FROM compute_hosts WHERE last_seen > now() - interval '10 seconds'`).Scan(&c)
 		return c >= n

@@ -133,6 +133,9 @@ func (a *Agent) syncPower(ctx context.Context) error {
 		return err
 	}
 	for _, st := range sts {
+		if !a.owns(st.InstanceID) {
+			continue
+		}
 		if err := a.emit(ctx, queue.Event{Kind: queue.EventPower, InstanceID: st.InstanceID, Power: string(st.State), VNCPort: st.VNCPort}); err != nil {
 			return err
 		}
@@ -235,6 +238,19 @@ func (a *Agent) poweredOn(ctx context.Context, id string) (queue.Event, error) {
 		return queue.Event{}, err
 	}
 	return queue.Event{Kind: queue.EventPoweredOn, Power: string(st.State), VNCPort: st.VNCPort}, nil
+}
+
+// owns reports whether this agent made the domain. On a real hypervisor
+// other Nimbus deployments (a second cloud, a test run) may share libvirt;
+// only domains with an instance directory under this agent's state
+// directory are reported, so reconciliation never removes another's.
+// libvirt's test driver is private to the process: all its domains are ours.
+func (a *Agent) owns(id string) bool {
+	if a.info.DomainType == "test" {
+		return true
+	}
+	_, err := os.Stat(a.instanceDir(id))
+	return err == nil
 }
 
 func (a *Agent) instanceDir(id string) string { return filepath.Join(a.cfg.StateDir, "instances", id) }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
@@ -62,10 +63,13 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue
 			spec.ConfigDrive = iso
 		}
 	}
-	log.Info("defining domain")
+	t0 := time.Now()
 	if err := a.drv.Define(ctx, spec); err != nil {
 		return queue.Event{}, err
 	}
+	t1 := time.Now()
+	log.Info("domain defined", "seconds", t1.Sub(t0).Seconds())
+	defer func() { log.Info("domain started", "seconds", time.Since(t1).Seconds()) }()
 	if err := a.drv.Start(ctx, id); err != nil {
 		// Leave nothing half-made behind: the controller may place the
 		// instance elsewhere.

@@ -101,13 +101,17 @@ func newDriver(conn *libvirt.Connect, uri string, opts Options) (*Driver, error)
 		}
 	case "QEMU":
 		if d.domainType == "" {
-			caps, err := capabilities(conn)
-			if err != nil {
-				return nil, fmt.Errorf("capabilities of %s: %w", uri, err)
-			}
 			d.domainType = DomainTypeQEMU
-			if kvmUsable(kvmDevice, cpuinfoPath) && capsHaveKVM(caps) {
-				d.domainType = DomainTypeKVM
+			// The local checks come first: asking libvirt for its
+			// capabilities can make it probe every QEMU binary.
+			if kvmUsable(kvmDevice, cpuinfoPath) {
+				caps, err := capabilities(conn)
+				if err != nil {
+					return nil, fmt.Errorf("capabilities of %s: %w", uri, err)
+				}
+				if capsHaveKVM(caps) {
+					d.domainType = DomainTypeKVM
+				}
 			}
 		}
 		if d.domainType != DomainTypeKVM && d.domainType != DomainTypeQEMU {
@@ -367,8 +371,8 @@ func (d *Driver) List(ctx context.Context) ([]hypervisor.Status, error) {
 	return out, nil
 }
 
-// HostInfo reports the host: name, hypervisor type, CPU architecture (from
-// the capabilities), logical CPUs and memory (from the node info), the size
+// HostInfo reports the host: name, hypervisor type, CPU architecture, logical
+// CPUs and memory (from the node info), the size
 // of Options.InstancesDir's filesystem and the domain type Define uses.
 func (d *Driver) HostInfo(ctx context.Context) (hypervisor.HostInfo, error) {
 	if err := ctx.Err(); err != nil {
@@ -384,6 +388,13 @@ func (d *Driver) HostInfo(ctx context.Context) (hypervisor.HostInfo, error) {
 		info.MemoryMB = int(ni.Memory / 1024)
 		if info.Hostname, err = c.GetHostname(); err != nil {
 			return fmt.Errorf("host info: host name: %w", err)
+		}
+		// libvirt fills the node info's "model" with the host architecture
+		// (the <arch> of the capabilities' host CPU); reading the
+		// capabilities themselves can take seconds, so they are only the
+		// fallback.
+		if info.Arch = ni.Model; info.Arch != "" {
+			return nil
 		}
 		caps, err := capabilities(c)
 		if err != nil {

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestBenchCompute is `make bench`'s compute part, skipped unless
+// NIMBUS_BENCH=1: 500 launches at concurrency 50 onto 20 simulated hosts,
+// then GET /servers/detail?limit=1000 and the portal Instances page with
+// 1,000 servers in the project at concurrency 8. It prints medians and
+// tail latencies; it asserts only that everything went ACTIVE.
+func TestBenchCompute(t *testing.T) {
+	if os.Getenv("NIMBUS_BENCH") != "1" {
+		t.Skip("set NIMBUS_BENCH=1 (make bench) to run the compute benchmark")
+	}
+	tc := newTestCloud(t, map[string]string{"NIMBUS_LOG_LEVEL": "error"})
+	ctx := context.Background()
+	if _, err := tc.srv.pool.Exec(ctx, `UPDATE quota_defaults SET hard_limit = -1`); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 20; i++ {
+		startAgent(t, tc, fmt.Sprintf("bench-%02d", i))
+	}
+	tc.waitHosts(t, 20)
+	img := tc.activeImage(t)
+	demo := tc.demoToken(t)
+
+	const total, conc = 500, 50
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < total/conc; i++ {
+				r := tc.createServer(t, demo, map[string]any{"name": fmt.Sprintf("b-%d-%d", w, i), "flavorRef": "1", "imageRef": img})
+				if r.Status != 202 {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	accepted := time.Since(start)
+	waitFor(t, 5*time.Minute, "500 instances ACTIVE", func() bool {
+		var n int
+		tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM instances WHERE vm_state = 'active'`).Scan(&n)
+		return n == total-failed
+	})
+	var lat []float64
+	var last time.Time
+	rows, err := tc.srv.pool.Query(ctx, `SELECT extract(epoch FROM launched_at - created_at) * 1000, launched_at FROM instances`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var ms float64
+		var l time.Time
+		rows.Scan(&ms, &l)
+		lat = append(lat, ms)
+		if l.After(last) {
+			last = l
+		}
+	}
+	rows.Close()
+	var errored int
+	tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM instances WHERE vm_state = 'error'`).Scan(&errored)
+	if failed > 0 || errored > 0 {
+		t.Errorf("%d launches refused, %d instances in ERROR", failed, errored)
+	}
+	sort.Float64s(lat)
+	wall := last.Sub(start).Seconds()
+	fmt.Printf("\ncompute bench  %s  nproc-bound, 20 simulated hosts (libvirt test driver)\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("%-46s %10s %10s %10s %12s\n", "measure", "count", "p50 ms", "p99 ms", "per second")
+	fmt.Printf("%-46s %10d %10.1f %10.1f %12.1f\n", "launch request -> ACTIVE (c=50)", len(lat), pct(lat, 50), pct(lat, 99), float64(len(lat))/wall)
+	fmt.Printf("%-46s %10d %10s %10s %12.1f\n", "API accepted (POST /servers 202)", total-failed, "", "", float64(total-failed)/accepted.Seconds())
+
+	// 1,000 servers in one project for the list measurements.
+	if _, err := tc.srv.pool.Exec(ctx, `INSERT INTO instances (id, project_id, user_id, name, flavor_id, flavor_name, vcpus,
+			memory_mb, root_gb, image_id, vm_state, power_state, reservation_id)
+		SELECT gen_random_uuid(), project_id, user_id, 'filler-' || g, flavor_id, flavor_name, vcpus, memory_mb, root_gb, image_id,
+			'active', 1, 'r-filler'
+		FROM (SELECT * FROM instances LIMIT 1) i, generate_series(1, 500) g`); err != nil {
+		t.Fatal(err)
+	}
+	measure := func(name string, n int, do func() int) {
+		var ds []float64
+		var dmu sync.Mutex
+		var wg sync.WaitGroup
+		jobs := make(chan struct{}, n)
+		for i := 0; i < n; i++ {
+			jobs <- struct{}{}
+		}
+		close(jobs)
+		bad := 0
+		st := time.Now()
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range jobs {
+					s := time.Now()
+					code := do()
+					d := float64(time.Since(s).Microseconds()) / 1000
+					dmu.Lock()
+					ds = append(ds, d)
+					if code != 200 {
+						bad++
+					}
+					dmu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		sort.Float64s(ds)
+		fmt.Printf("%-46s %10d %10.1f %10.1f %12.1f\n", name, len(ds), pct(ds, 50), pct(ds, 99), float64(len(ds))/time.Since(st).Seconds())
+		if bad > 0 {
+			t.Errorf("%s: %d non-200 answers", name, bad)
+		}
+	}
+	client := &http.Client{}
+	measure("GET /servers/detail?limit=1000 (c=8, 1000 VMs)", 200, func() int {
+		req, _ := http.NewRequest("GET", tc.URL+"/compute/v2.1/servers/detail?limit=1000", nil)
+		req.Header.Set("X-Auth-Token", demo)
+		res, err := client.Do(req)
+		if err != nil {
+			return 0
+		}
+		defer res.Body.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := res.Body.Read(buf); err != nil {
+				break
+			}
+		}
+		return res.StatusCode
+	})
+	b := newFormClient(t, tc)
+	b.login("demo", tc.DemoPass)
+	measure("portal /project/instances (c=8, 1000 VMs)", 200, func() int {
+		res, err := b.client.Get(tc.URL + "/project/instances")
+		if err != nil {
+			return 0
+		}
+		defer res.Body.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := res.Body.Read(buf); err != nil {
+				break
+			}
+		}
+		return res.StatusCode
+	})
+	fmt.Println("targets: launch p50 < 200 ms and >= 100 instances/s; both lists p99 < 50 ms")
+}
+
+func pct(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}

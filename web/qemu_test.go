@@ -1,0 +1,114 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needQEMU skips (or under CI fails) when libvirt's QEMU driver or the
+// test image is not available. `make test` provides both.
+func needQEMU(t *testing.T) string {
+	t.Helper()
+	img := os.Getenv("NIMBUS_TEST_IMAGE")
+	fail := t.Skip
+	if os.Getenv("CI") == "true" {
+		fail = t.Fatal
+	}
+	if img == "" {
+		fail("NIMBUS_TEST_IMAGE is not set: run `make test`, which builds the tiny image")
+	}
+	if out, err := exec.Command("virsh", "-c", "qemu:///system", "version").CombinedOutput(); err != nil {
+		fail("libvirt's QEMU driver is not reachable: " + string(out))
+	}
+	return img
+}
+
+// stateDir is an agent state directory QEMU (user libvirt-qemu) can read:
+// t.TempDir() is private to root.
+func stateDir(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	dir := filepath.Join("/var/lib/nimbus-test", hex.EncodeToString(b))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod("/var/lib/nimbus-test", 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func virsh(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Logf("virsh %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestQEMUEndToEnd boots the tiny image on real QEMU through the whole
+// path: openstack CLI -> API -> outbox -> scheduler -> agent -> libvirt,
+// and back through events.
+func TestQEMUEndToEnd(t *testing.T) {
+	img := needQEMU(t)
+	tc := newTestCloud(t, nil)
+	dir := stateDir(t)
+	cmd := exec.Command(agentBinary(t), "--libvirt-uri", "qemu:///system", "--host", "qemu-e2e",
+		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
+	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.cfg.RedisPrefix,
+		"NIMBUS_LOG_LEVEL=info")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	tc.waitHostsFor(t, 1, 120*time.Second)
+	admin := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
+	admin("image", "create", "--public", "--file", img, "--disk-format", "qcow2", "--container-format", "bare", "tiny")
+	demo := openstackCLI(t, tc, "demo", tc.DemoPass, "demo")
+	s := decodeJSON[map[string]any](t, demo("server", "create", "--flavor", "m1.tiny", "--image", "tiny", "--wait", "-f", "json", "vm1"))
+	id, _ := s["id"].(string)
+	t.Cleanup(func() { // never leave a domain behind, whatever failed
+		virsh(t, "destroy", "nimbus-"+id)
+		virsh(t, "undefine", "nimbus-"+id)
+	})
+	if s["status"] != "ACTIVE" || (s["OS-EXT-STS:power_state"] != "Running" && s["OS-EXT-STS:power_state"] != 1.0) {
+		t.Fatalf("server create --wait: %v", s)
+	}
+	if list := virsh(t, "list", "--name"); !strings.Contains(list, "nimbus-"+id) {
+		t.Fatalf("virsh list does not show the domain:\n%s", list)
+	}
+	// The guest really boots: its banner reaches the serial log.
+	logPath := filepath.Join(dir, "instances", id, "console.log")
+	waitFor(t, 180*time.Second, "the guest's banner on the serial console", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "Nimbus tiny image")
+	})
+	status := func() string { return strings.TrimSpace(string(demo("server", "show", "-f", "value", "-c", "status", "vm1"))) }
+	demo("server", "stop", "vm1")
+	waitFor(t, 90*time.Second, "SHUTOFF", func() bool { return status() == "SHUTOFF" })
+	if st := virsh(t, "domstate", "nimbus-"+id); !strings.Contains(st, "shut off") {
+		t.Errorf("domstate after stop: %s", st)
+	}
+	demo("server", "start", "vm1")
+	waitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
+	demo("server", "reboot", "--hard", "--wait", "vm1")
+	demo("server", "reboot", "--soft", "--wait", "vm1")
+	if got := status(); got != "ACTIVE" {
+		t.Errorf("after reboots: %s", got)
+	}
+	demo("server", "delete", "--wait", "vm1")
+	if all := virsh(t, "list", "--all", "--name"); strings.Contains(all, "nimbus-"+id) {
+		t.Errorf("domain still defined after delete:\n%s", all)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "instances", id)); !os.IsNotExist(err) {
+		t.Errorf("instance disks left after delete: %v", err)
+	}
+}

@@ -91,7 +91,9 @@ func TestQEMUEndToEnd(t *testing.T) {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "Nimbus tiny image")
 	})
-	status := func() string { return strings.TrimSpace(string(demo("server", "show", "-f", "value", "-c", "status", "vm1"))) }
+	status := func() string {
+		return strings.TrimSpace(string(demo("server", "show", "-f", "value", "-c", "status", "vm1")))
+	}
 	demo("server", "stop", "vm1")
 	waitFor(t, 90*time.Second, "SHUTOFF", func() bool { return status() == "SHUTOFF" })
 	if st := virsh(t, "domstate", "nimbus-"+id); !strings.Contains(st, "shut off") {

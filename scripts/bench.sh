@@ -228,4 +228,15 @@ if [ ${#warnings[@]} -gt 0 ]; then
   echo
   for w in "${warnings[@]}"; do echo "WARNING: $w"; done
 fi
+
+# Compute: 500 launches at concurrency 50 onto 20 agents on libvirt's test
+# driver, then the server list and the portal Instances page with 1,000
+# servers in the project (web/bench_test.go; BENCH_COMPUTE=0 skips it).
+if [ "${BENCH_COMPUTE:-1}" = 1 ]; then
+  kill "$nimbus_pid" 2>/dev/null || true
+  NIMBUS_TEST_DATABASE_URL=$NIMBUS_TEST_DATABASE_URL NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL \
+    NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_BENCH=1 \
+    go test -count=1 -run '^TestBenchCompute$' -timeout 20m -v ./web/ 2>&1 |
+    grep -vE '^(=== RUN|--- PASS|PASS|ok )' || die "compute bench failed"
+fi
 exit 0

@@ -30,6 +30,13 @@ func tid(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `
 // waited for when the test function returns.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	return newBrowserFor(t, 60*time.Second)
+}
+
+// newBrowserFor is newBrowser with a lifetime of d (a QEMU launch can take
+// minutes on a busy machine).
+func newBrowserFor(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		msg := chromiumPath + " is not available: " + err.Error()
 		if os.Getenv("CI") == "true" {
@@ -50,7 +57,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 800),
 	)
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), d)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
 	// Cleanups run last-in first-out: close the tab and browser, wait for

@@ -80,7 +80,7 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 				Build: s.buildSpec(in, im),
 			})
 		}
-		details := "no host passed the filters"
+		details := "every candidate host was taken by other launches before this claim"
 		if err != nil {
 			details = err.Error()
 		}

@@ -48,13 +48,16 @@ func (s *Store) Host(ctx context.Context, host string) (model.ComputeHost, error
 type Ratios struct{ CPU, RAM, Disk float64 }
 
 // Claim takes vcpus, memory and disk on host for one instance, atomically:
+// (the ratios are cast to float8: an integer column times a bare parameter
+// would make PostgreSQL read 1.5 as an integer.)
 // it succeeds only if they still fit, so two launches cannot take the same
 // last slot. It reports whether the claim was made.
 func (s *Store) Claim(ctx context.Context, host string, vcpus, memoryMB, diskGB int, r Ratios, liveSince time.Time) (bool, error) {
 	tag, err := s.db.Exec(ctx, `UPDATE compute_hosts SET vcpus_used = vcpus_used + $2, memory_mb_used = memory_mb_used + $3,
 			disk_gb_used = disk_gb_used + $4, running_vms = running_vms + 1
 		WHERE host = $1 AND NOT disabled AND last_seen >= $8
-		  AND vcpus_used + $2 <= vcpus * $5 AND memory_mb_used + $3 <= memory_mb * $6 AND disk_gb_used + $4 <= disk_gb * $7`,
+		  AND vcpus_used + $2 <= vcpus * $5::float8 AND memory_mb_used + $3 <= memory_mb * $6::float8
+		  AND disk_gb_used + $4 <= disk_gb * $7::float8`,
 		host, vcpus, memoryMB, diskGB, r.CPU, r.RAM, r.Disk, liveSince)
 	if err != nil {
 		return false, mapErr(err)

@@ -51,6 +51,9 @@ func NewCompute(d Deps) *Compute {
 // because the service kicks the relay).
 func (w *Compute) SetCompute(c *compute.Service) { w.d.Compute = c }
 
+// parallel is how many consumers each controller runs per stream.
+const parallel = 4
+
 // Kick wakes the relay now rather than at its next poll.
 func (w *Compute) Kick() {
 	select {
@@ -63,29 +66,35 @@ func (w *Compute) Kick() {
 func (w *Compute) Start(ctx context.Context) {
 	name := consumerName()
 	w.run(func() { w.relay(ctx) })
-	w.run(func() {
-		c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.SchedulerStream(w.d.Prefix), Group: "scheduler", Name: name,
-			DeadLetter: queue.DeadLetterStream(w.d.Prefix), ClaimIdle: w.d.ClaimIdle, Log: w.d.Log,
-			OnDead: w.deadJob}
-		c.Run(ctx, func(ctx context.Context, b []byte) error {
-			var j queue.Job
-			if err := queue.Decode(b, &j); err != nil {
-				return err
-			}
-			return w.d.Compute.Schedule(ctx, j)
+	// Several consumers per stream: scheduling and applying events are
+	// row-locked and guarded, so they may run side by side; one at a time
+	// capped launches near 100 per second.
+	for i := 0; i < parallel; i++ {
+		name := name + "-" + strconv.Itoa(i)
+		w.run(func() {
+			c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.SchedulerStream(w.d.Prefix), Group: "scheduler", Name: name,
+				DeadLetter: queue.DeadLetterStream(w.d.Prefix), ClaimIdle: w.d.ClaimIdle, Log: w.d.Log,
+				OnDead: w.deadJob}
+			c.Run(ctx, func(ctx context.Context, b []byte) error {
+				var j queue.Job
+				if err := queue.Decode(b, &j); err != nil {
+					return err
+				}
+				return w.d.Compute.Schedule(ctx, j)
+			})
 		})
-	})
-	w.run(func() {
-		c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.EventStream(w.d.Prefix), Group: "applier", Name: name,
-			DeadLetter: queue.DeadLetterStream(w.d.Prefix), ClaimIdle: w.d.ClaimIdle, Log: w.d.Log}
-		c.Run(ctx, func(ctx context.Context, b []byte) error {
-			var ev queue.Event
-			if err := queue.Decode(b, &ev); err != nil {
-				return err
-			}
-			return w.d.Compute.ApplyEvent(ctx, ev)
+		w.run(func() {
+			c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.EventStream(w.d.Prefix), Group: "applier", Name: name,
+				DeadLetter: queue.DeadLetterStream(w.d.Prefix), ClaimIdle: w.d.ClaimIdle, Log: w.d.Log}
+			c.Run(ctx, func(ctx context.Context, b []byte) error {
+				var ev queue.Event
+				if err := queue.Decode(b, &ev); err != nil {
+					return err
+				}
+				return w.d.Compute.ApplyEvent(ctx, ev)
+			})
 		})
-	})
+	}
 	w.run(func() { w.every(ctx, 2*time.Second, "record hosts", w.recordHosts) })
 	w.run(func() {
 		w.every(ctx, 5*time.Second, "reap builds", func(ctx context.Context) error {

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-${NIMBUS_DATA_DIR:-.data}}
+[ $# -eq 0 ] || shift # the rest are flags for nimbus
 mkdir -p "$data"; data=$(cd "$data" && pwd)
 export NIMBUS_DATA_DIR=$data
 

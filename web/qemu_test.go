@@ -59,7 +59,9 @@ func virsh(t *testing.T, args ...string) string {
 func TestQEMUEndToEnd(t *testing.T) {
 	img := needQEMU(t)
 	tc := newTestCloud(t, nil)
-	dir := stateDir(t)
+	// A state directory that does not exist yet: the agent makes it before
+	// measuring its disk (a missing one once reported 0 GB).
+	dir := filepath.Join(stateDir(t), "agent")
 	cmd := exec.Command(agentBinary(t), "--libvirt-uri", "qemu:///system", "--host", "qemu-e2e",
 		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.cfg.RedisPrefix,

@@ -64,13 +64,19 @@ func New(cfg Config, drv hypervisor.Driver, rdb *redis.Client, log *slog.Logger)
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 60 * time.Second
 	}
-	return &Agent{cfg: cfg, drv: drv, rdb: rdb, log: log.With("component", "agent", "host", cfg.Host),
+	return &Agent{cfg: cfg, drv: drv, rdb: rdb, log: log.With("component", "agent"),
 		http: &http.Client{Timeout: 30 * time.Minute}}
 }
 
 // Run registers the host, then heartbeats, consumes jobs and syncs power
 // states until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
+	// The state directory must exist before HostInfo measures the disk
+	// it lives on (a missing one reported 0 GB, and every launch failed
+	// the DiskFilter).
+	if err := os.MkdirAll(a.cfg.StateDir, 0o755); err != nil {
+		return err
+	}
 	info, err := a.drv.HostInfo(ctx)
 	if err != nil {
 		return fmt.Errorf("host info: %w", err)
@@ -78,11 +84,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.info = info
 	if a.cfg.Host == "" {
 		a.cfg.Host = info.Hostname
-		a.log = a.log.With("host", a.cfg.Host)
 	}
-	if err := os.MkdirAll(a.cfg.StateDir, 0o755); err != nil {
-		return err
-	}
+	a.log = a.log.With("host", a.cfg.Host)
 	a.log.Info("agent started", "hypervisor", info.HypervisorType, "domain_type", info.DomainType,
 		"vcpus", info.VCPUs, "memory_mb", info.MemoryMB)
 	var wg sync.WaitGroup

@@ -103,6 +103,12 @@ func TestQEMUEndToEnd(t *testing.T) {
 	}
 	demo("server", "start", "vm1")
 	waitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
+	// Powered off behind Nimbus's back (as a guest's own shutdown would):
+	// the agent's power sync turns the instance SHUTOFF.
+	virsh(t, "destroy", "nimbus-"+id)
+	waitFor(t, 60*time.Second, "SHUTOFF after a power-off outside Nimbus", func() bool { return status() == "SHUTOFF" })
+	demo("server", "start", "vm1")
+	waitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
 	demo("server", "reboot", "--hard", "--wait", "vm1")
 	demo("server", "reboot", "--soft", "--wait", "vm1")
 	if got := status(); got != "ACTIVE" {

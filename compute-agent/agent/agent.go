@@ -51,7 +51,15 @@ type Agent struct {
 	info   hypervisor.HostInfo
 	locks  sync.Map // instance id -> *sync.Mutex: one job per instance at a time
 	images sync.Mutex
+
+	// reported and lastFull belong to syncPower's goroutine only.
+	reported map[string]hypervisor.Status
+	lastFull time.Time
 }
+
+// fullSync is how often every domain is reported even when unchanged, so
+// a lost event or a controller's restart is repaired.
+const fullSync = time.Minute
 
 // New returns an Agent for drv.
 func New(cfg Config, drv hypervisor.Driver, rdb *redis.Client, log *slog.Logger) *Agent {
@@ -127,7 +135,8 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 	})
 }
 
-// syncPower reports every domain's power state; the controller turns an
+// syncPower reports domains' power states: those that changed since the
+// last report, and all of them once a minute. The controller turns an
 // instance shut down from inside into SHUTOFF and removes domains whose
 // instance it no longer has.
 func (a *Agent) syncPower(ctx context.Context) error {
@@ -135,13 +144,19 @@ func (a *Agent) syncPower(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	full := time.Since(a.lastFull) >= fullSync
+	if a.reported == nil || full {
+		a.reported, a.lastFull = map[string]hypervisor.Status{}, time.Now()
+	}
 	for _, st := range sts {
-		if !a.owns(st.InstanceID) {
+		if !a.owns(st.InstanceID) || a.reported[st.InstanceID] == st {
 			continue
 		}
 		if err := a.emit(ctx, queue.Event{Kind: queue.EventPower, InstanceID: st.InstanceID, Power: string(st.State), VNCPort: st.VNCPort}); err != nil {
+			delete(a.reported, st.InstanceID)
 			return err
 		}
+		a.reported[st.InstanceID] = st
 	}
 	return nil
 }

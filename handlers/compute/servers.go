@@ -35,13 +35,6 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-func (h *Handler) serverLinks(id string) []fiber.Map {
-	return []fiber.Map{
-		{"rel": "self", "href": h.publicURL + "/compute/v2.1/servers/" + id},
-		{"rel": "bookmark", "href": h.publicURL + "/compute/servers/" + id},
-	}
-}
-
 // hostID is Nova's opaque per-project host id: sha224(project + host).
 func hostID(projectID, host string) string {
 	if host == "" {
@@ -51,60 +44,130 @@ func hostID(projectID, host string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// serverJSON renders an instance as Nova's server, for the microversion
+// jsonNull is an explicit null for fields a microversion shows as null.
+var jsonNull = json.RawMessage("null")
+
+type linkJSON struct {
+	Rel  string `json:"rel"`
+	Href string `json:"href"`
+}
+
+type refJSON struct {
+	ID    string     `json:"id"`
+	Links []linkJSON `json:"links"`
+}
+
+// serverJSON is Nova's server. It is a struct, not a map: a 1,000-server
+// detail list spent most of its time building and encoding maps. Fields
+// typed any with omitempty are present only for some microversions or
+// for admins; json.RawMessage("null") makes them present as null.
+type serverJSON struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Status       string            `json:"status"`
+	TenantID     string            `json:"tenant_id"`
+	UserID       string            `json:"user_id"`
+	Metadata     map[string]string `json:"metadata"`
+	HostID       string            `json:"hostId"`
+	Image        refJSON           `json:"image"`
+	Flavor       any               `json:"flavor"`
+	Created      string            `json:"created"`
+	Updated      string            `json:"updated"`
+	Addresses    struct{}          `json:"addresses"`
+	AccessIPv4   string            `json:"accessIPv4"`
+	AccessIPv6   string            `json:"accessIPv6"`
+	Links        []linkJSON        `json:"links"`
+	KeyName      *string           `json:"key_name"`
+	ConfigDrive  string            `json:"config_drive"`
+	Progress     int               `json:"progress"`
+	DiskConfig   string            `json:"OS-DCF:diskConfig"`
+	VMState      string            `json:"OS-EXT-STS:vm_state"`
+	TaskState    *string           `json:"OS-EXT-STS:task_state"`
+	PowerState   int               `json:"OS-EXT-STS:power_state"`
+	AZ           string            `json:"OS-EXT-AZ:availability_zone"`
+	LaunchedAt   *string           `json:"OS-SRV-USG:launched_at"`
+	TerminatedAt *string           `json:"OS-SRV-USG:terminated_at"`
+	Volumes      []struct{}        `json:"os-extended-volumes:volumes_attached"`
+	Locked       any               `json:"locked,omitempty"`
+	Description  any               `json:"description,omitempty"`
+	Tags         any               `json:"tags,omitempty"`
+	Host         any               `json:"OS-EXT-SRV-ATTR:host,omitempty"`
+	HypervisorHN any               `json:"OS-EXT-SRV-ATTR:hypervisor_hostname,omitempty"`
+	InstanceName any               `json:"OS-EXT-SRV-ATTR:instance_name,omitempty"`
+	Reservation  any               `json:"OS-EXT-SRV-ATTR:reservation_id,omitempty"`
+	LaunchIndex  any               `json:"OS-EXT-SRV-ATTR:launch_index,omitempty"`
+	Hostname     any               `json:"OS-EXT-SRV-ATTR:hostname,omitempty"`
+	KernelID     any               `json:"OS-EXT-SRV-ATTR:kernel_id,omitempty"`
+	RamdiskID    any               `json:"OS-EXT-SRV-ATTR:ramdisk_id,omitempty"`
+	RootDevice   any               `json:"OS-EXT-SRV-ATTR:root_device_name,omitempty"`
+	UserData     any               `json:"OS-EXT-SRV-ATTR:user_data,omitempty"`
+	Fault        any               `json:"fault,omitempty"`
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func tsStr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Format(novaTS)
+	return &s
+}
+
+// orNull is v, or an explicit null when v is empty.
+func orNull(v string) any {
+	if v == "" {
+		return jsonNull
+	}
+	return v
+}
+
+// serverView renders an instance as Nova's server, for the microversion
 // asked. Host details and fault details are for admins only.
-func (h *Handler) serverJSON(c *fiber.Ctx, in model.Instance) fiber.Map {
+func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 	v := version(c)
 	tok := api.Token(c)
-	admin := policy.Allowed(tok, policy.ShowServerHost, policy.Target{})
 	md := in.Metadata
 	if md == nil {
 		md = map[string]string{}
 	}
-	var task any
-	if in.TaskState != model.TaskNone {
-		task = string(in.TaskState)
+	m := serverJSON{
+		ID: in.ID, Name: in.Name, Status: compute.Status(in.VMState, in.TaskState),
+		TenantID: in.ProjectID, UserID: in.UserID, Metadata: md, HostID: hostID(in.ProjectID, in.Host),
+		Image:   refJSON{ID: in.ImageID, Links: []linkJSON{{"bookmark", h.publicURL + "/compute/images/" + in.ImageID}}},
+		Created: ts(in.CreatedAt), Updated: ts(in.UpdatedAt), Links: h.serverLinkList(in.ID), KeyName: strPtr(in.KeyName),
+		ConfigDrive: "True", DiskConfig: "MANUAL", VMState: string(in.VMState), TaskState: strPtr(string(in.TaskState)),
+		PowerState: int(in.PowerState), AZ: in.AvailabilityZone, LaunchedAt: tsStr(in.LaunchedAt),
+		TerminatedAt: tsStr(in.TerminatedAt), Volumes: []struct{}{},
 	}
-	m := fiber.Map{
-		"id": in.ID, "name": in.Name, "status": compute.Status(in.VMState, in.TaskState),
-		"tenant_id": in.ProjectID, "user_id": in.UserID, "metadata": md, "hostId": hostID(in.ProjectID, in.Host),
-		"image":   fiber.Map{"id": in.ImageID, "links": []fiber.Map{{"rel": "bookmark", "href": h.publicURL + "/compute/images/" + in.ImageID}}},
-		"created": ts(in.CreatedAt), "updated": ts(in.UpdatedAt), "addresses": fiber.Map{},
-		"accessIPv4": "", "accessIPv6": "", "links": h.serverLinks(in.ID), "key_name": nilIfEmpty(in.KeyName),
-		"config_drive": "True", "progress": 0, "OS-DCF:diskConfig": "MANUAL",
-		"OS-EXT-STS:vm_state": string(in.VMState), "OS-EXT-STS:task_state": task, "OS-EXT-STS:power_state": int(in.PowerState),
-		"OS-EXT-AZ:availability_zone": in.AvailabilityZone, "OS-SRV-USG:launched_at": tsPtr(in.LaunchedAt),
-		"OS-SRV-USG:terminated_at": tsPtr(in.TerminatedAt), "os-extended-volumes:volumes_attached": []any{},
-	}
-	if in.AvailabilityZone == "" {
-		m["OS-EXT-AZ:availability_zone"] = "nova"
+	if m.AZ == "" {
+		m.AZ = "nova"
 	}
 	if v.AtLeast(2, 47) {
-		m["flavor"] = fiber.Map{"vcpus": in.VCPUs, "ram": in.MemoryMB, "disk": in.RootGB, "ephemeral": 0, "swap": 0,
+		m.Flavor = fiber.Map{"vcpus": in.VCPUs, "ram": in.MemoryMB, "disk": in.RootGB, "ephemeral": 0, "swap": 0,
 			"original_name": in.FlavorName}
 	} else {
-		m["flavor"] = fiber.Map{"id": in.FlavorID, "links": []fiber.Map{{"rel": "bookmark", "href": h.publicURL + "/compute/flavors/" + in.FlavorID}}}
+		m.Flavor = refJSON{ID: in.FlavorID, Links: []linkJSON{{"bookmark", h.publicURL + "/compute/flavors/" + in.FlavorID}}}
 	}
 	if v.AtLeast(2, 9) {
-		m["locked"] = false
+		m.Locked = false
 	}
 	if v.AtLeast(2, 19) {
-		m["description"] = nil
+		m.Description = jsonNull
 	}
 	if v.AtLeast(2, 26) {
-		m["tags"] = []string{}
+		m.Tags = []string{}
 	}
-	if admin {
-		m["OS-EXT-SRV-ATTR:host"] = nilIfEmpty(in.Host)
-		m["OS-EXT-SRV-ATTR:hypervisor_hostname"] = nilIfEmpty(in.Host)
-		m["OS-EXT-SRV-ATTR:instance_name"] = "nimbus-" + in.ID
+	if policy.Allowed(tok, policy.ShowServerHost, policy.Target{}) {
+		m.Host, m.HypervisorHN, m.InstanceName = orNull(in.Host), orNull(in.Host), "nimbus-"+in.ID
 		if v.AtLeast(2, 3) {
-			m["OS-EXT-SRV-ATTR:reservation_id"] = in.ReservationID
-			m["OS-EXT-SRV-ATTR:launch_index"] = in.LaunchIndex
-			m["OS-EXT-SRV-ATTR:hostname"] = in.Name
-			m["OS-EXT-SRV-ATTR:kernel_id"], m["OS-EXT-SRV-ATTR:ramdisk_id"] = "", ""
-			m["OS-EXT-SRV-ATTR:root_device_name"] = "/dev/vda"
-			m["OS-EXT-SRV-ATTR:user_data"] = nilIfEmpty(in.UserData)
+			m.Reservation, m.LaunchIndex, m.Hostname = in.ReservationID, in.LaunchIndex, in.Name
+			m.KernelID, m.RamdiskID, m.RootDevice, m.UserData = "", "", "/dev/vda", orNull(in.UserData)
 		}
 	}
 	if in.Fault != nil && (in.VMState == model.VMError || in.VMState == model.VMDeleted) {
@@ -112,9 +175,16 @@ func (h *Handler) serverJSON(c *fiber.Ctx, in model.Instance) fiber.Map {
 		if policy.Allowed(tok, policy.ShowFaultDetails, policy.Target{}) && in.Fault.Details != "" {
 			f["details"] = in.Fault.Details
 		}
-		m["fault"] = f
+		m.Fault = f
 	}
 	return m
+}
+
+func (h *Handler) serverLinkList(id string) []linkJSON {
+	return []linkJSON{
+		{"self", h.publicURL + "/compute/v2.1/servers/" + id},
+		{"bookmark", h.publicURL + "/compute/servers/" + id},
+	}
 }
 
 type createBody struct {
@@ -215,7 +285,7 @@ func (h *Handler) createServer(c *fiber.Ctx) error {
 	}
 	c.Location(h.publicURL + "/compute/v2.1/servers/" + ins[0].ID)
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"server": fiber.Map{
-		"id": ins[0].ID, "links": h.serverLinks(ins[0].ID), "OS-DCF:diskConfig": "MANUAL",
+		"id": ins[0].ID, "links": h.serverLinkList(ins[0].ID), "OS-DCF:diskConfig": "MANUAL",
 		"security_groups": []fiber.Map{{"name": "default"}},
 	}})
 }
@@ -250,12 +320,12 @@ func (h *Handler) listServers(detail bool) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		out := make([]fiber.Map, len(ins))
+		out := make([]any, len(ins))
 		for i, in := range ins {
 			if detail {
-				out[i] = h.serverJSON(c, in)
+				out[i] = h.serverView(c, in)
 			} else {
-				out[i] = fiber.Map{"id": in.ID, "name": in.Name, "links": h.serverLinks(in.ID)}
+				out[i] = fiber.Map{"id": in.ID, "name": in.Name, "links": h.serverLinkList(in.ID)}
 			}
 		}
 		body := fiber.Map{"servers": out}
@@ -281,7 +351,7 @@ func (h *Handler) showServer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"server": h.serverJSON(c, in)})
+	return c.JSON(fiber.Map{"server": h.serverView(c, in)})
 }
 
 func (h *Handler) updateServer(c *fiber.Ctx) error {
@@ -300,7 +370,7 @@ func (h *Handler) updateServer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"server": h.serverJSON(c, in)})
+	return c.JSON(fiber.Map{"server": h.serverView(c, in)})
 }
 
 func (h *Handler) deleteServer(c *fiber.Ctx) error {

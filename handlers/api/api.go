@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -195,6 +196,16 @@ func LimitBody(limit int, skip func(c *fiber.Ctx) bool) fiber.Handler {
 		}
 		return c.Next()
 	}
+}
+
+// BodyReader returns the request body as a stream: the app streams
+// request bodies, and fasthttp hands over a stream only for bodies larger
+// than it reads ahead; smaller ones are already in memory.
+func BodyReader(c *fiber.Ctx) io.Reader {
+	if rs := c.Context().RequestBodyStream(); rs != nil {
+		return rs
+	}
+	return bytes.NewReader(c.Body())
 }
 
 // drainLimit is how much of a refused body is read and thrown away, so

@@ -4,10 +4,8 @@
 package image
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -331,13 +329,7 @@ func (h *Handler) delete(c *fiber.Ctx) error {
 
 // upload streams the request body into the image file.
 func (h *Handler) upload(c *fiber.Ctx) error {
-	var r io.Reader
-	if rs := c.Context().RequestBodyStream(); rs != nil {
-		r = rs
-	} else {
-		r = bytes.NewReader(c.Body())
-	}
-	_, err := h.svc.Upload(c.UserContext(), api.Token(c), strings.Clone(c.Params("id")), r)
+	_, err := h.svc.Upload(c.UserContext(), api.Token(c), strings.Clone(c.Params("id")), api.BodyReader(c))
 	if errors.Is(err, imgsvc.ErrTooLarge) {
 		c.Context().SetConnectionClose() // the rest of the body is not read
 	}

@@ -1,10 +1,8 @@
 package portal
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strconv"
 	"strings"
 
@@ -164,13 +162,7 @@ func (h *Handler) imageUploadPage(c *fiber.Ctx) error {
 // never read whole: the app streams request bodies, and the body limiter
 // lets this route through (handlers/image.IsUpload).
 func (h *Handler) imageUpload(c *fiber.Ctx) error {
-	var r io.Reader
-	if rs := c.Context().RequestBodyStream(); rs != nil {
-		r = rs
-	} else {
-		r = bytes.NewReader(c.Body())
-	}
-	im, err := h.images.Upload(c.UserContext(), api.Token(c), param(c, "id"), r)
+	im, err := h.images.Upload(c.UserContext(), api.Token(c), param(c, "id"), api.BodyReader(c))
 	if errors.Is(err, image.ErrTooLarge) {
 		c.Context().SetConnectionClose() // the rest of the body is not read
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,16 +53,7 @@ func TestBrowserLaunch(t *testing.T) {
 	img := needQEMU(t)
 	tc := newTestCloud(t, nil)
 	dir := stateDir(t)
-	cmd := exec.Command(agentBinary(t), "--libvirt-uri", "qemu:///system", "--host", "qemu-browser",
-		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
-	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.cfg.RedisPrefix,
-		"NIMBUS_LOG_LEVEL=info")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	tc.waitHostsFor(t, 1, 120*time.Second)
+	startQEMUAgent(t, tc, "qemu-browser", dir)
 
 	admin := tc.adminToken(t)
 	imageID := tc.createImage(t, admin, map[string]any{"name": "tiny", "disk_format": "qcow2",

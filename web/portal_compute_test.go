@@ -13,11 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/ssh"
@@ -247,32 +244,13 @@ func TestPortalImagesUploadStreams(t *testing.T) {
 	if m == nil {
 		t.Fatalf("create: got %d %q", p.Status, p.Location)
 	}
-	runtime.GC()
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	go func() {
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
-				}
-			}
-		}
-	}()
+	watch := watchHeap()
 	const size = 192 << 20
 	p = d.put("/project/images/"+m[1]+"/file", &zeroReader{left: size}, size, "Origin", tc.URL, "X-CSRF-Token", tok)
-	close(stop)
+	grew := watch()
 	if p.Status != http.StatusNoContent {
 		t.Fatalf("upload: got %d", p.Status)
 	}
-	grew := int64(peak.Load()) - int64(base.HeapInuse)
 	t.Logf("heap in use grew by at most %d MiB during a %d MiB upload", grew>>20, size>>20)
 	if grew > 64<<20 {
 		t.Errorf("heap grew by %d MiB: the upload is being buffered", grew>>20)

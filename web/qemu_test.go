@@ -44,6 +44,23 @@ func stateDir(t *testing.T) string {
 	return dir
 }
 
+// startQEMUAgent runs a nimbus-agent on qemu:///system with its state in
+// dir and waits until the controller sees its host. The first libvirt
+// capability probe on a machine takes tens of seconds.
+func startQEMUAgent(t *testing.T, tc *testCloud, host, dir string) {
+	t.Helper()
+	cmd := exec.Command(agentBinary(t), "--libvirt-uri", "qemu:///system", "--host", host,
+		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
+	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.cfg.RedisPrefix,
+		"NIMBUS_LOG_LEVEL=info")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	tc.waitHostsFor(t, 1, 120*time.Second)
+}
+
 func virsh(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
@@ -62,16 +79,7 @@ func TestQEMUEndToEnd(t *testing.T) {
 	// A state directory that does not exist yet: the agent makes it before
 	// measuring its disk (a missing one once reported 0 GB).
 	dir := filepath.Join(stateDir(t), "agent")
-	cmd := exec.Command(agentBinary(t), "--libvirt-uri", "qemu:///system", "--host", "qemu-e2e",
-		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
-	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.cfg.RedisPrefix,
-		"NIMBUS_LOG_LEVEL=info")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	tc.waitHostsFor(t, 1, 120*time.Second)
+	startQEMUAgent(t, tc, "qemu-e2e", dir)
 	admin := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
 	admin("image", "create", "--public", "--file", img, "--disk-format", "qcow2", "--container-format", "bare", "tiny")
 	demo := openstackCLI(t, tc, "demo", tc.DemoPass, "demo")

@@ -9,6 +9,7 @@ PACKAGES=(
   libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils
   python3-openstackclient chromium wrk
   busybox-static dosfstools mtools syslinux syslinux-common cpio genisoimage tini
+  libvirt-clients libxml2-utils websockify
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

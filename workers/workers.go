@@ -51,8 +51,10 @@ func NewCompute(d Deps) *Compute {
 // because the service kicks the relay).
 func (w *Compute) SetCompute(c *compute.Service) { w.d.Compute = c }
 
-// parallel is how many consumers each controller runs per stream.
-const parallel = 4
+// parallel is how many consumers each controller runs per stream. Each
+// reads one message at a time: a consumer that took a batch would work
+// through it alone while the others waited.
+const parallel = 8
 
 // Kick wakes the relay now rather than at its next poll.
 func (w *Compute) Kick() {
@@ -67,12 +69,11 @@ func (w *Compute) Start(ctx context.Context) {
 	name := consumerName()
 	w.run(func() { w.relay(ctx) })
 	// Several consumers per stream: scheduling and applying events are
-	// row-locked and guarded, so they may run side by side; one at a time
-	// capped launches near 100 per second.
+	// row-locked and guarded, so they may run side by side.
 	for i := 0; i < parallel; i++ {
 		name := name + "-" + strconv.Itoa(i)
 		w.run(func() {
-			c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.SchedulerStream(w.d.Prefix), Group: "scheduler", Name: name,
+			c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.SchedulerStream(w.d.Prefix), Group: "scheduler", Name: name, Batch: 1,
 				DeadLetter: queue.DeadLetterStream(w.d.Prefix), ClaimIdle: w.d.ClaimIdle, Log: w.d.Log,
 				OnDead: w.deadJob}
 			c.Run(ctx, func(ctx context.Context, b []byte) error {
@@ -84,7 +85,7 @@ func (w *Compute) Start(ctx context.Context) {
 			})
 		})
 		w.run(func() {
-			c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.EventStream(w.d.Prefix), Group: "applier", Name: name,
+			c := &queue.Consumer{RDB: w.d.RDB, Stream: queue.EventStream(w.d.Prefix), Group: "applier", Name: name, Batch: 1,
 				DeadLetter: queue.DeadLetterStream(w.d.Prefix), ClaimIdle: w.d.ClaimIdle, Log: w.d.Log}
 			c.Run(ctx, func(ctx context.Context, b []byte) error {
 				var ev queue.Event

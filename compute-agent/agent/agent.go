@@ -52,8 +52,10 @@ type Agent struct {
 	locks  sync.Map // instance id -> *sync.Mutex: one job per instance at a time
 	images sync.Mutex
 
-	// reported and lastFull belong to syncPower's goroutine only.
-	reported map[string]hypervisor.Status
+	// reported is what the controller last heard of each domain, from
+	// syncPower or from a job's own event; lastFull belongs to syncPower.
+	reportedMu sync.Mutex
+	reported   map[string]hypervisor.Status
 	lastFull time.Time
 }
 
@@ -144,21 +146,36 @@ func (a *Agent) syncPower(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	full := time.Since(a.lastFull) >= fullSync
-	if a.reported == nil || full {
+	a.reportedMu.Lock()
+	if a.reported == nil || time.Since(a.lastFull) >= fullSync {
 		a.reported, a.lastFull = map[string]hypervisor.Status{}, time.Now()
 	}
+	var changed []hypervisor.Status
 	for _, st := range sts {
-		if !a.owns(st.InstanceID) || a.reported[st.InstanceID] == st {
-			continue
+		if a.owns(st.InstanceID) && a.reported[st.InstanceID] != st {
+			changed = append(changed, st)
 		}
+	}
+	a.reportedMu.Unlock()
+	for _, st := range changed {
 		if err := a.emit(ctx, queue.Event{Kind: queue.EventPower, InstanceID: st.InstanceID, Power: string(st.State), VNCPort: st.VNCPort}); err != nil {
-			delete(a.reported, st.InstanceID)
 			return err
 		}
-		a.reported[st.InstanceID] = st
+		a.noteReported(st)
 	}
 	return nil
+}
+
+// noteReported records that the controller knows st, so the next power
+// sync does not report it again: a job's own event (spawned, powered on)
+// already carried it, and a second report per launch was a second
+// transaction per launch on the controller.
+func (a *Agent) noteReported(st hypervisor.Status) {
+	a.reportedMu.Lock()
+	defer a.reportedMu.Unlock()
+	if a.reported != nil {
+		a.reported[st.InstanceID] = st
+	}
 }
 
 // emit publishes an event.
@@ -200,7 +217,15 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 			Retryable: j.Kind == queue.JobBuild}
 	}
 	ev.Job, ev.InstanceID, ev.RequestID, ev.ActionID = j.Kind, j.InstanceID, j.RequestID, j.ActionID
-	return a.emit(ctx, ev)
+	if err := a.emit(ctx, ev); err != nil {
+		return err
+	}
+	if err == nil && ev.Power != "" {
+		if st, gerr := a.drv.Get(ctx, j.InstanceID); gerr == nil && string(st.State) == ev.Power {
+			a.noteReported(st)
+		}
+	}
+	return nil
 }
 
 // failMessage is what users see; the error itself (libvirt's words,

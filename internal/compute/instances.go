@@ -228,26 +228,13 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 	}
 	reservation := "r-" + uuid.NewString()[:8]
 	deadline := time.Now().Add(s.opt.BuildTimeout)
+	// The project lock serialises every launch in a project, so it is held
+	// as briefly as possible: with a fixed count the rows are written
+	// first and the lock taken only to count and commit (counting sees the
+	// committed launches of everyone who held it before). A min..max range
+	// must know the count before writing, so it locks first.
 	var out []model.Instance
-	err = s.store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.LockProject(ctx, caller.ProjectID); err != nil {
-			return err
-		}
-		limits, err := tx.QuotaLimits(ctx, caller.ProjectID)
-		if err != nil {
-			return err
-		}
-		if l, ok := limits["metadata_items"]; ok && l >= 0 && len(r.Metadata) > l {
-			return &fault.OverQuota{Resource: "metadata_items", Limit: l, Used: 0, Requested: len(r.Metadata)}
-		}
-		used, err := tx.InstanceUsage(ctx, caller.ProjectID)
-		if err != nil {
-			return err
-		}
-		n, over := fitCount(limits, used, flavor, r.MinCount, r.MaxCount)
-		if over != nil {
-			return over
-		}
+	insert := func(tx *store.Store, n int) error {
 		for i := 0; i < n; i++ {
 			name := r.Name
 			if n > 1 {
@@ -283,6 +270,45 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 			out = append(out, created)
 		}
 		return nil
+	}
+	// fit locks the project and returns how many of min..max fit, not
+	// counting the pending instances already written in this transaction.
+	fit := func(tx *store.Store, pending int) (int, error) {
+		// The in-memory queue is left as soon as the row lock is held:
+		// the next launch then waits on the row alone, one backend
+		// rather than fifty, and its request is already there when this
+		// transaction commits.
+		unlock := s.projects.lock(caller.ProjectID)
+		limits, used, err := tx.LockQuota(ctx, caller.ProjectID)
+		unlock()
+		if err != nil {
+			return 0, err
+		}
+		if l, ok := limits["metadata_items"]; ok && l >= 0 && len(r.Metadata) > l {
+			return 0, &fault.OverQuota{Resource: "metadata_items", Limit: l, Used: 0, Requested: len(r.Metadata)}
+		}
+		used.Instances -= pending
+		used.Cores -= pending * flavor.VCPUs
+		used.RAMMB -= pending * flavor.RAMMB
+		n, over := fitCount(limits, used, flavor, r.MinCount, r.MaxCount)
+		if over != nil {
+			return 0, over
+		}
+		return n, nil
+	}
+	err = s.store.Tx(ctx, func(tx *store.Store) error {
+		if r.MinCount == r.MaxCount {
+			if err := insert(tx, r.MinCount); err != nil {
+				return err
+			}
+			_, err := fit(tx, r.MinCount)
+			return err
+		}
+		n, err := fit(tx, 0)
+		if err != nil {
+			return err
+		}
+		return insert(tx, n)
 	})
 	if err != nil {
 		return nil, err

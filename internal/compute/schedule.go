@@ -56,15 +56,37 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 			return err
 		}
 		ratios := store.Ratios{CPU: cfg.CPUAllocationRatio, RAM: cfg.RAMAllocationRatio, Disk: cfg.DiskAllocationRatio}
+		// Claim in ranking order, first passing over hosts another launch
+		// is claiming right now, then waiting for those if nothing else fit.
+		var busy []scheduler.Host
+		claim := func(h scheduler.Host, skipBusy bool) (bool, error) {
+			r, err := tx.Claim(ctx, h.Name, in.VCPUs, in.MemoryMB, in.RootGB, ratios, now.Add(-s.opt.AgentLiveness), skipBusy)
+			if r == store.Busy {
+				busy = append(busy, h)
+			}
+			return r == store.Claimed, err
+		}
+		var host string
 		for _, h := range placed {
-			ok, err := tx.Claim(ctx, h.Name, in.VCPUs, in.MemoryMB, in.RootGB, ratios, now.Add(-s.opt.AgentLiveness))
-			if err != nil {
+			if ok, err := claim(h, true); err != nil {
 				return err
+			} else if ok {
+				host = h.Name
+				break
 			}
-			if !ok {
-				continue // lost a race for the last slot: next candidate
+		}
+		for _, h := range busy {
+			if host != "" {
+				break
 			}
-			host, task := h.Name, model.TaskSpawning
+			if ok, err := claim(h, false); err != nil {
+				return err
+			} else if ok {
+				host = h.Name
+			}
+		}
+		if host != "" {
+			task := model.TaskSpawning
 			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{model.VMBuilding},
 				FromTask: []model.TaskState{model.TaskScheduling}, Host: &host, TaskState: &task}); err != nil {
 				return err

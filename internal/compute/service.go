@@ -6,7 +6,9 @@
 package compute
 
 import (
+	"hash/maphash"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
@@ -30,9 +32,30 @@ type Options struct {
 // Service is the compute service shared by the API, the portal and the
 // workers.
 type Service struct {
-	store *store.Store
-	opt   Options
-	log   *slog.Logger
+	store    *store.Store
+	opt      Options
+	log      *slog.Logger
+	projects projectLocks
+}
+
+// projectLocks queue this controller's launches per project in memory
+// before they take the project's row lock in PostgreSQL (which still
+// orders them against other controllers). Fifty requests waiting on one
+// row lock are fifty database backends woken at every commit; fifty
+// goroutines on a mutex cost nothing while they wait, and the one holding
+// the row lock gets the CPU. Striped: memory stays fixed however many
+// projects there are.
+type projectLocks struct {
+	seed  maphash.Seed
+	once  sync.Once
+	locks [64]sync.Mutex
+}
+
+func (p *projectLocks) lock(projectID string) (unlock func()) {
+	p.once.Do(func() { p.seed = maphash.MakeSeed() })
+	mu := &p.locks[maphash.String(p.seed, projectID)%uint64(len(p.locks))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns a Service.

@@ -19,18 +19,23 @@ import (
 
 // Config is the whole configuration of the controller (nimbus).
 type Config struct {
-	Listen        string        // portal + API, host:port
-	ConsoleListen string        // console proxy, host:port; empty disables it
-	PublicURL     string        // the base URL clients reach the API and portal at
-	DataDir       string        // where secrets, rc files and local state live
-	DatabaseURL   string        // PostgreSQL
-	RedisURL      string        // Redis
-	RedisPrefix   string        // prefix of every Redis key this cloud uses
-	Region        string        // region name in the service catalog
-	LogLevel      slog.Level    // debug, info, warn, error
-	LogJSON       bool          // JSON logs instead of text
-	TokenTTL      time.Duration // lifetime of an API token
-	SessionIdle   time.Duration // a portal session ends after this long unused
+	Listen        string // portal + API, host:port
+	ConsoleListen string // console proxy, host:port; empty disables it
+	PublicURL     string // the base URL clients reach the API and portal at
+	DataDir       string // where secrets, rc files and local state live
+	DatabaseURL   string // PostgreSQL
+	RedisURL      string // Redis
+	// DBMaxConns sizes the PostgreSQL pool. Every launch holds a
+	// connection through several short transactions (create, schedule,
+	// events); pgx's default of max(4, CPUs) made the pool the bottleneck
+	// at about 100 launches per second.
+	DBMaxConns  int
+	RedisPrefix string        // prefix of every Redis key this cloud uses
+	Region      string        // region name in the service catalog
+	LogLevel    slog.Level    // debug, info, warn, error
+	LogJSON     bool          // JSON logs instead of text
+	TokenTTL    time.Duration // lifetime of an API token
+	SessionIdle time.Duration // a portal session ends after this long unused
 	// SessionMax caps a portal session; it never outlives the token it holds.
 	SessionMax time.Duration
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
@@ -161,6 +166,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.str(&c.PublicURL, "public-url", "NIMBUS_PUBLIC_URL", "", "public base URL (default http://<listen>)")
 	s.str(&c.DataDir, "data-dir", "NIMBUS_DATA_DIR", ".data", "data directory")
 	s.str(&c.DatabaseURL, "database-url", "NIMBUS_DATABASE_URL", "", "PostgreSQL URL")
+	s.integer(&c.DBMaxConns, "db-max-conns", "NIMBUS_DB_MAX_CONNS", 32, "PostgreSQL connections this controller may open", &errs)
 	s.str(&c.RedisURL, "redis-url", "NIMBUS_REDIS_URL", "", "Redis URL")
 	s.str(&c.RedisPrefix, "redis-prefix", "NIMBUS_REDIS_PREFIX", "nimbus:", "prefix of every Redis key")
 	s.str(&c.Region, "region", "NIMBUS_REGION", "RegionOne", "region name in the service catalog")
@@ -194,6 +200,9 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if err := level2(&c.LogLevel, level); err != nil {
 		errs = append(errs, err)
+	}
+	if c.DBMaxConns < 4 {
+		errs = append(errs, errors.New("db max conns must be at least 4"))
 	}
 	if imageMaxMB < 1 {
 		errs = append(errs, errors.New("image max size must be at least 1 MiB"))

@@ -47,22 +47,49 @@ func (s *Store) Host(ctx context.Context, host string) (model.ComputeHost, error
 // Ratios are the allocation ratios a claim is checked against.
 type Ratios struct{ CPU, RAM, Disk float64 }
 
+// ClaimResult says how a claim on one host went.
+type ClaimResult int
+
+const (
+	Claimed ClaimResult = iota // the resources are taken
+	NoRoom                     // the host is gone, down, disabled or full
+	Busy                       // another transaction holds the host's row (only when skipBusy)
+)
+
 // Claim takes vcpus, memory and disk on host for one instance, atomically:
-// (the ratios are cast to float8: an integer column times a bare parameter
-// would make PostgreSQL read 1.5 as an integer.)
 // it succeeds only if they still fit, so two launches cannot take the same
-// last slot. It reports whether the claim was made.
-func (s *Store) Claim(ctx context.Context, host string, vcpus, memoryMB, diskGB int, r Ratios, liveSince time.Time) (bool, error) {
-	tag, err := s.db.Exec(ctx, `UPDATE compute_hosts SET vcpus_used = vcpus_used + $2, memory_mb_used = memory_mb_used + $3,
-			disk_gb_used = disk_gb_used + $4, running_vms = running_vms + 1
-		WHERE host = $1 AND NOT disabled AND last_seen >= $8
-		  AND vcpus_used + $2 <= vcpus * $5::float8 AND memory_mb_used + $3 <= memory_mb * $6::float8
-		  AND disk_gb_used + $4 <= disk_gb * $7::float8`,
-		host, vcpus, memoryMB, diskGB, r.CPU, r.RAM, r.Disk, liveSince)
-	if err != nil {
-		return false, mapErr(err)
+// last slot. (The ratios are cast to float8: an integer column times a bare
+// parameter would make PostgreSQL read 1.5 as an integer.)
+//
+// With skipBusy a host whose row another transaction holds is not waited
+// for but answered Busy. Concurrent schedulers all rank the same host first;
+// waiting would queue every launch behind that host's row lock until its
+// transaction commits, which capped scheduling near 100 launches per second.
+// Skipping lets each take the next host in its ranking instead.
+func (s *Store) Claim(ctx context.Context, host string, vcpus, memoryMB, diskGB int, r Ratios, liveSince time.Time, skipBusy bool) (ClaimResult, error) {
+	lock := "FOR UPDATE"
+	if skipBusy {
+		lock = "FOR UPDATE SKIP LOCKED"
 	}
-	return tag.RowsAffected() == 1, nil
+	var locked, claimed int
+	err := s.db.QueryRow(ctx, `WITH l AS (SELECT host FROM compute_hosts WHERE host = $1 `+lock+`),
+		u AS (UPDATE compute_hosts h SET vcpus_used = vcpus_used + $2, memory_mb_used = memory_mb_used + $3,
+				disk_gb_used = disk_gb_used + $4, running_vms = running_vms + 1
+			FROM l WHERE h.host = l.host AND NOT h.disabled AND h.last_seen >= $8
+			  AND h.vcpus_used + $2 <= h.vcpus * $5::float8 AND h.memory_mb_used + $3 <= h.memory_mb * $6::float8
+			  AND h.disk_gb_used + $4 <= h.disk_gb * $7::float8
+			RETURNING 1)
+		SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM u)`,
+		host, vcpus, memoryMB, diskGB, r.CPU, r.RAM, r.Disk, liveSince).Scan(&locked, &claimed)
+	switch {
+	case err != nil:
+		return NoRoom, mapErr(err)
+	case claimed == 1:
+		return Claimed, nil
+	case locked == 0 && skipBusy:
+		return Busy, nil
+	}
+	return NoRoom, nil
 }
 
 // ReleaseClaim gives back what Claim took.

@@ -31,18 +31,73 @@ func TestClaimUsesFractionalRatios(t *testing.T) {
 	r := store.Ratios{CPU: 16, RAM: 1.5, Disk: 1}
 	claimed := 0
 	for i := 0; i < 10; i++ {
-		ok, err := st.Claim(ctx, "h", 1, 250, 1, r, now.Add(-time.Minute))
+		res, err := st.Claim(ctx, "h", 1, 250, 1, r, now.Add(-time.Minute), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok {
+		if res == store.Claimed {
 			claimed++
 		}
 	}
 	if claimed != 6 { // 1000 MB * 1.5 / 250 MB
 		t.Errorf("claims of 250 MB on 1000 MB at ratio 1.5: got %d, want 6", claimed)
 	}
-	if ok, _ := st.Claim(ctx, "h", 1, 1, 1, r, now.Add(time.Minute)); ok {
+	if res, _ := st.Claim(ctx, "h", 1, 1, 1, r, now.Add(time.Minute), false); res != store.NoRoom {
 		t.Error("a claim on a host not heard from since the cut-off succeeded")
+	}
+}
+
+// TestClaimSkipsBusyHost: while another transaction holds a host's row, a
+// skipping claim answers Busy at once instead of waiting, and takes
+// nothing; a waiting claim succeeds once that transaction commits.
+func TestClaimSkipsBusyHost(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st := store.New(pool)
+	now := time.Now()
+	if err := st.UpsertHost(ctx, model.ComputeHost{Host: "busy", VCPUs: 8, MemoryMB: 8000, DiskGB: 100, LastSeen: now}); err != nil {
+		t.Fatal(err)
+	}
+	r := store.Ratios{CPU: 1, RAM: 1, Disk: 1}
+	hold, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.Exec(ctx, `SELECT 1 FROM compute_hosts WHERE host = 'busy' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	res, err := st.Claim(qctx, "busy", 1, 100, 1, r, now.Add(-time.Minute), true)
+	cancel()
+	if err != nil || res != store.Busy {
+		t.Fatalf("skipping claim on a held host: %v, %v; want Busy at once", res, err)
+	}
+	done := make(chan store.ClaimResult, 1)
+	go func() {
+		res, _ := st.Claim(ctx, "busy", 1, 100, 1, r, now.Add(-time.Minute), false)
+		done <- res
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case res := <-done:
+		t.Fatalf("waiting claim answered %v while the row was held", res)
+	default:
+	}
+	if err := hold.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-done; res != store.Claimed {
+		t.Fatalf("waiting claim after commit: %v, want Claimed", res)
+	}
+	h, err := st.Host(ctx, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.VCPUsUsed != 1 || h.MemoryMBUsed != 100 {
+		t.Errorf("host usage after one claim: %d vCPUs, %d MB; want 1, 100", h.VCPUsUsed, h.MemoryMBUsed)
 	}
 }

@@ -144,10 +144,12 @@ type Usage struct {
 // InstanceUsage counts a project's instances that are not deleted.
 func (s *Store) InstanceUsage(ctx context.Context, projectID string) (Usage, error) {
 	var u Usage
-	err := s.db.QueryRow(ctx, `SELECT count(*), coalesce(sum(vcpus), 0), coalesce(sum(memory_mb), 0)
-		FROM instances WHERE project_id = $1 AND deleted_at IS NULL`, projectID).Scan(&u.Instances, &u.Cores, &u.RAMMB)
+	err := s.db.QueryRow(ctx, instanceUsageSQL, projectID).Scan(&u.Instances, &u.Cores, &u.RAMMB)
 	return u, mapErr(err)
 }
+
+const instanceUsageSQL = `SELECT count(*), coalesce(sum(vcpus), 0), coalesce(sum(memory_mb), 0)
+	FROM instances WHERE project_id = $1 AND deleted_at IS NULL`
 
 // InstanceUpdate is a guarded change: it applies only while the instance
 // is in the expected vm_state and task_state, so two workers can never

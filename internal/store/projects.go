@@ -75,8 +75,13 @@ func (s *Store) DeleteProject(ctx context.Context, id string) error {
 }
 
 // LockProject takes the project's row lock for the rest of the transaction.
+// It is FOR NO KEY UPDATE: it excludes other holders of this lock (quota
+// counting is serialised per project) but not the key-share locks that
+// inserting rows referencing the project takes, so a transaction may write
+// its instances first and lock the project after without deadlocking
+// against another doing the same.
 func (s *Store) LockProject(ctx context.Context, id string) error {
 	var got string
-	err := s.db.QueryRow(ctx, `SELECT id FROM projects WHERE id = $1 FOR UPDATE`, id).Scan(&got)
+	err := s.db.QueryRow(ctx, `SELECT id FROM projects WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&got)
 	return mapErr(err)
 }

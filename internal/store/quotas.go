@@ -1,6 +1,39 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LockQuota locks the project (LockProject) and then reads its limits and
+// its instances' usage, in one round trip: the three statements go as one
+// pipelined batch but run one after another, each with its own snapshot,
+// so the counts include every launch committed before the lock was
+// granted. Call it inside a transaction.
+func (s *Store) LockQuota(ctx context.Context, projectID string) (map[string]int, Usage, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id FROM projects WHERE id = $1 FOR NO KEY UPDATE`, projectID)
+	b.Queue(quotaLimitsSQL, projectID)
+	b.Queue(instanceUsageSQL, projectID)
+	res := s.db.SendBatch(ctx, b)
+	defer res.Close()
+	var u Usage
+	var got string
+	if err := res.QueryRow().Scan(&got); err != nil {
+		return nil, u, mapErr(err)
+	}
+	rows, err := res.Query()
+	if err != nil {
+		return nil, u, mapErr(err)
+	}
+	limits, err := scanLimits(rows)
+	if err != nil {
+		return nil, u, err
+	}
+	err = res.QueryRow().Scan(&u.Instances, &u.Cores, &u.RAMMB)
+	return limits, u, mapErr(err)
+}
 
 // SetQuotaDefault sets the default limit of resource if none is set yet.
 func (s *Store) SetQuotaDefault(ctx context.Context, resource string, limit int) error {
@@ -12,11 +45,17 @@ func (s *Store) SetQuotaDefault(ctx context.Context, resource string, limit int)
 // QuotaLimits returns projectID's limit for each resource: its own where
 // set, the default otherwise. An empty projectID gives the defaults.
 func (s *Store) QuotaLimits(ctx context.Context, projectID string) (map[string]int, error) {
-	rows, err := s.db.Query(ctx, `SELECT d.resource, coalesce(q.hard_limit, d.hard_limit)
-		FROM quota_defaults d LEFT JOIN quotas q ON q.resource = d.resource AND q.project_id = $1`, projectID)
+	rows, err := s.db.Query(ctx, quotaLimitsSQL, projectID)
 	if err != nil {
 		return nil, mapErr(err)
 	}
+	return scanLimits(rows)
+}
+
+const quotaLimitsSQL = `SELECT d.resource, coalesce(q.hard_limit, d.hard_limit)
+	FROM quota_defaults d LEFT JOIN quotas q ON q.resource = d.resource AND q.project_id = $1`
+
+func scanLimits(rows pgx.Rows) (map[string]int, error) {
 	defer rows.Close()
 	out := map[string]int{}
 	for rows.Next() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -222,5 +223,23 @@ func TestDomainXMLRawDisk(t *testing.T) {
 	}
 	if n := len(dom.Devices.Serials); n != 1 || dom.Devices.Serials[0].Source.Pty == nil {
 		t.Errorf("without a serial log the pty console should be serial port 0, got %d serials", n)
+	}
+}
+
+// TestDomainXMLMatchesLibvirtSchema runs libvirt's own validator over every
+// golden document: Define no longer asks libvirt to validate (it cost
+// most of the agent's CPU), so the schema check happens here, once.
+func TestDomainXMLMatchesLibvirtSchema(t *testing.T) {
+	if _, err := exec.LookPath("virt-xml-validate"); err != nil {
+		t.Fatal("virt-xml-validate not installed (package libvirt-clients; make deps installs it)")
+	}
+	files, err := filepath.Glob("testdata/*.xml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("golden documents: %v, %v", files, err)
+	}
+	for _, f := range files {
+		if out, err := exec.Command("virt-xml-validate", f, "domain").CombinedOutput(); err != nil {
+			t.Errorf("%s does not match libvirt's domain schema: %v\n%s", f, err, out)
+		}
 	}
 }

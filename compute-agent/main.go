@@ -45,7 +45,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool))
 	defer rdb.Close()
 	a := agent.New(agent.Config{
 		Host: cfg.Host, AZ: cfg.AZ, Prefix: cfg.RedisPrefix, StateDir: cfg.StateDir, VNCListen: cfg.VNCListen,
-		Heartbeat: cfg.Heartbeat, PowerSync: cfg.PowerSync, ClaimIdle: cfg.ClaimIdle,
+		ConsoleAddress: cfg.ConsoleAddress,
+		Heartbeat:      cfg.Heartbeat, PowerSync: cfg.PowerSync, ClaimIdle: cfg.ClaimIdle,
 	}, drv, rdb, log)
 	return a.Run(ctx)
 }

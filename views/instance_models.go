@@ -89,6 +89,20 @@ type InstanceDetail struct {
 	Metadata map[string]string
 	Actions  []string // actions valid now: start, stop, reboot, reboot-hard, delete
 	Log      []ActionRow
+	Tab      string // overview, log, console, actions
+	// ConsoleReady: the instance runs and has a screen; Console is the
+	// console tab's setup then.
+	ConsoleReady bool
+	Console      ConsoleView
+}
+
+// ConsoleLog is the Log tab's body.
+type ConsoleLog struct {
+	InstanceID string
+	Lines      int
+	Output     string
+	Error      string
+	Live       bool // the instance runs: the body refreshes itself
 }
 
 // ProjectQuota is one project on the admin Quotas page.

@@ -18,13 +18,14 @@ import (
 // testCloud is a whole controller running in-process on a random port,
 // against a fresh database and its own Redis key prefix.
 type testCloud struct {
-	URL       string
-	AdminPass string
-	DemoPass  string
-	DataDir   string
-	cfg       *config.Config
-	srv       *server
-	env       map[string]string
+	URL        string
+	ConsoleURL string // the console proxy
+	AdminPass  string
+	DemoPass   string
+	DataDir    string
+	cfg        *config.Config
+	srv        *server
+	env        map[string]string
 }
 
 // newTestCloud starts a controller; extra are NIMBUS_* settings to add.
@@ -34,17 +35,23 @@ func newTestCloud(t *testing.T, extra map[string]string) *testCloud {
 	if err != nil {
 		t.Fatal(err)
 	}
+	consoleLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, prefix := testenv.Redis(t)
-	tc := &testCloud{URL: "http://" + ln.Addr().String(), DataDir: t.TempDir()}
+	tc := &testCloud{URL: "http://" + ln.Addr().String(), DataDir: t.TempDir(), ConsoleURL: "http://" + consoleLn.Addr().String()}
 	env := map[string]string{
-		"NIMBUS_DATABASE_URL":   testenv.DatabaseURL(t),
-		"NIMBUS_REDIS_URL":      testenv.RedisURL(t),
-		"NIMBUS_REDIS_PREFIX":   prefix,
-		"NIMBUS_DATA_DIR":       tc.DataDir,
-		"NIMBUS_PUBLIC_URL":     tc.URL,
-		"NIMBUS_LISTEN":         ln.Addr().String(),
-		"NIMBUS_ADMIN_PASSWORD": "admin-secret-pw",
-		"NIMBUS_LOG_LEVEL":      "warn",
+		"NIMBUS_DATABASE_URL":       testenv.DatabaseURL(t),
+		"NIMBUS_REDIS_URL":          testenv.RedisURL(t),
+		"NIMBUS_REDIS_PREFIX":       prefix,
+		"NIMBUS_DATA_DIR":           tc.DataDir,
+		"NIMBUS_PUBLIC_URL":         tc.URL,
+		"NIMBUS_LISTEN":             ln.Addr().String(),
+		"NIMBUS_CONSOLE_LISTEN":     consoleLn.Addr().String(),
+		"NIMBUS_CONSOLE_PUBLIC_URL": tc.ConsoleURL,
+		"NIMBUS_ADMIN_PASSWORD":     "admin-secret-pw",
+		"NIMBUS_LOG_LEVEL":          "warn",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -64,7 +71,7 @@ func newTestCloud(t *testing.T, extra map[string]string) *testCloud {
 	tc.srv = srv
 	tc.AdminPass, tc.DemoPass = srv.creds.AdminPassword, srv.creds.DemoPassword
 	done := make(chan error, 1)
-	go func() { done <- srv.serveOn(ctx, ln, nil, nil) }()
+	go func() { done <- srv.serveOn(ctx, ln, consoleLn, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/handlers/portal"
 	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
+	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
@@ -53,6 +54,7 @@ type server struct {
 	imageSecret []byte
 	app         *fiber.App
 	creds       seed.Credentials
+	consoles    *console.Tokens
 }
 
 // run starts the controller and serves until ctx ends. out receives the
@@ -63,6 +65,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return err
 	}
 	log := config.Logger(cfg.LogLevel, cfg.LogJSON)
+	if cfg.ConsoleOnly {
+		return runConsoleOnly(ctx, cfg, log, out)
+	}
 	s, err := start(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -141,6 +146,7 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		return nil, err
 	}
 	s.imageSecret = []byte(imageSecret)
+	s.consoles = &console.Tokens{RDB: s.rdb, Prefix: cfg.RedisPrefix, TTL: cfg.ConsoleTokenTTL}
 	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Prefix: cfg.RedisPrefix, Log: log, ClaimIdle: cfg.ClaimIdle})
 	sc := cfg.Scheduler
 	s.compute = compute.New(st, log, compute.Options{
@@ -151,7 +157,8 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		ImageURL: func(id string) string {
 			return cfg.PublicURL + image.SignedPath(s.imageSecret, id, time.Now().Add(cfg.BuildTimeout+time.Hour))
 		},
-		Kick: s.workers.Kick,
+		Kick:     s.workers.Kick,
+		Consoles: s.consoles, ConsoleURL: cfg.ConsolePublicURL, RDB: s.rdb,
 	})
 	s.workers.SetCompute(s.compute)
 	secret, err := st.SettingOrCreate(ctx, "portal_secret", randomSecret())
@@ -216,7 +223,13 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	})
 	app.Use(recover.New())
 	app.Use(api.RequestID)
-	app.Use(securityHeaders)
+	consoleWS := ""
+	if u := s.cfg.ConsolePublicURL; strings.HasPrefix(u, "https://") {
+		consoleWS = "wss://" + strings.TrimPrefix(u, "https://")
+	} else if strings.HasPrefix(u, "http://") {
+		consoleWS = "ws://" + strings.TrimPrefix(u, "http://")
+	}
+	app.Use(securityHeaders(consoleWS))
 	app.Use(api.LimitBody(1<<20, imageapi.IsUpload))
 	app.Get("/healthz", s.healthz)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS()), MaxAge: 3600}))
@@ -228,12 +241,21 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	return app
 }
 
-// securityHeaders keeps pages out of frames and scripts to our own files.
-func securityHeaders(c *fiber.Ctx) error {
+// securityHeaders keeps pages out of frames and scripts to our own files;
+// the only other place pages may connect to is the console proxy's
+// websocket (consoleWS, e.g. "ws://cloud:6080").
+func securityHeaders(consoleWS string) fiber.Handler {
+	csp := "default-src 'self'; connect-src 'self' " + consoleWS + "; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+	return func(c *fiber.Ctx) error {
+		return setSecurityHeaders(c, csp)
+	}
+}
+
+func setSecurityHeaders(c *fiber.Ctx, csp string) error {
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("Referrer-Policy", "same-origin")
-	c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	c.Set("Content-Security-Policy", csp)
 	return c.Next()
 }
 
@@ -265,16 +287,9 @@ func (s *server) serveOn(ctx context.Context, ln, consoleLn net.Listener, out io
 		workers.PurgeTokens(ctx, s.identity, time.Minute, s.log)
 	}()
 	s.workers.Start(ctx)
-	var console *http.Server
+	var proxy *consoleProxy
 	if consoleLn != nil {
-		console = &http.Server{Handler: consoleHandler(), ReadHeaderTimeout: 10 * time.Second}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := console.Serve(consoleLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("console proxy", "error", err)
-			}
-		}()
+		proxy = startConsoleProxy(ctx, s.cfg, s.consoles, consoleLn, s.log)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
@@ -286,8 +301,8 @@ func (s *server) serveOn(ctx context.Context, ln, consoleLn net.Listener, out io
 	}
 	cancel()
 	shutdownErr := s.app.ShutdownWithTimeout(10 * time.Second)
-	if console != nil {
-		_ = console.Close()
+	if proxy != nil {
+		proxy.stop()
 	}
 	wg.Wait()
 	s.workers.Wait()
@@ -347,20 +362,6 @@ func (s *server) healthz(c *fiber.Ctx) error {
 	return c.Status(code).JSON(fiber.Map{"status": status, "checks": checks})
 }
 
-// consoleHandler serves the console proxy's port. The noVNC proxy itself
-// arrives with the console issue; until then the port answers health
-// checks and says plainly that consoles are not available.
-func consoleHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "consoles are not available in this version of Nimbus", http.StatusNotFound)
-	})
-	return mux
-}
 
 func randomSecret() string {
 	b := make([]byte, 32)

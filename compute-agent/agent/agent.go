@@ -35,6 +35,7 @@ type Config struct {
 	Prefix          string        // Redis key prefix
 	StateDir        string        // instance disks and the image cache live under it
 	VNCListen       string        // address domains' VNC servers listen on
+	ConsoleAddress  string        // where console proxies reach them (default VNCListen)
 	Heartbeat       time.Duration // how often the host reports itself
 	PowerSync       time.Duration // how often power states are reported
 	ShutdownTimeout time.Duration // graceful stop before a hard power-off
@@ -56,7 +57,7 @@ type Agent struct {
 	// syncPower or from a job's own event; lastFull belongs to syncPower.
 	reportedMu sync.Mutex
 	reported   map[string]hypervisor.Status
-	lastFull time.Time
+	lastFull   time.Time
 }
 
 // fullSync is how often every domain is reported even when unchanged, so
@@ -99,8 +100,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent started", "hypervisor", info.HypervisorType, "domain_type", info.DomainType,
 		"vcpus", info.VCPUs, "memory_mb", info.MemoryMB)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.every(ctx, a.cfg.Heartbeat, a.heartbeat) }()
+	go func() { defer wg.Done(); queue.Serve(ctx, a.rdb, a.cfg.Prefix, a.cfg.Host, a.answer) }()
 	go func() { defer wg.Done(); a.every(ctx, a.cfg.PowerSync, a.syncPower) }()
 	go func() {
 		defer wg.Done()
@@ -133,8 +135,18 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 	info := a.info
 	return queue.Heartbeat(ctx, a.rdb, a.cfg.Prefix, queue.AgentInfo{
 		Host: a.cfg.Host, AZ: a.cfg.AZ, Hypervisor: info.HypervisorType, Arch: info.Arch, VCPUs: info.VCPUs,
-		MemoryMB: info.MemoryMB, DiskGB: info.DiskGB, SeenAt: time.Now(),
+		MemoryMB: info.MemoryMB, DiskGB: info.DiskGB, SeenAt: time.Now(), ConsoleAddr: a.consoleAddr(),
 	})
+}
+
+func (a *Agent) consoleAddr() string {
+	if a.cfg.ConsoleAddress != "" {
+		return a.cfg.ConsoleAddress
+	}
+	if a.cfg.VNCListen != "" {
+		return a.cfg.VNCListen
+	}
+	return "127.0.0.1"
 }
 
 // syncPower reports domains' power states: those that changed since the

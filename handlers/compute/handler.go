@@ -89,6 +89,7 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Put("/servers/:id", h.updateServer)
 	a.Delete("/servers/:id", h.deleteServer)
 	a.Post("/servers/:id/action", h.serverAction)
+	a.Post("/servers/:id/remote-consoles", h.remoteConsole)
 	a.Get("/servers/:id/os-instance-actions", h.listActions)
 	a.Get("/servers/:id/os-instance-actions/:req", h.showAction)
 	a.Get("/limits", h.limits)

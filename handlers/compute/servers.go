@@ -391,6 +391,10 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 	var a compute.Action
 	for k, v := range b {
 		switch k {
+		case "os-getVNCConsole":
+			return h.vncConsoleAction(c, v)
+		case "os-getConsoleOutput":
+			return h.consoleOutput(c, v)
 		case "os-start":
 			a = compute.ActionStart
 		case "os-stop":

@@ -33,6 +33,9 @@ func (h *Handler) registerInstances(g fiber.Router) {
 	g.Get("/instances/launch", h.launchPage)
 	g.Post("/instances", h.launch)
 	g.Get("/instances/:id", h.instanceDetail)
+	g.Get("/instances/:id/console", h.consolePage)
+	g.Post("/instances/:id/console-token", h.consoleToken)
+	g.Get("/instances/:id/log", h.consoleLog)
 	g.Post("/instances/:id/:action", h.instanceAction)
 }
 
@@ -277,7 +280,12 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 	v := views.InstanceDetail{Page: h.page(c, "instances", "instances.detail_title", in.Name),
 		Row: h.row(in, h.imageNames(c), showHost), VMState: string(in.VMState), KeyName: in.KeyName,
 		AZ: in.AvailabilityZone, Created: in.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		Metadata: in.Metadata, Actions: validActions(in)}
+		Metadata: in.Metadata, Actions: validActions(in), Tab: detailTab(c.Query("tab")),
+		ConsoleReady: consoleReady(in)}
+	if v.Tab == "console" && v.ConsoleReady {
+		v.Console = views.ConsoleView{TokenURL: "/project/instances/" + in.ID + "/console-token", CSRF: v.CSRF,
+			FullPage: "/project/instances/" + in.ID + "/console"}
+	}
 	if in.LaunchedAt != nil {
 		v.Launched = in.LaunchedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 	}

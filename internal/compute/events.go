@@ -42,7 +42,9 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
+	revoke := false // the instance lost its screen: close its consoles after the commit
 	err := s.store.Tx(ctx, func(tx *store.Store) error {
+		revoke = false
 		in, err := tx.LockInstance(ctx, ev.InstanceID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && in.VMState == model.VMDeleted) {
 			if ev.Kind == queue.EventPower && ev.Host != "" {
@@ -86,6 +88,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			if stale {
 				return nil
 			}
+			revoke = true
 			vm, task, power := model.VMStopped, model.TaskNone, model.PowerShutdown
 			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromTask: []model.TaskState{model.TaskPoweringOff},
 				VMState: &vm, TaskState: &task, PowerState: &power}); err != nil {
@@ -107,6 +110,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			if in.VMState == model.VMDeleted || in.TaskState != model.TaskDeleting || in.Host != ev.Host {
 				return nil // cleanup of a stale domain, or a replay
 			}
+			revoke = true
 			return s.finishDelete(ctx, tx, in, ev.ActionID, in.Host)
 		case queue.EventFailed:
 			if stale {
@@ -117,12 +121,17 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			if in.VMState == model.VMBuilding {
 				return nil // the build's own events settle it
 			}
+			p := powerOf(ev.Power)
+			revoke = p == model.PowerShutdown || p == model.PowerCrashed || p == model.PowerNoState
 			return s.syncPower(ctx, tx, in, ev)
 		}
 		return nil
 	})
 	if err == nil {
 		s.opt.Kick()
+		if revoke {
+			s.revokeConsoles(ctx, ev.InstanceID)
+		}
 	}
 	return err
 }

@@ -409,6 +409,11 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 	})
 	if err == nil {
 		s.opt.Kick()
+		if a == ActionStop || a == ActionDelete || a == ActionRebootHard {
+			// The screen goes away (a hard reboot starts a new VNC
+			// server): no console outlives the request that ended it.
+			s.revokeConsoles(ctx, id)
+		}
 	}
 	return err
 }

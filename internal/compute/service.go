@@ -7,10 +7,14 @@ package compute
 
 import (
 	"hash/maphash"
+
+	"github.com/redis/go-redis/v9"
+
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 )
@@ -27,6 +31,12 @@ type Options struct {
 	ImageURL func(imageID string) string
 	// Kick wakes the outbox relay after a commit; nil is fine.
 	Kick func()
+	// Consoles issues and revokes console tokens; nil: no consoles.
+	Consoles *console.Tokens
+	// ConsoleURL is the console proxy's public base URL.
+	ConsoleURL string
+	// RDB reaches the agents (their reports and calls).
+	RDB *redis.Client
 }
 
 // Service is the compute service shared by the API, the portal and the

@@ -21,10 +21,22 @@ import (
 type Config struct {
 	Listen        string // portal + API, host:port
 	ConsoleListen string // console proxy, host:port; empty disables it
-	PublicURL     string // the base URL clients reach the API and portal at
-	DataDir       string // where secrets, rc files and local state live
-	DatabaseURL   string // PostgreSQL
-	RedisURL      string // Redis
+	// ConsoleOnly runs the console proxy alone (Redis only), for
+	// deployments that put it on its own machine.
+	ConsoleOnly bool
+	// ConsolePublicURL is the proxy's base URL as browsers reach it
+	// (console URLs point there); default: the public URL's host with the
+	// console port.
+	ConsolePublicURL string
+	// ConsoleOrigins are the websocket Origins the proxy accepts besides
+	// its own page's and the portal's.
+	ConsoleOrigins  []string
+	ConsoleTokenTTL time.Duration // an unused console token expires after this
+	ConsoleIdle     time.Duration // a console with no traffic either way is closed after this
+	PublicURL       string        // the base URL clients reach the API and portal at
+	DataDir         string        // where secrets, rc files and local state live
+	DatabaseURL     string        // PostgreSQL
+	RedisURL        string        // Redis
 	// DBMaxConns sizes the PostgreSQL pool. Every launch holds a
 	// connection through several short transactions (create, schedule,
 	// events); pgx's default of max(4, CPUs) made the pool the bottleneck
@@ -80,9 +92,12 @@ type Agent struct {
 	PowerSync   time.Duration
 	StateDir    string // instance disks and the image cache
 	VNCListen   string // address the domains' VNC servers listen on
-	ClaimIdle   time.Duration
-	LogLevel    slog.Level
-	LogJSON     bool
+	// ConsoleAddress is where console proxies reach those VNC servers:
+	// the VNC listen address unless that is a wildcard.
+	ConsoleAddress string
+	ClaimIdle      time.Duration
+	LogLevel       slog.Level
+	LogJSON        bool
 }
 
 type source struct {
@@ -163,6 +178,12 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	var level, proxies string
 	s.str(&c.Listen, "listen", "NIMBUS_LISTEN", "127.0.0.1:8080", "portal and API listen address")
 	s.str(&c.ConsoleListen, "console-listen", "NIMBUS_CONSOLE_LISTEN", "127.0.0.1:6080", "console proxy listen address (empty: off)")
+	s.boolean(&c.ConsoleOnly, "console-only", "NIMBUS_CONSOLE_ONLY", false, "run only the console proxy (needs Redis, not PostgreSQL)", &errs)
+	s.str(&c.ConsolePublicURL, "console-public-url", "NIMBUS_CONSOLE_PUBLIC_URL", "", "console proxy base URL browsers use (default: public URL host, console port)")
+	var consoleOrigins string
+	s.str(&consoleOrigins, "console-origins", "NIMBUS_CONSOLE_ORIGINS", "", "comma-separated extra websocket Origins the console proxy accepts")
+	s.dur(&c.ConsoleTokenTTL, "console-token-ttl", "NIMBUS_CONSOLE_TOKEN_TTL", 10*time.Minute, "console token lifetime", &errs)
+	s.dur(&c.ConsoleIdle, "console-idle", "NIMBUS_CONSOLE_IDLE", 30*time.Minute, "close a console after this long without traffic", &errs)
 	s.str(&c.PublicURL, "public-url", "NIMBUS_PUBLIC_URL", "", "public base URL (default http://<listen>)")
 	s.str(&c.DataDir, "data-dir", "NIMBUS_DATA_DIR", ".data", "data directory")
 	s.str(&c.DatabaseURL, "database-url", "NIMBUS_DATABASE_URL", "", "PostgreSQL URL")
@@ -227,6 +248,17 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 		c.PublicURL = "http://" + c.Listen
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.ConsolePublicURL == "" {
+		c.ConsolePublicURL = defaultConsoleURL(c.PublicURL, c.ConsoleListen)
+	}
+	c.ConsolePublicURL = strings.TrimRight(c.ConsolePublicURL, "/")
+	if u, err := url.Parse(c.ConsolePublicURL); c.ConsolePublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		errs = append(errs, fmt.Errorf("console public URL %q: want http(s)://host[:port]", c.ConsolePublicURL))
+	}
+	c.ConsoleOrigins = splitList(consoleOrigins)
+	if c.ConsoleTokenTTL < 10*time.Second || c.ConsoleIdle < time.Second {
+		errs = append(errs, errors.New("console token TTL must be at least 10s and console idle at least 1s"))
+	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("public URL %q: want http(s)://host[:port]", c.PublicURL))
 	}
@@ -267,6 +299,7 @@ func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error
 	s.dur(&a.PowerSync, "power-sync", "NIMBUS_AGENT_POWER_SYNC", 10*time.Second, "power-state report interval", &errs)
 	s.str(&a.StateDir, "state-dir", "NIMBUS_AGENT_STATE_DIR", "/var/lib/nimbus", "instance disks and image cache")
 	s.str(&a.VNCListen, "vnc-listen", "NIMBUS_AGENT_VNC_LISTEN", "127.0.0.1", "address the VNC servers of domains listen on")
+	s.str(&a.ConsoleAddress, "console-address", "NIMBUS_AGENT_CONSOLE_ADDRESS", "", "address console proxies reach VNC servers at (default: the VNC listen address)")
 	s.dur(&a.ClaimIdle, "claim-idle", "NIMBUS_CLAIM_IDLE", 30*time.Second, "pending jobs of a dead consumer are reclaimed after this", &errs)
 	s.str(&level, "log-level", "NIMBUS_LOG_LEVEL", "info", "log level")
 	s.boolean(&a.LogJSON, "log-json", "NIMBUS_LOG_JSON", false, "log as JSON", &errs)
@@ -282,7 +315,28 @@ func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error
 	if a.Heartbeat <= 0 {
 		errs = append(errs, errors.New("heartbeat must be positive"))
 	}
+	if a.ConsoleAddress == "" {
+		if ip := net.ParseIP(a.VNCListen); ip != nil && ip.IsUnspecified() {
+			errs = append(errs, fmt.Errorf("VNC listens on %s: set NIMBUS_AGENT_CONSOLE_ADDRESS to the address proxies reach this host at", a.VNCListen))
+		}
+		a.ConsoleAddress = a.VNCListen
+	}
 	return a, errors.Join(errs...)
+}
+
+// defaultConsoleURL is the public URL's scheme and host with the console
+// listener's port: http://cloud.example:8080 and 0.0.0.0:6080 give
+// http://cloud.example:6080. Empty when the proxy is off.
+func defaultConsoleURL(public, listen string) string {
+	_, port, err := net.SplitHostPort(listen)
+	if listen == "" || err != nil {
+		return ""
+	}
+	u, err := url.Parse(public)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port)
 }
 
 func level2(dst *slog.Level, s string) error {

@@ -69,6 +69,8 @@ const (
 	UpdateServer       Op = "os_compute_api:servers:update"
 	DeleteServer       Op = "os_compute_api:servers:delete"
 	ServerAction       Op = "os_compute_api:servers:action"
+	RemoteConsole      Op = "os_compute_api:os-remote-consoles"
+	ConsoleOutput      Op = "os_compute_api:os-console-output"
 	ShowServerHost     Op = "os_compute_api:os-extended-server-attributes"
 	ShowFaultDetails   Op = "os_compute_api:servers:show:fault_details"
 	ManageHosts        Op = "os_compute_api:os-services:update"
@@ -156,6 +158,8 @@ var table = map[Op]Rule{
 	UpdateServer:       ProjectMember,
 	DeleteServer:       ProjectMember,
 	ServerAction:       ProjectMember,
+	RemoteConsole:      ProjectMember,
+	ConsoleOutput:      ProjectMember,
 	ShowServerHost:     Admin,
 	ShowFaultDetails:   Admin,
 	ManageHosts:        Admin,

@@ -6,6 +6,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -24,6 +25,9 @@ type AgentInfo struct {
 	DiskGB     int       `json:"disk_gb"`
 	Arch       string    `json:"arch"`
 	LibvirtURI string    `json:"libvirt_uri"`
+	// ConsoleAddr is the address console proxies reach this host's VNC
+	// servers at; with an instance's VNC port it is all a proxy dials.
+	ConsoleAddr string `json:"console_addr,omitempty"`
 	SeenAt     time.Time `json:"seen_at"`
 }
 
@@ -68,4 +72,20 @@ func Agents(ctx context.Context, rdb *redis.Client, prefix string) ([]AgentInfo,
 		}
 	}
 	return out, nil
+}
+
+// Agent returns one host's last report; found is false for a host never
+// heard from.
+func Agent(ctx context.Context, rdb *redis.Client, prefix, host string) (a AgentInfo, found bool, err error) {
+	b, err := rdb.HGet(ctx, AgentInfoKey(prefix), host).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, err
+	}
+	if err := json.Unmarshal(b, &a); err != nil {
+		return a, false, fmt.Errorf("agent %s report: %w", host, err)
+	}
+	return a, true, nil
 }

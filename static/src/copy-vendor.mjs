@@ -11,3 +11,4 @@ cpSync("node_modules/@novnc/novnc", "static/dist/vendor/novnc", {
 cpSync("static/src/portal.js", "static/dist/portal.js");
 cpSync("static/src/launch.js", "static/dist/launch.js");
 cpSync("static/src/images.js", "static/dist/images.js");
+cpSync("static/src/console.js", "static/dist/console.js");

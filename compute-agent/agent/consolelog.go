@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+)
+
+// maxLogRead is how much of the end of a serial log is read at most: a VM
+// that has run for months must not make one request read gigabytes.
+const maxLogRead = 1 << 20
+
+// answer handles the controller's calls.
+func (a *Agent) answer(ctx context.Context, req queue.Request) queue.Reply {
+	if hypervisor.ValidateInstanceID(req.InstanceID) != nil {
+		return queue.Reply{Error: "not an instance id"}
+	}
+	switch req.Kind {
+	case queue.CallConsoleLog:
+		out, err := a.consoleLog(req.InstanceID, req.Lines)
+		if err != nil {
+			a.log.Warn("console log", "instance_id", req.InstanceID, "error", err)
+			return queue.Reply{Error: err.Error()}
+		}
+		return queue.Reply{Output: out}
+	}
+	return queue.Reply{Error: "unknown call " + req.Kind}
+}
+
+// consoleLog returns the last lines of the instance's serial log (all of
+// what was read when lines is 0), as Nova's os-getConsoleOutput does. An
+// instance without a log yet (just built, or on libvirt's test driver,
+// which boots nothing) has empty output.
+func (a *Agent) consoleLog(id string, lines int) (string, error) {
+	f, err := os.Open(filepath.Join(a.instanceDir(id), "console.log"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	off := max(st.Size()-maxLogRead, 0)
+	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
+	if err != nil {
+		return "", err
+	}
+	if off > 0 { // drop the partial first line
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	if lines > 0 {
+		b = lastLines(b, lines)
+	}
+	// Serial output is bytes; the API answers JSON strings.
+	return strings.ToValidUTF8(string(b), string(utf8.RuneError)), nil
+}
+
+// lastLines returns the last n lines of b (a trailing newline does not
+// start another line).
+func lastLines(b []byte, n int) []byte {
+	end := len(b)
+	if end > 0 && b[end-1] == '\n' {
+		end--
+	}
+	for i := end - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			n--
+			if n == 0 {
+				return b[i+1:]
+			}
+		}
+	}
+	return b
+}

@@ -1,0 +1,116 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/console"
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+)
+
+// consoleLogTimeout bounds how long the API waits for an agent to read a
+// serial log.
+const consoleLogTimeout = 5 * time.Second
+
+// RemoteConsole returns the URL of the instance's console on the proxy,
+// with a fresh single-use token, as Nova's remote-consoles API: protocol
+// "vnc" with type "novnc" is what Nimbus serves.
+func (s *Service) RemoteConsole(ctx context.Context, caller *model.Token, id, protocol, typ string) (string, error) {
+	token, err := s.ConsoleToken(ctx, caller, id, protocol, typ)
+	if err != nil {
+		return "", err
+	}
+	// nova-novncproxy's form: noVNC's page finds the websocket path, with
+	// the token, in its "path" parameter.
+	return s.opt.ConsoleURL + "/vnc_lite.html?path=" + url.QueryEscape("?token="+token), nil
+}
+
+// ConsoleWebsocketURL is the websocket endpoint for a token, for pages
+// that run noVNC themselves (the portal).
+func (s *Service) ConsoleWebsocketURL(token string) string {
+	u := s.opt.ConsoleURL + "/websockify?token=" + url.QueryEscape(token)
+	if len(u) > 5 && u[:5] == "https" {
+		return "wss" + u[5:]
+	}
+	return "ws" + u[4:]
+}
+
+// ConsoleToken checks the caller may open the instance's console and that
+// it has one now, and issues a token bound to the VNC address the
+// instance's agent reported.
+func (s *Service) ConsoleToken(ctx context.Context, caller *model.Token, id, protocol, typ string) (string, error) {
+	if protocol != "vnc" {
+		return "", fault.Invalid("protocol", "Unsupported console protocol %q: this cloud serves vnc consoles.", protocol)
+	}
+	if typ != "novnc" {
+		return "", fault.Invalid("type", "Unsupported console type %q: this cloud serves novnc consoles.", typ)
+	}
+	in, err := s.visibleInstance(ctx, caller, id, policy.RemoteConsole)
+	if err != nil {
+		return "", err
+	}
+	if s.opt.Consoles == nil || s.opt.ConsoleURL == "" {
+		return "", fault.Conflict("Consoles are not enabled in this cloud.")
+	}
+	if in.VMState != model.VMActive || in.PowerState != model.PowerRunning || in.Host == "" || in.VNCPort <= 0 {
+		return "", fault.Conflict("Instance %s is not ready.", id)
+	}
+	agent, found, err := queue.Agent(ctx, s.opt.RDB, s.opt.RedisPrefix, in.Host)
+	if err != nil {
+		return "", err
+	}
+	if !found || agent.ConsoleAddr == "" {
+		return "", fault.Conflict("The console of instance %s is not available.", id)
+	}
+	return s.opt.Consoles.Issue(ctx, console.Target{InstanceID: in.ID, ProjectID: in.ProjectID,
+		Addr: net.JoinHostPort(agent.ConsoleAddr, strconv.Itoa(in.VNCPort))})
+}
+
+// ConsoleOutput returns the end of the instance's serial console log
+// (lines 0: all the agent keeps), read by its agent, as Nova's
+// os-getConsoleOutput.
+func (s *Service) ConsoleOutput(ctx context.Context, caller *model.Token, id string, lines int) (string, error) {
+	in, err := s.visibleInstance(ctx, caller, id, policy.ConsoleOutput)
+	if err != nil {
+		return "", err
+	}
+	if in.Host == "" || in.VMState == model.VMBuilding && in.TaskState != model.TaskSpawning {
+		return "", fault.Conflict("Instance %s is not ready.", id)
+	}
+	if s.opt.RDB == nil {
+		return "", fault.Conflict("Console output is not available.")
+	}
+	rep, err := queue.Call(ctx, s.opt.RDB, s.opt.RedisPrefix, in.Host, queue.Request{Kind: queue.CallConsoleLog,
+		InstanceID: in.ID, Lines: lines}, consoleLogTimeout)
+	if errors.Is(err, queue.ErrNoReply) {
+		return "", fault.Conflict("The compute host of instance %s did not answer; try again later.", id)
+	}
+	if err != nil {
+		return "", err
+	}
+	if rep.Error != "" {
+		s.log.Warn("console output", "instance_id", id, "host", in.Host, "error", rep.Error)
+		return "", fault.Conflict("Console output of instance %s is not available.", id)
+	}
+	return rep.Output, nil
+}
+
+// revokeConsoles ends the instance's consoles after a change that leaves
+// no screen to show (stop, delete, power off from inside). Failure is
+// logged, not returned: the change itself is committed, and a token left
+// behind still expires with its TTL.
+func (s *Service) revokeConsoles(ctx context.Context, id string) {
+	if s.opt.Consoles == nil {
+		return
+	}
+	if err := s.opt.Consoles.RevokeInstance(context.WithoutCancel(ctx), id); err != nil {
+		s.log.Warn("revoke console tokens", "instance_id", id, "error", err)
+	}
+}

@@ -1,0 +1,117 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Calls are questions the controller asks one agent and waits for, such
+// as the tail of an instance's serial log. They do not go through the
+// host's job stream, where they would wait behind builds: each host has a
+// request list the agent pops, and each call a reply list the controller
+// waits on. A call nobody answers in time fails; an agent drops requests
+// older than their deadline, so a host that was down does not work
+// through a backlog of questions nobody waits for any more.
+
+// Call kinds.
+const (
+	CallConsoleLog = "console_log"
+)
+
+// Request is one call to an agent.
+type Request struct {
+	V          int       `json:"v"`
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	InstanceID string    `json:"instance_id"`
+	Lines      int       `json:"lines,omitempty"` // console_log: last lines, 0 for all (capped by the agent)
+	Deadline   time.Time `json:"deadline"`
+}
+
+// Reply answers a Request.
+type Reply struct {
+	V      int    `json:"v"`
+	Error  string `json:"error,omitempty"`
+	Output string `json:"output,omitempty"`
+}
+
+// ErrNoReply is a call that was not answered in time.
+var ErrNoReply = errors.New("the compute host did not answer")
+
+func requestKey(prefix, host string) string { return prefix + "rpc:" + host }
+func replyKey(prefix, id string) string    { return prefix + "rpc:reply:" + id }
+
+// Call sends req to host's agent and waits up to timeout for the reply.
+func Call(ctx context.Context, rdb *redis.Client, prefix, host string, req Request, timeout time.Duration) (Reply, error) {
+	var id [12]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return Reply{}, err
+	}
+	req.V, req.ID, req.Deadline = Version, hex.EncodeToString(id[:]), time.Now().Add(timeout).UTC()
+	b, err := json.Marshal(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	key := requestKey(prefix, host)
+	pipe := rdb.TxPipeline()
+	pipe.LPush(ctx, key, b)
+	pipe.Expire(ctx, key, time.Minute) // a host gone for good leaves nothing behind
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Reply{}, fmt.Errorf("call %s: %w", host, err)
+	}
+	res, err := rdb.BRPop(ctx, timeout, replyKey(prefix, req.ID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Reply{}, ErrNoReply
+	}
+	if err != nil {
+		return Reply{}, fmt.Errorf("call %s: %w", host, err)
+	}
+	var rep Reply
+	if err := json.Unmarshal([]byte(res[1]), &rep); err != nil {
+		return Reply{}, fmt.Errorf("call %s: reply: %w", host, err)
+	}
+	return rep, nil
+}
+
+// Serve answers host's calls with handle until ctx ends, each in its own
+// goroutine (a slow answer does not hold up the next).
+func Serve(ctx context.Context, rdb *redis.Client, prefix, host string, handle func(context.Context, Request) Reply) {
+	key := requestKey(prefix, host)
+	for ctx.Err() == nil {
+		res, err := rdb.BRPop(ctx, 2*time.Second, key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				time.Sleep(500 * time.Millisecond)
+			}
+			continue
+		}
+		var req Request
+		if json.Unmarshal([]byte(res[1]), &req) != nil || req.ID == "" || time.Now().After(req.Deadline) {
+			continue
+		}
+		go func() {
+			cctx, cancel := context.WithDeadline(ctx, req.Deadline)
+			defer cancel()
+			rep := handle(cctx, req)
+			rep.V = Version
+			b, err := json.Marshal(rep)
+			if err != nil {
+				return
+			}
+			pipe := rdb.TxPipeline()
+			pipe.LPush(ctx, replyKey(prefix, req.ID), b)
+			pipe.Expire(ctx, replyKey(prefix, req.ID), 30*time.Second)
+			_, _ = pipe.Exec(ctx)
+		}()
+	}
+}

@@ -362,7 +362,6 @@ func (s *server) healthz(c *fiber.Ctx) error {
 	return c.Status(code).JSON(fiber.Map{"status": status, "checks": checks})
 }
 
-
 func randomSecret() string {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {

@@ -16,19 +16,19 @@ import (
 
 // AgentInfo is what an agent reports about its host with each heartbeat.
 type AgentInfo struct {
-	Version    int       `json:"v"` // message version
-	Host       string    `json:"host"`
-	AZ         string    `json:"az"`
-	Hypervisor string    `json:"hypervisor_type"`
-	VCPUs      int       `json:"vcpus"`
-	MemoryMB   int       `json:"memory_mb"`
-	DiskGB     int       `json:"disk_gb"`
-	Arch       string    `json:"arch"`
-	LibvirtURI string    `json:"libvirt_uri"`
+	Version    int    `json:"v"` // message version
+	Host       string `json:"host"`
+	AZ         string `json:"az"`
+	Hypervisor string `json:"hypervisor_type"`
+	VCPUs      int    `json:"vcpus"`
+	MemoryMB   int    `json:"memory_mb"`
+	DiskGB     int    `json:"disk_gb"`
+	Arch       string `json:"arch"`
+	LibvirtURI string `json:"libvirt_uri"`
 	// ConsoleAddr is the address console proxies reach this host's VNC
 	// servers at; with an instance's VNC port it is all a proxy dials.
-	ConsoleAddr string `json:"console_addr,omitempty"`
-	SeenAt     time.Time `json:"seen_at"`
+	ConsoleAddr string    `json:"console_addr,omitempty"`
+	SeenAt      time.Time `json:"seen_at"`
 }
 
 // AgentsKey is the sorted set of agent hosts scored by their last

@@ -46,7 +46,7 @@ type Reply struct {
 var ErrNoReply = errors.New("the compute host did not answer")
 
 func requestKey(prefix, host string) string { return prefix + "rpc:" + host }
-func replyKey(prefix, id string) string    { return prefix + "rpc:reply:" + id }
+func replyKey(prefix, id string) string     { return prefix + "rpc:reply:" + id }
 
 // Call sends req to host's agent and waits up to timeout for the reply.
 func Call(ctx context.Context, rdb *redis.Client, prefix, host string, req Request, timeout time.Duration) (Reply, error) {

@@ -17,19 +17,21 @@ import (
 type simAgent struct {
 	cmd  *exec.Cmd
 	host string
+	dir  string // its state directory
 }
 
 func startAgent(t *testing.T, tc *testCloud, host string) *simAgent {
 	t.Helper()
+	dir := t.TempDir()
 	cmd := exec.Command(agentBinary(t), "--libvirt-uri", "test:///default", "--host", host,
-		"--heartbeat", "200ms", "--power-sync", "1s", "--state-dir", t.TempDir())
+		"--heartbeat", "200ms", "--power-sync", "1s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.env["NIMBUS_REDIS_URL"],
 		"NIMBUS_REDIS_PREFIX="+tc.cfg.RedisPrefix, "NIMBUS_CLAIM_IDLE=2s", "NIMBUS_LOG_LEVEL=warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a := &simAgent{cmd: cmd, host: host}
+	a := &simAgent{cmd: cmd, host: host, dir: dir}
 	t.Cleanup(a.stop)
 	return a
 }
@@ -300,17 +302,22 @@ func TestServerIsolationAndBadInput(t *testing.T) {
 	routes := []struct {
 		method, path string
 		body         any
+		hdr          []string
 	}{
-		{"GET", "/compute/v2.1/servers/%s", nil},
-		{"PUT", "/compute/v2.1/servers/%s", map[string]any{"server": map[string]any{"name": "pwned"}}},
-		{"DELETE", "/compute/v2.1/servers/%s", nil},
-		{"POST", "/compute/v2.1/servers/%s/action", map[string]any{"os-stop": nil}},
-		{"POST", "/compute/v2.1/servers/%s/action", map[string]any{"reboot": map[string]any{"type": "HARD"}}},
-		{"GET", "/compute/v2.1/servers/%s/os-instance-actions", nil},
+		{"POST", "/compute/v2.1/servers/%s/remote-consoles", map[string]any{"remote_console": map[string]any{"protocol": "vnc", "type": "novnc"}},
+			[]string{"OpenStack-API-Version", "compute 2.6"}},
+		{"POST", "/compute/v2.1/servers/%s/action", map[string]any{"os-getVNCConsole": map[string]any{"type": "novnc"}}, nil},
+		{"POST", "/compute/v2.1/servers/%s/action", map[string]any{"os-getConsoleOutput": map[string]any{"length": 10}}, nil},
+		{"GET", "/compute/v2.1/servers/%s", nil, nil},
+		{"PUT", "/compute/v2.1/servers/%s", map[string]any{"server": map[string]any{"name": "pwned"}}, nil},
+		{"DELETE", "/compute/v2.1/servers/%s", nil, nil},
+		{"POST", "/compute/v2.1/servers/%s/action", map[string]any{"os-stop": nil}, nil},
+		{"POST", "/compute/v2.1/servers/%s/action", map[string]any{"reboot": map[string]any{"type": "HARD"}}, nil},
+		{"GET", "/compute/v2.1/servers/%s/os-instance-actions", nil, nil},
 	}
 	for _, rt := range routes {
-		theirs := tc.do(t, rt.method, fmt.Sprintf(rt.path, id), eve, rt.body)
-		nobody := tc.do(t, rt.method, fmt.Sprintf(rt.path, random), eve, rt.body)
+		theirs := tc.do(t, rt.method, fmt.Sprintf(rt.path, id), eve, rt.body, rt.hdr...)
+		nobody := tc.do(t, rt.method, fmt.Sprintf(rt.path, random), eve, rt.body, rt.hdr...)
 		if theirs.Status != 404 || nobody.Status != 404 || strings.ReplaceAll(string(theirs.Body), id, "X") != strings.ReplaceAll(string(nobody.Body), random, "X") {
 			t.Errorf("%s %s: other project's %d %s vs random %d %s", rt.method, rt.path, theirs.Status, theirs.Body, nobody.Status, nobody.Body)
 		}

@@ -239,4 +239,15 @@ if [ "${BENCH_COMPUTE:-1}" = 1 ]; then
     go test -count=1 -run '^TestBenchCompute$' -timeout 20m -v ./web/ 2>&1 |
     grep -vE '^(=== RUN|--- PASS|PASS|ok )' || die "compute bench failed"
 fi
+
+# Console proxy: bulk MB/s and 64-byte round trips at 1 and 16 sessions,
+# direct, through a plain TCP relay, the console proxy and websockify
+# (handlers/console/bench_test.go; BENCH_REPEAT applies; BENCH_CONSOLE=0
+# skips it).
+if [ "${BENCH_CONSOLE:-1}" = 1 ]; then
+  kill "$nimbus_pid" 2>/dev/null || true
+  NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL NIMBUS_BENCH=1 BENCH_REPEAT=$repeat \
+    go test -count=1 -run '^TestBenchConsoleProxy$' -v ./handlers/console/ 2>&1 |
+    grep -vE '^(=== RUN|--- PASS|PASS|ok )' || die "console bench failed"
+fi
 exit 0

@@ -74,8 +74,9 @@ func TestBrowserLaunch(t *testing.T) {
 
 	const name = "browser-vm"
 	row := "instance-row-" + name
-	// Long enough for the waits below: 180s to Active, 120s to gone.
-	ctx := newBrowserFor(t, 6*time.Minute)
+	// Long enough for the waits below: 180s to Active, 180s for the
+	// console and the guest's boot, 120s to gone.
+	ctx := newBrowserFor(t, 9*time.Minute)
 	began := time.Now()
 	browserLogin(t, ctx, tc, "demo", tc.DemoPass)
 
@@ -167,6 +168,14 @@ func TestBrowserLaunch(t *testing.T) {
 		t.Errorf("screenshot: got a non-PNG image, want PNG")
 	}
 	t.Logf("screenshot: %s (%d bytes)", file, len(shot))
+
+	browserConsole(t, ctx, tc, id)
+
+	// Back to the detail page to delete from there.
+	browserDo(t, ctx, "reopen detail",
+		chromedp.Navigate(tc.URL+"/project/instances/"+id),
+		chromedp.WaitVisible(tid("instance-live")),
+	)
 
 	// Delete, accepting the confirmation the button asks for. The click
 	// waits while the dialog is open, so another goroutine answers it.

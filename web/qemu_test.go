@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // needQEMU skips (or under CI fails) when libvirt's QEMU driver or the
@@ -23,7 +26,11 @@ func needQEMU(t *testing.T) string {
 	if img == "" {
 		fail("NIMBUS_TEST_IMAGE is not set: run `make test`, which builds the tiny image")
 	}
-	if out, err := exec.Command("virsh", "-c", "qemu:///system", "version").CombinedOutput(); err != nil {
+	// Bounded: a stuck libvirt fails the test with its reason instead of
+	// hanging the suite (scripts/libvirt.sh kills a hung QEMU probe).
+	vctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(vctx, "virsh", "-c", "qemu:///system", "version").CombinedOutput(); err != nil {
 		fail("libvirt's QEMU driver is not reachable: " + string(out))
 	}
 	return img
@@ -101,6 +108,32 @@ func TestQEMUEndToEnd(t *testing.T) {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "Nimbus tiny image")
 	})
+	// The serial log through the API and the CLI.
+	if out := string(demo("console", "log", "show", "vm1")); !strings.Contains(out, "Nimbus tiny image") {
+		t.Errorf("openstack console log show: no banner in %d bytes", len(out))
+	}
+	if out := strings.TrimSpace(string(demo("console", "log", "show", "--lines", "3", "vm1"))); strings.Count(out, "\n") > 2 {
+		t.Errorf("openstack console log show --lines 3: %d lines", strings.Count(out, "\n")+1)
+	}
+	// The console URL opens the real VNC server through the proxy.
+	consoleOf := func() *websocket.Conn {
+		cu := decodeJSON[map[string]any](t, demo("console", "url", "show", "-f", "json", "vm1"))
+		u, _ := cu["url"].(string)
+		if cu["type"] != "novnc" || !strings.HasPrefix(u, tc.ConsoleURL+"/vnc_lite.html?path=") {
+			t.Fatalf("openstack console url show: %v", cu)
+		}
+		ws, _, err := tc.dialConsole(tokenOf(t, u), tc.URL)
+		if err != nil {
+			t.Fatalf("console websocket: %v", err)
+		}
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, m, err := ws.ReadMessage(); err != nil || string(m) != rfbBanner {
+			t.Fatalf("QEMU's VNC banner through the proxy: %q %v", m, err)
+		}
+		return ws
+	}
+	ws := consoleOf()
+	ws.Close()
 	status := func() string {
 		return strings.TrimSpace(string(demo("server", "show", "-f", "value", "-c", "status", "vm1")))
 	}
@@ -122,7 +155,14 @@ func TestQEMUEndToEnd(t *testing.T) {
 	if got := status(); got != "ACTIVE" {
 		t.Errorf("after reboots: %s", got)
 	}
+	// Deleting the instance closes its open console within seconds.
+	ws = consoleOf()
+	defer ws.Close()
 	demo("server", "delete", "--wait", "vm1")
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("open console after delete: %v, want closed by the proxy", err)
+	}
 	if all := virsh(t, "list", "--all", "--name"); strings.Contains(all, "nimbus-"+id) {
 		t.Errorf("domain still defined after delete:\n%s", all)
 	}

@@ -7,6 +7,12 @@ import RFB from "/static/vendor/novnc/core/rfb.js";
 // keysyms for characters that are not their own code point.
 const XK_Return = 0xff0d;
 const XK_Tab = 0xff09;
+const XK_Shift_L = 0xffe1;
+
+// Characters typed with Shift on a US keyboard. The VNC server turns a
+// keysym into a key press on its keymap; holding Shift around these makes
+// "A" or ">" arrive as typed whether or not the server adds it itself.
+const SHIFTED = /[A-Z~!@#$%^&*()_+{}|:"<>?]/;
 
 function keysymOf(ch) {
   if (ch === "\n") return XK_Return;
@@ -95,8 +101,11 @@ function setup(el) {
     if (!rfb || !text) return;
     for (const ch of text) {
       const ks = keysymOf(ch);
+      const shift = SHIFTED.test(ch);
+      if (shift) rfb.sendKey(XK_Shift_L, "ShiftLeft", true);
       rfb.sendKey(ks, null, true);
       rfb.sendKey(ks, null, false);
+      if (shift) rfb.sendKey(XK_Shift_L, "ShiftLeft", false);
     }
     status.textContent = el.dataset.msgPasted;
     rfb.focus();

@@ -4,9 +4,13 @@ import { cpSync, mkdirSync } from "node:fs";
 
 mkdirSync("static/dist/vendor", { recursive: true });
 cpSync("node_modules/htmx.org/dist/htmx.min.js", "static/dist/vendor/htmx.min.js");
-cpSync("node_modules/@novnc/novnc", "static/dist/vendor/novnc", {
+// noVNC's ES modules (core/ and the pako it vendors); its top-level
+// tests, docs, build utils and translations are not needed. Only the top
+// level is filtered: vendor/pako/lib/utils is imported by the inflator.
+const novnc = "node_modules/@novnc/novnc";
+cpSync(novnc, "static/dist/vendor/novnc", {
   recursive: true,
-  filter: (src) => !/(\/|^)(tests?|docs|utils|snap|po|\.[^/]*)$/.test(src),
+  filter: (src) => !/^\/(tests?|docs|utils|snap|po|\.[^/]*)$/.test(src.slice(novnc.length)),
 });
 cpSync("static/src/portal.js", "static/dist/portal.js");
 cpSync("static/src/launch.js", "static/dist/launch.js");

@@ -14,7 +14,13 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/nimbus-cloud/nimbus/internal/console"
 )
+
+func consoleTarget(instance, addr string) console.Target {
+	return console.Target{InstanceID: instance, Addr: addr}
+}
 
 const rfbBanner = "RFB 003.008\n"
 
@@ -197,5 +203,57 @@ func TestConsoleAPIOnTestDriver(t *testing.T) {
 	tc.waitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
 	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc, v26...); r.Status != 409 {
 		t.Errorf("console of a stopped instance: %d %s, want 409", r.Status, r.Body)
+	}
+}
+
+// TestConsoleOnlyMode runs nimbus with -console-only, as a deployment
+// that puts the proxy on its own machine does: with Redis and no
+// PostgreSQL it serves the proxy alone, and a token a controller issued
+// (here, straight into Redis) opens the VNC server through it.
+func TestConsoleOnlyMode(t *testing.T) {
+	tc := newTestCloud(t, nil) // for its Redis settings only
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := map[string]string{
+		"NIMBUS_REDIS_URL": tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX": tc.env["NIMBUS_REDIS_PREFIX"],
+		"NIMBUS_LOG_LEVEL": "error", // and no NIMBUS_DATABASE_URL
+		"NIMBUS_PUBLIC_URL": "http://portal.example", "NIMBUS_DATA_DIR": t.TempDir(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-console-only", "-console-listen", addr}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("console-only run: %v", err)
+		}
+	}()
+	waitFor(t, 10*time.Second, "the console-only proxy's health check", func() bool {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	token, err := tc.srv.consoles.Issue(context.Background(), consoleTarget("i-alone", fmt.Sprintf("127.0.0.1:%d", fakeVNC(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	ws, _, err := d.Dial("ws://"+addr+"/websockify?token="+token, http.Header{"Origin": {"http://portal.example"}})
+	if err != nil {
+		t.Fatalf("console through the console-only proxy: %v", err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, m, err := ws.ReadMessage(); err != nil || string(m) != rfbBanner {
+		t.Fatalf("banner through the console-only proxy: %q %v", m, err)
 	}
 }

@@ -262,7 +262,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("public URL %q: want http(s)://host[:port]", c.PublicURL))
 	}
-	if c.DatabaseURL == "" {
+	if c.DatabaseURL == "" && !c.ConsoleOnly { // the proxy alone needs only Redis
 		errs = append(errs, errors.New("database URL is required (NIMBUS_DATABASE_URL)"))
 	}
 	if c.RedisURL == "" {

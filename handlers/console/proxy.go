@@ -63,10 +63,13 @@ func New(cfg Config) *Proxy {
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
 	p.upgrader = websocket.Upgrader{
-		ReadBufferSize:  64 << 10,
-		WriteBufferSize: 64 << 10,
-		// Write buffers are only held while a message is written: idle
-		// sessions do not keep 64 KiB each.
+		// Client -> VNC messages are small: 0 reuses the 4 KiB reader
+		// net/http hijacked instead of keeping 64 KiB per session.
+		ReadBufferSize: 0,
+		// Only a message's first 4 KiB is copied into the write buffer;
+		// the rest goes from the relay's buffer to the socket in one
+		// writev. Held only while a message is written.
+		WriteBufferSize:   4 << 10,
 		WriteBufferPool:   &sync.Pool{},
 		Subprotocols:      []string{"binary"},
 		HandshakeTimeout:  10 * time.Second,

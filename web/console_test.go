@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,37 +17,21 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nimbus-cloud/nimbus/internal/console"
+	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
 func consoleTarget(instance, addr string) console.Target {
 	return console.Target{InstanceID: instance, Addr: addr}
 }
 
-const rfbBanner = "RFB 003.008\n"
+const rfbBanner = testenv.RFBBanner
 
 // fakeVNC stands in for a domain's VNC server where libvirt's test driver
-// runs none: it sends the RFB banner and echoes.
+// runs none; it returns the port.
 func fakeVNC(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.WriteString(c, rfbBanner)
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testenv.FakeVNC(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // tokenOf takes the token out of a console URL of Nova's form

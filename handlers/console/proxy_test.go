@@ -21,34 +21,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
-const banner = "RFB 003.008\n"
-
-// rfbServer is a small RFB responder: it sends the protocol banner as a
-// VNC server does, then echoes everything it receives.
-func rfbServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := io.WriteString(c, banner); err != nil {
-					return
-				}
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+const banner = testenv.RFBBanner
 
 type rig struct {
 	tokens *console.Tokens
@@ -63,7 +36,7 @@ const portal = "http://portal.example:8080"
 func newRig(t *testing.T, idle time.Duration, ttl time.Duration) *rig {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
-	r := &rig{tokens: &console.Tokens{RDB: rdb, Prefix: prefix, TTL: ttl}, vnc: rfbServer(t)}
+	r := &rig{tokens: &console.Tokens{RDB: rdb, Prefix: prefix, TTL: ttl}, vnc: testenv.FakeVNC(t)}
 	r.proxy = consoleproxy.New(consoleproxy.Config{Tokens: r.tokens, Origins: []string{portal}, Idle: idle,
 		Log: config.Logger(8, false)})
 	r.srv = httptest.NewServer(r.proxy.Handler())

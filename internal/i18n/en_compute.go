@@ -137,8 +137,12 @@ var enCompute = map[string]string{
 	"hosts.disabled_flash":     "Compute service on %s disabled.",
 }
 
-func init() {
-	for k, v := range enCompute {
+func init() { mergeEN(enCompute) }
+
+// mergeEN adds a part of the English catalogue kept in its own file to the
+// one catalogue; a key defined twice is a bug caught at start.
+func mergeEN(part map[string]string) {
+	for k, v := range part {
 		if _, dup := en[k]; dup {
 			panic("duplicate catalogue key " + k)
 		}

@@ -36,11 +36,4 @@ var enConsole = map[string]string{
 	"instances.log.full":          "View the whole log",
 }
 
-func init() {
-	for k, v := range enConsole {
-		if _, dup := en[k]; dup {
-			panic("duplicate catalogue key " + k)
-		}
-		en[k] = v
-	}
-}
+func init() { mergeEN(enConsole) }

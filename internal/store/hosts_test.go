@@ -18,12 +18,7 @@ import (
 // an integer, turning 1.5 into 1.)
 func TestClaimUsesFractionalRatios(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.DatabaseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	st := store.New(pool)
+	_, st := newStore(t)
 	now := time.Now()
 	if err := st.UpsertHost(ctx, model.ComputeHost{Host: "h", VCPUs: 2, MemoryMB: 1000, DiskGB: 10, LastSeen: now}); err != nil {
 		t.Fatal(err)
@@ -52,12 +47,7 @@ func TestClaimUsesFractionalRatios(t *testing.T) {
 // nothing; a waiting claim succeeds once that transaction commits.
 func TestClaimSkipsBusyHost(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.DatabaseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	st := store.New(pool)
+	pool, st := newStore(t)
 	now := time.Now()
 	if err := st.UpsertHost(ctx, model.ComputeHost{Host: "busy", VCPUs: 8, MemoryMB: 8000, DiskGB: 100, LastSeen: now}); err != nil {
 		t.Fatal(err)
@@ -100,4 +90,14 @@ func TestClaimSkipsBusyHost(t *testing.T) {
 	if h.VCPUsUsed != 1 || h.MemoryMBUsed != 100 {
 		t.Errorf("host usage after one claim: %d vCPUs, %d MB; want 1, 100", h.VCPUsUsed, h.MemoryMBUsed)
 	}
+}
+
+func newStore(t *testing.T) (*pgxpool.Pool, *store.Store) {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, store.New(pool)
 }

@@ -241,12 +241,13 @@ if [ "${BENCH_COMPUTE:-1}" = 1 ]; then
 fi
 
 # Console proxy: bulk MB/s and 64-byte round trips at 1 and 16 sessions,
-# direct, through a plain TCP relay, the console proxy and websockify
+# direct, through a plain TCP relay, the console proxy (bin/nimbus
+# -console-only) and websockify, each relay in a process of its own
 # (handlers/console/bench_test.go; BENCH_REPEAT applies; BENCH_CONSOLE=0
 # skips it).
 if [ "${BENCH_CONSOLE:-1}" = 1 ]; then
   kill "$nimbus_pid" 2>/dev/null || true
-  NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL NIMBUS_BENCH=1 BENCH_REPEAT=$repeat \
+  NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_BENCH=1 BENCH_REPEAT=$repeat \
     go test -count=1 -run '^TestBenchConsoleProxy$' -v ./handlers/console/ 2>&1 |
     grep -vE '^(=== RUN|--- PASS|PASS|ok )' || die "console bench failed"
 fi

@@ -8,9 +8,10 @@ import (
 	"io"
 	"math"
 	"net"
-	"net/http/httptest"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -23,8 +24,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	consoleproxy "github.com/nimbus-cloud/nimbus/handlers/console"
-	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
@@ -61,7 +60,13 @@ var benchPattern = func() []byte {
 // NIMBUS_BENCH=1. One TCP source on 127.0.0.1 (the VNC server's place)
 // is reached four ways: directly, through a plain TCP relay written here
 // (the cost of any extra hop), through the Nimbus proxy, and through
-// websockify (what nova-novncproxy runs). For each, at 1 and 16
+// websockify (what nova-novncproxy runs). Each relay and proxy runs as
+// its own process, as in a deployment, so that none shares a Go runtime
+// with the clients and the source: the plain relay is this test binary
+// run again (TestBenchRelayHelper), the Nimbus proxy is bin/nimbus
+// -console-only (from NIMBUS_TEST_BIN_DIR, else built for the test),
+// websockify is /usr/bin/websockify. The source and the clients share
+// this process, on every path alike. For each path, at 1 and 16
 // concurrent sessions, it measures bulk throughput source -> client (a
 // VNC screen's direction) and the round trip of a 64-byte message the
 // source echoes. BENCH_REPEAT=n measures the whole set n times and
@@ -83,12 +88,12 @@ func TestBenchConsoleProxy(t *testing.T) {
 	src := startBenchSource(t)
 	relay := startPlainRelay(t, src.addr())
 
+	// The proxy is the real binary (-console-only, as a deployment that
+	// puts it on its own machine runs it); the tokens it redeems are
+	// issued here into the same Redis, under the same prefix.
 	rdb, prefix := testenv.Redis(t)
 	tokens := &console.Tokens{RDB: rdb, Prefix: prefix}
-	proxy := consoleproxy.New(consoleproxy.Config{Tokens: tokens, Log: config.Logger(8, false)})
-	srv := httptest.NewServer(proxy.Handler())
-	t.Cleanup(func() { srv.Close(); proxy.Close() })
-	nimbusURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/websockify?token="
+	nimbusURL := "ws://" + startNimbusProxy(t, testenv.RedisURL(t), prefix) + "/websockify?token="
 
 	paths := []benchPath{
 		{name: "direct", dial: func() (benchConn, error) { return net.Dial("tcp", src.addr()) }},
@@ -161,6 +166,8 @@ func TestBenchConsoleProxy(t *testing.T) {
 			fmt.Printf("%-15s %8d %10.1f %12.1f %12.1f\n", p.name, n, c.mbps, c.p50, c.p99)
 		}
 	}
+	fmt.Printf("each relay/proxy runs as its own process: plain relay = this test binary re-run, nimbus proxy = %s -console-only, websockify = %s; source and clients share the test process\n",
+		nimbusBin, websockifyBin)
 	if wsf == "" {
 		fmt.Printf("websockify: %s is not installed, not measured\n", websockifyBin)
 	}
@@ -365,37 +372,183 @@ func (s *benchSource) waitIdle(t *testing.T) {
 	}
 }
 
-// startPlainRelay is the extra hop without websocket: two sockets joined
-// by io.Copy each way (which, TCP to TCP on Linux, is splice(2): the
-// bytes do not pass through user space).
+// The plain relay's process: this test binary run again with these set
+// (the helper-process pattern of os/exec's own tests).
+const (
+	relayListenEnv = "NIMBUS_BENCH_RELAY_LISTEN"
+	relayTargetEnv = "NIMBUS_BENCH_RELAY_TARGET"
+)
+
+// TestBenchRelayHelper is not a test: run by startPlainRelay in a process
+// of its own, it is the plain relay, listening on $NIMBUS_BENCH_RELAY_LISTEN
+// and joining each connection to $NIMBUS_BENCH_RELAY_TARGET by io.Copy
+// each way (which, TCP to TCP on Linux, is splice(2): the bytes do not
+// pass through user space). It serves until it is killed or its stdin
+// closes (the benchmark's process is gone). Without the variables it
+// returns at once.
+func TestBenchRelayHelper(t *testing.T) {
+	listen, target := os.Getenv(relayListenEnv), os.Getenv(relayTargetEnv)
+	if listen == "" || target == "" {
+		return
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "plain relay: %v\n", err)
+		os.Exit(2)
+	}
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "plain relay: %v\n", err)
+			os.Exit(2)
+		}
+		go func() {
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				return
+			}
+			var once sync.Once
+			done := func() { once.Do(func() { c.Close(); u.Close() }) }
+			go func() { io.Copy(u, c); done() }()
+			io.Copy(c, u)
+			done()
+		}()
+	}
+}
+
+// startPlainRelay is the extra hop without websocket, in a process of
+// its own (TestBenchRelayHelper); it returns the relay's address.
 func startPlainRelay(t *testing.T, target string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchRelayHelper$", "-test.count=1", "-test.timeout=0")
+	cmd.Env = append(os.Environ(), relayListenEnv+"="+addr, relayTargetEnv+"="+target)
+	startProcess(t, "plain relay", cmd, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+// nimbusBinary is bin/nimbus from $NIMBUS_TEST_BIN_DIR (make bench sets
+// it after make build), else one built from this checkout for the test.
+func nimbusBinary(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("NIMBUS_TEST_BIN_DIR"); dir != "" {
+		p := filepath.Join(dir, "nimbus")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		t.Logf("console bench: %s is missing; building nimbus for the test", p)
+	}
+	out := filepath.Join(t.TempDir(), "nimbus")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/nimbus-cloud/nimbus/web")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build nimbus: %v\n%s", err, b)
+	}
+	return out
+}
+
+// nimbusBin is the binary startNimbusProxy ran, for the report.
+var nimbusBin string
+
+// startNimbusProxy runs nimbus -console-only on a free port with the
+// given Redis and key prefix (no database: the proxy alone needs none)
+// and returns its address once GET /healthz answers 200.
+func startNimbusProxy(t *testing.T, redisURL, prefix string) string {
+	t.Helper()
+	nimbusBin = nimbusBinary(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(nimbusBin, "-console-only")
+	// Only these settings reach it: a NIMBUS_* variable of the caller's
+	// (a database URL, another listen address) must not change what is
+	// measured.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NIMBUS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "NIMBUS_REDIS_URL="+redisURL, "NIMBUS_REDIS_PREFIX="+prefix,
+		"NIMBUS_CONSOLE_LISTEN="+addr, "NIMBUS_LOG_LEVEL=error", "NIMBUS_DATA_DIR="+t.TempDir(),
+		"NIMBUS_PUBLIC_URL=http://127.0.0.1:1")
+	client := &http.Client{Timeout: time.Second}
+	startProcess(t, "nimbus -console-only", cmd, func() bool {
+		res, err := client.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	return addr
+}
+
+// freeAddr is a 127.0.0.1 address with a port free a moment ago, for a
+// process that listens there itself.
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					c.Close()
-					return
-				}
-				var once sync.Once
-				done := func() { once.Do(func() { c.Close(); u.Close() }) }
-				go func() { io.Copy(u, c); done() }()
-				io.Copy(c, u)
-				done()
-			}()
-		}
-	}()
+	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// startProcess starts cmd, its output to a log file, waits until ready
+// reports true (at most 15 s), and stops it when the test ends: SIGTERM,
+// then SIGKILL after 5 s. Its stdin is a pipe this process holds open, so
+// a helper can tell when the benchmark is gone.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd, ready func() bool) {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), "process.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			t.Logf("console bench: %s did not stop on SIGTERM within 5 s; killed", name)
+			cmd.Process.Kill()
+			<-exited
+		}
+		stdin.Close()
+		logf.Close()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for !ready() {
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(logf.Name())
+			t.Fatalf("%s exited during start (%v):\n%s", name, cmd.ProcessState, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logf.Name())
+			t.Fatalf("%s not ready after 15 s:\n%s", name, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startWebsockify runs websockify in front of target and returns its

@@ -363,3 +363,59 @@ func TestServerIsolationAndBadInput(t *testing.T) {
 		t.Errorf("refused creates left %d servers", after-before)
 	}
 }
+
+// TestServerDetailListFollowsChanges: /servers/detail renders servers from
+// a cache keyed by each instance's last change and by who asks at which
+// microversion; a rename or a stop shows at once, and what a member sees
+// never carries what only an admin may see (or the other way round).
+func TestServerDetailListFollowsChanges(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	startAgent(t, tc, "sim-cache")
+	tc.waitHosts(t, 1)
+	img := tc.activeImage(t)
+	admin, demo := tc.adminToken(t), tc.demoToken(t)
+	id := tc.createServer(t, demo, map[string]any{"name": "before", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	find := func(token, query string, hdr ...string) map[string]any {
+		t.Helper()
+		r := tc.do(t, "GET", "/compute/v2.1/servers/detail"+query, token, nil, hdr...)
+		if r.Status != 200 {
+			t.Fatalf("detail list: %d %s", r.Status, r.Body)
+		}
+		for _, s := range r.JSON(t)["servers"].([]any) {
+			if m := s.(map[string]any); m["id"] == id {
+				return m
+			}
+		}
+		t.Fatalf("server %s not in the detail list", id)
+		return nil
+	}
+	for i := 0; i < 2; i++ { // the second answer comes from the cache
+		if s := find(demo, ""); s["name"] != "before" || s["status"] != "ACTIVE" {
+			t.Fatalf("detail list: %v", s)
+		}
+	}
+	if _, ok := find(demo, "")["OS-EXT-SRV-ATTR:host"]; ok {
+		t.Fatal("a member's list shows the host")
+	}
+	if s := find(admin, "?all_tenants=1"); s["OS-EXT-SRV-ATTR:host"] != "sim-cache" {
+		t.Fatalf("the admin's list after the member's: host %v, want sim-cache", s["OS-EXT-SRV-ATTR:host"])
+	}
+	if _, ok := find(demo, "")["OS-EXT-SRV-ATTR:host"]; ok {
+		t.Fatal("a member's list after the admin's shows the host")
+	}
+	if _, ok := find(demo, "", "OpenStack-API-Version", "compute 2.47")["flavor"].(map[string]any)["original_name"]; !ok {
+		t.Fatal("at 2.47 the flavor is embedded, also after a 2.1 answer was cached")
+	}
+	if r := tc.do(t, "PUT", "/compute/v2.1/servers/"+id, demo, map[string]any{"server": map[string]any{"name": "after"}}); r.Status != 200 {
+		t.Fatalf("rename: %d %s", r.Status, r.Body)
+	}
+	if s := find(demo, ""); s["name"] != "after" {
+		t.Fatalf("detail list after a rename: name %v", s["name"])
+	}
+	tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil})
+	tc.waitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
+	if s := find(demo, ""); s["status"] != "SHUTOFF" {
+		t.Fatalf("detail list after stop: status %v", s["status"])
+	}
+}

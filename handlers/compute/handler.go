@@ -55,11 +55,13 @@ type Handler struct {
 	log       *slog.Logger
 	publicURL string
 	auth      fiber.Handler
+	rendered  *renderedServers
 }
 
 // New returns a Handler.
 func New(svc *compute.Service, v api.Validator, log *slog.Logger, publicURL string) *Handler {
-	return &Handler{svc: svc, log: log.With("component", "compute-api"), publicURL: publicURL, auth: api.Authenticate(v)}
+	return &Handler{svc: svc, log: log.With("component", "compute-api"), publicURL: publicURL, auth: api.Authenticate(v),
+		rendered: newRenderedServers(50000)}
 }
 
 // Register mounts the API.

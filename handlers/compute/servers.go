@@ -15,6 +15,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/store"
 )
 
 const isoTS = "2006-01-02T15:04:05Z"
@@ -316,34 +317,86 @@ func (h *Handler) listServers(detail bool) fiber.Handler {
 			limit = min(n, 1000)
 		}
 		o.Limit = limit
+		next := func(lastID string) []fiber.Map {
+			path := "/compute/v2.1/servers"
+			if detail {
+				path += "/detail"
+			}
+			q := "?limit=" + strconv.Itoa(limit) + "&marker=" + lastID
+			for _, k := range []string{"name", "status", "all_tenants", "changes-since"} {
+				if v := c.Query(k); v != "" {
+					q += "&" + k + "=" + v
+				}
+			}
+			return []fiber.Map{{"rel": "next", "href": h.publicURL + path + q}}
+		}
+		if detail {
+			return h.listDetail(c, o, limit, next)
+		}
 		ins, err := h.svc.List(c.UserContext(), api.Token(c), o)
 		if err != nil {
 			return err
 		}
 		out := make([]any, len(ins))
 		for i, in := range ins {
-			if detail {
-				out[i] = h.serverView(c, in)
-			} else {
-				out[i] = fiber.Map{"id": in.ID, "name": in.Name, "links": h.serverLinkList(in.ID)}
-			}
+			out[i] = fiber.Map{"id": in.ID, "name": in.Name, "links": h.serverLinkList(in.ID)}
 		}
 		body := fiber.Map{"servers": out}
 		if limit > 0 && len(ins) == limit {
-			path := "/compute/v2.1/servers"
-			if detail {
-				path += "/detail"
-			}
-			q := "?limit=" + strconv.Itoa(limit) + "&marker=" + ins[len(ins)-1].ID
-			for _, k := range []string{"name", "status", "all_tenants", "changes-since"} {
-				if v := c.Query(k); v != "" {
-					q += "&" + k + "=" + v
-				}
-			}
-			body["servers_links"] = []fiber.Map{{"rel": "next", "href": h.publicURL + path + q}}
+			body["servers_links"] = next(ins[len(ins)-1].ID)
 		}
 		return c.JSON(body)
 	}
+}
+
+// listDetail answers /servers/detail from the rendered-server cache: only
+// instances changed since they were last rendered are read and encoded.
+func (h *Handler) listDetail(c *fiber.Ctx, o compute.ListOptions, limit int, next func(string) []fiber.Map) error {
+	variant := renderVariant(c)
+	keys, fresh, err := h.svc.ListChanged(c.UserContext(), api.Token(c), o, func(k store.InstanceKey) bool {
+		_, ok := h.rendered.get(renderKey(k, variant))
+		return ok
+	})
+	if err != nil {
+		return err
+	}
+	enc := c.App().Config().JSONEncoder
+	buf := make([]byte, 0, 64+len(keys)*1200)
+	buf = append(buf, `{"servers":[`...)
+	n := 0
+	for _, k := range keys {
+		key := renderKey(k, variant)
+		b, ok := h.rendered.get(key)
+		if !ok {
+			in, found := fresh[k.ID]
+			if !found {
+				continue // deleted between the two reads
+			}
+			if b, err = enc(h.serverView(c, in)); err != nil {
+				return err
+			}
+			if in.UpdatedAt.Equal(k.UpdatedAt) { // changed between the reads: show, do not keep
+				h.rendered.put(key, b)
+			}
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, b...)
+		n++
+	}
+	buf = append(buf, ']')
+	if limit > 0 && len(keys) == limit {
+		links, err := enc(next(keys[len(keys)-1].ID))
+		if err != nil {
+			return err
+		}
+		buf = append(buf, `,"servers_links":`...)
+		buf = append(buf, links...)
+	}
+	buf = append(buf, '}')
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(buf)
 }
 
 func (h *Handler) showServer(c *fiber.Ctx) error {

@@ -109,43 +109,78 @@ type ListOptions struct {
 // List returns a page of the caller's project's instances (all projects
 // for admins asking all_tenants).
 func (s *Service) List(ctx context.Context, caller *model.Token, o ListOptions) ([]model.Instance, error) {
-	if err := policy.Check(caller, policy.ListServers, policy.Target{ProjectID: caller.ProjectID}); err != nil {
-		return nil, err
+	f, none, err := s.listFilter(ctx, caller, o)
+	if err != nil || none {
+		return []model.Instance{}, err
 	}
-	f := store.InstanceFilter{ProjectID: caller.ProjectID, ChangesSince: o.ChangesSince, Limit: o.Limit}
+	return s.store.Instances(ctx, f)
+}
+
+// ListChanged is List for callers that keep what they made of each
+// instance (the API's rendered servers): it returns the page's instances
+// as keys (id and last change) in order, and the full rows only of those
+// for which known answers false. A large list the client polls then costs
+// two narrow queries instead of reading every row again.
+func (s *Service) ListChanged(ctx context.Context, caller *model.Token, o ListOptions, known func(store.InstanceKey) bool) ([]store.InstanceKey, map[string]model.Instance, error) {
+	f, none, err := s.listFilter(ctx, caller, o)
+	if err != nil || none {
+		return nil, nil, err
+	}
+	keys, err := s.store.InstanceKeys(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	var missing []string
+	for _, k := range keys {
+		if !known(k) {
+			missing = append(missing, k.ID)
+		}
+	}
+	rows, err := s.store.InstancesByID(ctx, missing)
+	return keys, rows, err
+}
+
+// listFilter checks the caller may list and turns the options into the
+// store's filter; none is true when nothing can match (an unknown
+// status, as Nova answers it).
+func (s *Service) listFilter(ctx context.Context, caller *model.Token, o ListOptions) (f store.InstanceFilter, none bool, err error) {
+	if err := policy.Check(caller, policy.ListServers, policy.Target{ProjectID: caller.ProjectID}); err != nil {
+		return f, false, err
+	}
+	f = store.InstanceFilter{ProjectID: caller.ProjectID, ChangesSince: o.ChangesSince, Limit: o.Limit}
 	if o.AllTenants {
 		if err := policy.Check(caller, policy.ListAllServers, policy.Target{}); err != nil {
-			return nil, err
+			return f, false, err
 		}
 		f.ProjectID = o.ProjectID
 	}
 	if o.Host != "" {
 		if !caller.IsAdmin() {
-			return nil, fault.Invalid("host", "Only administrators may filter by host.")
+			return f, false, fault.Invalid("host", "Only administrators may filter by host.")
 		}
 		f.Host = o.Host
 	}
 	if o.Name != "" {
 		if _, err := regexp.Compile(o.Name); err != nil {
-			return nil, fault.Invalid("name", "Invalid regular expression for name.")
+			return f, false, fault.Invalid("name", "Invalid regular expression for name.")
 		}
 		f.NameRegex = o.Name
 	}
 	if o.Status != "" {
 		vs, ok := StatusFilter(strings.ToUpper(o.Status))
 		if !ok {
-			return []model.Instance{}, nil // Nova returns nothing for unknown statuses
+			return f, true, nil // Nova returns nothing for unknown statuses
 		}
 		f.VMStates = vs
 	}
 	if o.Marker != "" {
 		m, err := s.store.Instance(ctx, o.Marker)
 		if err != nil || (!caller.IsAdmin() && m.ProjectID != caller.ProjectID) {
-			return nil, fault.Invalid("marker", "marker [%s] not found", o.Marker)
+			return f, false, fault.Invalid("marker", "marker [%s] not found", o.Marker)
 		}
 		f.Marker = &m
 	}
-	return s.store.Instances(ctx, f)
+	return f, false, nil
 }
 
 // Create launches MinCount..MaxCount instances. Quota is counted with the

@@ -89,6 +89,46 @@ type InstanceFilter struct {
 
 // Instances lists instances newest first (created_at, id), one page.
 func (s *Store) Instances(ctx context.Context, f InstanceFilter) ([]model.Instance, error) {
+	q, args := instancePage(instanceCols, f)
+	rows, _ := s.db.Query(ctx, q, args...)
+	ins, err := pgx.CollectRows(rows, scanInstance)
+	return ins, mapErr(err)
+}
+
+// InstanceKey names one state of an instance: updated_at changes with
+// every change (clock_timestamp, so two changes never share it).
+type InstanceKey struct {
+	ID        string
+	UpdatedAt time.Time
+}
+
+// InstanceKeys is Instances reading only each instance's key.
+func (s *Store) InstanceKeys(ctx context.Context, f InstanceFilter) ([]InstanceKey, error) {
+	q, args := instancePage("id::text, updated_at", f)
+	rows, _ := s.db.Query(ctx, q, args...)
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (InstanceKey, error) {
+		var k InstanceKey
+		return k, r.Scan(&k.ID, &k.UpdatedAt)
+	})
+	return keys, mapErr(err)
+}
+
+// InstancesByID reads the given instances (those that exist) by id.
+func (s *Store) InstancesByID(ctx context.Context, ids []string) (map[string]model.Instance, error) {
+	out := make(map[string]model.Instance, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+instanceCols+` FROM instances WHERE id = ANY($1::uuid[])`, ids)
+	ins, err := pgx.CollectRows(rows, scanInstance)
+	for _, in := range ins {
+		out[in.ID] = in
+	}
+	return out, mapErr(err)
+}
+
+// instancePage is the query of one page of instances matching f.
+func instancePage(cols string, f InstanceFilter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -121,7 +161,7 @@ func (s *Store) Instances(ctx context.Context, f InstanceFilter) ([]model.Instan
 		n := len(args)
 		where = append(where, "(created_at, id::text) < ($"+strconv.Itoa(n-1)+", $"+strconv.Itoa(n)+")")
 	}
-	q := `SELECT ` + instanceCols + ` FROM instances`
+	q := `SELECT ` + cols + ` FROM instances`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -129,9 +169,7 @@ func (s *Store) Instances(ctx context.Context, f InstanceFilter) ([]model.Instan
 	if f.Limit > 0 {
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}
-	rows, _ := s.db.Query(ctx, q, args...)
-	ins, err := pgx.CollectRows(rows, scanInstance)
-	return ins, mapErr(err)
+	return q, args
 }
 
 // Usage is what a project's live instances take.
@@ -175,7 +213,7 @@ type InstanceUpdate struct {
 // UpdateInstance applies u; ErrConflict when the instance is not in the
 // expected state (or does not exist).
 func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
-	sets := []string{"updated_at = now()"}
+	sets := []string{"updated_at = clock_timestamp()"} // never shared by two changes: InstanceKey
 	args := []any{u.ID}
 	set := func(col string, v any) {
 		args = append(args, v)
@@ -253,7 +291,7 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 
 // UpdateInstanceName renames an instance (PUT /servers/{id}).
 func (s *Store) UpdateInstanceName(ctx context.Context, id, name string) error {
-	return affected(s.db.Exec(ctx, `UPDATE instances SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL`, id, name))
+	return affected(s.db.Exec(ctx, `UPDATE instances SET name = $2, updated_at = clock_timestamp() WHERE id = $1 AND deleted_at IS NULL`, id, name))
 }
 
 // OverdueBuilds returns instances still building past their deadline.

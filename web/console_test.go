@@ -205,7 +205,7 @@ func TestConsoleOnlyMode(t *testing.T) {
 	ln.Close()
 	env := map[string]string{
 		"NIMBUS_REDIS_URL": tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX": tc.env["NIMBUS_REDIS_PREFIX"],
-		"NIMBUS_LOG_LEVEL": "error", // and no NIMBUS_DATABASE_URL
+		"NIMBUS_LOG_LEVEL":  "error", // and no NIMBUS_DATABASE_URL
 		"NIMBUS_PUBLIC_URL": "http://portal.example", "NIMBUS_DATA_DIR": t.TempDir(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/nimbus-cloud/nimbus/internal/i18n"
+	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
 // consoleStateJS reads the console's state: connecting, connected,
@@ -111,4 +115,31 @@ func browserConsole(t *testing.T, ctx context.Context, tc *testCloud, id string)
 	waitFor(t, 20*time.Second, "the full-page console drawn", func() bool {
 		return browserRun(t, ctx, "count lit pixels", chromedp.Evaluate[int](litPixelsJS)) > 500
 	})
+}
+
+// TestBrowserConsoleRefusedToken: the console page of a URL whose token is
+// unknown, or already used, says so in the page at once (no spinner).
+func TestBrowserConsoleRefusedToken(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	used, err := tc.srv.consoles.Issue(context.Background(), consoleTarget("i-used", testenv.FakeVNC(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _, err := tc.dialConsole(used, tc.ConsoleURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.Close()
+	ctx := newBrowser(t)
+	want := i18n.T(context.Background(), "console.error.token")
+	for _, token := range []string{"no-such-token", used} {
+		browserDo(t, ctx, "open the console URL",
+			chromedp.Navigate(tc.ConsoleURL+"/vnc_lite.html?path="+url.QueryEscape("?token="+token)),
+			chromedp.WaitVisible(tid("console-status")),
+		)
+		waitPage(t, ctx, 10*time.Second, "console state", consoleStateJS, "error")
+		if got := textOf(t, ctx, "console-status"); got != want {
+			t.Errorf("token %.12s...: status %q, want %q", token, got, want)
+		}
+	}
 }

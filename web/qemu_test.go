@@ -146,8 +146,27 @@ func TestQEMUEndToEnd(t *testing.T) {
 	waitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
 	// Powered off behind Nimbus's back (as a guest's own shutdown would):
 	// the agent's power sync turns the instance SHUTOFF.
+	// Its open console closes (QEMU's VNC server goes away), and a console
+	// URL handed out before is refused: power sync revoked its token (an
+	// unrevoked one would reach the dead VNC port and get 502, not 403).
+	offConsole := consoleOf()
+	defer offConsole.Close()
+	unused := decodeJSON[map[string]any](t, demo("console", "url", "show", "-f", "json", "vm1"))["url"].(string)
 	virsh(t, "destroy", "nimbus-"+id)
 	waitFor(t, 60*time.Second, "SHUTOFF after a power-off outside Nimbus", func() bool { return status() == "SHUTOFF" })
+	offConsole.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := offConsole.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				t.Errorf("console of a domain powered off outside Nimbus: %v, want closed by the proxy", err)
+			}
+			break
+		}
+	}
+	waitFor(t, 10*time.Second, "the earlier console URL refused after the power-off", func() bool {
+		_, resp, err := tc.dialConsole(tokenOf(t, unused), tc.URL)
+		return err != nil && resp != nil && resp.StatusCode == 403
+	})
 	demo("server", "start", "vm1")
 	waitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
 	demo("server", "reboot", "--hard", "--wait", "vm1")

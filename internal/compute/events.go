@@ -121,8 +121,10 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			if in.VMState == model.VMBuilding {
 				return nil // the build's own events settle it
 			}
+			// Only the running -> off transition: a stopped instance is
+			// reported again every minute and has no console to close.
 			p := powerOf(ev.Power)
-			revoke = p == model.PowerShutdown || p == model.PowerCrashed || p == model.PowerNoState
+			revoke = in.VMState == model.VMActive && (p == model.PowerShutdown || p == model.PowerCrashed || p == model.PowerNoState)
 			return s.syncPower(ctx, tx, in, ev)
 		}
 		return nil

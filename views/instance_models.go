@@ -135,3 +135,15 @@ func barColor(percent int) string {
 	}
 	return "#0284c7"
 }
+
+// waitingForConsole: the Console tab of an instance without a screen yet.
+// The tab keeps asking; once the screen is there the handler tells htmx to
+// reload the page, which then mounts the console.
+func (v InstanceDetail) waitingForConsole() bool { return v.Tab == "console" && !v.ConsoleReady }
+
+func (v InstanceDetail) waitingParam() string {
+	if v.waitingForConsole() {
+		return "&waiting=1"
+	}
+	return ""
+}

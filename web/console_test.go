@@ -242,3 +242,75 @@ func TestConsoleOnlyMode(t *testing.T) {
 		t.Fatalf("banner through the console-only proxy: %q %v", m, err)
 	}
 }
+
+// TestPortalConsoleTabWaitsForScreen: the Console tab of an instance with
+// no screen says so and keeps asking; once the screen is there, the answer
+// tells htmx to reload the page (which then mounts the console); an action
+// pressed on the Console tab comes back to it; the console token endpoint
+// gives a websocket URL on the proxy only when there is a screen.
+func TestPortalConsoleTabWaitsForScreen(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	startAgent(t, tc, "sim-tab")
+	tc.waitHosts(t, 1)
+	img := tc.activeImage(t)
+	demo := tc.demoToken(t)
+	id := tc.createServer(t, demo, map[string]any{"name": "tab", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	b := newFormClient(t, tc)
+	b.login("demo", tc.DemoPass)
+	poll := func() page {
+		req, _ := http.NewRequest("GET", tc.URL+"/project/instances/"+id+"?fragment=1&tab=console&waiting=1", nil)
+		req.Header.Set("HX-Request", "true")
+		res, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readPage(t, res)
+	}
+	p := b.get("/project/instances/" + id + "?tab=console")
+	if !strings.Contains(p.Body, `data-testid="console-not-running"`) || !strings.Contains(p.Body, "waiting=1") || strings.Contains(p.Body, "data-console-screen") {
+		t.Fatalf("console tab without a screen: want the notice and a waiting poll, no console:\n%.400s", p.Body)
+	}
+	if got := poll().Header.Get("HX-Refresh"); got != "" {
+		t.Fatalf("poll without a screen: HX-Refresh %q", got)
+	}
+	csrf := csrfOf(t, p)
+	tokenReq := func() page {
+		req, _ := http.NewRequest("POST", tc.URL+"/project/instances/"+id+"/console-token", nil)
+		req.Header.Set("X-CSRF-Token", csrf)
+		req.Header.Set("Origin", tc.URL)
+		res, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readPage(t, res)
+	}
+	if r := tokenReq(); r.Status != 409 {
+		t.Fatalf("console token without a screen: %d %s, want 409", r.Status, r.Body)
+	}
+	if _, err := tc.srv.pool.Exec(context.Background(), `UPDATE instances SET vnc_port = $2 WHERE id = $1`, id, fakeVNC(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := poll().Header.Get("HX-Refresh"); got != "true" {
+		t.Fatalf("poll once the screen is there: HX-Refresh %q, want true", got)
+	}
+	if p := b.get("/project/instances/" + id + "?tab=console"); !strings.Contains(p.Body, "data-console-screen") {
+		t.Fatal("console tab with a screen has no console")
+	}
+	r := tokenReq()
+	wsURL := "ws" + strings.TrimPrefix(tc.ConsoleURL, "http") + "/websockify?token="
+	if r.Status != 200 || !strings.Contains(r.Body, wsURL) {
+		t.Fatalf("console token: %d %s, want a URL starting %s", r.Status, r.Body, wsURL)
+	}
+	req, _ := http.NewRequest("POST", tc.URL+"/project/instances/"+id+"/stop", strings.NewReader(url.Values{"_csrf": {csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", tc.URL)
+	req.Header.Set("Referer", tc.URL+"/project/instances/"+id+"?tab=console")
+	res, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := readPage(t, res); p.Status != 303 || p.Location != "/project/instances/"+id+"?tab=console" {
+		t.Fatalf("stop from the console tab: %d to %q, want back to the console tab", p.Status, p.Location)
+	}
+}

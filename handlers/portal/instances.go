@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -286,6 +287,9 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 		v.Console = views.ConsoleView{TokenURL: "/project/instances/" + in.ID + "/console-token", CSRF: v.CSRF,
 			FullPage: "/project/instances/" + in.ID + "/console"}
 	}
+	if v.Tab == "console" && v.ConsoleReady && c.Query("waiting") == "1" && c.Get("HX-Request") == "true" {
+		c.Set("HX-Refresh", "true") // the screen is there now: reload to mount the console
+	}
 	if in.LaunchedAt != nil {
 		v.Launched = in.LaunchedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
@@ -322,5 +326,18 @@ func (h *Handler) instanceAction(c *fiber.Ctx) error {
 		h.flash(c, "ok", "instances.deleting_flash")
 		return c.Redirect("/project/instances", fiber.StatusSeeOther)
 	}
-	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+	return c.Redirect("/project/instances/"+id+tabOf(c.Get(fiber.HeaderReferer), id), fiber.StatusSeeOther)
+}
+
+// tabOf keeps the tab an action was pressed on: "?tab=console" when the
+// referring page was that instance's Console tab, "" otherwise.
+func tabOf(referer, id string) string {
+	u, err := url.Parse(referer)
+	if err != nil || u.Path != "/project/instances/"+id {
+		return ""
+	}
+	if tab := detailTab(u.Query().Get("tab")); tab != "overview" {
+		return "?tab=" + tab
+	}
+	return ""
 }

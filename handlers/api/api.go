@@ -46,6 +46,10 @@ func ReqID(c *fiber.Ctx) string {
 	return id
 }
 
+// Param returns a route parameter copied out of fiber's buffer, which
+// fiber reuses for the next request.
+func Param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
+
 // SetToken stores the caller's validated token on the request.
 func SetToken(c *fiber.Ctx, t *model.Token) { c.Locals(keyToken, t) }
 

@@ -55,7 +55,7 @@ func quotaSetJSON(id string, qs []compute.Quota, detail bool) fiber.Map {
 
 func (h *Handler) showQuotas(detail bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		id := param(c, "project")
+		id := api.Param(c, "project")
 		qs, err := h.svc.Quotas(c.UserContext(), api.Token(c), id)
 		if err != nil {
 			return err
@@ -73,7 +73,7 @@ func (h *Handler) defaultQuotas(c *fiber.Ctx) error {
 	for _, r := range compute.QuotaResources {
 		qs = append(qs, compute.Quota{Resource: r, Limit: d[r]})
 	}
-	return c.JSON(quotaSetJSON(param(c, "project"), qs, false))
+	return c.JSON(quotaSetJSON(api.Param(c, "project"), qs, false))
 }
 
 func (h *Handler) updateQuotas(c *fiber.Ctx) error {
@@ -105,7 +105,7 @@ func (h *Handler) updateQuotas(c *fiber.Ctx) error {
 		}
 		limits[k] = n
 	}
-	id := param(c, "project")
+	id := api.Param(c, "project")
 	qs, err := h.svc.SetQuotas(c.UserContext(), api.Token(c), id, limits, force)
 	if err != nil {
 		return err
@@ -116,7 +116,7 @@ func (h *Handler) updateQuotas(c *fiber.Ctx) error {
 }
 
 func (h *Handler) resetQuotas(c *fiber.Ctx) error {
-	if err := h.svc.ResetQuotas(c.UserContext(), api.Token(c), param(c, "project")); err != nil {
+	if err := h.svc.ResetQuotas(c.UserContext(), api.Token(c), api.Param(c, "project")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusAccepted)
@@ -187,7 +187,7 @@ func (h *Handler) showHypervisor(c *fiber.Ctx) error {
 			return c.JSON(fiber.Map{"hypervisor": h.hypervisorJSON(c, hv, true)})
 		}
 	}
-	return fault.NotFound("Hypervisor %s could not be found.", param(c, "id"))
+	return fault.NotFound("Hypervisor %s could not be found.", api.Param(c, "id"))
 }
 
 func (h *Handler) hypervisorStats(c *fiber.Ctx) error {
@@ -240,7 +240,7 @@ func (h *Handler) listServices(c *fiber.Ctx) error {
 // (before microversion 2.53).
 func (h *Handler) updateServiceLegacy(c *fiber.Ctx) error {
 	if version(c).AtLeast(2, 53) {
-		return fault.NotFound("Service %s could not be found.", param(c, "action"))
+		return fault.NotFound("Service %s could not be found.", api.Param(c, "action"))
 	}
 	var b struct {
 		Host   string `json:"host"`
@@ -256,7 +256,7 @@ func (h *Handler) updateServiceLegacy(c *fiber.Ctx) error {
 	action := c.Params("action")
 	enable := action == "enable"
 	if action != "enable" && action != "disable" && action != "disable-log-reason" {
-		return fault.NotFound("Unknown action %s", param(c, "action"))
+		return fault.NotFound("Unknown action %s", api.Param(c, "action"))
 	}
 	hv, err := h.svc.SetHostEnabled(c.UserContext(), api.Token(c), b.Host, enable, b.Reason)
 	if err != nil {
@@ -303,7 +303,7 @@ func (h *Handler) updateService(c *fiber.Ctx) error {
 			}
 		}
 	}
-	return fault.NotFound("Service %s could not be found.", param(c, "action"))
+	return fault.NotFound("Service %s could not be found.", api.Param(c, "action"))
 }
 
 func (h *Handler) availabilityZones(detail bool) fiber.Handler {

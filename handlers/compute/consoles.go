@@ -30,7 +30,7 @@ func (h *Handler) remoteConsole(c *fiber.Ctx) error {
 		return fault.Invalid("remote_console", "Invalid input for field/attribute remote_console: 'protocol' and 'type' are required.")
 	}
 	rc := b.RemoteConsole
-	u, err := h.svc.RemoteConsole(c.UserContext(), api.Token(c), param(c, "id"), rc.Protocol, rc.Type)
+	u, err := h.svc.RemoteConsole(c.UserContext(), api.Token(c), api.Param(c, "id"), rc.Protocol, rc.Type)
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func (h *Handler) vncConsoleAction(c *fiber.Ctx, raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &b); err != nil || b.Type == "" {
 		return fault.Invalid("os-getVNCConsole", "Invalid input for field/attribute os-getVNCConsole: 'type' is required.")
 	}
-	u, err := h.svc.RemoteConsole(c.UserContext(), api.Token(c), param(c, "id"), "vnc", b.Type)
+	u, err := h.svc.RemoteConsole(c.UserContext(), api.Token(c), api.Param(c, "id"), "vnc", b.Type)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (h *Handler) consoleOutput(c *fiber.Ctx, raw json.RawMessage) error {
 		}
 		lines = n
 	}
-	out, err := h.svc.ConsoleOutput(c.UserContext(), api.Token(c), param(c, "id"), max(lines, 0))
+	out, err := h.svc.ConsoleOutput(c.UserContext(), api.Token(c), api.Param(c, "id"), max(lines, 0))
 	if err != nil {
 		return err
 	}

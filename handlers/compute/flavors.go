@@ -130,7 +130,7 @@ func pageFlavors(c *fiber.Ctx, fs []model.Flavor) ([]model.Flavor, error) {
 }
 
 func (h *Handler) showFlavor(c *fiber.Ctx) error {
-	f, err := h.svc.Flavor(c.UserContext(), api.Token(c), param(c, "id"))
+	f, err := h.svc.Flavor(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (h *Handler) updateFlavor(c *fiber.Ctx) error {
 	if b.Flavor == nil || b.Flavor.Description == nil {
 		return fault.Invalid("description", "is required")
 	}
-	f, err := h.svc.UpdateFlavorDescription(c.UserContext(), api.Token(c), param(c, "id"), *b.Flavor.Description)
+	f, err := h.svc.UpdateFlavorDescription(c.UserContext(), api.Token(c), api.Param(c, "id"), *b.Flavor.Description)
 	if err != nil {
 		return err
 	}
@@ -215,14 +215,14 @@ func (h *Handler) updateFlavor(c *fiber.Ctx) error {
 }
 
 func (h *Handler) deleteFlavor(c *fiber.Ctx) error {
-	if err := h.svc.DeleteFlavor(c.UserContext(), api.Token(c), param(c, "id")); err != nil {
+	if err := h.svc.DeleteFlavor(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusAccepted)
 }
 
 func (h *Handler) listExtraSpecs(c *fiber.Ctx) error {
-	specs, err := h.svc.ExtraSpecs(c.UserContext(), api.Token(c), param(c, "id"))
+	specs, err := h.svc.ExtraSpecs(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -239,27 +239,27 @@ func (h *Handler) createExtraSpecs(c *fiber.Ctx) error {
 	if b.ExtraSpecs == nil {
 		return fault.Invalid("extra_specs", "is required")
 	}
-	if err := h.svc.SetExtraSpecs(c.UserContext(), api.Token(c), param(c, "id"), b.ExtraSpecs); err != nil {
+	if err := h.svc.SetExtraSpecs(c.UserContext(), api.Token(c), api.Param(c, "id"), b.ExtraSpecs); err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"extra_specs": b.ExtraSpecs})
 }
 
 func (h *Handler) showExtraSpec(c *fiber.Ctx) error {
-	key := param(c, "key")
-	specs, err := h.svc.ExtraSpecs(c.UserContext(), api.Token(c), param(c, "id"))
+	key := api.Param(c, "key")
+	specs, err := h.svc.ExtraSpecs(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
 	v, ok := specs[key]
 	if !ok {
-		return fault.NotFound("Flavor %s has no extra specs with key %s.", param(c, "id"), key)
+		return fault.NotFound("Flavor %s has no extra specs with key %s.", api.Param(c, "id"), key)
 	}
 	return c.JSON(fiber.Map{key: v})
 }
 
 func (h *Handler) updateExtraSpec(c *fiber.Ctx) error {
-	key := param(c, "key")
+	key := api.Param(c, "key")
 	var b map[string]string
 	if err := decode(c, &b); err != nil {
 		return err
@@ -267,14 +267,14 @@ func (h *Handler) updateExtraSpec(c *fiber.Ctx) error {
 	if _, ok := b[key]; !ok || len(b) != 1 {
 		return fault.Invalid("extra_specs", "Request body and URI mismatch")
 	}
-	if err := h.svc.SetExtraSpecs(c.UserContext(), api.Token(c), param(c, "id"), b); err != nil {
+	if err := h.svc.SetExtraSpecs(c.UserContext(), api.Token(c), api.Param(c, "id"), b); err != nil {
 		return err
 	}
 	return c.JSON(b)
 }
 
 func (h *Handler) deleteExtraSpec(c *fiber.Ctx) error {
-	if err := h.svc.DeleteExtraSpec(c.UserContext(), api.Token(c), param(c, "id"), param(c, "key")); err != nil {
+	if err := h.svc.DeleteExtraSpec(c.UserContext(), api.Token(c), api.Param(c, "id"), api.Param(c, "key")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusAccepted)
@@ -289,7 +289,7 @@ func accessJSON(id string, projects []string) fiber.Map {
 }
 
 func (h *Handler) listFlavorAccess(c *fiber.Ctx) error {
-	id := param(c, "id")
+	id := api.Param(c, "id")
 	ps, err := h.svc.FlavorAccess(c.UserContext(), api.Token(c), id)
 	if err != nil {
 		return err
@@ -305,7 +305,7 @@ func (h *Handler) flavorAction(c *fiber.Ctx) error {
 	if err := decode(c, &b); err != nil {
 		return err
 	}
-	id := param(c, "id")
+	id := api.Param(c, "id")
 	var ps []string
 	var err error
 	switch {

@@ -232,5 +232,3 @@ func decode(c *fiber.Ctx, v any) error {
 	}
 	return nil
 }
-
-func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }

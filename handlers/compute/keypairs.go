@@ -49,7 +49,7 @@ func (h *Handler) showKeyPair(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	k, err := h.svc.KeyPair(c.UserContext(), api.Token(c), param(c, "name"), u)
+	k, err := h.svc.KeyPair(c.UserContext(), api.Token(c), api.Param(c, "name"), u)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (h *Handler) deleteKeyPair(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.svc.DeleteKeyPair(c.UserContext(), api.Token(c), param(c, "name"), u); err != nil {
+	if err := h.svc.DeleteKeyPair(c.UserContext(), api.Token(c), api.Param(c, "name"), u); err != nil {
 		return err
 	}
 	if version(c).AtLeast(2, 2) {

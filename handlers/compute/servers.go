@@ -400,7 +400,7 @@ func (h *Handler) listDetail(c *fiber.Ctx, o compute.ListOptions, limit int, nex
 }
 
 func (h *Handler) showServer(c *fiber.Ctx) error {
-	in, err := h.svc.Get(c.UserContext(), api.Token(c), param(c, "id"))
+	in, err := h.svc.Get(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -419,7 +419,7 @@ func (h *Handler) updateServer(c *fiber.Ctx) error {
 	if b.Server == nil || b.Server.Name == nil {
 		return fault.Invalid("server", "Only the name can be updated here.")
 	}
-	in, err := h.svc.Rename(c.UserContext(), api.Token(c), param(c, "id"), *b.Server.Name)
+	in, err := h.svc.Rename(c.UserContext(), api.Token(c), api.Param(c, "id"), *b.Server.Name)
 	if err != nil {
 		return err
 	}
@@ -427,7 +427,7 @@ func (h *Handler) updateServer(c *fiber.Ctx) error {
 }
 
 func (h *Handler) deleteServer(c *fiber.Ctx) error {
-	if err := h.svc.Act(c.UserContext(), api.Token(c), param(c, "id"), compute.ActionDelete, api.ReqID(c)); err != nil {
+	if err := h.svc.Act(c.UserContext(), api.Token(c), api.Param(c, "id"), compute.ActionDelete, api.ReqID(c)); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -471,7 +471,7 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 			return fault.Invalid("action", "There is no such action: %s", k)
 		}
 	}
-	if err := h.svc.Act(c.UserContext(), api.Token(c), param(c, "id"), a, api.ReqID(c)); err != nil {
+	if err := h.svc.Act(c.UserContext(), api.Token(c), api.Param(c, "id"), a, api.ReqID(c)); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusAccepted)
@@ -487,7 +487,7 @@ func actionJSON(a model.InstanceAction) fiber.Map {
 }
 
 func (h *Handler) listActions(c *fiber.Ctx) error {
-	as, err := h.svc.Actions(c.UserContext(), api.Token(c), param(c, "id"))
+	as, err := h.svc.Actions(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -499,7 +499,7 @@ func (h *Handler) listActions(c *fiber.Ctx) error {
 }
 
 func (h *Handler) showAction(c *fiber.Ctx) error {
-	id, req := param(c, "id"), param(c, "req")
+	id, req := api.Param(c, "id"), api.Param(c, "req")
 	as, err := h.svc.Actions(c.UserContext(), api.Token(c), id)
 	if err != nil {
 		return err

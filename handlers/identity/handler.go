@@ -120,9 +120,6 @@ func decode(c *fiber.Ctx, v any) error {
 	return nil
 }
 
-// param returns a route parameter, copied out of fiber's reused buffer.
-func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
-
 func query(c *fiber.Ctx, name string) string { return strings.Clone(c.Query(name)) }
 
 // boolQuery parses Keystone's boolean filters; nil when absent.

@@ -49,7 +49,7 @@ func (h *Handler) listProjects(c *fiber.Ctx) error {
 }
 
 func (h *Handler) getProject(c *fiber.Ctx) error {
-	p, err := h.svc.Project(c.UserContext(), api.Token(c), param(c, "id"))
+	p, err := h.svc.Project(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (h *Handler) updateProject(c *fiber.Ctx) error {
 	if b.Project == nil {
 		return invalid("project", "is required")
 	}
-	p, err := h.svc.UpdateProject(c.UserContext(), api.Token(c), param(c, "id"), func(in *idsvc.ProjectInput) {
+	p, err := h.svc.UpdateProject(c.UserContext(), api.Token(c), api.Param(c, "id"), func(in *idsvc.ProjectInput) {
 		setIf(&in.Name, b.Project.Name)
 		setIf(&in.Description, b.Project.Description)
 		setIf(&in.Enabled, b.Project.Enabled)
@@ -98,7 +98,7 @@ func (h *Handler) updateProject(c *fiber.Ctx) error {
 }
 
 func (h *Handler) deleteProject(c *fiber.Ctx) error {
-	if err := h.svc.DeleteProject(c.UserContext(), api.Token(c), param(c, "id")); err != nil {
+	if err := h.svc.DeleteProject(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

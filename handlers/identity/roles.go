@@ -33,7 +33,7 @@ func (h *Handler) listRoles(c *fiber.Ctx) error {
 }
 
 func (h *Handler) getRole(c *fiber.Ctx) error {
-	r, err := h.svc.Role(c.UserContext(), api.Token(c), param(c, "id"))
+	r, err := h.svc.Role(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (h *Handler) updateRole(c *fiber.Ctx) error {
 	if b.Role == nil {
 		return invalid("role", "is required")
 	}
-	r, err := h.svc.UpdateRole(c.UserContext(), api.Token(c), param(c, "id"), func(r *model.Role) {
+	r, err := h.svc.UpdateRole(c.UserContext(), api.Token(c), api.Param(c, "id"), func(r *model.Role) {
 		setIf(&r.Name, b.Role.Name)
 		setIf(&r.Description, b.Role.Description)
 	})
@@ -76,7 +76,7 @@ func (h *Handler) updateRole(c *fiber.Ctx) error {
 }
 
 func (h *Handler) deleteRole(c *fiber.Ctx) error {
-	if err := h.svc.DeleteRole(c.UserContext(), api.Token(c), param(c, "id")); err != nil {
+	if err := h.svc.DeleteRole(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -100,7 +100,7 @@ func (h *Handler) listDomains(c *fiber.Ctx) error {
 }
 
 func (h *Handler) getDomain(c *fiber.Ctx) error {
-	d, err := h.svc.Domain(c.UserContext(), api.Token(c), param(c, "id"))
+	d, err := h.svc.Domain(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -108,28 +108,28 @@ func (h *Handler) getDomain(c *fiber.Ctx) error {
 }
 
 func (h *Handler) grant(c *fiber.Ctx) error {
-	if err := h.svc.Grant(c.UserContext(), api.Token(c), param(c, "pid"), param(c, "uid"), param(c, "rid")); err != nil {
+	if err := h.svc.Grant(c.UserContext(), api.Token(c), api.Param(c, "pid"), api.Param(c, "uid"), api.Param(c, "rid")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (h *Handler) revokeGrant(c *fiber.Ctx) error {
-	if err := h.svc.RevokeGrant(c.UserContext(), api.Token(c), param(c, "pid"), param(c, "uid"), param(c, "rid")); err != nil {
+	if err := h.svc.RevokeGrant(c.UserContext(), api.Token(c), api.Param(c, "pid"), api.Param(c, "uid"), api.Param(c, "rid")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (h *Handler) checkGrant(c *fiber.Ctx) error {
-	if err := h.svc.CheckGrant(c.UserContext(), api.Token(c), param(c, "pid"), param(c, "uid"), param(c, "rid")); err != nil {
+	if err := h.svc.CheckGrant(c.UserContext(), api.Token(c), api.Param(c, "pid"), api.Param(c, "uid"), api.Param(c, "rid")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (h *Handler) listGrants(c *fiber.Ctx) error {
-	pid, uid := param(c, "pid"), param(c, "uid")
+	pid, uid := api.Param(c, "pid"), api.Param(c, "uid")
 	as, err := h.svc.Assignments(c.UserContext(), api.Token(c), store.AssignmentFilter{UserID: uid, ProjectID: pid})
 	if err != nil {
 		return err

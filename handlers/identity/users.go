@@ -58,7 +58,7 @@ func (h *Handler) listUsers(c *fiber.Ctx) error {
 }
 
 func (h *Handler) getUser(c *fiber.Ctx) error {
-	u, err := h.svc.User(c.UserContext(), api.Token(c), param(c, "id"))
+	u, err := h.svc.User(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (h *Handler) updateUser(c *fiber.Ctx) error {
 	if b.User == nil {
 		return invalid("user", "is required")
 	}
-	u, err := h.svc.UpdateUser(c.UserContext(), api.Token(c), param(c, "id"), func(in *idsvc.UserInput) {
+	u, err := h.svc.UpdateUser(c.UserContext(), api.Token(c), api.Param(c, "id"), func(in *idsvc.UserInput) {
 		setIf(&in.Name, b.User.Name)
 		setIf(&in.Email, b.User.Email)
 		setIf(&in.Description, b.User.Description)
@@ -113,7 +113,7 @@ func (h *Handler) updateUser(c *fiber.Ctx) error {
 }
 
 func (h *Handler) deleteUser(c *fiber.Ctx) error {
-	if err := h.svc.DeleteUser(c.UserContext(), api.Token(c), param(c, "id")); err != nil {
+	if err := h.svc.DeleteUser(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -132,7 +132,7 @@ func (h *Handler) changePassword(c *fiber.Ctx) error {
 	if b.User == nil || b.User.Password == "" || b.User.OriginalPassword == "" {
 		return invalid("user", "password and original_password are required")
 	}
-	err := h.svc.ChangePassword(c.UserContext(), api.Token(c), param(c, "id"),
+	err := h.svc.ChangePassword(c.UserContext(), api.Token(c), api.Param(c, "id"),
 		b.User.OriginalPassword, b.User.Password, api.ClientAddr(c, h.cfg.TrustedProxies))
 	if err != nil {
 		return err
@@ -141,9 +141,9 @@ func (h *Handler) changePassword(c *fiber.Ctx) error {
 }
 
 func (h *Handler) userProjects(c *fiber.Ctx) error {
-	ps, err := h.svc.UserProjects(c.UserContext(), api.Token(c), param(c, "id"))
+	ps, err := h.svc.UserProjects(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"projects": h.projectsJSON(ps), "links": h.listLinks("users/" + param(c, "id") + "/projects")})
+	return c.JSON(fiber.Map{"projects": h.projectsJSON(ps), "links": h.listLinks("users/" + api.Param(c, "id") + "/projects")})
 }

@@ -158,7 +158,7 @@ func (h *Handler) create(c *fiber.Ctx) error {
 }
 
 func (h *Handler) show(c *fiber.Ctx) error {
-	im, err := h.svc.Get(c.UserContext(), api.Token(c), strings.Clone(c.Params("id")))
+	im, err := h.svc.Get(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (h *Handler) update(c *fiber.Ctx) error {
 	if err := decode(c.Body(), &ops); err != nil {
 		return err
 	}
-	im, err := h.svc.Update(c.UserContext(), api.Token(c), strings.Clone(c.Params("id")), func(im *model.Image) error {
+	im, err := h.svc.Update(c.UserContext(), api.Token(c), api.Param(c, "id"), func(im *model.Image) error {
 		for _, op := range ops {
 			if err := applyPatch(im, op.Op, op.Path, op.Value); err != nil {
 				return err
@@ -321,7 +321,7 @@ func applyPatch(im *model.Image, op, path string, value json.RawMessage) error {
 }
 
 func (h *Handler) delete(c *fiber.Ctx) error {
-	if err := h.svc.Delete(c.UserContext(), api.Token(c), strings.Clone(c.Params("id"))); err != nil {
+	if err := h.svc.Delete(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -329,7 +329,7 @@ func (h *Handler) delete(c *fiber.Ctx) error {
 
 // upload streams the request body into the image file.
 func (h *Handler) upload(c *fiber.Ctx) error {
-	_, err := h.svc.Upload(c.UserContext(), api.Token(c), strings.Clone(c.Params("id")), api.BodyReader(c))
+	_, err := h.svc.Upload(c.UserContext(), api.Token(c), api.Param(c, "id"), api.BodyReader(c))
 	if errors.Is(err, imgsvc.ErrTooLarge) {
 		c.Context().SetConnectionClose() // the rest of the body is not read
 	}
@@ -342,7 +342,7 @@ func (h *Handler) upload(c *fiber.Ctx) error {
 // download streams the image file; the checksum goes in Content-MD5 as
 // Glance sends it.
 func (h *Handler) download(c *fiber.Ctx) error {
-	im, f, err := h.svc.Open(c.UserContext(), api.Token(c), strings.Clone(c.Params("id")))
+	im, f, err := h.svc.Open(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -364,7 +364,7 @@ func (h *Handler) stream(c *fiber.Ctx, im model.Image, f *os.File) error {
 // agentDownload serves image data to agents, which hold no token: the
 // URL's signature (made when the build job was written) stands for one.
 func (h *Handler) agentDownload(c *fiber.Ctx) error {
-	im, f, err := h.svc.OpenSigned(h.Secret, strings.Clone(c.Params("id")), c.Query("expires"), c.Query("sig"), time.Now())
+	im, f, err := h.svc.OpenSigned(h.Secret, api.Param(c, "id"), c.Query("expires"), c.Query("sig"), time.Now())
 	if err != nil {
 		return err
 	}

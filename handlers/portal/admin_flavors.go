@@ -89,7 +89,7 @@ func flavorFieldError(ctx context.Context, f *views.Form, err error) bool {
 }
 
 func (h *Handler) flavorDelete(c *fiber.Ctx) error {
-	id, err := url.PathUnescape(param(c, "id"))
+	id, err := url.PathUnescape(api.Param(c, "id"))
 	if err != nil {
 		return fault.ErrNotFound
 	}

@@ -55,7 +55,7 @@ func (h *Handler) serviceList(c *fiber.Ctx) error {
 func (h *Handler) serviceSetEnabled(on bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx := c.UserContext()
-		host, err := url.PathUnescape(param(c, "host"))
+		host, err := url.PathUnescape(api.Param(c, "host"))
 		if err != nil {
 			return fault.ErrNotFound
 		}

@@ -64,7 +64,7 @@ func (h *Handler) projectCreate(c *fiber.Ctx) error {
 }
 
 func (h *Handler) projectEdit(c *fiber.Ctx) error {
-	p, err := h.svc.Project(c.UserContext(), api.Token(c), param(c, "id"))
+	p, err := h.svc.Project(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (h *Handler) projectEdit(c *fiber.Ctx) error {
 }
 
 func (h *Handler) projectUpdate(c *fiber.Ctx) error {
-	ctx, id := c.UserContext(), param(c, "id")
+	ctx, id := c.UserContext(), api.Param(c, "id")
 	f := readForm(c, projectFields...)
 	p, err := h.svc.UpdateProject(ctx, api.Token(c), id, func(in *idsvc.ProjectInput) {
 		in.Name, in.Description, in.Enabled = f.V("name"), f.V("description"), f.V("enabled") == "on"
@@ -91,7 +91,7 @@ func (h *Handler) projectUpdate(c *fiber.Ctx) error {
 
 func (h *Handler) projectSetEnabled(on bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		_, err := h.svc.UpdateProject(c.UserContext(), api.Token(c), param(c, "id"), func(in *idsvc.ProjectInput) { in.Enabled = on })
+		_, err := h.svc.UpdateProject(c.UserContext(), api.Token(c), api.Param(c, "id"), func(in *idsvc.ProjectInput) { in.Enabled = on })
 		if err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func (h *Handler) projectSetEnabled(on bool) fiber.Handler {
 }
 
 func (h *Handler) projectDelete(c *fiber.Ctx) error {
-	if err := h.svc.DeleteProject(c.UserContext(), api.Token(c), param(c, "id")); err != nil {
+	if err := h.svc.DeleteProject(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
 	h.flash(c, "ok", "projects.deleted")
@@ -153,7 +153,7 @@ func (h *Handler) membersView(c *fiber.Ctx, id string, f views.Form) (views.Proj
 }
 
 func (h *Handler) membersPage(c *fiber.Ctx) error {
-	v, err := h.membersView(c, param(c, "id"), views.Form{})
+	v, err := h.membersView(c, api.Param(c, "id"), views.Form{})
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (h *Handler) membersPage(c *fiber.Ctx) error {
 }
 
 func (h *Handler) memberAssign(c *fiber.Ctx) error {
-	ctx, id := c.UserContext(), param(c, "id")
+	ctx, id := c.UserContext(), api.Param(c, "id")
 	f := readForm(c, "user_id", "role_id")
 	if f.V("user_id") == "" {
 		f.Errors["user_id"] = i18n.T(ctx, "form.required")
@@ -196,7 +196,7 @@ func (h *Handler) memberAssign(c *fiber.Ctx) error {
 }
 
 func (h *Handler) memberRemove(c *fiber.Ctx) error {
-	id := param(c, "id")
+	id := api.Param(c, "id")
 	err := h.svc.RevokeGrant(c.UserContext(), api.Token(c), id, formValue(c, "user_id"), formValue(c, "role_id"))
 	if err != nil {
 		return err

@@ -133,7 +133,7 @@ func (h *Handler) userCreate(c *fiber.Ctx) error {
 }
 
 func (h *Handler) userEdit(c *fiber.Ctx) error {
-	id := param(c, "id")
+	id := api.Param(c, "id")
 	u, err := h.svc.User(c.UserContext(), api.Token(c), id)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func (h *Handler) userEdit(c *fiber.Ctx) error {
 }
 
 func (h *Handler) userUpdate(c *fiber.Ctx) error {
-	ctx, tok, id := c.UserContext(), api.Token(c), param(c, "id")
+	ctx, tok, id := c.UserContext(), api.Token(c), api.Param(c, "id")
 	f := readForm(c, userFields...)
 	checkPasswords(c, &f, false)
 	var u model.User
@@ -184,7 +184,7 @@ func (h *Handler) userUpdate(c *fiber.Ctx) error {
 
 func (h *Handler) userSetEnabled(on bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		tok, id := api.Token(c), param(c, "id")
+		tok, id := api.Token(c), api.Param(c, "id")
 		if id == tok.UserID && !on {
 			h.flash(c, "error", "error.403.message")
 			return c.Redirect("/admin/users", fiber.StatusSeeOther)
@@ -202,7 +202,7 @@ func (h *Handler) userSetEnabled(on bool) fiber.Handler {
 }
 
 func (h *Handler) userDelete(c *fiber.Ctx) error {
-	tok, id := api.Token(c), param(c, "id")
+	tok, id := api.Token(c), api.Param(c, "id")
 	if id == tok.UserID {
 		h.flash(c, "error", "error.self_delete")
 		return c.Redirect("/admin/users", fiber.StatusSeeOther)

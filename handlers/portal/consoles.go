@@ -29,7 +29,7 @@ func consoleReady(in model.Instance) bool {
 
 // consolePage is the full-page console.
 func (h *Handler) consolePage(c *fiber.Ctx) error {
-	in, err := h.compute.Get(c.UserContext(), api.Token(c), param(c, "id"))
+	in, err := h.compute.Get(c.UserContext(), api.Token(c), api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (h *Handler) consolePage(c *fiber.Ctx) error {
 // consoleToken gives the console script a websocket URL with a fresh
 // token (a token opens one session; every connect asks again).
 func (h *Handler) consoleToken(c *fiber.Ctx) error {
-	token, err := h.compute.ConsoleToken(c.UserContext(), api.Token(c), param(c, "id"), "vnc", "novnc")
+	token, err := h.compute.ConsoleToken(c.UserContext(), api.Token(c), api.Param(c, "id"), "vnc", "novnc")
 	if errors.Is(err, fault.ErrConflict) {
 		return c.Status(fiber.StatusConflict).JSON(fiber.Map{"message": i18n.T(c.UserContext(), "console.not_running")})
 	}
@@ -55,7 +55,7 @@ func (h *Handler) consoleToken(c *fiber.Ctx) error {
 // the instance's agent; the tab polls it while the instance runs.
 func (h *Handler) consoleLog(c *fiber.Ctx) error {
 	ctx, tok := c.UserContext(), api.Token(c)
-	in, err := h.compute.Get(ctx, tok, param(c, "id"))
+	in, err := h.compute.Get(ctx, tok, api.Param(c, "id"))
 	if err != nil {
 		return err
 	}

@@ -46,8 +46,5 @@ func fieldError(ctx context.Context, f *views.Form, err error, fallbackField str
 	return false
 }
 
-// param returns a route parameter copied out of fiber's buffer.
-func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
-
 // formValue returns a form field copied out of fiber's buffer.
 func formValue(c *fiber.Ctx, name string) string { return strings.Clone(c.FormValue(name)) }

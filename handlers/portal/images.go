@@ -144,7 +144,7 @@ func readWholeNumber(ctx context.Context, f *views.Form, field string, min, def 
 
 func (h *Handler) imageUploadPage(c *fiber.Ctx) error {
 	ctx, tok := c.UserContext(), api.Token(c)
-	im, err := h.images.Get(ctx, tok, param(c, "id"))
+	im, err := h.images.Get(ctx, tok, api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (h *Handler) imageUploadPage(c *fiber.Ctx) error {
 // never read whole: the app streams request bodies, and the body limiter
 // lets this route through (handlers/image.IsUpload).
 func (h *Handler) imageUpload(c *fiber.Ctx) error {
-	im, err := h.images.Upload(c.UserContext(), api.Token(c), param(c, "id"), api.BodyReader(c))
+	im, err := h.images.Upload(c.UserContext(), api.Token(c), api.Param(c, "id"), api.BodyReader(c))
 	if errors.Is(err, image.ErrTooLarge) {
 		c.Context().SetConnectionClose() // the rest of the body is not read
 	}
@@ -174,7 +174,7 @@ func (h *Handler) imageUpload(c *fiber.Ctx) error {
 }
 
 func (h *Handler) imageDelete(c *fiber.Ctx) error {
-	if err := h.images.Delete(c.UserContext(), api.Token(c), param(c, "id")); err != nil {
+	if err := h.images.Delete(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
 	h.flash(c, "ok", "images.deleted")
@@ -192,7 +192,7 @@ func (h *Handler) imageVisibility(c *fiber.Ctx) error {
 	if to != "public" && to != "private" {
 		return fault.Invalid("visibility", "must be public or private")
 	}
-	im, err := h.images.Update(ctx, tok, param(c, "id"), func(im *model.Image) error {
+	im, err := h.images.Update(ctx, tok, api.Param(c, "id"), func(im *model.Image) error {
 		im.Visibility = to
 		return nil
 	})

@@ -269,7 +269,7 @@ func validActions(in model.Instance) []string {
 
 func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 	ctx, tok := c.UserContext(), api.Token(c)
-	in, err := h.compute.Get(ctx, tok, param(c, "id"))
+	in, err := h.compute.Get(ctx, tok, api.Param(c, "id"))
 	if err != nil {
 		return err
 	}
@@ -309,7 +309,7 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 }
 
 func (h *Handler) instanceAction(c *fiber.Ctx) error {
-	id := param(c, "id")
+	id := api.Param(c, "id")
 	act := map[string]compute.Action{"start": compute.ActionStart, "stop": compute.ActionStop, "reboot": compute.ActionReboot,
 		"reboot-hard": compute.ActionRebootHard, "delete": compute.ActionDelete}[c.Params("action")]
 	if act == "" {

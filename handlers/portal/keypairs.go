@@ -114,7 +114,7 @@ func keyPairFieldError(ctx context.Context, f *views.Form, err error) bool {
 }
 
 func (h *Handler) keyPairDelete(c *fiber.Ctx) error {
-	name, err := url.PathUnescape(param(c, "name"))
+	name, err := url.PathUnescape(api.Param(c, "name"))
 	if err != nil {
 		return fault.ErrNotFound
 	}

@@ -49,7 +49,7 @@ func (h *Handler) quotaFormView(c *fiber.Ctx, id string, f views.Form) (views.Qu
 }
 
 func (h *Handler) quotaEdit(c *fiber.Ctx) error {
-	v, err := h.quotaFormView(c, param(c, "id"), views.Form{})
+	v, err := h.quotaFormView(c, api.Param(c, "id"), views.Form{})
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (h *Handler) quotaEdit(c *fiber.Ctx) error {
 // quotaUpdate saves new limits; lowering one below what is used is refused
 // next to its field unless "force" is ticked.
 func (h *Handler) quotaUpdate(c *fiber.Ctx) error {
-	ctx, id := c.UserContext(), param(c, "id")
+	ctx, id := c.UserContext(), api.Param(c, "id")
 	f := readForm(c, append(append([]string{}, compute.QuotaResources...), "force")...)
 	limits := map[string]int{}
 	for _, r := range compute.QuotaResources {

@@ -223,13 +223,7 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	})
 	app.Use(recover.New())
 	app.Use(api.RequestID)
-	consoleWS := ""
-	if u := s.cfg.ConsolePublicURL; strings.HasPrefix(u, "https://") {
-		consoleWS = "wss://" + strings.TrimPrefix(u, "https://")
-	} else if strings.HasPrefix(u, "http://") {
-		consoleWS = "ws://" + strings.TrimPrefix(u, "http://")
-	}
-	app.Use(securityHeaders(consoleWS))
+	app.Use(securityHeaders(console.WebsocketBase(s.cfg.ConsolePublicURL)))
 	app.Use(api.LimitBody(1<<20, imageapi.IsUpload))
 	app.Get("/healthz", s.healthz)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS()), MaxAge: 3600}))

@@ -35,11 +35,7 @@ func (s *Service) RemoteConsole(ctx context.Context, caller *model.Token, id, pr
 // ConsoleWebsocketURL is the websocket endpoint for a token, for pages
 // that run noVNC themselves (the portal).
 func (s *Service) ConsoleWebsocketURL(token string) string {
-	u := s.opt.ConsoleURL + "/websockify?token=" + url.QueryEscape(token)
-	if len(u) > 5 && u[:5] == "https" {
-		return "wss" + u[5:]
-	}
-	return "ws" + u[4:]
+	return console.WebsocketBase(s.opt.ConsoleURL) + "/websockify?token=" + url.QueryEscape(token)
 }
 
 // ConsoleToken checks the caller may open the instance's console and that

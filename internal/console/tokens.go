@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,18 @@ type Tokens struct {
 	RDB    *redis.Client
 	Prefix string
 	TTL    time.Duration // lifetime of an unused token; default 10 minutes
+}
+
+// WebsocketBase turns the proxy's http(s) base URL into the ws(s) one
+// browsers open ("" for anything else).
+func WebsocketBase(base string) string {
+	switch {
+	case strings.HasPrefix(base, "https://"):
+		return "wss://" + strings.TrimPrefix(base, "https://")
+	case strings.HasPrefix(base, "http://"):
+		return "ws://" + strings.TrimPrefix(base, "http://")
+	}
+	return ""
 }
 
 func (t *Tokens) ttl() time.Duration {

@@ -233,9 +233,9 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 		return err
 	}
 	if err == nil && ev.Power != "" {
-		if st, gerr := a.drv.Get(ctx, j.InstanceID); gerr == nil && string(st.State) == ev.Power {
-			a.noteReported(st)
-		}
+		// The event was made from the domain's status a moment ago: note
+		// that, rather than asking libvirt again.
+		a.noteReported(hypervisor.Status{InstanceID: j.InstanceID, State: hypervisor.PowerState(ev.Power), VNCPort: ev.VNCPort})
 	}
 	return nil
 }

@@ -147,11 +147,7 @@ func instancePage(cols string, f InstanceFilter) (string, []any) {
 		add("name ~ $?", f.NameRegex)
 	}
 	if len(f.VMStates) > 0 {
-		vs := make([]string, len(f.VMStates))
-		for i, v := range f.VMStates {
-			vs[i] = string(v)
-		}
-		add("vm_state = ANY($?)", vs)
+		add("vm_state = ANY($?)", strs(f.VMStates))
 	}
 	if f.Host != "" {
 		add("host = $?", f.Host)
@@ -264,19 +260,11 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	}
 	where := []string{"id = $1"}
 	if len(u.FromVM) > 0 {
-		vs := make([]string, len(u.FromVM))
-		for i, v := range u.FromVM {
-			vs[i] = string(v)
-		}
-		args = append(args, vs)
+		args = append(args, strs(u.FromVM))
 		where = append(where, "vm_state = ANY($"+strconv.Itoa(len(args))+")")
 	}
 	if len(u.FromTask) > 0 {
-		ts := make([]string, len(u.FromTask))
-		for i, t := range u.FromTask {
-			ts[i] = string(t)
-		}
-		args = append(args, ts)
+		args = append(args, strs(u.FromTask))
 		where = append(where, "coalesce(task_state, '') = ANY($"+strconv.Itoa(len(args))+")")
 	}
 	tag, err := s.db.Exec(ctx, `UPDATE instances SET `+strings.Join(sets, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
@@ -300,4 +288,13 @@ func (s *Store) OverdueBuilds(ctx context.Context, now time.Time, limit int) ([]
 		WHERE vm_state = 'building' AND build_deadline < $1 ORDER BY build_deadline LIMIT $2`, now, limit)
 	ins, err := pgx.CollectRows(rows, scanInstance)
 	return ins, mapErr(err)
+}
+
+// strs turns states (string types) into the text[] PostgreSQL compares.
+func strs[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
 }

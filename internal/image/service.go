@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/nimbus-cloud/nimbus/internal/diskimage"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
@@ -57,7 +58,6 @@ type Input struct {
 	Properties      map[string]string
 }
 
-var diskFormats = map[string]bool{"qcow2": true, "raw": true, "iso": true}
 var containerFormats = map[string]bool{"bare": true, "ovf": true}
 var visibilities = map[string]bool{"public": true, "private": true, "shared": true, "community": true}
 
@@ -72,7 +72,7 @@ func check(im *model.Image) error {
 	if len([]rune(im.Name)) > 255 {
 		return fault.InvalidAs("too_long", "name", "must be at most 255 characters")
 	}
-	if im.DiskFormat != "" && !diskFormats[im.DiskFormat] {
+	if im.DiskFormat != "" && !diskimage.Accepted(im.DiskFormat) {
 		return fault.Invalid("disk_format", "must be one of qcow2, raw, iso")
 	}
 	if im.ContainerFormat != "" && !containerFormats[im.ContainerFormat] {
@@ -252,9 +252,13 @@ func (s *Service) Delete(ctx context.Context, caller *model.Token, id string) er
 func (s *Service) path(id string) string { return filepath.Join(s.dir, id) }
 
 // Upload streams data into the image, computing its MD5 checksum and
-// SHA-512 hash on the way. The image goes queued -> saving -> active; a
-// failed upload returns it to queued and leaves no file. A second upload
-// while one runs, or to an active image, is a conflict.
+// SHA-512 hash on the way, then inspects it (internal/diskimage) against
+// its disk_format before it becomes active: data with a backing file, an
+// external data file, or of another format than declared is refused with
+// a *fault.Validation that also wraps the *diskimage.Error. The image goes
+// queued -> saving -> active; a failed or refused upload returns it to
+// queued and leaves no file. A second upload while one runs, or to an
+// active image, is a conflict.
 func (s *Service) Upload(ctx context.Context, caller *model.Token, id string, r io.Reader) (model.Image, error) {
 	im, err := s.owned(ctx, caller, id, policy.UploadImage)
 	if err != nil {
@@ -269,9 +273,9 @@ func (s *Service) Upload(ctx context.Context, caller *model.Token, id string, r 
 		}
 		return model.Image{}, err
 	}
-	size, sum, hash, err := s.write(id, r)
+	w, err := s.write(ctx, id, im.DiskFormat, r)
 	if err == nil {
-		err = s.store.ActivateImage(ctx, id, size, sum, hash)
+		err = s.store.ActivateImage(ctx, id, w.size, w.virtualSize, w.md5, w.sha512)
 	}
 	if err != nil {
 		os.Remove(s.path(id))
@@ -287,13 +291,35 @@ func (s *Service) Upload(ctx context.Context, caller *model.Token, id string, r 
 // ErrTooLarge is returned when an upload exceeds the configured maximum.
 var ErrTooLarge = errors.New("image data exceeds the maximum size")
 
-func (s *Service) write(id string, r io.Reader) (int64, string, string, error) {
+// RefusedError is upload data refused by inspection. It is a
+// *fault.Validation (400) whose message names the problem, and wraps the
+// *diskimage.Error so that a user interface can word it itself.
+type RefusedError struct {
+	Err *diskimage.Error
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+
+// Unwrap gives errors.As both the validation and the inspection's error.
+func (e *RefusedError) Unwrap() []error {
+	return []error{&fault.Validation{Field: "data", Code: string(e.Err.Reason), Message: e.Err.Error()}, e.Err}
+}
+
+// written is what write learnt about the data.
+type written struct {
+	size, virtualSize int64
+	md5, sha512       string
+}
+
+// write streams r into a temporary file, inspects it as format and only
+// then moves it to the image's path.
+func (s *Service) write(ctx context.Context, id, format string, r io.Reader) (written, error) {
 	rnd := make([]byte, 6)
 	rand.Read(rnd)
 	tmp := filepath.Join(s.dir, ".upload-"+id+"-"+hex.EncodeToString(rnd))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		return 0, "", "", err
+		return written{}, err
 	}
 	defer os.Remove(tmp) // a no-op once renamed
 	m5, s512 := md5.New(), sha512.New()
@@ -307,13 +333,24 @@ func (s *Service) write(id string, r io.Reader) (int64, string, string, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	var info diskimage.Info
+	if err == nil {
+		info, err = diskimage.Inspect(ctx, tmp, format)
+		var de *diskimage.Error
+		if errors.As(err, &de) {
+			err = &RefusedError{Err: de}
+		} else if err != nil {
+			err = fmt.Errorf("inspect image %s: %w", id, err)
+		}
+	}
 	if err == nil {
 		err = os.Rename(tmp, s.path(id))
 	}
 	if err != nil {
-		return 0, "", "", err
+		return written{}, err
 	}
-	return n, hex.EncodeToString(m5.Sum(nil)), hex.EncodeToString(s512.Sum(nil)), nil
+	return written{size: n, virtualSize: info.VirtualSize, md5: hex.EncodeToString(m5.Sum(nil)),
+		sha512: hex.EncodeToString(s512.Sum(nil))}, nil
 }
 
 // Open returns the image's data for reading, with the image. The caller

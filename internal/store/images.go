@@ -181,11 +181,12 @@ func (s *Store) SetImageStatus(ctx context.Context, id, from, to string) error {
 	return nil
 }
 
-// ActivateImage records a finished upload.
-func (s *Store) ActivateImage(ctx context.Context, id string, size int64, md5, sha512 string) error {
-	return affected(s.db.Exec(ctx, `UPDATE images SET status = 'active', size = $2, virtual_size = NULL,
-		checksum = $3, os_hash_algo = 'sha512', os_hash_value = $4, updated_at = now()
-		WHERE id = $1 AND status = 'saving'`, id, size, md5, sha512))
+// ActivateImage records a finished upload: its size, the size the guest
+// sees (virtualSize, from inspecting the data) and its checksums.
+func (s *Store) ActivateImage(ctx context.Context, id string, size, virtualSize int64, md5, sha512 string) error {
+	return affected(s.db.Exec(ctx, `UPDATE images SET status = 'active', size = $2, virtual_size = $3,
+		checksum = $4, os_hash_algo = 'sha512', os_hash_value = $5, updated_at = now()
+		WHERE id = $1 AND status = 'saving'`, id, size, virtualSize, md5, sha512))
 }
 
 // DeleteImage removes the image row.

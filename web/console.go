@@ -29,7 +29,11 @@ type consoleProxy struct {
 // the sessions of revoked instances as their ids are published.
 func startConsoleProxy(ctx context.Context, cfg *config.Config, tokens *console.Tokens, ln net.Listener, log *slog.Logger) *consoleProxy {
 	log = log.With("component", "console-proxy")
-	p := consoleproxy.New(consoleproxy.Config{Tokens: tokens, Origins: consoleOrigins(cfg), Idle: cfg.ConsoleIdle, Log: log})
+	pc := consoleproxy.Config{Tokens: tokens, Origins: consoleOrigins(cfg), Idle: cfg.ConsoleIdle, Log: log}
+	if cfg.ConsoleVerifyPort {
+		pc.Verify = (&console.PortCheck{RDB: tokens.RDB, Prefix: cfg.RedisPrefix}).Verify
+	}
+	p := consoleproxy.New(pc)
 	cp := &consoleProxy{proxy: p, done: make(chan struct{}),
 		server: &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second}}
 	watchCtx, cancel := context.WithCancel(ctx)

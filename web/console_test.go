@@ -26,6 +26,69 @@ func consoleTarget(instance, addr string) console.Target {
 
 const rfbBanner = testenv.RFBBanner
 
+// noPortCheck turns off the proxy's connect-time port check for tests on
+// libvirt's test driver, whose domains have no VNC server: a fake one
+// stands in at a port the agent cannot confirm.
+// TestConsolePortConfirmedByAgent covers the check itself.
+var noPortCheck = map[string]string{"NIMBUS_CONSOLE_VERIFY_PORT": "false"}
+
+// TestConsolePortConfirmedByAgent: a console token opens only a port the
+// instance's agent confirms is the instance's VNC server now, on the
+// console address that host registered. The database's port (refreshed
+// by the power sync every few seconds) may have gone to another VM: here
+// a VNC server listens on it, and the agent, whose domain has no screen,
+// does not confirm it, so the proxy refuses without dialling. Addresses
+// outside the VNC port range (PostgreSQL's 5432) and hosts that are not
+// registered hypervisors are refused too.
+func TestConsolePortConfirmedByAgent(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	startAgent(t, tc, "sim-port")
+	tc.waitHosts(t, 1)
+	img := tc.activeImage(t)
+	demo := tc.demoToken(t)
+	id := tc.createServer(t, demo, map[string]any{"name": "port", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	port := fakeVNC(t)
+	if _, err := tc.srv.pool.Exec(context.Background(), `UPDATE instances SET vnc_port = $2 WHERE id = $1`, id, port); err != nil {
+		t.Fatal(err)
+	}
+	r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo,
+		map[string]any{"remote_console": map[string]any{"protocol": "vnc", "type": "novnc"}}, "OpenStack-API-Version", "compute 2.6")
+	if r.Status != 200 {
+		t.Fatalf("remote-consoles: %d %s", r.Status, r.Body)
+	}
+	token := tokenOf(t, r.JSON(t)["remote_console"].(map[string]any)["url"].(string))
+	refused := func(what, token string) {
+		t.Helper()
+		ws, res, err := tc.dialConsole(token, tc.ConsoleURL)
+		if err == nil {
+			ws.Close()
+			t.Fatalf("%s: the proxy opened the console", what)
+		}
+		if res == nil || res.StatusCode != 403 {
+			t.Fatalf("%s: %v %v, want 403", what, res, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(body), "no longer shows its instance's screen") {
+			t.Fatalf("%s: body %q does not say why", what, body)
+		}
+	}
+	refused("a port the agent does not confirm", token)
+
+	ctx := context.Background()
+	for _, c := range []struct{ what, host, addr string }{
+		{"PostgreSQL's port", "sim-port", "127.0.0.1:5432"},
+		{"an unregistered host", "sim-nobody", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
+		{"another address than the host registered", "sim-port", net.JoinHostPort("127.0.0.2", strconv.Itoa(port))},
+	} {
+		tok, err := tc.srv.consoles.Issue(ctx, console.Target{InstanceID: id, Host: c.host, Addr: c.addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(c.what, tok)
+	}
+}
+
 // fakeVNC stands in for a domain's VNC server where libvirt's test driver
 // runs none; it returns the port.
 func fakeVNC(t *testing.T) int {
@@ -63,7 +126,7 @@ func (tc *testCloud) dialConsole(token, origin string) (*websocket.Conn, *http.R
 // through the proxy once, the refusals, and console output read by the
 // agent from the serial log.
 func TestConsoleAPIOnTestDriver(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := newTestCloud(t, noPortCheck)
 	agent := startAgent(t, tc, "sim-console")
 	tc.waitHosts(t, 1)
 	img := tc.activeImage(t)
@@ -205,8 +268,10 @@ func TestConsoleOnlyMode(t *testing.T) {
 	ln.Close()
 	env := map[string]string{
 		"NIMBUS_REDIS_URL": tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX": tc.env["NIMBUS_REDIS_PREFIX"],
-		"NIMBUS_LOG_LEVEL":  "error", // and no NIMBUS_DATABASE_URL
-		"NIMBUS_PUBLIC_URL": "http://portal.example", "NIMBUS_DATA_DIR": t.TempDir(),
+		"NIMBUS_LOG_LEVEL": "error", // and no NIMBUS_DATABASE_URL
+		// The fake VNC server has no agent to confirm its port.
+		"NIMBUS_CONSOLE_VERIFY_PORT": "false",
+		"NIMBUS_PUBLIC_URL":          "http://portal.example", "NIMBUS_DATA_DIR": t.TempDir(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -249,7 +314,7 @@ func TestConsoleOnlyMode(t *testing.T) {
 // pressed on the Console tab comes back to it; the console token endpoint
 // gives a websocket URL on the proxy only when there is a screen.
 func TestPortalConsoleTabWaitsForScreen(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := newTestCloud(t, noPortCheck)
 	startAgent(t, tc, "sim-tab")
 	tc.waitHosts(t, 1)
 	img := tc.activeImage(t)

@@ -103,7 +103,14 @@ func (w *Compute) Start(ctx context.Context) {
 			return err
 		})
 	})
+	w.run(func() {
+		w.every(ctx, 5*time.Second, "reconcile tasks", func(ctx context.Context) error {
+			_, err := w.d.Compute.Reconcile(ctx, time.Now())
+			return err
+		})
+	})
 	w.run(func() { w.every(ctx, 10*time.Minute, "purge outbox", w.d.Store.PurgeSentOutbox) })
+	w.run(func() { w.every(ctx, time.Minute, "trim streams", w.trimStreams) })
 }
 
 // Wait blocks until every worker has stopped.
@@ -191,6 +198,21 @@ func (w *Compute) deadJob(ctx context.Context, b []byte, reason string) {
 	if err := w.d.Compute.ErrorInstance(ctx, j.InstanceID, "The request could not be processed.", "dead-lettered: "+reason); err != nil {
 		w.d.Log.Warn("error instance of dead job", "instance_id", j.InstanceID, "error", err)
 	}
+}
+
+// trimStreams keeps every stream to what some consumer group still needs
+// (queue.Trim) and the dead letters bounded.
+func (w *Compute) trimStreams(ctx context.Context) error {
+	streams, err := queue.JobStreams(ctx, w.d.RDB, w.d.Prefix)
+	if err != nil {
+		return err
+	}
+	for _, s := range streams {
+		if _, err := queue.Trim(ctx, w.d.RDB, s); err != nil {
+			return err
+		}
+	}
+	return queue.TrimDeadLetters(ctx, w.d.RDB, w.d.Prefix)
 }
 
 func consumerName() string {

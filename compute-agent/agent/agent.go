@@ -131,7 +131,14 @@ func (a *Agent) every(ctx context.Context, d time.Duration, fn func(context.Cont
 	}
 }
 
+// heartbeat reports the host alive, but only while its hypervisor
+// answers: an agent whose libvirt is gone (libvirtd restarted or dead)
+// would otherwise keep a host "up" on which every job fails. The check
+// reconnects when it can, so the host comes back by itself.
 func (a *Agent) heartbeat(ctx context.Context) error {
+	if err := a.checkHypervisor(ctx); err != nil {
+		return fmt.Errorf("hypervisor unreachable, host not reported alive: %w", err)
+	}
 	info := a.info
 	return queue.Heartbeat(ctx, a.rdb, a.cfg.Prefix, queue.AgentInfo{
 		Host: a.cfg.Host, AZ: a.cfg.AZ, Hypervisor: info.HypervisorType, Arch: info.Arch, VCPUs: info.VCPUs,
@@ -159,12 +166,18 @@ func (a *Agent) syncPower(ctx context.Context) error {
 		return err
 	}
 	a.reportedMu.Lock()
-	if a.reported == nil || time.Since(a.lastFull) >= fullSync {
+	full := a.reported == nil || time.Since(a.lastFull) >= fullSync
+	if full {
 		a.reported, a.lastFull = map[string]hypervisor.Status{}, time.Now()
 	}
 	var changed []hypervisor.Status
+	owned := []string{}
 	for _, st := range sts {
-		if a.owns(st.InstanceID) && a.reported[st.InstanceID] != st {
+		if !a.owns(st.InstanceID) {
+			continue
+		}
+		owned = append(owned, st.InstanceID)
+		if a.reported[st.InstanceID] != st {
 			changed = append(changed, st)
 		}
 	}
@@ -174,6 +187,11 @@ func (a *Agent) syncPower(ctx context.Context) error {
 			return err
 		}
 		a.noteReported(st)
+	}
+	if full {
+		// The whole list, so the controller learns of instances whose
+		// domain is gone from this host.
+		return a.emit(ctx, queue.Event{Kind: queue.EventInventory, Instances: owned})
 	}
 	return nil
 }
@@ -200,6 +218,16 @@ func (a *Agent) emit(ctx context.Context, ev queue.Event) error {
 	return queue.Publish(ctx, a.rdb, queue.EventStream(a.cfg.Prefix), b)
 }
 
+// checkHypervisor asks a driver that can tell whether its connection
+// still works, reconnecting when it does not.
+func (a *Agent) checkHypervisor(ctx context.Context) error {
+	p, ok := a.drv.(hypervisor.Pinger)
+	if !ok {
+		return nil
+	}
+	return p.Ping(ctx)
+}
+
 func (a *Agent) lock(id string) func() {
 	m, _ := a.locks.LoadOrStore(id, &sync.Mutex{})
 	mu := m.(*sync.Mutex)
@@ -219,6 +247,18 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 	}
 	defer a.lock(j.InstanceID)()
 	log := a.log.With("instance_id", j.InstanceID, "job", j.Kind, "request_id", j.RequestID)
+	done := queue.DoneKey(a.cfg.Prefix, a.cfg.Host, j)
+	if done != "" {
+		// Done before: report the outcome again, do not do it again.
+		b, err := a.rdb.Get(ctx, done).Bytes()
+		if err == nil {
+			log.Info("job already done; reporting its outcome again")
+			return queue.Publish(ctx, a.rdb, queue.EventStream(a.cfg.Prefix), b)
+		}
+		if !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
 	ev, err := a.run(ctx, log, j)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -226,10 +266,23 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 		}
 		log.Warn("job failed", "error", err)
 		ev = queue.Event{Kind: queue.EventFailed, Message: failMessage(j.Kind), Details: err.Error(),
-			Retryable: j.Kind == queue.JobBuild}
+			Retryable: j.Kind == queue.JobBuild && !errors.Is(err, errPermanent)}
+		a.checkHypervisor(ctx)
 	}
 	ev.Job, ev.InstanceID, ev.RequestID, ev.ActionID = j.Kind, j.InstanceID, j.RequestID, j.ActionID
-	if err := a.emit(ctx, ev); err != nil {
+	ev.V, ev.Host, ev.At = queue.Version, a.cfg.Host, time.Now().UTC()
+	b, merr := json.Marshal(ev)
+	if merr != nil {
+		return merr
+	}
+	if done != "" {
+		// Remembered before it is reported: a crash between the two
+		// reports it again on redelivery rather than doing it again.
+		if err := a.rdb.Set(ctx, done, b, queue.DoneTTL).Err(); err != nil {
+			return err
+		}
+	}
+	if err := queue.Publish(ctx, a.rdb, queue.EventStream(a.cfg.Prefix), b); err != nil {
 		return err
 	}
 	if err == nil && ev.Power != "" {

@@ -31,6 +31,15 @@ func (a *Agent) answer(ctx context.Context, req queue.Request) queue.Reply {
 			return queue.Reply{Error: err.Error()}
 		}
 		return queue.Reply{Output: out}
+	case queue.CallConsolePort:
+		if !a.owns(req.InstanceID) {
+			return queue.Reply{}
+		}
+		st, err := a.drv.Get(ctx, req.InstanceID)
+		if err != nil || st.State != hypervisor.Running {
+			return queue.Reply{} // no screen here now
+		}
+		return queue.Reply{Port: st.VNCPort}
 	}
 	return queue.Reply{Error: "unknown call " + req.Kind}
 }

@@ -255,3 +255,11 @@ type Driver interface {
 	// Close returns nil.
 	Close() error
 }
+
+// Pinger is a Driver that can tell whether its hypervisor still answers.
+// Ping checks the connection and, when the hypervisor went away and came
+// back (libvirtd restarted), connects again; it fails while the
+// hypervisor cannot be reached.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}

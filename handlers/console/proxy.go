@@ -36,7 +36,10 @@ type Config struct {
 	Origins     []string
 	Idle        time.Duration // close a session with no traffic for this long
 	DialTimeout time.Duration // default 5 s
-	Log         *slog.Logger
+	// Verify, when set, confirms at connect time that a token's address
+	// still is its instance's VNC server (console.PortCheck.Verify).
+	Verify func(ctx context.Context, t console.Target) error
+	Log    *slog.Logger
 }
 
 // Proxy serves the console port.
@@ -156,6 +159,17 @@ func (p *Proxy) websocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With("instance_id", target.InstanceID)
+	if p.cfg.Verify != nil {
+		if err := p.cfg.Verify(r.Context(), target); errors.Is(err, console.ErrStaleTarget) {
+			log.Warn("console refused: address no longer the instance's", "addr", target.Addr, "error", err)
+			http.Error(w, i18n.T(r.Context(), "console.error.moved"), http.StatusForbidden)
+			return
+		} else if err != nil {
+			log.Warn("console: could not confirm the VNC port with the host", "error", err)
+			http.Error(w, i18n.T(r.Context(), "console.error.unreachable"), http.StatusBadGateway)
+			return
+		}
+	}
 	// Only the address bound to the token: never one the client names.
 	tcp, err := net.DialTimeout("tcp", target.Addr, p.cfg.DialTimeout)
 	if err != nil {

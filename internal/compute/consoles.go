@@ -65,8 +65,12 @@ func (s *Service) ConsoleToken(ctx context.Context, caller *model.Token, id, pro
 	if !found || agent.ConsoleAddr == "" {
 		return "", fault.Conflict("The console of instance %s is not available.", id)
 	}
-	return s.opt.Consoles.Issue(ctx, console.Target{InstanceID: in.ID, ProjectID: in.ProjectID,
-		Addr: net.JoinHostPort(agent.ConsoleAddr, strconv.Itoa(in.VNCPort))})
+	addr := net.JoinHostPort(agent.ConsoleAddr, strconv.Itoa(in.VNCPort))
+	if err := console.CheckAddr(addr); err != nil {
+		s.log.Warn("console address refused", "instance_id", in.ID, "host", in.Host, "error", err)
+		return "", fault.Conflict("The console of instance %s is not available.", id)
+	}
+	return s.opt.Consoles.Issue(ctx, console.Target{InstanceID: in.ID, ProjectID: in.ProjectID, Host: in.Host, Addr: addr})
 }
 
 // ConsoleOutput returns the end of the instance's serial console log

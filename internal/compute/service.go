@@ -25,6 +25,7 @@ type Options struct {
 	BuildTimeout  time.Duration    // a build not finished by then goes to ERROR
 	AgentLiveness time.Duration    // hosts silent longer are down
 	MaxAttempts   int              // build attempts across hosts (Nova: 3)
+	TaskResend    time.Duration    // a task whose job has not finished by then has it sent again
 	Scheduler     scheduler.Config // ratios and weigher multipliers
 	// ImageURL returns a download URL an agent may use for an image
 	// without a token (signed, expiring).
@@ -75,6 +76,9 @@ func New(st *store.Store, log *slog.Logger, opt Options) *Service {
 	}
 	if opt.AgentLiveness == 0 {
 		opt.AgentLiveness = 60 * time.Second
+	}
+	if opt.TaskResend == 0 {
+		opt.TaskResend = 2 * time.Minute
 	}
 	if opt.MaxAttempts == 0 {
 		opt.MaxAttempts = 3

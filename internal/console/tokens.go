@@ -31,7 +31,8 @@ var ErrInvalidToken = errors.New("console token is invalid, expired or already u
 type Target struct {
 	InstanceID string    `json:"instance_id"`
 	ProjectID  string    `json:"project_id"`
-	Addr       string    `json:"addr"` // host:port of the VNC server
+	Host       string    `json:"host,omitempty"` // the compute host whose agent confirms the port
+	Addr       string    `json:"addr"`           // host:port of the VNC server
 	Expires    time.Time `json:"expires"`
 }
 

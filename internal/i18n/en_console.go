@@ -24,6 +24,7 @@ var enConsole = map[string]string{
 	"console.error.origin":        "This page may not open consoles: its origin is not one this cloud trusts.",
 	"console.error.token":         "This console link is invalid, expired or already used. Ask for a new console.",
 	"console.error.unavailable":   "The console service is unavailable. Try again shortly.",
+	"console.error.moved":         "This console link no longer shows its instance's screen (the instance was powered off or moved). Ask for a new console.",
 	"console.error.unreachable":   "The console of this instance cannot be reached. Try again shortly.",
 	"instances.tab.overview":      "Overview",
 	"instances.tab.log":           "Log",

@@ -80,12 +80,18 @@ type Instance struct {
 	LaunchIndex      int
 	Attempts         int
 	TriedHosts       []string
-	BuildDeadline    *time.Time
-	LaunchedAt       *time.Time
-	TerminatedAt     *time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
-	DeletedAt        *time.Time
+	// TaskActionID is the action whose job the current task waits for;
+	// TaskSentAt is when that job was last sent (see compute.Reconcile).
+	TaskActionID int64
+	TaskSentAt   *time.Time
+	// AgentEventAt is the agent's time of the last event applied.
+	AgentEventAt  *time.Time
+	BuildDeadline *time.Time
+	LaunchedAt    *time.Time
+	TerminatedAt  *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	DeletedAt     *time.Time
 }
 
 // InstanceAction is one entry of an instance's action log.

@@ -121,10 +121,25 @@ func (c *Consumer) ownPending(ctx context.Context, log *slog.Logger, h Handler) 
 	}
 	for _, s := range res {
 		for _, m := range s.Messages {
-			log.Info("resuming own pending message", "id", m.ID)
-			c.handle(ctx, log, m, 1, h)
+			// Counted like any redelivery: a message that crashes the
+			// process would otherwise come back from its own pending list
+			// at every start, for ever.
+			deliveries := c.deliveries(ctx, m.ID)
+			log.Info("resuming own pending message", "id", m.ID, "deliveries", deliveries)
+			c.handle(ctx, log, m, deliveries, h)
 		}
 	}
+}
+
+// deliveries is how many times the group has handed out message id.
+func (c *Consumer) deliveries(ctx context.Context, id string) int64 {
+	p, err := c.RDB.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: c.Stream, Group: c.Group, Start: id, End: id, Count: 1,
+	}).Result()
+	if err != nil || len(p) != 1 {
+		return 1
+	}
+	return p[0].RetryCount
 }
 
 // reclaim takes over pending messages idle for ClaimIdle (from dead
@@ -142,12 +157,7 @@ func (c *Consumer) reclaim(ctx context.Context, log *slog.Logger, h Handler) {
 			return
 		}
 		for _, m := range msgs {
-			deliveries := int64(1)
-			if p, err := c.RDB.XPendingExt(ctx, &redis.XPendingExtArgs{
-				Stream: c.Stream, Group: c.Group, Start: m.ID, End: m.ID, Count: 1,
-			}).Result(); err == nil && len(p) == 1 {
-				deliveries = p[0].RetryCount
-			}
+			deliveries := c.deliveries(ctx, m.ID)
 			log.Info("reclaimed pending message", "id", m.ID, "deliveries", deliveries)
 			c.handle(ctx, log, m, deliveries, h)
 		}
@@ -159,7 +169,16 @@ func (c *Consumer) reclaim(ctx context.Context, log *slog.Logger, h Handler) {
 }
 
 func (c *Consumer) handle(ctx context.Context, log *slog.Logger, m redis.XMessage, deliveries int64, h Handler) {
-	raw, _ := m.Values[Field].(string)
+	raw, ok := m.Values[Field].(string)
+	if !ok {
+		// The entry is gone from the stream (deleted or trimmed while
+		// pending; XAUTOCLAIM reports such ids without fields) or never
+		// had our field: nothing can be done with it, so it stops being
+		// pending rather than being claimed for ever.
+		log.Warn("pending entry without a message; acknowledging it", "id", m.ID)
+		_ = c.RDB.XAck(ctx, c.Stream, c.Group, m.ID).Err()
+		return
+	}
 	if deliveries > c.MaxDeliveries {
 		c.dead(ctx, log, m, []byte(raw), "delivered too many times")
 		return

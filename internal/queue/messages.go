@@ -56,12 +56,15 @@ type Build struct {
 
 // ImageRef tells an agent how to fetch and verify an image.
 type ImageRef struct {
-	ID         string `json:"id"`
-	Checksum   string `json:"checksum"` // MD5, as Glance's
-	SHA512     string `json:"os_hash_value"`
-	Size       int64  `json:"size"`
-	DiskFormat string `json:"disk_format"`
-	URL        string `json:"url"` // download URL with a one-use token
+	ID       string `json:"id"`
+	Checksum string `json:"checksum"` // MD5, as Glance's
+	SHA512   string `json:"os_hash_value"`
+	Size     int64  `json:"size"`
+	// VirtualSize is what the controller measured at upload (0: unknown).
+	// Agents measure again and trust their own figure.
+	VirtualSize int64  `json:"virtual_size,omitempty"`
+	DiskFormat  string `json:"disk_format"`
+	URL         string `json:"url"` // download URL with a one-use token
 }
 
 // Event kinds, sent by agents.
@@ -73,6 +76,10 @@ const (
 	EventStopped   = "stopped"    // stop done
 	EventDeleted   = "deleted"    // domain and disks gone
 	EventPower     = "power"      // periodic power-state sync
+	// EventInventory lists every Nimbus domain on the host (Instances), sent
+	// with each full power sync, so the controller learns of instances
+	// whose domain vanished.
+	EventInventory = "inventory"
 )
 
 // Event is what an agent reports back.
@@ -90,8 +97,24 @@ type Event struct {
 	Message    string    `json:"message,omitempty"` // safe for users
 	Details    string    `json:"details,omitempty"` // for admins: libvirt errors, paths
 	Retryable  bool      `json:"retryable,omitempty"`
+	Instances  []string  `json:"instances,omitempty"` // inventory: the host's domains
 	At         time.Time `json:"at"`
 }
+
+// DoneKey is where the agent of host keeps the event that ended job j,
+// for a day: a job delivered again (a reclaim, a relay that sent it
+// twice, the reconciler's resend of a job that was only slow) is answered
+// with that event instead of being done twice. Jobs without an action
+// (cleanup deletes) have no key: they are idempotent by themselves.
+func DoneKey(prefix, host string, j Job) string {
+	if j.ActionID == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%sdone:%s:%d:%s", prefix, host, j.ActionID, j.Kind)
+}
+
+// DoneTTL is how long an agent remembers a job it has done.
+const DoneTTL = 24 * time.Hour
 
 // Decode reads a message and checks its version.
 func Decode(b []byte, v any) error {

@@ -23,6 +23,10 @@ import (
 // Call kinds.
 const (
 	CallConsoleLog = "console_log"
+	// CallConsolePort asks which VNC port the instance's domain listens on
+	// now, so a console proxy never dials a port that has since gone to
+	// another instance (Nova's validate_console_port).
+	CallConsolePort = "console_port"
 )
 
 // Request is one call to an agent.
@@ -40,6 +44,7 @@ type Reply struct {
 	V      int    `json:"v"`
 	Error  string `json:"error,omitempty"`
 	Output string `json:"output,omitempty"`
+	Port   int    `json:"port,omitempty"` // console_port: 0 when the instance has no VNC server here
 }
 
 // ErrNoReply is a call that was not answered in time.

@@ -15,7 +15,7 @@ const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_nam
 	coalesce(image_id::text, ''), coalesce(key_name, ''), coalesce(key_data, ''), coalesce(user_data, ''), metadata,
 	availability_zone, coalesce(host, ''), vm_state, coalesce(task_state, ''), power_state, coalesce(vnc_port, 0), fault,
 	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
-	created_at, updated_at, deleted_at`
+	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at`
 
 func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	var in model.Instance
@@ -24,7 +24,8 @@ func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	err := row.Scan(&in.ID, &in.ProjectID, &in.UserID, &in.Name, &in.FlavorID, &in.FlavorName, &in.VCPUs, &in.MemoryMB,
 		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
 		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
-		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt)
+		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt,
+		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt)
 	if err != nil {
 		return in, err
 	}
@@ -204,6 +205,14 @@ type InstanceUpdate struct {
 	Attempt    string // append to tried_hosts and count an attempt
 	ClearHost  bool
 	Deadline   *time.Time
+	// TaskAction records the action whose job the new task waits for, and
+	// that its job is sent now; Resent only notes a new sending.
+	TaskAction *int64
+	Resent     bool
+	// AgentAt records the agent's time of the event being applied.
+	AgentAt *time.Time
+	// ForAction guards the update to the task of that action (0: any).
+	ForAction int64
 }
 
 // UpdateInstance applies u; ErrConflict when the instance is not in the
@@ -258,6 +267,16 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	if u.Deadline != nil {
 		set("build_deadline", *u.Deadline)
 	}
+	if u.TaskAction != nil {
+		set("task_action_id", *u.TaskAction)
+	}
+	if u.AgentAt != nil {
+		set("agent_event_at", *u.AgentAt)
+		sets[len(sets)-1] = "agent_event_at = greatest(agent_event_at, $" + strconv.Itoa(len(args)) + ")"
+	}
+	if u.TaskAction != nil || u.Resent {
+		sets = append(sets, "task_sent_at = clock_timestamp()")
+	}
 	where := []string{"id = $1"}
 	if len(u.FromVM) > 0 {
 		args = append(args, strs(u.FromVM))
@@ -266,6 +285,10 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	if len(u.FromTask) > 0 {
 		args = append(args, strs(u.FromTask))
 		where = append(where, "coalesce(task_state, '') = ANY($"+strconv.Itoa(len(args))+")")
+	}
+	if u.ForAction != 0 {
+		args = append(args, u.ForAction)
+		where = append(where, "coalesce(task_action_id, $"+strconv.Itoa(len(args))+") = $"+strconv.Itoa(len(args)))
 	}
 	tag, err := s.db.Exec(ctx, `UPDATE instances SET `+strings.Join(sets, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
 	if err != nil {
@@ -286,6 +309,23 @@ func (s *Store) UpdateInstanceName(ctx context.Context, id, name string) error {
 func (s *Store) OverdueBuilds(ctx context.Context, now time.Time, limit int) ([]model.Instance, error) {
 	rows, _ := s.db.Query(ctx, `SELECT `+instanceCols+` FROM instances
 		WHERE vm_state = 'building' AND build_deadline < $1 ORDER BY build_deadline LIMIT $2`, now, limit)
+	ins, err := pgx.CollectRows(rows, scanInstance)
+	return ins, mapErr(err)
+}
+
+// InstancesInTask returns instances whose task has waited for its job
+// since before sentBefore (the reconciler's work), oldest first.
+func (s *Store) InstancesInTask(ctx context.Context, sentBefore time.Time, limit int) ([]model.Instance, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+instanceCols+` FROM instances
+		WHERE task_state IS NOT NULL AND deleted_at IS NULL AND coalesce(task_sent_at, updated_at) < $1
+		ORDER BY coalesce(task_sent_at, updated_at) LIMIT $2`, sentBefore, limit)
+	ins, err := pgx.CollectRows(rows, scanInstance)
+	return ins, mapErr(err)
+}
+
+// InstancesOnHost returns the live instances the database places on host.
+func (s *Store) InstancesOnHost(ctx context.Context, host string) ([]model.Instance, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+instanceCols+` FROM instances WHERE host = $1 AND deleted_at IS NULL`, host)
 	ins, err := pgx.CollectRows(rows, scanInstance)
 	return ins, mapErr(err)
 }

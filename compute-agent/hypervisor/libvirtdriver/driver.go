@@ -431,6 +431,47 @@ func (d *Driver) Close() error {
 	return nil
 }
 
+// Ping checks that libvirt still answers on the connection and connects
+// again when it does not: after libvirtd restarts, the old connection
+// fails every call for ever. The agent calls it before each heartbeat
+// (its interval is the retry back-off) and after a failed job.
+func (d *Driver) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.RLock()
+	c := d.conn
+	alive := false
+	if c != nil {
+		if ok, err := c.IsAlive(); err == nil && ok {
+			_, err := c.GetLibVersion() // a round trip: IsAlive alone misses a closed socket
+			alive = err == nil
+		}
+	}
+	d.mu.RUnlock()
+	if c == nil {
+		return ErrClosed
+	}
+	if alive {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn == nil {
+		return ErrClosed
+	}
+	if d.conn != c {
+		return nil // another caller has reconnected meanwhile
+	}
+	nc, err := libvirt.NewConnect(d.uri)
+	if err != nil {
+		return fmt.Errorf("reconnect to libvirt %s: %w", d.uri, err)
+	}
+	_, _ = d.conn.Close()
+	d.conn = nc
+	return nil
+}
+
 // withConn runs fn with the connection, holding the read lock.
 func (d *Driver) withConn(fn func(*libvirt.Connect) error) error {
 	d.mu.RLock()

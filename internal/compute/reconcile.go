@@ -1,0 +1,170 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+)
+
+// Reconcile repairs tasks whose job never finished: a job lost with a
+// Redis that restarted without its data, a host that went away. Every
+// task whose job was sent more than TaskResend ago has it sent again
+// (jobs are idempotent, and agents remember the jobs they have done, so a
+// job that was only slow is not done twice); a delete whose host is down
+// completes locally, and its domain is removed when the host returns (as
+// Nova's local delete); another task on a down host is given up, the
+// instance left as it was. Builds past their deadline are ReapBuilds'.
+// It returns how many instances it acted on.
+func (s *Service) Reconcile(ctx context.Context, now time.Time) (int, error) {
+	stuck, err := s.store.InstancesInTask(ctx, now.Add(-s.opt.TaskResend), 100)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, in := range stuck {
+		err := s.store.Tx(ctx, func(tx *store.Store) error {
+			cur, err := tx.LockInstance(ctx, in.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if cur.TaskState != in.TaskState || cur.TaskActionID != in.TaskActionID || !sameTime(cur.TaskSentAt, in.TaskSentAt) {
+				return nil // moved on, or another controller re-sent it
+			}
+			n++
+			return s.resend(ctx, tx, cur, now)
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	if n > 0 {
+		s.opt.Kick()
+	}
+	return n, nil
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// resend sends again the job the instance's task waits for, in the
+// caller's transaction, or settles the task when its host is down.
+func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance, now time.Time) error {
+	actionID := in.TaskActionID
+	if actionID == 0 {
+		id, err := tx.ActionByRequestKind(ctx, in.ID, actionForTask(in.TaskState))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		actionID = id
+	}
+	if in.TaskState == model.TaskScheduling {
+		return s.sendAgain(ctx, tx, in, queue.SchedulerStream(s.opt.RedisPrefix), queue.Job{V: queue.Version,
+			Kind: queue.JobSchedule, InstanceID: in.ID, ActionID: actionID})
+	}
+	if in.Host == "" {
+		if in.TaskState == model.TaskDeleting {
+			return s.finishDelete(ctx, tx, in, actionID, "")
+		}
+		return nil
+	}
+	up, err := s.hostUp(ctx, tx, in.Host, now)
+	if err != nil {
+		return err
+	}
+	if !up {
+		switch in.TaskState {
+		case model.TaskSpawning:
+			return nil // the build deadline settles it (ReapBuilds)
+		case model.TaskDeleting:
+			s.log.Warn("host down: instance deleted locally; its domain goes when the host returns",
+				"host", in.Host, "instance_id", in.ID)
+			return s.finishDelete(ctx, tx, in, actionID, in.Host)
+		}
+		task := model.TaskNone
+		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromTask: []model.TaskState{in.TaskState},
+			TaskState: &task}); err != nil {
+			return ignoreConflict(err)
+		}
+		return tx.FinishEvent(ctx, actionID, "compute_"+actionForTask(in.TaskState)+"_instance", in.Host, "Error",
+			"compute host "+in.Host+" is down", now)
+	}
+	j := queue.Job{V: queue.Version, InstanceID: in.ID, ActionID: actionID}
+	switch in.TaskState {
+	case model.TaskSpawning:
+		im, err := tx.Image(ctx, in.ImageID)
+		if err != nil {
+			return ignoreNotFound(err) // the build deadline settles it
+		}
+		j.Kind, j.Build = queue.JobBuild, s.buildSpec(in, im)
+	case model.TaskPoweringOff:
+		j.Kind = queue.JobStop
+	case model.TaskPoweringOn:
+		j.Kind = queue.JobStart
+	case model.TaskRebooting:
+		j.Kind = queue.JobReboot
+	case model.TaskRebootingHard:
+		j.Kind, j.Hard = queue.JobReboot, true
+	case model.TaskDeleting:
+		j.Kind = queue.JobDelete
+	default:
+		return nil
+	}
+	return s.sendAgain(ctx, tx, in, queue.HostStream(s.opt.RedisPrefix, in.Host), j)
+}
+
+func (s *Service) sendAgain(ctx context.Context, tx *store.Store, in model.Instance, stream string, j queue.Job) error {
+	s.log.Info("sending a task's job again", "instance_id", in.ID, "task", in.TaskState, "job", j.Kind)
+	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromTask: []model.TaskState{in.TaskState},
+		Resent: true}); err != nil {
+		return ignoreConflict(err)
+	}
+	return tx.Enqueue(ctx, stream, j)
+}
+
+// hostUp says whether host has reported within the liveness window.
+func (s *Service) hostUp(ctx context.Context, tx *store.Store, host string, now time.Time) (bool, error) {
+	h, err := tx.Host(ctx, host)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return now.Sub(h.LastSeen) <= s.opt.AgentLiveness, nil
+}
+
+// actionForTask names the instance action (os-instance-actions) a task
+// belongs to.
+func actionForTask(t model.TaskState) string {
+	switch t {
+	case model.TaskScheduling, model.TaskSpawning:
+		return "create"
+	case model.TaskPoweringOff:
+		return "stop"
+	case model.TaskPoweringOn:
+		return "start"
+	case model.TaskRebooting, model.TaskRebootingHard:
+		return "reboot"
+	case model.TaskDeleting:
+		return "delete"
+	}
+	return string(t)
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}

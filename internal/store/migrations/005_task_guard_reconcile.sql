@@ -1,0 +1,25 @@
+-- Hardening (issue 8). Every message may arrive twice or late, and jobs
+-- may be lost with a Redis that restarts empty:
+--   task_action_id: the action whose job the current task waits for; an
+--     event of another (older) action never finishes it;
+--   task_sent_at: when that job was last sent, so the reconciler re-sends
+--     jobs of tasks that have waited too long;
+--   agent_event_at: the agent's time of the last event applied, so a
+--     power report taken before it (applied late, or by a slower applier)
+--     changes nothing;
+--   unrecognised_domains: Nimbus domains a host reports that the database
+--     does not place there (a host renamed, a database restored from an
+--     older backup). They are never destroyed on sight: an admin decides.
+ALTER TABLE instances ADD COLUMN task_action_id bigint, ADD COLUMN task_sent_at timestamptz,
+    ADD COLUMN agent_event_at timestamptz;
+CREATE INDEX instances_in_task ON instances (task_sent_at) WHERE task_state IS NOT NULL AND deleted_at IS NULL;
+
+CREATE TABLE unrecognised_domains (
+    host        text NOT NULL,
+    instance_id uuid NOT NULL,
+    power       text NOT NULL DEFAULT '',
+    reason      text NOT NULL,
+    first_seen  timestamptz NOT NULL DEFAULT now(),
+    last_seen   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (host, instance_id)
+);

@@ -17,13 +17,20 @@ import (
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
+	"github.com/nimbus-cloud/nimbus/internal/diskimage"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
+// errPermanent marks a build failure no other host would fix: the image
+// itself is refused, or the flavor's disk cannot hold it. The controller
+// does not reschedule such a build.
+var errPermanent = errors.New("not retryable")
+
 // build creates and starts an instance's domain: image into the local
-// cache (checksums verified), a qcow2 overlay on it, the domain definition,
-// then power on. Each step is reported as it starts. A domain that already
-// exists (a redelivered job) is only started and reported.
+// cache (checksums verified), inspected again before every use, a qcow2
+// overlay on it, the domain definition, then power on. Each step is
+// reported as it starts. A domain that already exists (a redelivered job)
+// is only started and reported.
 func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue.Event, error) {
 	id := j.InstanceID
 	if st, err := a.drv.Get(ctx, id); err == nil {
@@ -42,17 +49,17 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue
 	spec := hypervisor.Spec{InstanceID: id, VCPUs: j.Build.VCPUs, MemoryMB: j.Build.MemoryMB, VNCListen: a.cfg.VNCListen}
 	if a.info.DomainType != "test" {
 		// Real hypervisors need a disk; libvirt's test driver boots nothing.
+		acc := qemuAccess()
 		dir := a.instanceDir(id)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := acc.mkdir(filepath.Dir(dir)); err != nil {
+			return queue.Event{}, err
+		}
+		if err := acc.mkdir(dir); err != nil {
 			return queue.Event{}, err
 		}
 		_ = a.emit(ctx, queue.Event{Kind: queue.EventStarted, Step: "compute_prepare_image", InstanceID: id, ActionID: j.ActionID})
-		base, err := a.cachedImage(ctx, j.Build.Image)
+		disk, err := a.rootDisk(ctx, acc, dir, j.Build)
 		if err != nil {
-			return queue.Event{}, err
-		}
-		disk := filepath.Join(dir, "disk")
-		if err := overlay(ctx, base, j.Build.Image.DiskFormat, disk, j.Build.RootGB); err != nil {
 			return queue.Event{}, err
 		}
 		spec.DiskPath, spec.DiskFormat = disk, "qcow2"
@@ -60,6 +67,9 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue
 		if iso, err := a.configDrive(ctx, dir, j); err != nil {
 			return queue.Event{}, err
 		} else if iso != "" {
+			if err := acc.file(iso); err != nil {
+				return queue.Event{}, err
+			}
 			spec.ConfigDrive = iso
 		}
 	}
@@ -87,66 +97,117 @@ func (a *Agent) spawned(ctx context.Context, id string) (queue.Event, error) {
 	return queue.Event{Kind: queue.EventSpawned, Power: string(st.State), VNCPort: st.VNCPort}, nil
 }
 
+// rootDisk makes the instance's root disk in dir: a qcow2 overlay on the
+// cached image, made only once the image passed inspection, and refused
+// when the flavor's root disk (rootGB, when set) is smaller than the
+// image's virtual size as measured here.
+func (a *Agent) rootDisk(ctx context.Context, acc access, dir string, b *queue.Build) (string, error) {
+	base, info, err := a.cachedImage(ctx, acc, b.Image)
+	if err != nil {
+		return "", err
+	}
+	if root := int64(b.RootGB) << 30; root > 0 && root < info.VirtualSize {
+		return "", fmt.Errorf("flavor's root disk of %d bytes is smaller than image %s of %d bytes: %w",
+			root, b.Image.ID, info.VirtualSize, errPermanent)
+	}
+	disk := filepath.Join(dir, "disk")
+	if err := overlay(ctx, base, info.Format, disk, b.RootGB); err != nil {
+		return "", err
+	}
+	return disk, acc.file(disk)
+}
+
 // cachedImage returns the path of the image in the local cache, fetching
-// and verifying it once. Concurrent builds of one image wait for one fetch.
-func (a *Agent) cachedImage(ctx context.Context, im *queue.ImageRef) (string, error) {
+// and verifying its checksums once, and inspecting it (diskimage.Inspect,
+// against its declared disk_format) on every use: the agent trusts
+// neither the controller's file nor its own cache. A cached file that
+// fails inspection is removed; a refusal wraps errPermanent. Concurrent
+// builds of one image wait for one fetch.
+func (a *Agent) cachedImage(ctx context.Context, acc access, im *queue.ImageRef) (string, diskimage.Info, error) {
 	if im == nil || im.URL == "" {
-		return "", errors.New("build job has no image to fetch")
+		return "", diskimage.Info{}, errors.New("build job has no image to fetch")
 	}
 	if hypervisor.ValidateInstanceID(im.ID) != nil {
-		return "", fmt.Errorf("image id %q is not a UUID", im.ID)
+		return "", diskimage.Info{}, fmt.Errorf("image id %q is not a UUID", im.ID)
 	}
 	a.images.Lock()
 	defer a.images.Unlock()
 	dir := filepath.Join(a.cfg.StateDir, "images")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+	if err := acc.mkdir(dir); err != nil {
+		return "", diskimage.Info{}, err
 	}
 	path := filepath.Join(dir, im.ID)
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := a.fetch(ctx, dir, path, im); err != nil {
+			return "", diskimage.Info{}, err
+		}
+	} else if err != nil {
+		return "", diskimage.Info{}, err
 	}
+	info, err := inspect(ctx, path, im)
+	if errors.Is(err, errPermanent) {
+		// Refused: fetched again (and inspected again) next time.
+		return "", diskimage.Info{}, errors.Join(err, os.Remove(path))
+	}
+	if err != nil {
+		return "", diskimage.Info{}, err
+	}
+	return path, info, acc.file(path)
+}
+
+// inspect checks a cached image against its declared format.
+func inspect(ctx context.Context, path string, im *queue.ImageRef) (diskimage.Info, error) {
+	info, err := diskimage.Inspect(ctx, path, im.DiskFormat)
+	var refused *diskimage.Error
+	if errors.As(err, &refused) {
+		return diskimage.Info{}, fmt.Errorf("image %s refused: %w: %w", im.ID, err, errPermanent)
+	}
+	if err != nil {
+		return diskimage.Info{}, fmt.Errorf("inspect image %s: %w", im.ID, err)
+	}
+	return info, nil
+}
+
+// fetch downloads the image to path through a private temporary file,
+// checking its MD5 and SHA-512 against the job's.
+func (a *Agent) fetch(ctx context.Context, dir, path string, im *queue.ImageRef) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, im.URL, nil)
 	if err != nil {
-		return "", err
+		return err
 	}
 	res, err := a.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("fetch image %s: %w", im.ID, err)
+		return fmt.Errorf("fetch image %s: %w", im.ID, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("fetch image %s: status %d", im.ID, res.StatusCode)
+		return fmt.Errorf("fetch image %s: status %d", im.ID, res.StatusCode)
 	}
-	tmp, err := os.CreateTemp(dir, ".fetch-*")
+	tmp, err := os.CreateTemp(dir, ".fetch-*") // mode 0600
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	m5, s512 := md5.New(), sha512.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, m5, s512), res.Body); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("fetch image %s: %w", im.ID, err)
+		return fmt.Errorf("fetch image %s: %w", im.ID, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", err
+		return err
 	}
 	if got := hex.EncodeToString(m5.Sum(nil)); im.Checksum != "" && got != im.Checksum {
-		return "", fmt.Errorf("image %s checksum %s, want %s", im.ID, got, im.Checksum)
+		return fmt.Errorf("image %s checksum %s, want %s", im.ID, got, im.Checksum)
 	}
 	if got := hex.EncodeToString(s512.Sum(nil)); im.SHA512 != "" && got != im.SHA512 {
-		return "", fmt.Errorf("image %s sha512 mismatch", im.ID)
+		return fmt.Errorf("image %s sha512 mismatch", im.ID)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", err
-	}
-	return path, nil
+	return os.Rename(tmp.Name(), path)
 }
 
-// overlay makes a qcow2 overlay of base at path, grown to rootGB if set.
+// overlay makes a qcow2 overlay of base, an inspected image of format, at
+// path, grown to rootGB if set. The backing format is always given, so
+// QEMU never probes the base.
 func overlay(ctx context.Context, base, format, path string, rootGB int) error {
 	if format == "" || format == "iso" {
 		format = "raw"
@@ -158,5 +219,5 @@ func overlay(ctx context.Context, base, format, path string, rootGB int) error {
 	if out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("qemu-img create: %w: %s", err, out)
 	}
-	return os.Chmod(path, 0o644)
+	return nil
 }

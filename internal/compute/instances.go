@@ -34,6 +34,19 @@ type CreateRequest struct {
 	RequestID string
 }
 
+// imageBytes is the disk an image needs: its virtual size (what the guest
+// sees, measured at upload) or, when larger or unknown, its file size.
+func imageBytes(im model.Image) int64 {
+	var n int64
+	if im.Size != nil {
+		n = *im.Size
+	}
+	if im.VirtualSize != nil && *im.VirtualSize > n {
+		n = *im.VirtualSize
+	}
+	return n
+}
+
 // lastSegment takes the id out of a ref that may be a URL.
 func lastSegment(ref string) string {
 	ref = strings.TrimRight(ref, "/")
@@ -237,8 +250,9 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 	if flavor.DiskGB > 0 && im.MinDisk > flavor.DiskGB {
 		return nil, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image.")
 	}
-	if im.Size != nil && flavor.DiskGB > 0 && *im.Size > int64(flavor.DiskGB)<<30 {
-		return nil, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image.")
+	if root := int64(flavor.DiskGB) << 30; root > 0 && imageBytes(im) > root {
+		return nil, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is %d bytes.",
+			root, imageBytes(im))
 	}
 	var keyData string
 	if r.KeyName != "" {

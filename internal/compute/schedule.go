@@ -122,6 +122,9 @@ func (s *Service) buildSpec(in model.Instance, im model.Image) *queue.Build {
 	if im.Size != nil {
 		ref.Size = *im.Size
 	}
+	if im.VirtualSize != nil {
+		ref.VirtualSize = *im.VirtualSize
+	}
 	b.Image = ref
 	return b
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/nimbus-cloud/nimbus/handlers/api"
+	"github.com/nimbus-cloud/nimbus/internal/diskimage"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/image"
@@ -160,17 +161,52 @@ func (h *Handler) imageUploadPage(c *fiber.Ctx) error {
 // imageUpload streams the request body into the image (PUT from the
 // upload page's script, with the CSRF token in X-CSRF-Token). The body is
 // never read whole: the app streams request bodies, and the body limiter
-// lets this route through (handlers/image.IsUpload).
+// lets this route through (handlers/image.IsUpload). Data the image
+// service refuses (a backing file, another format than declared, ...) is
+// a 400 whose plain-text body says why in the user's language; the page's
+// script shows it.
 func (h *Handler) imageUpload(c *fiber.Ctx) error {
-	im, err := h.images.Upload(c.UserContext(), api.Token(c), api.Param(c, "id"), api.BodyReader(c))
+	ctx := c.UserContext()
+	im, err := h.images.Upload(ctx, api.Token(c), api.Param(c, "id"), api.BodyReader(c))
 	if errors.Is(err, image.ErrTooLarge) {
 		c.Context().SetConnectionClose() // the rest of the body is not read
+	}
+	var refused *diskimage.Error
+	if errors.As(err, &refused) {
+		c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+		return c.Status(fiber.StatusBadRequest).SendString(refusedMessage(ctx, refused))
 	}
 	if err != nil {
 		return err
 	}
 	h.flash(c, "ok", "images.uploaded", im.Name)
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// refusedKeys are the catalogue's words for each reason an image's data is
+// refused.
+var refusedKeys = map[diskimage.Reason]string{
+	diskimage.ReasonBackingFile:    "images.refused_backing_file",
+	diskimage.ReasonDataFile:       "images.refused_data_file",
+	diskimage.ReasonEncrypted:      "images.refused_encrypted",
+	diskimage.ReasonFormatMismatch: "images.refused_format_mismatch",
+	diskimage.ReasonUnsupported:    "images.refused_unsupported_format",
+	diskimage.ReasonInvalid:        "images.refused_invalid",
+}
+
+// refusedMessage words a refusal in ctx's language.
+func refusedMessage(ctx context.Context, e *diskimage.Error) string {
+	key, ok := refusedKeys[e.Reason]
+	if !ok {
+		key = "images.refused_invalid"
+	}
+	switch e.Reason {
+	case diskimage.ReasonFormatMismatch:
+		return i18n.T(ctx, key, e.Declared, e.Detected)
+	case diskimage.ReasonUnsupported, diskimage.ReasonInvalid:
+		return i18n.T(ctx, key, e.Declared)
+	}
+	return i18n.T(ctx, key)
 }
 
 func (h *Handler) imageDelete(c *fiber.Ctx) error {

@@ -41,6 +41,10 @@
         bar.value = bar.max;
         box.dataset.progress = "100";
         window.location.assign(box.dataset.done);
+      } else if (xhr.status === 400 && (xhr.getResponseHeader("Content-Type") || "").startsWith("text/plain") && xhr.responseText) {
+        // The server refused the data and says why, in the page's language.
+        fail(0);
+        status.textContent = xhr.responseText;
       } else {
         fail(xhr.status);
       }

@@ -115,10 +115,23 @@ type HostRow struct {
 	Updated        string
 }
 
+// UnrecognisedRow is a domain a host reported that the database does not
+// place on it; Nimbus leaves it alone for an admin to decide.
+type UnrecognisedRow struct {
+	Host       string
+	InstanceID string
+	Power      string
+	ReasonKey  string // catalogue key of why
+	PlacedOn   string
+	FirstSeen  string
+	LastSeen   string
+}
+
 // HostList is Admin > Hypervisors and Admin > Compute Services.
 type HostList struct {
 	Page
-	Hosts []HostRow
+	Hosts        []HostRow
+	Unrecognised []UnrecognisedRow // Hypervisors only
 	// ErrorHost is the host whose disable form holds Form's errors.
 	ErrorHost string
 	Form      Form

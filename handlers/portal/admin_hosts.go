@@ -9,6 +9,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/handlers/api"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
+	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/views"
 )
 
@@ -38,6 +39,22 @@ func (h *Handler) hypervisorList(c *fiber.Ctx) error {
 	v, err := h.hostList(c, "admin-hypervisors", "hosts.hypervisors_title", views.Form{}, "")
 	if err != nil {
 		return err
+	}
+	ds, err := h.compute.UnrecognisedDomains(c.UserContext(), api.Token(c))
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		key := "hosts.unrecognised_unknown"
+		if d.Reason == store.PlacedElsewhere {
+			key = "hosts.unrecognised_elsewhere"
+			if d.PlacedOn == "" {
+				key = "hosts.unrecognised_nowhere"
+			}
+		}
+		v.Unrecognised = append(v.Unrecognised, views.UnrecognisedRow{Host: d.Host, InstanceID: d.InstanceID, Power: d.Power,
+			ReasonKey: key, PlacedOn: d.PlacedOn, FirstSeen: d.FirstSeen.UTC().Format(computeTimeFormat),
+			LastSeen: d.LastSeen.UTC().Format(computeTimeFormat)})
 	}
 	return render(c, views.HypervisorListPage(v))
 }

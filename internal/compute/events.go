@@ -62,7 +62,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 		in, err := tx.LockInstance(ctx, ev.InstanceID)
 		if errors.Is(err, store.ErrNotFound) {
 			if reportsDomain(ev) {
-				return s.noteUnrecognised(ctx, tx, ev, "the database has no such instance")
+				return s.noteUnrecognised(ctx, tx, ev, store.UnknownInstance, "")
 			}
 			return nil
 		}
@@ -190,11 +190,7 @@ func (s *Service) foreignDomain(ctx context.Context, tx *store.Store, in model.I
 	if slices.Contains(in.TriedHosts, ev.Host) {
 		return s.enqueueCleanup(ctx, tx, ev.Host, in.ID)
 	}
-	reason := "the database places this instance on host " + in.Host
-	if in.Host == "" {
-		reason = "the database places this instance on no host"
-	}
-	return s.noteUnrecognised(ctx, tx, ev, reason)
+	return s.noteUnrecognised(ctx, tx, ev, store.PlacedElsewhere, in.Host)
 }
 
 // enqueueCleanup tells host to remove an instance's domain and files.
@@ -205,10 +201,11 @@ func (s *Service) enqueueCleanup(ctx context.Context, tx *store.Store, host, id 
 
 // noteUnrecognised records a domain the database does not place on the
 // reporting host. What happens next is the admin's decision.
-func (s *Service) noteUnrecognised(ctx context.Context, tx *store.Store, ev queue.Event, reason string) error {
-	s.log.Warn("unrecognised domain left in place", "host", ev.Host, "instance_id", ev.InstanceID, "reason", reason)
+func (s *Service) noteUnrecognised(ctx context.Context, tx *store.Store, ev queue.Event, reason, placedOn string) error {
+	s.log.Warn("unrecognised domain left in place", "host", ev.Host, "instance_id", ev.InstanceID, "reason", reason,
+		"placed_on", placedOn)
 	return tx.NoteUnrecognised(ctx, store.UnrecognisedDomain{Host: ev.Host, InstanceID: ev.InstanceID, Power: ev.Power,
-		Reason: reason})
+		Reason: reason, PlacedOn: placedOn})
 }
 
 // applyInventory compares a host's full list of domains with the

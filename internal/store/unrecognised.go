@@ -14,17 +14,25 @@ type UnrecognisedDomain struct {
 	Host       string
 	InstanceID string
 	Power      string
-	Reason     string
+	Reason     string // UnknownInstance or PlacedElsewhere
+	PlacedOn   string // PlacedElsewhere: the instance's host ("" for none)
 	FirstSeen  time.Time
 	LastSeen   time.Time
 }
 
+// Why a domain is not recognised.
+const (
+	UnknownInstance = "unknown"   // the database has no such instance
+	PlacedElsewhere = "elsewhere" // the instance lives on another host, or none
+)
+
 // NoteUnrecognised records (or refreshes) an unrecognised domain.
 func (s *Store) NoteUnrecognised(ctx context.Context, d UnrecognisedDomain) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO unrecognised_domains (host, instance_id, power, reason)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (host, instance_id) DO UPDATE SET power = excluded.power, reason = excluded.reason, last_seen = now()`,
-		d.Host, d.InstanceID, d.Power, d.Reason)
+	_, err := s.db.Exec(ctx, `INSERT INTO unrecognised_domains (host, instance_id, power, reason, placed_on)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (host, instance_id) DO UPDATE SET power = excluded.power, reason = excluded.reason,
+			placed_on = excluded.placed_on, last_seen = now()`,
+		d.Host, d.InstanceID, d.Power, d.Reason, d.PlacedOn)
 	return mapErr(err)
 }
 
@@ -45,11 +53,11 @@ func (s *Store) ForgetUnrecognisedDomain(ctx context.Context, host, instanceID s
 
 // UnrecognisedDomains lists every record, by host and instance.
 func (s *Store) UnrecognisedDomains(ctx context.Context) ([]UnrecognisedDomain, error) {
-	rows, _ := s.db.Query(ctx, `SELECT host, instance_id::text, power, reason, first_seen, last_seen
+	rows, _ := s.db.Query(ctx, `SELECT host, instance_id::text, power, reason, placed_on, first_seen, last_seen
 		FROM unrecognised_domains ORDER BY host, instance_id`)
 	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (UnrecognisedDomain, error) {
 		var d UnrecognisedDomain
-		err := row.Scan(&d.Host, &d.InstanceID, &d.Power, &d.Reason, &d.FirstSeen, &d.LastSeen)
+		err := row.Scan(&d.Host, &d.InstanceID, &d.Power, &d.Reason, &d.PlacedOn, &d.FirstSeen, &d.LastSeen)
 		return d, err
 	})
 	return ds, mapErr(err)

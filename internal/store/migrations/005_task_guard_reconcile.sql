@@ -18,7 +18,10 @@ CREATE TABLE unrecognised_domains (
     host        text NOT NULL,
     instance_id uuid NOT NULL,
     power       text NOT NULL DEFAULT '',
+    -- why it is not recognised: 'unknown' (no such instance) or
+    -- 'elsewhere' (the instance lives on placed_on, or on no host)
     reason      text NOT NULL,
+    placed_on   text NOT NULL DEFAULT '',
     first_seen  timestamptz NOT NULL DEFAULT now(),
     last_seen   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (host, instance_id)

@@ -22,6 +22,7 @@ package diskimage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -130,11 +131,15 @@ func Inspect(ctx context.Context, path, declared string) (Info, error) {
 		return Info{}, fmt.Errorf("inspect image: %s is not a regular file", path)
 	}
 	h, err := InspectHeader(f, st.Size())
-	if err != nil {
-		if e, ok := err.(*Error); ok && e.Declared == "" && e.Reason == ReasonInvalid {
-			e.Declared = declared
+	var refused *Error
+	if errors.As(err, &refused) {
+		if refused.Reason == ReasonInvalid && refused.Declared == "" {
+			refused.Declared = declared
 		}
-		return Info{}, err
+		return Info{}, refused
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("inspect image header: %w", err)
 	}
 	if !matches(declared, h.Format) {
 		return Info{}, &Error{Reason: ReasonFormatMismatch, Declared: declared, Detected: h.Format}

@@ -26,10 +26,14 @@ type consoleProxy struct {
 }
 
 // startConsoleProxy serves the console proxy on ln until stop, closing
-// the sessions of revoked instances as their ids are published.
+// the sessions of revoked instances and of ended access (a user disabled,
+// a password changed, a role removed, a sign-out) as they are published.
 func startConsoleProxy(ctx context.Context, cfg *config.Config, tokens *console.Tokens, ln net.Listener, log *slog.Logger) *consoleProxy {
 	log = log.With("component", "console-proxy")
-	pc := consoleproxy.Config{Tokens: tokens, Origins: consoleOrigins(cfg), Idle: cfg.ConsoleIdle, Log: log}
+	pc := consoleproxy.Config{Tokens: tokens, Origins: consoleOrigins(cfg), Idle: cfg.ConsoleIdle, Log: log,
+		Lifetime: cfg.ConsoleMaxLifetime, WriteTimeout: cfg.ConsoleWriteTimeout, PublicURL: cfg.ConsolePublicURL,
+		Limits: console.Limits{PerUser: cfg.ConsoleMaxPerUser, PerInstance: cfg.ConsoleMaxPerInstance,
+			PerProxy: cfg.ConsoleMaxPerProxy}}
 	if cfg.ConsoleVerifyPort {
 		pc.Verify = (&console.PortCheck{RDB: tokens.RDB, Prefix: cfg.RedisPrefix}).Verify
 	}

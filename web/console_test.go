@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nimbus-cloud/nimbus/internal/console"
+	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
@@ -377,5 +379,184 @@ func TestPortalConsoleTabWaitsForScreen(t *testing.T) {
 	}
 	if p := readPage(t, res); p.Status != 303 || p.Location != "/project/instances/"+id+"?tab=console" {
 		t.Fatalf("stop from the console tab: %d to %q, want back to the console tab", p.Status, p.Location)
+	}
+}
+
+// TestConsoleClosesWhenAccessEnds: an open console closes within a second
+// or two, with the reason in its close frame, when its user is disabled,
+// is given a new password (by an admin or themselves), loses their role
+// on the project, or signs out of the portal (which closes the consoles
+// that portal session opened, not the user's others). Another user's
+// console stays open throughout. The caps come from the settings: a
+// user's third console is refused with 429 and the catalogue's sentence.
+func TestConsoleClosesWhenAccessEnds(t *testing.T) {
+	extra := map[string]string{"NIMBUS_CONSOLE_MAX_PER_USER": "2", "NIMBUS_CONSOLE_MAX_PER_INSTANCE": "4"}
+	for k, v := range noPortCheck {
+		extra[k] = v
+	}
+	tc := newTestCloud(t, extra)
+	startAgent(t, tc, "sim-access")
+	tc.waitHosts(t, 1)
+	img := tc.activeImage(t)
+	demo := tc.demoToken(t)
+	id := tc.createServer(t, demo, map[string]any{"name": "acc", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	if _, err := tc.srv.pool.Exec(context.Background(), `UPDATE instances SET vnc_port = $2 WHERE id = $1`, id, fakeVNC(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	admin := tc.adminToken(t)
+	pid := tc.do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	uid := tc.do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{
+		"name": "carol", "password": "carol-pass-1", "default_project_id": pid}}).JSON(t)["user"].(map[string]any)["id"].(string)
+	member := tc.do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
+	grant := func() {
+		if r := tc.do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil); r.Status != 204 {
+			t.Fatalf("grant: %d %s", r.Status, r.Body)
+		}
+	}
+	grant()
+
+	// open asks the API for a console with token and opens it.
+	open := func(token string) *websocket.Conn {
+		t.Helper()
+		r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", token,
+			map[string]any{"remote_console": map[string]any{"protocol": "vnc", "type": "novnc"}}, "OpenStack-API-Version", "compute 2.6")
+		if r.Status != 200 {
+			t.Fatalf("remote-consoles: %d %s", r.Status, r.Body)
+		}
+		return openWS(t, tc, tokenOf(t, r.JSON(t)["remote_console"].(map[string]any)["url"].(string)))
+	}
+	others := open(demo)
+
+	pw := "carol-pass-1"
+	cases := []struct {
+		name      string
+		end, undo func()
+	}{
+		{"user disabled", func() {
+			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": false}})
+		}, func() {
+			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": true}})
+		}},
+		{"password set by an admin", func() {
+			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"password": "carol-pass-2"}})
+			pw = "carol-pass-2"
+		}, func() {}},
+		{"password changed by the user", func() {
+			tok := tc.token(t, "carol", pw, "demo")
+			if r := tc.do(t, "POST", "/identity/v3/users/"+uid+"/password", tok, map[string]any{"user": map[string]any{
+				"original_password": pw, "password": "carol-pass-3"}}); r.Status != 204 {
+				t.Fatalf("change password: %d %s", r.Status, r.Body)
+			}
+			pw = "carol-pass-3"
+		}, func() {}},
+		{"role removed", func() {
+			tc.do(t, "DELETE", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil)
+		}, grant},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ws := open(tc.token(t, "carol", pw, "demo"))
+			c.end()
+			consoleClosedWith(t, c.name, ws, 2*time.Second, console.ReasonAccess)
+			c.undo()
+			stillRelays(t, "demo's console", others)
+		})
+	}
+
+	t.Run("signed out of the portal", func(t *testing.T) {
+		cli := open(tc.token(t, "carol", pw, "demo")) // not the portal's: stays open
+		b := newFormClient(t, tc)
+		b.login("carol", pw)
+		csrf := csrfOf(t, b.get("/project/instances/"+id))
+		portalConsole := func() page {
+			req, _ := http.NewRequest("POST", tc.URL+"/project/instances/"+id+"/console-token", nil)
+			req.Header.Set("X-CSRF-Token", csrf)
+			req.Header.Set("Origin", tc.URL)
+			res, err := b.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return readPage(t, res)
+		}
+		p := portalConsole()
+		if p.Status != 200 {
+			t.Fatalf("console token: %d %s", p.Status, p.Body)
+		}
+		var got struct{ URL string }
+		if err := json.Unmarshal([]byte(p.Body), &got); err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(got.URL)
+		ws := openWS(t, tc, u.Query().Get("token"))
+
+		// Two open: a third of carol's is refused, with its token kept.
+		p = portalConsole()
+		json.Unmarshal([]byte(p.Body), &got)
+		u, _ = url.Parse(got.URL)
+		third := u.Query().Get("token")
+		_, res, err := tc.dialConsole(third, tc.URL)
+		if err == nil || res == nil || res.StatusCode != 429 {
+			t.Fatalf("carol's third console: %v %v, want 429", res, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if want := i18n.T(context.Background(), "console.error.too_many_user", 2); string(body) != want+"\n" {
+			t.Errorf("429 body %q, want %q", body, want)
+		}
+
+		if p := b.post("/auth/logout", url.Values{"_csrf": {csrf}}); p.Status != 303 {
+			t.Fatalf("sign out: %d", p.Status)
+		}
+		consoleClosedWith(t, "the portal's console after sign-out", ws, 2*time.Second, console.ReasonAccess)
+		stillRelays(t, "carol's console from the API", cli)
+		stillRelays(t, "demo's console", others)
+		// The token issued by the signed-out session is void too.
+		if _, res, err := tc.dialConsole(third, tc.URL); err == nil || res == nil || res.StatusCode != 403 {
+			t.Fatalf("a console token of a signed-out session: %v %v, want 403", res, err)
+		}
+	})
+}
+
+// openWS opens a console through the proxy from the portal's origin and
+// reads the banner.
+func openWS(t *testing.T, tc *testCloud, token string) *websocket.Conn {
+	t.Helper()
+	ws, res, err := tc.dialConsole(token, tc.URL)
+	if err != nil {
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		t.Fatalf("open console: %d %v", status, err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, m, err := ws.ReadMessage(); err != nil || string(m) != rfbBanner {
+		t.Fatalf("banner: %q %v", m, err)
+	}
+	return ws
+}
+
+// consoleClosedWith checks the proxy closes ws within d with reason.
+func consoleClosedWith(t *testing.T, what string, ws *websocket.Conn, d time.Duration, reason string) {
+	t.Helper()
+	start := time.Now()
+	ws.SetReadDeadline(start.Add(d))
+	_, _, err := ws.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Text != reason {
+		t.Fatalf("%s: %v after %v; want closed within %v saying %q", what, err, time.Since(start), d, reason)
+	}
+}
+
+// stillRelays checks ws is open: bytes sent come back from the fake VNC.
+func stillRelays(t *testing.T, what string, ws *websocket.Conn) {
+	t.Helper()
+	if err := ws.WriteMessage(websocket.BinaryMessage, []byte("still here")); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, m, err := ws.ReadMessage(); err != nil || string(m) != "still here" {
+		t.Fatalf("%s: %q %v, want it open", what, m, err)
 	}
 }

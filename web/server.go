@@ -120,9 +120,11 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 			return nil, fmt.Errorf("rc files: %w", err)
 		}
 	}
+	s.consoles = &console.Tokens{RDB: s.rdb, Prefix: cfg.RedisPrefix, TTL: cfg.ConsoleTokenTTL}
 	s.identity, err = identity.New(st, s.rdb, log, identity.Options{
 		TokenTTL: cfg.TokenTTL, RedisPrefix: cfg.RedisPrefix, Throttle: cfg.Throttle,
 		HashConcurrency: cfg.HashConcurrency, HashQueue: cfg.HashQueue,
+		Consoles: s.consoles, // ended access closes open consoles
 	})
 	if err != nil {
 		s.close()
@@ -146,7 +148,6 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		return nil, err
 	}
 	s.imageSecret = []byte(imageSecret)
-	s.consoles = &console.Tokens{RDB: s.rdb, Prefix: cfg.RedisPrefix, TTL: cfg.ConsoleTokenTTL}
 	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Prefix: cfg.RedisPrefix, Log: log, ClaimIdle: cfg.ClaimIdle})
 	sc := cfg.Scheduler
 	s.compute = compute.New(st, log, compute.Options{

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/a-h/templ"
@@ -33,9 +34,23 @@ type Config struct {
 	Sessions *console.Sessions
 	// Origins are the websocket Origins accepted (scheme://host[:port]),
 	// besides the proxy's own (the Host the request came to).
-	Origins     []string
-	Idle        time.Duration // close a session with no traffic for this long
-	DialTimeout time.Duration // default 5 s
+	Origins  []string
+	Idle     time.Duration // close a session with no traffic for this long
+	Lifetime time.Duration // close a session this long after it opened (0: never)
+	// WriteTimeout closes a session whose browser (or VNC server) does
+	// not take a write within it; default 30 s.
+	WriteTimeout time.Duration
+	MaxMessage   int64         // largest client message; default console.MaxClientMessage
+	DialTimeout  time.Duration // default 5 s
+	// Limits caps open consoles per user and instance (counted in Redis
+	// across proxies) and on this proxy; over a cap a connect gets 429.
+	Limits console.Limits
+	// Lease is how long a session counts without being refreshed, so a
+	// dead proxy's sessions stop counting; default 30 s.
+	Lease time.Duration
+	// PublicURL is the proxy's base URL as browsers reach it; its ws(s)
+	// form is allowed in the console page's Content-Security-Policy.
+	PublicURL string
 	// Verify, when set, confirms at connect time that a token's address
 	// still is its instance's VNC server (console.PortCheck.Verify).
 	Verify func(ctx context.Context, t console.Target) error
@@ -47,6 +62,9 @@ type Proxy struct {
 	cfg      Config
 	origins  map[string]bool
 	upgrader websocket.Upgrader
+	leases   *console.Leases
+	open     atomic.Int64    // sessions open and connects under way (Limits.PerProxy)
+	csp      string          // the console page's Content-Security-Policy
 	ctx      context.Context // ends every session on shutdown
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -57,10 +75,14 @@ func New(cfg Config) *Proxy {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
 	if cfg.Sessions == nil {
 		cfg.Sessions = &console.Sessions{}
 	}
-	p := &Proxy{cfg: cfg, origins: map[string]bool{}}
+	p := &Proxy{cfg: cfg, origins: map[string]bool{}, csp: pageCSP(cfg.PublicURL),
+		leases: &console.Leases{RDB: cfg.Tokens.RDB, Prefix: cfg.Tokens.Prefix, Lease: cfg.Lease, Log: cfg.Log}}
 	for _, o := range cfg.Origins {
 		p.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
 	}
@@ -138,36 +160,128 @@ func (p *Proxy) originAllowed(r *http.Request) bool {
 }
 
 func (p *Proxy) websocket(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	log := p.cfg.Log.With("remote", r.RemoteAddr)
 	if !websocket.IsWebSocketUpgrade(r) {
-		http.Error(w, i18n.T(r.Context(), "console.error.not_websocket"), http.StatusBadRequest)
+		http.Error(w, i18n.T(ctx, "console.error.not_websocket"), http.StatusBadRequest)
 		return
 	}
 	if !p.originAllowed(r) {
 		log.Warn("console refused: origin not allowed", "origin", r.Header.Get("Origin"))
-		http.Error(w, i18n.T(r.Context(), "console.error.origin"), http.StatusForbidden)
+		http.Error(w, i18n.T(ctx, "console.error.origin"), http.StatusForbidden)
 		return
 	}
-	target, err := p.cfg.Tokens.Redeem(r.Context(), r.URL.Query().Get("token"))
-	if errors.Is(err, console.ErrInvalidToken) {
-		http.Error(w, i18n.T(r.Context(), "console.error.token"), http.StatusForbidden)
+	target, lease, ok := p.admit(w, r, log)
+	if !ok {
 		return
 	}
+	// uncount gives the console's places under the caps back; it runs
+	// before the session is forgotten, so once Sessions no longer counts
+	// it another console may take its place.
+	uncount := func() {
+		p.leases.Release(lease)
+		p.open.Add(-1)
+	}
+	log = log.With("instance_id", target.InstanceID, "user_id", target.UserID)
+	tcp, ok := p.dial(w, r, log, target)
+	if !ok {
+		uncount()
+		return
+	}
+	ws, err := p.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		tcp.Close()
+		uncount()
+		return // the upgrader has answered
+	}
+	s := console.NewSession(target, ws, tcp, console.Options{Idle: p.cfg.Idle, Lifetime: p.cfg.Lifetime,
+		WriteTimeout: p.cfg.WriteTimeout, MaxMessage: p.cfg.MaxMessage})
+	remove := p.cfg.Sessions.Add(s)
+	p.wg.Add(1)
+	defer p.wg.Done()
+	go p.leases.Keep(lease, s.Done())
+	// Access revoked while this connect was under way: its notice may
+	// have gone out before the session was registered to hear it.
+	if revoked, err := p.cfg.Tokens.Revoked(context.WithoutCancel(ctx), target); err != nil {
+		log.Warn("console: read revocations", "error", err)
+	} else if revoked {
+		s.Close(console.ReasonAccess)
+	}
+	log.Info("console session opened")
+	s.Run(p.ctx)
+	uncount()
+	remove()
+	log.Info("console session closed", "reason", s.Reason())
+}
+
+// admit checks the caps and takes the token: the proxy's own cap first
+// (it guards this process, before any Redis work; connects under way
+// count too), then the user's and the instance's, then the token is used.
+// The token is read before the caps and used after them, so a console
+// refused for a cap leaves its token good for a retry. When it answers
+// the client itself it returns false and holds nothing.
+func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, log *slog.Logger) (console.Target, *console.Lease, bool) {
+	ctx := r.Context()
+	if n := p.open.Add(1); p.cfg.Limits.PerProxy > 0 && n > int64(p.cfg.Limits.PerProxy) {
+		p.open.Add(-1)
+		log.Warn("console refused: proxy at its cap", "max", p.cfg.Limits.PerProxy)
+		p.tooMany(w, r, &console.Refusal{Cap: "proxy", Max: p.cfg.Limits.PerProxy})
+		return console.Target{}, nil, false
+	}
+	token := r.URL.Query().Get("token")
+	target, err := p.cfg.Tokens.Peek(ctx, token)
+	if p.tokenRefused(w, r, log, err) {
+		p.open.Add(-1)
+		return console.Target{}, nil, false
+	}
+	lease, err := p.leases.Acquire(ctx, target, p.cfg.Limits)
+	if err != nil {
+		p.open.Add(-1)
+		if errors.Is(err, console.ErrTooMany) {
+			log.Warn("console refused: too many open consoles", "instance_id", target.InstanceID, "user_id", target.UserID, "error", err)
+			p.tooMany(w, r, err)
+		} else {
+			log.Error("console: count open consoles", "error", err)
+			http.Error(w, i18n.T(ctx, "console.error.unavailable"), http.StatusServiceUnavailable)
+		}
+		return console.Target{}, nil, false
+	}
+	target, err = p.cfg.Tokens.Redeem(ctx, token)
+	if p.tokenRefused(w, r, log, err) {
+		p.leases.Release(lease)
+		p.open.Add(-1)
+		return console.Target{}, nil, false
+	}
+	return target, lease, true
+}
+
+// tokenRefused answers for a token that cannot open a console (403) or
+// could not be read (503); false when err is nil.
+func (p *Proxy) tokenRefused(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, console.ErrInvalidToken):
+		http.Error(w, i18n.T(r.Context(), "console.error.token"), http.StatusForbidden)
+	default:
 		log.Error("console token", "error", err)
 		http.Error(w, i18n.T(r.Context(), "console.error.unavailable"), http.StatusServiceUnavailable)
-		return
 	}
-	log = log.With("instance_id", target.InstanceID)
+	return true
+}
+
+// dial confirms the token's address (when Verify is set) and connects to
+// it, answering the client itself when it cannot.
+func (p *Proxy) dial(w http.ResponseWriter, r *http.Request, log *slog.Logger, target console.Target) (net.Conn, bool) {
 	if p.cfg.Verify != nil {
 		if err := p.cfg.Verify(r.Context(), target); errors.Is(err, console.ErrStaleTarget) {
 			log.Warn("console refused: address no longer the instance's", "addr", target.Addr, "error", err)
 			http.Error(w, i18n.T(r.Context(), "console.error.moved"), http.StatusForbidden)
-			return
+			return nil, false
 		} else if err != nil {
 			log.Warn("console: could not confirm the VNC port with the host", "error", err)
 			http.Error(w, i18n.T(r.Context(), "console.error.unreachable"), http.StatusBadGateway)
-			return
+			return nil, false
 		}
 	}
 	// Only the address bound to the token: never one the client names.
@@ -175,36 +289,62 @@ func (p *Proxy) websocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Warn("console: VNC server unreachable", "addr", target.Addr, "error", err)
 		http.Error(w, i18n.T(r.Context(), "console.error.unreachable"), http.StatusBadGateway)
-		return
+		return nil, false
 	}
-	ws, err := p.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		tcp.Close()
-		return // the upgrader has answered
+	return tcp, true
+}
+
+// tooMany answers 429 for a cap, in the catalogue's words.
+func (p *Proxy) tooMany(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Retry-After", "10")
+	http.Error(w, tooManyMessage(r.Context(), err), http.StatusTooManyRequests)
+}
+
+func tooManyMessage(ctx context.Context, err error) string {
+	var ref *console.Refusal
+	if !errors.As(err, &ref) {
+		return i18n.T(ctx, "console.error.unavailable")
 	}
-	s := console.NewSession(target.InstanceID, ws, tcp)
-	remove := p.cfg.Sessions.Add(s)
-	p.wg.Add(1)
-	defer p.wg.Done()
-	defer remove()
-	log.Info("console session opened")
-	s.Run(p.ctx, p.cfg.Idle)
-	log.Info("console session closed", "reason", s.Reason())
+	return i18n.T(ctx, "console.error.too_many_"+ref.Cap, ref.Max)
 }
 
 // check answers whether a token could still open a console, without
 // using it, so the page can say why instead of failing to connect.
 func (p *Proxy) check(w http.ResponseWriter, r *http.Request) {
-	ok, err := p.cfg.Tokens.Valid(r.Context(), r.URL.Query().Get("token"))
+	ctx := r.Context()
+	target, err := p.cfg.Tokens.Peek(ctx, r.URL.Query().Get("token"))
+	if err == nil {
+		err = p.leases.Check(ctx, target, p.cfg.Limits)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	res := map[string]any{"valid": ok && err == nil}
-	if err != nil {
-		res["message"] = i18n.T(r.Context(), "console.error.unavailable")
-	} else if !ok {
-		res["message"] = i18n.T(r.Context(), "console.error.token")
+	res := map[string]any{"valid": err == nil}
+	switch {
+	case err == nil:
+	case errors.Is(err, console.ErrInvalidToken):
+		res["message"] = i18n.T(ctx, "console.error.token")
+	case errors.Is(err, console.ErrTooMany):
+		res["message"] = tooManyMessage(ctx, err)
+	default:
+		res["message"] = i18n.T(ctx, "console.error.unavailable")
 	}
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// pageCSP is the console page's Content-Security-Policy: scripts, styles
+// and images from the proxy itself only (noVNC is served from the binary),
+// no plugins, forms or <base>, framed only by its own origin, and
+// connections to the proxy's own websocket. 'self' covers ws(s) to the
+// same host in current browsers; the public ws(s) URL is named too for
+// those that do not, and for a proxy reached under another name.
+// noVNC sets styles from script and draws the cursor from data: URLs.
+func pageCSP(publicURL string) string {
+	connect := "'self'"
+	if ws := console.WebsocketBase(publicURL); ws != "" {
+		connect += " " + ws
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+		"connect-src " + connect + "; frame-ancestors 'self'; form-action 'none'; base-uri 'none'; object-src 'none'"
 }
 
 // page is the console page for URLs handed out by the API: noVNC with
@@ -220,6 +360,8 @@ func (p *Proxy) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL
 	w.Header().Set("X-Frame-Options", "SAMEORIGIN")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", p.csp)
 	templ.Handler(views.ConsolePage(views.ConsoleView{
 		Token:    token,
 		CheckURL: "/check?token=" + url.QueryEscape(token),

@@ -36,9 +36,16 @@ const portal = "http://portal.example:8080"
 func newRig(t *testing.T, idle time.Duration, ttl time.Duration) *rig {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
-	r := &rig{tokens: &console.Tokens{RDB: rdb, Prefix: prefix, TTL: ttl}, vnc: testenv.FakeVNC(t)}
-	r.proxy = consoleproxy.New(consoleproxy.Config{Tokens: r.tokens, Origins: []string{portal}, Idle: idle,
-		Log: config.Logger(8, false)})
+	return newRigOn(t, &console.Tokens{RDB: rdb, Prefix: prefix, TTL: ttl}, consoleproxy.Config{Idle: idle})
+}
+
+// newRigOn starts a proxy with cfg on tokens (several rigs on one Tokens
+// are several proxies sharing one Redis).
+func newRigOn(t *testing.T, tokens *console.Tokens, cfg consoleproxy.Config) *rig {
+	t.Helper()
+	r := &rig{tokens: tokens, vnc: testenv.FakeVNC(t)}
+	cfg.Tokens, cfg.Origins, cfg.Log = tokens, []string{portal}, config.Logger(8, false)
+	r.proxy = consoleproxy.New(cfg)
 	r.srv = httptest.NewServer(r.proxy.Handler())
 	r.ws = "ws" + strings.TrimPrefix(r.srv.URL, "http")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -96,10 +103,14 @@ func TestBannerAndEchoThroughProxy(t *testing.T) {
 	if err != nil || typ != websocket.BinaryMessage || string(msg) != banner {
 		t.Fatalf("first message: %v %q %v; want the binary RFB banner", typ, msg, err)
 	}
-	payload := make([]byte, 200_000) // larger than one relay buffer
+	// Messages larger than the relay's 16 KiB buffer, within the 64 KiB a
+	// client message may have.
+	payload := make([]byte, 200_000)
 	rand.Read(payload)
-	if err := c.WriteMessage(websocket.BinaryMessage, payload); err != nil {
-		t.Fatal(err)
+	for off := 0; off < len(payload); off += 50_000 {
+		if err := c.WriteMessage(websocket.BinaryMessage, payload[off:off+50_000]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var got []byte
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))

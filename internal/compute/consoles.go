@@ -40,7 +40,7 @@ func (s *Service) ConsoleWebsocketURL(token string) string {
 
 // ConsoleToken checks the caller may open the instance's console and that
 // it has one now, and issues a token bound to the VNC address the
-// instance's agent reported.
+// instance's agent reported and naming the caller (user and token).
 func (s *Service) ConsoleToken(ctx context.Context, caller *model.Token, id, protocol, typ string) (string, error) {
 	if protocol != "vnc" {
 		return "", fault.Invalid("protocol", "Unsupported console protocol %q: this cloud serves vnc consoles.", protocol)
@@ -70,7 +70,10 @@ func (s *Service) ConsoleToken(ctx context.Context, caller *model.Token, id, pro
 		s.log.Warn("console address refused", "instance_id", in.ID, "host", in.Host, "error", err)
 		return "", fault.Conflict("The console of instance %s is not available.", id)
 	}
-	return s.opt.Consoles.Issue(ctx, console.Target{InstanceID: in.ID, ProjectID: in.ProjectID, Host: in.Host, Addr: addr})
+	// The user and the token that asked ride along: the proxy counts the
+	// user's consoles and closes them when that access ends.
+	return s.opt.Consoles.Issue(ctx, console.Target{InstanceID: in.ID, ProjectID: in.ProjectID, Host: in.Host, Addr: addr,
+		UserID: caller.UserID, AuditIDs: append([]string{caller.AuditID}, caller.AuditChain...)})
 }
 
 // ConsoleOutput returns the end of the instance's serial console log

@@ -24,6 +24,13 @@ type Config struct {
 	// ConsoleOnly runs the console proxy alone (Redis only), for
 	// deployments that put it on its own machine.
 	ConsoleOnly bool
+	// Caps on open consoles (0: none). Per user and per instance are
+	// counted in Redis across every proxy; per proxy, in this process.
+	ConsoleMaxPerUser, ConsoleMaxPerInstance, ConsoleMaxPerProxy int
+	// ConsoleMaxLifetime closes a console this long after it opened.
+	ConsoleMaxLifetime time.Duration
+	// ConsoleWriteTimeout closes a console whose browser stops reading.
+	ConsoleWriteTimeout time.Duration
 	// ConsolePublicURL is the proxy's base URL as browsers reach it
 	// (console URLs point there); default: the public URL's host with the
 	// console port.
@@ -184,6 +191,11 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.str(&consoleOrigins, "console-origins", "NIMBUS_CONSOLE_ORIGINS", "", "comma-separated extra websocket Origins the console proxy accepts")
 	s.dur(&c.ConsoleTokenTTL, "console-token-ttl", "NIMBUS_CONSOLE_TOKEN_TTL", 10*time.Minute, "console token lifetime", &errs)
 	s.dur(&c.ConsoleIdle, "console-idle", "NIMBUS_CONSOLE_IDLE", 30*time.Minute, "close a console after this long without traffic", &errs)
+	s.integer(&c.ConsoleMaxPerUser, "console-max-per-user", "NIMBUS_CONSOLE_MAX_PER_USER", 10, "open consoles one user may have, on every proxy (0: no cap)", &errs)
+	s.integer(&c.ConsoleMaxPerInstance, "console-max-per-instance", "NIMBUS_CONSOLE_MAX_PER_INSTANCE", 4, "open consoles of one instance, on every proxy (0: no cap)", &errs)
+	s.integer(&c.ConsoleMaxPerProxy, "console-max-per-proxy", "NIMBUS_CONSOLE_MAX_PER_PROXY", 1000, "open consoles on this proxy (0: no cap)", &errs)
+	s.dur(&c.ConsoleMaxLifetime, "console-max-lifetime", "NIMBUS_CONSOLE_MAX_LIFETIME", 8*time.Hour, "close a console this long after it opened, whatever its traffic", &errs)
+	s.dur(&c.ConsoleWriteTimeout, "console-write-timeout", "NIMBUS_CONSOLE_WRITE_TIMEOUT", 30*time.Second, "close a console whose browser does not take a write within this", &errs)
 	s.str(&c.PublicURL, "public-url", "NIMBUS_PUBLIC_URL", "", "public base URL (default http://<listen>)")
 	s.str(&c.DataDir, "data-dir", "NIMBUS_DATA_DIR", ".data", "data directory")
 	s.str(&c.DatabaseURL, "database-url", "NIMBUS_DATABASE_URL", "", "PostgreSQL URL")
@@ -258,6 +270,12 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	c.ConsoleOrigins = splitList(consoleOrigins)
 	if c.ConsoleTokenTTL < 10*time.Second || c.ConsoleIdle < time.Second {
 		errs = append(errs, errors.New("console token TTL must be at least 10s and console idle at least 1s"))
+	}
+	if c.ConsoleMaxPerUser < 0 || c.ConsoleMaxPerInstance < 0 || c.ConsoleMaxPerProxy < 0 {
+		errs = append(errs, errors.New("console caps must be 0 (no cap) or more"))
+	}
+	if c.ConsoleMaxLifetime < time.Second || c.ConsoleWriteTimeout < time.Second {
+		errs = append(errs, errors.New("console max lifetime and write timeout must be at least 1s"))
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("public URL %q: want http(s)://host[:port]", c.PublicURL))

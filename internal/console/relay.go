@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 )
 
 // Relay read sizes. VNC -> client carries the screen: one read of up to
@@ -30,29 +32,72 @@ var (
 	toServerBufs = sync.Pool{New: func() any { b := make([]byte, toServerBufSize); return &b }}
 )
 
-// Close reasons sent to the client in the websocket close frame.
+// MaxClientMessage is the largest websocket message a client may send
+// (Options.MaxMessage's default). noVNC sends key and pointer events of a
+// few bytes and flushes its send queue at 10 KiB; a larger message is no
+// console's and closes the session with 1009.
+const MaxClientMessage = 64 << 10
+
+// Close reasons sent to the client in the websocket close frame (at most
+// 123 bytes each).
 const (
-	ReasonIdle    = "console idle for too long; reconnect to continue"
-	ReasonRevoked = "the instance was stopped or deleted; its console is closed"
-	ReasonServer  = "the VNC server closed the connection"
-	ReasonStopped = "the console proxy is shutting down"
+	ReasonIdle     = "console idle for too long; reconnect to continue"
+	ReasonRevoked  = "the instance was stopped or deleted; its console is closed"
+	ReasonServer   = "the VNC server closed the connection"
+	ReasonStopped  = "the console proxy is shutting down"
+	ReasonLifetime = "the console reached its maximum lifetime; reconnect to continue"
+	ReasonAccess   = "your access ended (signed out, password changed, user disabled or role removed)"
+	ReasonTooBig   = "message too big for a console"
+	ReasonText     = "the console speaks binary websocket messages only"
+	ReasonSlow     = "the client stopped reading the console"
 )
+
+// closeCode is the websocket close code sent with a reason.
+func closeCode(reason string) int {
+	switch reason {
+	case ReasonStopped:
+		return websocket.CloseGoingAway
+	case ReasonTooBig:
+		return websocket.CloseMessageTooBig
+	case ReasonText:
+		return websocket.CloseUnsupportedData
+	}
+	return websocket.CloseNormalClosure
+}
+
+// Options bound a session. Zero durations are no bound.
+type Options struct {
+	Idle     time.Duration // close after this long without a byte either way
+	Lifetime time.Duration // close this long after opening, whatever the traffic
+	// WriteTimeout closes a session whose client (or VNC server) takes
+	// longer than this to accept one write: a browser that stops reading
+	// would otherwise hold the relay's goroutine and buffers for ever.
+	WriteTimeout time.Duration
+	MaxMessage   int64 // largest client message; default MaxClientMessage
+}
 
 // Session is one relayed console connection.
 type Session struct {
-	InstanceID string
-	ws         *websocket.Conn
-	tcp        net.Conn
-	last       atomic.Int64 // unix nanoseconds of the last byte either way
-	once       sync.Once
-	reason     atomic.Value // string: why the session was closed by the proxy
-	done       chan struct{}
+	Target // what the token opened, and for whom
+	ws     *websocket.Conn
+	tcp    net.Conn
+	opt    Options
+	last   atomic.Int64 // unix nanoseconds of the last byte either way
+	once   sync.Once
+	reason atomic.Value // string: why the session was closed by the proxy
+	done   chan struct{}
 }
 
-// NewSession joins a websocket to a VNC connection; Run relays.
-func NewSession(instanceID string, ws *websocket.Conn, tcp net.Conn) *Session {
-	s := &Session{InstanceID: instanceID, ws: ws, tcp: tcp, done: make(chan struct{})}
+// NewSession joins a websocket to a VNC connection for target; Run relays.
+func NewSession(target Target, ws *websocket.Conn, tcp net.Conn, opt Options) *Session {
+	if opt.MaxMessage <= 0 {
+		opt.MaxMessage = MaxClientMessage
+	}
+	s := &Session{Target: target, ws: ws, tcp: tcp, opt: opt, done: make(chan struct{})}
 	s.last.Store(time.Now().UnixNano())
+	// gorilla refuses a larger message at its frame header, before any of
+	// it is read, and answers 1009 itself.
+	ws.SetReadLimit(opt.MaxMessage)
 	return s
 }
 
@@ -60,11 +105,11 @@ func NewSession(instanceID string, ws *websocket.Conn, tcp net.Conn) *Session {
 func (s *Session) Close(reason string) {
 	s.once.Do(func() {
 		s.reason.Store(reason)
-		code := websocket.CloseNormalClosure
-		if reason == ReasonStopped {
-			code = websocket.CloseGoingAway
+		// gorilla has sent 1009 already when the read limit was passed,
+		// and after a write timed out no frame can go.
+		if reason != ReasonTooBig && reason != ReasonSlow {
+			_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode(reason), reason), time.Now().Add(time.Second))
 		}
-		_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		_ = s.ws.Close()
 		_ = s.tcp.Close()
 		close(s.done)
@@ -80,25 +125,69 @@ func (s *Session) Reason() string {
 	return r
 }
 
-// Run relays until either side ends, ctx ends, or nothing crosses either
-// way for idle (0: never). Bytes are copied once each way: read into a
-// pooled buffer, written out of it.
-func (s *Session) Run(ctx context.Context, idle time.Duration) {
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.Close(ReasonStopped)
-		case <-s.done:
-		}
-	}()
-	if idle > 0 {
-		go s.watchIdle(idle)
-	}
+// Run relays until either side ends, ctx ends, or a bound of the
+// session's Options is reached. Bytes are copied once each way: read into
+// a pooled buffer, written out of it.
+func (s *Session) Run(ctx context.Context) {
+	go s.watch(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.toClient() }()
 	go func() { defer wg.Done(); s.toServer() }()
 	wg.Wait()
+}
+
+// watch closes the session when ctx ends, at its lifetime, or when idle.
+func (s *Session) watch(ctx context.Context) {
+	var idle, life <-chan time.Time
+	var idleT *time.Timer
+	if s.opt.Idle > 0 {
+		idleT = time.NewTimer(s.opt.Idle)
+		defer idleT.Stop()
+		idle = idleT.C
+	}
+	if s.opt.Lifetime > 0 {
+		t := time.NewTimer(s.opt.Lifetime)
+		defer t.Stop()
+		life = t.C
+	}
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-ctx.Done():
+			s.Close(ReasonStopped)
+			return
+		case <-life:
+			s.Close(ReasonLifetime)
+			return
+		case <-idle:
+			since := time.Since(time.Unix(0, s.last.Load()))
+			if since >= s.opt.Idle {
+				s.Close(ReasonIdle)
+				return
+			}
+			idleT.Reset(s.opt.Idle - since)
+		}
+	}
+}
+
+// deadline is the write deadline for a write starting now.
+func (s *Session) deadline() time.Time {
+	if s.opt.WriteTimeout <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(s.opt.WriteTimeout)
+}
+
+// writeFailed closes after a failed write, saying so when it timed out.
+func (s *Session) writeFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.Close(ReasonSlow)
+		return
+	}
+	s.Close("")
 }
 
 // toClient copies VNC bytes into binary websocket messages.
@@ -110,8 +199,9 @@ func (s *Session) toClient() {
 		n, err := s.tcp.Read(buf)
 		if n > 0 {
 			s.last.Store(time.Now().UnixNano())
+			_ = s.ws.SetWriteDeadline(s.deadline())
 			if werr := s.ws.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
-				s.Close("")
+				s.writeFailed(werr)
 				return
 			}
 		}
@@ -133,47 +223,41 @@ func (s *Session) toServer() {
 	buf := *bp
 	for {
 		typ, r, err := s.ws.NextReader()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			s.Close(ReasonTooBig)
+			return
+		}
 		if err != nil {
 			s.Close("")
 			return
 		}
 		if typ != websocket.BinaryMessage {
-			continue // noVNC sends binary only; text (websockify's base64) is not spoken here
+			// noVNC sends binary only; text (websockify's old base64
+			// mode) is not spoken here.
+			s.Close(ReasonText)
+			return
 		}
 		for {
 			n, rerr := r.Read(buf)
 			if n > 0 {
 				s.last.Store(time.Now().UnixNano())
+				_ = s.tcp.SetWriteDeadline(s.deadline())
 				if _, werr := s.tcp.Write(buf[:n]); werr != nil {
-					s.Close("")
+					s.writeFailed(werr)
 					return
 				}
 			}
 			if rerr == io.EOF {
 				break
 			}
+			if errors.Is(rerr, websocket.ErrReadLimit) {
+				s.Close(ReasonTooBig)
+				return
+			}
 			if rerr != nil {
 				s.Close("")
 				return
 			}
-		}
-	}
-}
-
-func (s *Session) watchIdle(idle time.Duration) {
-	t := time.NewTimer(idle)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-			since := time.Since(time.Unix(0, s.last.Load()))
-			if since >= idle {
-				s.Close(ReasonIdle)
-				return
-			}
-			t.Reset(idle - since)
 		}
 	}
 }
@@ -233,12 +317,42 @@ func (ss *Sessions) CloseInstance(instanceID, reason string) int {
 	return len(list)
 }
 
+// CloseAccess closes every open session a matches.
+func (ss *Sessions) CloseAccess(a Access, reason string) int {
+	ss.mu.Lock()
+	var list []*Session
+	for _, m := range ss.byInstance {
+		for s := range m {
+			if a.Matches(s.Target) {
+				list = append(list, s)
+			}
+		}
+	}
+	ss.mu.Unlock()
+	for _, s := range list {
+		s.Close(reason)
+	}
+	return len(list)
+}
+
+func (ss *Sessions) dispatch(t *Tokens, m *redis.Message) {
+	if m.Channel == t.RevokedChannel() {
+		ss.CloseInstance(m.Payload, ReasonRevoked)
+		return
+	}
+	var a Access
+	if err := json.Unmarshal([]byte(m.Payload), &a); err == nil {
+		ss.CloseAccess(a, ReasonAccess)
+	}
+}
+
 // WatchRevoked closes the sessions of every instance published on the
-// tokens' revoked channel until ctx ends. ready, if not nil, is closed
-// once subscribed.
+// tokens' revoked channel, and those of every ended access published on
+// their access channel, until ctx ends. ready, if not nil, is closed once
+// subscribed.
 func (ss *Sessions) WatchRevoked(ctx context.Context, t *Tokens, ready chan<- struct{}) {
 	for ctx.Err() == nil {
-		sub := t.RDB.Subscribe(ctx, t.RevokedChannel())
+		sub := t.RDB.Subscribe(ctx, t.RevokedChannel(), t.AccessChannel())
 		if _, err := sub.Receive(ctx); err == nil {
 			if ready != nil {
 				close(ready)
@@ -254,7 +368,7 @@ func (ss *Sessions) WatchRevoked(ctx context.Context, t *Tokens, ready chan<- st
 					if !ok {
 						break loop
 					}
-					ss.CloseInstance(m.Payload, ReasonRevoked)
+					ss.dispatch(t, m)
 				}
 			}
 		}

@@ -35,6 +35,11 @@ var enConsole = map[string]string{
 	"instances.log.empty":         "The instance has written nothing to its serial console yet.",
 	"instances.log.unavailable":   "The log cannot be read now: %s",
 	"instances.log.full":          "View the whole log",
+
+	// Caps on open consoles (the proxy's 429); the argument is the cap.
+	"console.error.too_many_user":     "You have %d consoles open, as many as allowed. Close one and try again.",
+	"console.error.too_many_instance": "This instance has %d consoles open, as many as allowed. Close one and try again.",
+	"console.error.too_many_proxy":    "The console proxy has %d consoles open, as many as it allows. Try again shortly.",
 }
 
 func init() { mergeEN(enConsole) }

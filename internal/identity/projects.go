@@ -91,6 +91,7 @@ func (s *Service) UpdateProject(ctx context.Context, caller *model.Token, id str
 	})
 	if err == nil && disabled {
 		s.revoked(ctx)
+		s.closeConsoles(ctx, "", id, "")
 	}
 	return out, err
 }
@@ -104,6 +105,7 @@ func (s *Service) DeleteProject(ctx context.Context, caller *model.Token, id str
 		return err
 	}
 	s.revoked(ctx)
+	s.closeConsoles(ctx, "", id, "")
 	return nil
 }
 

@@ -65,7 +65,12 @@ func (s *Service) DeleteRole(ctx context.Context, caller *model.Token, id string
 	if err := policy.Check(caller, policy.DeleteRole, policy.Target{}); err != nil {
 		return err
 	}
+	var held []model.RoleAssignment // whose consoles close with the role
 	err := s.store.Tx(ctx, func(tx *store.Store) error {
+		var err error
+		if held, err = tx.Assignments(ctx, store.AssignmentFilter{RoleID: id}); err != nil {
+			return err
+		}
 		if err := tx.RevokeRoleTokens(ctx, id); err != nil {
 			return err
 		}
@@ -75,6 +80,9 @@ func (s *Service) DeleteRole(ctx context.Context, caller *model.Token, id string
 		return err
 	}
 	s.revoked(ctx)
+	for _, a := range held {
+		s.closeConsoles(ctx, a.UserID, a.ProjectID, "")
+	}
 	return nil
 }
 
@@ -121,6 +129,7 @@ func (s *Service) RevokeGrant(ctx context.Context, caller *model.Token, projectI
 		return err
 	}
 	s.revoked(ctx)
+	s.closeConsoles(ctx, userID, projectID, "")
 	return nil
 }
 

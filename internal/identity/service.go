@@ -30,6 +30,7 @@ type Service struct {
 	throttle *throttle
 	dummy    string // a hash checked for unknown users, to take the same time
 	now      func() time.Time
+	consoles Consoles // nil: no console proxy to tell
 }
 
 // Options are the settings the service needs from the configuration.
@@ -39,6 +40,17 @@ type Options struct {
 	Throttle        config.Throttle
 	HashConcurrency int // 0: number of CPUs
 	HashQueue       int
+	// Consoles, when set, is told when access ends so open consoles
+	// close on every proxy.
+	Consoles Consoles
+}
+
+// Consoles closes open consoles, on every proxy, when the access that
+// opened them ends (console.Tokens implements it): a user's (userID), a
+// user's on one project (userID and projectID), a project's (projectID),
+// or those opened with a token or one made from it (auditID).
+type Consoles interface {
+	RevokeConsoles(ctx context.Context, userID, projectID, auditID string) error
 }
 
 // New returns a Service. Run Watch in a goroutine to enable the token cache.
@@ -61,6 +73,7 @@ func New(st *store.Store, rdb *redis.Client, log *slog.Logger, o Options) (*Serv
 		throttle: &throttle{rdb: rdb, prefix: o.RedisPrefix, cfg: o.Throttle},
 		dummy:    dummy,
 		now:      time.Now,
+		consoles: o.Consoles,
 	}, nil
 }
 
@@ -80,6 +93,18 @@ func (s *Service) revoked(ctx context.Context) {
 	if err := s.rdb.Publish(ctx, s.channel, "flush").Err(); err != nil {
 		// Other controllers would keep serving cached tokens: log loudly.
 		s.log.Error("publish token revocation", "error", err)
+	}
+}
+
+// closeConsoles ends the consoles of access that just ended (see
+// Consoles). Failure is logged, not returned: the change is committed,
+// and a console left open still ends at its lifetime or idle limit.
+func (s *Service) closeConsoles(ctx context.Context, userID, projectID, auditID string) {
+	if s.consoles == nil {
+		return
+	}
+	if err := s.consoles.RevokeConsoles(context.WithoutCancel(ctx), userID, projectID, auditID); err != nil {
+		s.log.Error("close consoles of ended access", "user_id", userID, "project_id", projectID, "error", err)
 	}
 }
 

@@ -280,6 +280,9 @@ func (s *Service) Revoke(ctx context.Context, caller *model.Token, subject strin
 		return err
 	}
 	s.revoked(ctx)
+	// Consoles opened with it or a token made from it: signing out of the
+	// portal revokes the sign-in token, so its consoles close.
+	s.closeConsoles(ctx, "", "", t.AuditID)
 	return nil
 }
 

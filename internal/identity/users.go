@@ -148,6 +148,7 @@ func (s *Service) UpdateUser(ctx context.Context, caller *model.Token, id string
 	}
 	if endTokens {
 		s.revoked(ctx)
+		s.closeConsoles(ctx, id, "", "")
 	}
 	return cur, nil
 }
@@ -179,6 +180,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *model.Token, userI
 		return err
 	}
 	s.revoked(ctx)
+	s.closeConsoles(ctx, u.ID, "", "")
 	return nil
 }
 
@@ -195,5 +197,6 @@ func (s *Service) DeleteUser(ctx context.Context, caller *model.Token, id string
 		return err
 	}
 	s.revoked(ctx)
+	s.closeConsoles(ctx, id, "", "")
 	return nil
 }

@@ -22,11 +22,18 @@ type simAgent struct {
 
 func startAgent(t *testing.T, tc *testCloud, host string) *simAgent {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command(agentBinary(t), "--libvirt-uri", "test:///default", "--host", host,
+	return startAgentOn(t, tc, host, "test:///default", t.TempDir())
+}
+
+// startAgentOn starts an agent on libvirt at uri with state directory
+// dir; env adds settings (NIMBUS_FAILPOINTS, say).
+func startAgentOn(t *testing.T, tc *testCloud, host, uri, dir string, env ...string) *simAgent {
+	t.Helper()
+	cmd := exec.Command(agentBinary(t), "--libvirt-uri", uri, "--host", host,
 		"--heartbeat", "200ms", "--power-sync", "1s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.env["NIMBUS_REDIS_URL"],
 		"NIMBUS_REDIS_PREFIX="+tc.cfg.RedisPrefix, "NIMBUS_CLAIM_IDLE=2s", "NIMBUS_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

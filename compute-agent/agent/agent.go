@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
+	"github.com/nimbus-cloud/nimbus/internal/failpoint"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
@@ -60,9 +61,10 @@ type Agent struct {
 	lastFull   time.Time
 }
 
-// fullSync is how often every domain is reported even when unchanged, so
-// a lost event or a controller's restart is repaired.
-const fullSync = time.Minute
+// fullSyncEvery is how many power syncs apart every domain is reported
+// even when unchanged, with the host's whole list (a minute at the
+// default 10 s), so a lost event or a controller's restart is repaired.
+const fullSyncEvery = 6
 
 // New returns an Agent for drv.
 func New(cfg Config, drv hypervisor.Driver, rdb *redis.Client, log *slog.Logger) *Agent {
@@ -166,7 +168,7 @@ func (a *Agent) syncPower(ctx context.Context) error {
 		return err
 	}
 	a.reportedMu.Lock()
-	full := a.reported == nil || time.Since(a.lastFull) >= fullSync
+	full := a.reported == nil || time.Since(a.lastFull) >= fullSyncEvery*a.cfg.PowerSync
 	if full {
 		a.reported, a.lastFull = map[string]hypervisor.Status{}, time.Now()
 	}
@@ -259,7 +261,9 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 			return err
 		}
 	}
+	failpoint.Hit("agent.job.received")
 	ev, err := a.run(ctx, log, j)
+	failpoint.Hit("agent.job.done")
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // shutting down: leave the job pending
@@ -282,9 +286,11 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 			return err
 		}
 	}
+	failpoint.Hit("agent.job.remembered")
 	if err := queue.Publish(ctx, a.rdb, queue.EventStream(a.cfg.Prefix), b); err != nil {
 		return err
 	}
+	failpoint.Hit("agent.job.reported") // reported, not yet acknowledged
 	if err == nil && ev.Power != "" {
 		// The event was made from the domain's status a moment ago: note
 		// that, rather than asking libvirt again.

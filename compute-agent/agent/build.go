@@ -18,6 +18,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
 	"github.com/nimbus-cloud/nimbus/internal/diskimage"
+	"github.com/nimbus-cloud/nimbus/internal/failpoint"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
@@ -77,6 +78,7 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue
 	if err := a.drv.Define(ctx, spec); err != nil {
 		return queue.Event{}, err
 	}
+	failpoint.Hit("agent.build.defined")
 	t1 := time.Now()
 	log.Info("domain defined", "seconds", t1.Sub(t0).Seconds())
 	defer func() { log.Info("domain started", "seconds", time.Since(t1).Seconds()) }()
@@ -86,6 +88,7 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue
 		_ = a.drv.Undefine(context.WithoutCancel(ctx), id)
 		return queue.Event{}, err
 	}
+	failpoint.Hit("agent.build.started")
 	return a.spawned(ctx, id)
 }
 

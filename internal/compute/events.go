@@ -272,7 +272,7 @@ func (s *Service) applyFailure(ctx context.Context, tx *store.Store, in model.In
 		if in.VMState != model.VMBuilding || in.TaskState != model.TaskSpawning {
 			return nil
 		}
-		if err := tx.ReleaseClaim(ctx, in.Host, in.VCPUs, in.MemoryMB, in.RootGB); err != nil {
+		if err := tx.ReleaseClaim(ctx, in.ID); err != nil {
 			return err
 		}
 		if err := tx.FinishEvent(ctx, ev.ActionID, jobEvent[queue.JobBuild], ev.Host, "Error", ev.Details, at); err != nil {

@@ -88,7 +88,7 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		if host != "" {
 			task := model.TaskSpawning
 			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{model.VMBuilding},
-				FromTask: []model.TaskState{model.TaskScheduling}, Host: &host, TaskState: &task}); err != nil {
+				FromTask: []model.TaskState{model.TaskScheduling}, Host: &host, Claimed: true, TaskState: &task}); err != nil {
 				return err
 			}
 			if err := tx.FinishEvent(ctx, job.ActionID, "conductor_schedule_and_build_instances", "", "Success", "", now); err != nil {
@@ -174,7 +174,7 @@ func (s *Service) ReapBuilds(ctx context.Context, now time.Time) (int, error) {
 			if cur.Host == "" {
 				return nil
 			}
-			if err := tx.ReleaseClaim(ctx, cur.Host, cur.VCPUs, cur.MemoryMB, cur.RootGB); err != nil {
+			if err := tx.ReleaseClaim(ctx, cur.ID); err != nil {
 				return err
 			}
 			// The domain, if the agent made one after all, must not linger.

@@ -92,12 +92,20 @@ func (s *Store) Claim(ctx context.Context, host string, vcpus, memoryMB, diskGB 
 	return NoRoom, nil
 }
 
-// ReleaseClaim gives back what Claim took.
-func (s *Store) ReleaseClaim(ctx context.Context, host string, vcpus, memoryMB, diskGB int) error {
-	_, err := s.db.Exec(ctx, `UPDATE compute_hosts SET vcpus_used = greatest(vcpus_used - $2, 0),
-			memory_mb_used = greatest(memory_mb_used - $3, 0), disk_gb_used = greatest(disk_gb_used - $4, 0),
-			running_vms = greatest(running_vms - 1, 0)
-		WHERE host = $1`, host, vcpus, memoryMB, diskGB)
+// ReleaseClaim gives back what Claim took for an instance, once: the
+// instance records the host it holds a claim on (claim_host) and the
+// release clears it in the same statement, so a second release (a failed
+// build deleted later, a replayed event) gives nothing back.
+func (s *Store) ReleaseClaim(ctx context.Context, instanceID string) error {
+	_, err := s.db.Exec(ctx, `WITH old AS (
+			SELECT id, claim_host, vcpus, memory_mb, root_gb FROM instances
+			WHERE id = $1 AND claim_host IS NOT NULL FOR UPDATE),
+		cleared AS (UPDATE instances SET claim_host = NULL WHERE id IN (SELECT id FROM old))
+		UPDATE compute_hosts h SET vcpus_used = greatest(h.vcpus_used - old.vcpus, 0),
+			memory_mb_used = greatest(h.memory_mb_used - old.memory_mb, 0),
+			disk_gb_used = greatest(h.disk_gb_used - old.root_gb, 0),
+			running_vms = greatest(h.running_vms - 1, 0)
+		FROM old WHERE h.host = old.claim_host`, instanceID)
 	return mapErr(err)
 }
 

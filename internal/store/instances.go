@@ -211,6 +211,8 @@ type InstanceUpdate struct {
 	Resent     bool
 	// AgentAt records the agent's time of the event being applied.
 	AgentAt *time.Time
+	// Claimed records that the instance holds a claim on the host set by Host.
+	Claimed bool
 	// ForAction guards the update to the task of that action (0: any).
 	ForAction int64
 }
@@ -242,6 +244,9 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	}
 	if u.ClearHost {
 		sets = append(sets, "host = NULL")
+	}
+	if u.Claimed && u.Host != nil {
+		set("claim_host", *u.Host)
 	}
 	if u.VNCPort != nil {
 		set("vnc_port", *u.VNCPort)

@@ -7,11 +7,19 @@
 --   agent_event_at: the agent's time of the last event applied, so a
 --     power report taken before it (applied late, or by a slower applier)
 --     changes nothing;
+--   claim_host: the host whose resources (compute_hosts.*_used) this
+--     instance holds, NULL once released, so a claim is released exactly
+--     once (a failed build released it, and its delete released it again);
 --   unrecognised_domains: Nimbus domains a host reports that the database
 --     does not place there (a host renamed, a database restored from an
 --     older backup). They are never destroyed on sight: an admin decides.
 ALTER TABLE instances ADD COLUMN task_action_id bigint, ADD COLUMN task_sent_at timestamptz,
-    ADD COLUMN agent_event_at timestamptz;
+    ADD COLUMN agent_event_at timestamptz,
+    ADD COLUMN claim_host text;
+-- Until now a claim was held by every live placed instance except a build
+-- that failed (which released it and kept its host).
+UPDATE instances SET claim_host = host
+    WHERE deleted_at IS NULL AND host IS NOT NULL AND NOT (vm_state = 'error' AND launched_at IS NULL);
 CREATE INDEX instances_in_task ON instances (task_sent_at) WHERE task_state IS NOT NULL AND deleted_at IS NULL;
 
 CREATE TABLE unrecognised_domains (

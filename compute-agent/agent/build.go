@@ -32,7 +32,7 @@ var errPermanent = errors.New("not retryable")
 // overlay on it, the domain definition, then power on. Each step is
 // reported as it starts. A domain that already exists (a redelivered job)
 // is only started and reported.
-func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue.Event, error) {
+func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ queue.Event, err error) {
 	id := j.InstanceID
 	if st, err := a.drv.Get(ctx, id); err == nil {
 		if st.State != hypervisor.Running {
@@ -44,6 +44,22 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue
 	} else if !errors.Is(err, hypervisor.ErrNotFound) {
 		return queue.Event{}, err
 	}
+	// From here the build makes things on this host. A failed build takes
+	// them away again: the controller may place the instance elsewhere,
+	// and a host must not keep the disks of every build tried on it. A
+	// build cut short by the agent's shutdown keeps them for its
+	// redelivery.
+	defer func() {
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		c := context.WithoutCancel(ctx)
+		_ = a.drv.Destroy(c, id)
+		_ = a.drv.Undefine(c, id)
+		if rerr := os.RemoveAll(a.instanceDir(id)); rerr != nil {
+			log.Warn("remove the files of a failed build", "error", rerr)
+		}
+	}()
 	if j.Build == nil {
 		return queue.Event{}, fmt.Errorf("build job without a build spec: %w", queue.ErrPoison)
 	}
@@ -83,9 +99,6 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (queue
 	log.Info("domain defined", "seconds", t1.Sub(t0).Seconds())
 	defer func() { log.Info("domain started", "seconds", time.Since(t1).Seconds()) }()
 	if err := a.drv.Start(ctx, id); err != nil {
-		// Leave nothing half-made behind: the controller may place the
-		// instance elsewhere.
-		_ = a.drv.Undefine(context.WithoutCancel(ctx), id)
 		return queue.Event{}, err
 	}
 	failpoint.Hit("agent.build.started")

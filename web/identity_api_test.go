@@ -480,3 +480,44 @@ func TestAdminCRUDAndPolicy(t *testing.T) {
 		t.Errorf("deleted user: got %d, want 404", r.Status)
 	}
 }
+
+// TestLoginThrottleUnderParallelGuesses: guesses sent at once, naming one
+// account three ways (name in a domain given by name, name in a domain
+// given by id, user id), are counted before any password is checked and
+// once for the account: exactly the limit get a 401, every other a 429.
+// The count used to be read before hashing and written after, per
+// spelling, so parallel guesses all passed it.
+func TestLoginThrottleUnderParallelGuesses(t *testing.T) {
+	tc := newTestCloud(t, map[string]string{"NIMBUS_LOGIN_FAIL_PER_USER": "3", "NIMBUS_LOGIN_FAIL_PER_ADDR": "1000",
+		"NIMBUS_HASH_QUEUE": "64"})
+	r := tc.do(t, "GET", "/identity/v3/users?name=demo", tc.adminToken(t), nil)
+	users := r.JSON(t)["users"].([]any)
+	if len(users) != 1 {
+		t.Fatalf("users named demo: %s", r.Body)
+	}
+	demoID := users[0].(map[string]any)["id"].(string)
+	spellings := []map[string]any{
+		{"name": "demo", "domain": map[string]any{"name": "Default"}, "password": "wrong"},
+		{"name": "demo", "domain": map[string]any{"id": "default"}, "password": "wrong"},
+		{"id": demoID, "password": "wrong"},
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[int]int{}
+	for i := 0; i < 21; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := map[string]any{"auth": map[string]any{"identity": map[string]any{"methods": []string{"password"},
+				"password": map[string]any{"user": spellings[i%3]}}}}
+			r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", body)
+			mu.Lock()
+			counts[r.Status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts[401] != 3 || counts[429] != 18 {
+		t.Fatalf("answers %v, want exactly 3 x 401 and 18 x 429", counts)
+	}
+}

@@ -83,11 +83,10 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pcfg, err := store.PoolConfig(cfg.DatabaseURL, cfg.DBMaxConns, cfg.DBAcquireTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
-	pcfg.MaxConns = int32(cfg.DBMaxConns)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
@@ -99,6 +98,7 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		return nil, fmt.Errorf("redis URL: %w", err)
 	}
 	s.rdb = redis.NewClient(opt)
+	queue.MarkUnavailable(s.rdb)
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.close()
 		return nil, fmt.Errorf("redis: %w", err)
@@ -208,7 +208,7 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 		BodyLimit:         1 << 20,
 		// A request, body included, must arrive within ReadTimeout: long
 		// enough for a large image upload on a slow link.
-		ReadTimeout: time.Hour,
+		ReadTimeout: uploadTimeout,
 		IdleTimeout: 120 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			switch {
@@ -227,6 +227,8 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	app.Use(securityHeaders(console.WebsocketBase(s.cfg.ConsolePublicURL)))
 	app.Use(api.LimitBody(1<<20, imageapi.IsUpload))
 	app.Get("/healthz", s.healthz)
+	app.Use(api.Deadline(cfg.RequestTimeout, imageapi.IsUpload, uploadTimeout))
+	app.Use(api.CheckInput)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS()), MaxAge: 3600}))
 	idAPI.Register(app)
 	imgAPI.Register(app, imgAuth)
@@ -237,6 +239,10 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 }
 
 // securityHeaders keeps pages out of frames and scripts to our own files;
+// uploadTimeout is how long an image upload may take, body included; other
+// requests have the configured request timeout.
+const uploadTimeout = time.Hour
+
 // the only other place pages may connect to is the console proxy's
 // websocket (consoleWS, e.g. "ws://cloud:6080").
 func securityHeaders(consoleWS string) fiber.Handler {

@@ -83,7 +83,9 @@ func Status(err error) int {
 		return fiber.StatusNotFound
 	case errors.Is(err, fault.ErrConflict):
 		return fiber.StatusConflict
-	case errors.Is(err, fault.ErrBusy):
+	case errors.Is(err, fault.ErrBusy), fault.IsUnavailable(err):
+		// IsUnavailable also catches what no store mapped: Redis refusing
+		// or timing out, a request deadline running out.
 		return fiber.StatusServiceUnavailable
 	case errors.As(err, &fe):
 		return fe.Code
@@ -91,11 +93,20 @@ func Status(err error) int {
 	return fiber.StatusInternalServerError
 }
 
+// RetryAfterUnavailable is the Retry-After of answers given while
+// PostgreSQL or Redis cannot be reached, in seconds.
+const RetryAfterUnavailable = 5
+
 // Message returns what may be shown to the caller about err: the domain's
 // own words for domain conditions, a fixed sentence for anything else, so
 // that SQL, paths and stack traces never reach a client.
 func Message(err error, status int) string {
-	if status >= 500 && status != fiber.StatusServiceUnavailable {
+	switch {
+	case errors.Is(err, fault.ErrBusy):
+	case status == fiber.StatusServiceUnavailable:
+		// The cause (an address, a driver's words) is for the log only.
+		return "The service is temporarily unavailable. Try again shortly."
+	case status >= 500:
 		return "An unexpected error prevented the server from fulfilling your request."
 	}
 	var fe *fiber.Error
@@ -112,8 +123,11 @@ func Prepare(c *fiber.Ctx, log *slog.Logger, err error, status int) {
 	if errors.As(err, &th) {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int(th.RetryAfter.Seconds()+0.999))))
 	}
-	if errors.Is(err, fault.ErrBusy) {
+	switch {
+	case errors.Is(err, fault.ErrBusy):
 		c.Set(fiber.HeaderRetryAfter, "1")
+	case status == fiber.StatusServiceUnavailable:
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(RetryAfterUnavailable))
 	}
 	if status >= 500 {
 		log.Error("request failed", "request_id", ReqID(c), "method", c.Method(), "path", c.Path(), "error", err)

@@ -99,6 +99,9 @@ func (h *Handler) updateQuotas(c *fiber.Ctx) error {
 			}
 			continue
 		}
+		if string(raw) == "null" { // Nova's schema: an integer, never null
+			return fault.Invalid(k, "Invalid input for field/attribute %s. Value: None. None is not of type 'integer', 'string'", k)
+		}
 		n, err := intField(raw, k)
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 func (h *Handler) flavorLinks(id string) []fiber.Map {
@@ -49,12 +50,12 @@ func (h *Handler) listFlavors(detail bool) fiber.Handler {
 		f := store.FlavorFilter{}
 		var err error
 		if v := c.Query("minRam"); v != "" {
-			if f.MinRAM, err = strconv.Atoi(v); err != nil || f.MinRAM < 0 {
+			if f.MinRAM, err = strconv.Atoi(v); err != nil || validate.Int("minRam", f.MinRAM, 0, validate.MaxInt32) != nil {
 				return fault.Invalid("minRam", "Invalid minRam filter [%s]", v)
 			}
 		}
 		if v := c.Query("minDisk"); v != "" {
-			if f.MinDisk, err = strconv.Atoi(v); err != nil || f.MinDisk < 0 {
+			if f.MinDisk, err = strconv.Atoi(v); err != nil || validate.Int("minDisk", f.MinDisk, 0, validate.MaxInt32) != nil {
 				return fault.Invalid("minDisk", "Invalid minDisk filter [%s]", v)
 			}
 		}

@@ -364,7 +364,7 @@ func (h *Handler) stream(c *fiber.Ctx, im model.Image, f *os.File) error {
 // agentDownload serves image data to agents, which hold no token: the
 // URL's signature (made when the build job was written) stands for one.
 func (h *Handler) agentDownload(c *fiber.Ctx) error {
-	im, f, err := h.svc.OpenSigned(h.Secret, api.Param(c, "id"), c.Query("expires"), c.Query("sig"), time.Now())
+	im, f, err := h.svc.OpenSigned(c.UserContext(), h.Secret, api.Param(c, "id"), c.Query("expires"), c.Query("sig"), time.Now())
 	if err != nil {
 		return err
 	}

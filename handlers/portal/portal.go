@@ -136,11 +136,14 @@ func (h *Handler) requireSession(c *fiber.Ctx) error {
 	var tok *model.Token
 	if sess != nil {
 		tok, err = h.svc.Validate(ctx, sess.Token)
-		if err != nil {
+		switch {
+		case errors.Is(err, fault.ErrUnauthorized):
 			// The token was revoked (password change, disable, role
 			// removal) or expired: the session ends with it.
 			_ = h.sessions.destroy(ctx, sess.id)
 			sess = nil
+		case err != nil:
+			return err // the database cannot say: keep the session
 		}
 	}
 	if sess == nil {
@@ -268,6 +271,11 @@ func (h *Handler) RenderError(c *fiber.Ctx, err error) error {
 	}
 	if errors.Is(err, errCSRF) {
 		e.Message = i18n.T(ctx, "error.csrf")
+	}
+	if status == fiber.StatusServiceUnavailable && !errors.Is(err, fault.ErrBusy) {
+		// PostgreSQL or Redis cannot be reached: not busy, and not the
+		// user's fault; the cause is in the log only.
+		e.Title, e.Message = i18n.T(ctx, "error.unavailable.title"), i18n.T(ctx, "error.unavailable.message")
 	}
 	c.Status(status)
 	return render(c, views.ErrorView(e))

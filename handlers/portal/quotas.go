@@ -11,6 +11,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 	"github.com/nimbus-cloud/nimbus/views"
 )
 
@@ -64,7 +65,7 @@ func (h *Handler) quotaUpdate(c *fiber.Ctx) error {
 	limits := map[string]int{}
 	for _, r := range compute.QuotaResources {
 		n, err := strconv.Atoi(f.V(r))
-		if err != nil || n < -1 {
+		if err != nil || validate.Int(r, n, -1, validate.MaxInt32) != nil {
 			f.Errors[r] = i18n.T(ctx, "quota.invalid_limit")
 			continue
 		}

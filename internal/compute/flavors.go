@@ -12,6 +12,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // Flavors lists the flavors the caller may use (admins: all, or those
@@ -33,7 +34,7 @@ func (s *Service) Flavor(ctx context.Context, caller *model.Token, id string) (m
 	}
 	f, err := s.store.Flavor(ctx, id)
 	if err != nil {
-		return model.Flavor{}, fault.NotFound("Flavor %s could not be found.", id)
+		return model.Flavor{}, fault.NotFoundAs(err, fault.NotFound("Flavor %s could not be found.", id))
 	}
 	if !f.IsPublic && !caller.IsAdmin() {
 		ok, err := s.store.FlavorVisible(ctx, id, caller.ProjectID)
@@ -58,9 +59,13 @@ func (s *Service) CreateFlavor(ctx context.Context, caller *model.Token, f model
 		f.ID = uuid.NewString()
 	}
 	f.Name = strings.TrimSpace(f.Name)
+	if err := validate.Name("name", f.Name, 255); err != nil {
+		return model.Flavor{}, err
+	}
+	if err := validate.Text("description", f.Description, 65535); err != nil {
+		return model.Flavor{}, err
+	}
 	switch {
-	case f.Name == "" || len(f.Name) > 255:
-		return model.Flavor{}, fault.Invalid("name", "must have 1 to 255 characters")
 	case !flavorIDRe.MatchString(f.ID) || strings.TrimSpace(f.ID) != f.ID:
 		return model.Flavor{}, fault.Invalid("id", "may hold letters, digits, '.', '_', '-' and spaces only")
 	case f.VCPUs < 1 || f.VCPUs > 1<<20:
@@ -73,8 +78,8 @@ func (s *Service) CreateFlavor(ctx context.Context, caller *model.Token, f model
 		return model.Flavor{}, fault.Invalid("swap", "ephemeral and swap must not be negative")
 	case f.RXTXFactor <= 0:
 		return model.Flavor{}, fault.Invalid("rxtx_factor", "must be positive")
-	case len(f.Description) > 65535:
-		return model.Flavor{}, fault.Invalid("description", "is too long")
+	case f.EphemeralGB > validate.MaxInt32 || f.SwapMB > validate.MaxInt32:
+		return model.Flavor{}, fault.Invalid("swap", "ephemeral and swap must be at most %d", validate.MaxInt32)
 	}
 	if err := s.store.InsertFlavor(ctx, f); err != nil {
 		if errors.Is(err, fault.ErrConflict) {
@@ -90,11 +95,11 @@ func (s *Service) UpdateFlavorDescription(ctx context.Context, caller *model.Tok
 	if err := policy.Check(caller, policy.ManageFlavors, policy.Target{}); err != nil {
 		return model.Flavor{}, err
 	}
-	if len(desc) > 65535 {
-		return model.Flavor{}, fault.Invalid("description", "is too long")
+	if err := validate.Text("description", desc, 65535); err != nil {
+		return model.Flavor{}, err
 	}
 	if err := s.store.UpdateFlavorDescription(ctx, id, desc); err != nil {
-		return model.Flavor{}, fault.NotFound("Flavor %s could not be found.", id)
+		return model.Flavor{}, fault.NotFoundAs(err, fault.NotFound("Flavor %s could not be found.", id))
 	}
 	return s.store.Flavor(ctx, id)
 }
@@ -105,7 +110,7 @@ func (s *Service) DeleteFlavor(ctx context.Context, caller *model.Token, id stri
 		return err
 	}
 	if err := s.store.DeleteFlavor(ctx, id); err != nil {
-		return fault.NotFound("Flavor %s could not be found.", id)
+		return fault.NotFoundAs(err, fault.NotFound("Flavor %s could not be found.", id))
 	}
 	return nil
 }
@@ -127,8 +132,8 @@ func (s *Service) SetExtraSpecs(ctx context.Context, caller *model.Token, id str
 		return err
 	}
 	for k, v := range specs {
-		if k == "" || len(k) > 255 || len(v) > 255 || strings.ContainsAny(k, "/") {
-			return fault.Invalid("extra_specs", "keys need 1 to 255 characters without '/', values at most 255")
+		if k == "" || strings.ContainsAny(k, "/") || validate.Text("extra_specs", k, 255) != nil || validate.Text("extra_specs", v, 255) != nil {
+			return fault.Invalid("extra_specs", "keys need 1 to 255 characters without '/', values at most 255, both valid UTF-8 without NUL")
 		}
 	}
 	return s.store.Tx(ctx, func(tx *store.Store) error {
@@ -147,7 +152,7 @@ func (s *Service) DeleteExtraSpec(ctx context.Context, caller *model.Token, id, 
 		return err
 	}
 	if err := s.store.DeleteExtraSpec(ctx, id, key); err != nil {
-		return fault.NotFound("Flavor %s has no extra spec with key %s.", id, key)
+		return fault.NotFoundAs(err, fault.NotFound("Flavor %s has no extra spec with key %s.", id, key))
 	}
 	return nil
 }
@@ -174,7 +179,7 @@ func (s *Service) SetFlavorAccess(ctx context.Context, caller *model.Token, id, 
 	}
 	if allow {
 		if _, err := s.store.Project(ctx, project); err != nil {
-			return nil, fault.Invalid("tenant", "project %s does not exist", project)
+			return nil, fault.NotFoundAs(err, fault.Invalid("tenant", "project %s does not exist", project))
 		}
 		if err := s.store.AddFlavorAccess(ctx, id, project); err != nil {
 			if errors.Is(err, fault.ErrConflict) {
@@ -183,7 +188,7 @@ func (s *Service) SetFlavorAccess(ctx context.Context, caller *model.Token, id, 
 			return nil, err
 		}
 	} else if err := s.store.RemoveFlavorAccess(ctx, id, project); err != nil {
-		return nil, fault.NotFound("Flavor access not found for %s / %s combination.", id, project)
+		return nil, fault.NotFoundAs(err, fault.NotFound("Flavor access not found for %s / %s combination.", id, project))
 	}
 	return s.store.FlavorAccess(ctx, id)
 }

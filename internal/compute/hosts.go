@@ -7,6 +7,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // RecordHosts stores the hosts' latest reports (capacity and liveness).
@@ -72,14 +73,14 @@ func (s *Service) SetHostEnabled(ctx context.Context, caller *model.Token, host 
 	if err := policy.Check(caller, policy.ManageHosts, policy.Target{}); err != nil {
 		return model.ComputeHost{}, err
 	}
-	if len(reason) > 255 {
-		return model.ComputeHost{}, fault.Invalid("disabled_reason", "must be at most 255 characters")
+	if err := validate.Text("disabled_reason", reason, 255); err != nil {
+		return model.ComputeHost{}, err
 	}
 	if enabled {
 		reason = ""
 	}
 	if err := s.store.SetHostDisabled(ctx, host, !enabled, reason); err != nil {
-		return model.ComputeHost{}, fault.NotFound("Host %s could not be found.", host)
+		return model.ComputeHost{}, fault.NotFoundAs(err, fault.NotFound("Host %s could not be found.", host))
 	}
 	return s.store.Host(ctx, host)
 }

@@ -5,11 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // CreateRequest is POST /servers.
@@ -56,29 +54,20 @@ func lastSegment(ref string) string {
 	return ref
 }
 
-func checkServerName(name string) error {
-	if strings.TrimSpace(name) == "" {
-		return fault.Invalid("name", "Invalid input for field/attribute name. Value: %q. The name must not be empty or blank.", name)
-	}
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > 255 {
-		return fault.Invalid("name", "Invalid input for field/attribute name. The name must be at most 255 characters.")
-	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return fault.Invalid("name", "Invalid input for field/attribute name. The name must not contain control characters.")
-	}
-	return nil
-}
+func checkServerName(name string) error { return validate.Name("name", name, 255) }
 
+// checkMetadata applies Nova's limits: keys of 1 to 255 characters,
+// values of at most 255, both storable.
 func checkMetadata(md map[string]string) error {
 	for k, v := range md {
-		if k == "" || utf8.RuneCountInString(k) > 255 {
-			return fault.Invalid("metadata", "Invalid input for field/attribute metadata. Keys must have 1 to 255 characters.")
+		if k == "" {
+			return fault.InvalidAs("required", "metadata", "keys must not be empty")
 		}
-		if utf8.RuneCountInString(v) > 255 {
-			return fault.Invalid("metadata", "Invalid input for field/attribute metadata. Values must be at most 255 characters.")
+		if err := validate.Text("metadata", k, 255); err != nil {
+			return err
 		}
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fault.Invalid("metadata", "Invalid input for field/attribute metadata. Keys and values must be valid UTF-8.")
+		if err := validate.Text("metadata", v, 255); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -88,7 +77,10 @@ func checkMetadata(md map[string]string) error {
 // found, exactly like a random id.
 func (s *Service) visibleInstance(ctx context.Context, caller *model.Token, id string, op policy.Op) (model.Instance, error) {
 	in, err := s.store.Instance(ctx, id)
-	if err != nil || in.VMState == model.VMDeleted && !caller.IsAdmin() {
+	if err != nil {
+		return model.Instance{}, fault.NotFoundAs(err, notFound(id))
+	}
+	if in.VMState == model.VMDeleted && !caller.IsAdmin() {
 		return model.Instance{}, notFound(id)
 	}
 	if !policy.Allowed(caller, op, policy.Target{ProjectID: in.ProjectID}) {
@@ -174,8 +166,8 @@ func (s *Service) listFilter(ctx context.Context, caller *model.Token, o ListOpt
 		f.Host = o.Host
 	}
 	if o.Name != "" {
-		if _, err := regexp.Compile(o.Name); err != nil {
-			return f, false, fault.Invalid("name", "Invalid regular expression for name.")
+		if err := validate.Regex("name", o.Name); err != nil {
+			return f, false, err
 		}
 		f.NameRegex = o.Name
 	}
@@ -188,8 +180,11 @@ func (s *Service) listFilter(ctx context.Context, caller *model.Token, o ListOpt
 	}
 	if o.Marker != "" {
 		m, err := s.store.Instance(ctx, o.Marker)
-		if err != nil || (!caller.IsAdmin() && m.ProjectID != caller.ProjectID) {
-			return f, false, fault.Invalid("marker", "marker [%s] not found", o.Marker)
+		if err == nil && !caller.IsAdmin() && m.ProjectID != caller.ProjectID {
+			err = store.ErrNotFound
+		}
+		if err != nil {
+			return f, false, fault.NotFoundAs(err, fault.Invalid("marker", "marker [%s] not found", o.Marker))
 		}
 		f.Marker = &m
 	}
@@ -238,8 +233,11 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 		return nil, fault.Invalid("imageRef", "imageRef is required (booting from volumes is not supported)")
 	}
 	im, err := s.store.Image(ctx, imageID)
-	if err != nil || !(im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || caller.IsAdmin()) {
-		return nil, fault.Invalid("imageRef", "Image %s could not be found.", imageID)
+	if err == nil && !(im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || caller.IsAdmin()) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fault.NotFoundAs(err, fault.Invalid("imageRef", "Image %s could not be found.", imageID))
 	}
 	if im.Status != model.ImageActive {
 		return nil, fault.Invalid("imageRef", "Image %s is not active.", imageID)
@@ -256,9 +254,12 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 	}
 	var keyData string
 	if r.KeyName != "" {
+		if err := validate.Filter("key_name", r.KeyName); err != nil {
+			return nil, err
+		}
 		kp, err := s.store.KeyPair(ctx, caller.UserID, r.KeyName)
 		if err != nil {
-			return nil, fault.Invalid("key_name", "Invalid key_name provided.")
+			return nil, fault.NotFoundAs(err, fault.Invalid("key_name", "Invalid key_name provided."))
 		}
 		keyData = kp.PublicKey
 	}
@@ -266,6 +267,9 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 	if az != "" {
 		if i := strings.Index(az, ":"); i >= 0 { // "az:host" forms are admin-only in Nova; ignore host
 			az = az[:i]
+		}
+		if err := validate.Filter("availability_zone", az); err != nil {
+			return nil, err
 		}
 		ok, err := s.store.ZoneExists(ctx, az)
 		if err != nil {
@@ -392,14 +396,16 @@ func fitCount(limits map[string]int, used store.Usage, f model.Flavor, min, max 
 
 // Rename changes an instance's name (PUT /servers/{id}).
 func (s *Service) Rename(ctx context.Context, caller *model.Token, id, name string) (model.Instance, error) {
-	if _, err := s.visibleInstance(ctx, caller, id, policy.UpdateServer); err != nil {
+	in, err := s.visibleInstance(ctx, caller, id, policy.UpdateServer)
+	if err != nil {
 		return model.Instance{}, err
 	}
+	id = in.ID // canonical from here on
 	if err := checkServerName(name); err != nil {
 		return model.Instance{}, err
 	}
 	if err := s.store.UpdateInstanceName(ctx, id, name); err != nil {
-		return model.Instance{}, notFound(id)
+		return model.Instance{}, fault.NotFoundAs(err, notFound(id))
 	}
 	return s.store.Instance(ctx, id)
 }
@@ -412,13 +418,17 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 	if a == ActionDelete {
 		op = policy.DeleteServer
 	}
-	if _, err := s.visibleInstance(ctx, caller, id, op); err != nil {
+	cur, err := s.visibleInstance(ctx, caller, id, op)
+	if err != nil {
 		return err
 	}
-	err := s.store.Tx(ctx, func(tx *store.Store) error {
+	// The canonical id from here on: jobs, agents' domain names and
+	// console revocations are keyed by it, whatever case the path used.
+	id = cur.ID
+	err = s.store.Tx(ctx, func(tx *store.Store) error {
 		in, err := tx.LockInstance(ctx, id)
 		if err != nil {
-			return notFound(id)
+			return fault.NotFoundAs(err, notFound(id))
 		}
 		if a == ActionDelete && in.TaskState == model.TaskDeleting {
 			return nil // already being deleted: deleting again is a no-op, as in Nova

@@ -17,6 +17,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // keypairNameRe is Nova's rule before microversion 2.92.
@@ -69,8 +70,8 @@ func (s *Service) CreateKeyPair(ctx context.Context, caller *model.Token, in Key
 		sp, _ := ssh.NewPublicKey(pub)
 		in.PublicKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp))) + " Generated-by-Nimbus"
 	}
-	if len(in.PublicKey) > 16384 {
-		return model.KeyPair{}, "", fault.Invalid("public_key", "Keypair data is invalid: too long")
+	if err := validate.Text("public_key", in.PublicKey, 16384); err != nil {
+		return model.KeyPair{}, "", fault.Invalid("public_key", "Keypair data is invalid: %v", err)
 	}
 	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(in.PublicKey))
 	if err != nil {
@@ -122,7 +123,7 @@ func (s *Service) KeyPair(ctx context.Context, caller *model.Token, name, userID
 	}
 	k, err := s.store.KeyPair(ctx, owner, name)
 	if err != nil {
-		return model.KeyPair{}, fault.NotFound("Keypair %s not found for user %s", name, owner)
+		return model.KeyPair{}, fault.NotFoundAs(err, fault.NotFound("Keypair %s not found for user %s", name, owner))
 	}
 	return k, nil
 }
@@ -134,7 +135,7 @@ func (s *Service) DeleteKeyPair(ctx context.Context, caller *model.Token, name, 
 		return err
 	}
 	if err := s.store.DeleteKeyPair(ctx, owner, name); err != nil {
-		return fault.NotFound("Keypair %s not found for user %s", name, owner)
+		return fault.NotFoundAs(err, fault.NotFound("Keypair %s not found for user %s", name, owner))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // QuotaResources are the limits Nova's quota API shows, in its order.
@@ -27,7 +28,7 @@ func (s *Service) quotaTarget(ctx context.Context, caller *model.Token, projectI
 		return fault.NotFound("Project %s could not be found.", projectID)
 	}
 	if _, err := s.store.Project(ctx, projectID); err != nil {
-		return fault.NotFound("Project %s could not be found.", projectID)
+		return fault.NotFoundAs(err, fault.NotFound("Project %s could not be found.", projectID))
 	}
 	return nil
 }
@@ -73,7 +74,7 @@ func (s *Service) SetQuotas(ctx context.Context, caller *model.Token, projectID 
 		return nil, err
 	}
 	if _, err := s.store.Project(ctx, projectID); err != nil {
-		return nil, fault.NotFound("Project %s could not be found.", projectID)
+		return nil, fault.NotFoundAs(err, fault.NotFound("Project %s could not be found.", projectID))
 	}
 	known := map[string]bool{}
 	for _, r := range QuotaResources {
@@ -88,8 +89,8 @@ func (s *Service) SetQuotas(ctx context.Context, caller *model.Token, projectID 
 		if !known[r] {
 			return nil, fault.Invalid(r, "Bad key(s) %s in quota_set", r)
 		}
-		if limits[r] < -1 {
-			return nil, fault.Invalid(r, "Quota limit %d for %s must be -1 or greater.", limits[r], r)
+		if limits[r] < -1 || limits[r] > validate.MaxInt32 {
+			return nil, fault.InvalidAs("out_of_range", r, "Quota limit %d for %s must be between -1 and %d.", limits[r], r, validate.MaxInt32)
 		}
 	}
 	err := s.store.Tx(ctx, func(tx *store.Store) error {

@@ -4,8 +4,10 @@
 package fault
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -17,7 +19,47 @@ var (
 	ErrForbidden    = errors.New("you are not authorized to perform the requested action")
 	// ErrBusy means the server refused work to protect itself; retry soon.
 	ErrBusy = errors.New("the server is busy, try again shortly")
+	// ErrUnavailable means a backing service (PostgreSQL, Redis) could
+	// not be reached or did not answer in time: the request may well
+	// succeed if retried, and nothing can be said about what it asked
+	// for (in particular not that it does not exist).
+	ErrUnavailable = errors.New("the service is temporarily unavailable, try again shortly")
 )
+
+// unavailable is ErrUnavailable with its cause, which goes to the log and
+// never to a client.
+type unavailable struct{ cause error }
+
+func (e *unavailable) Error() string   { return ErrUnavailable.Error() + ": " + e.cause.Error() }
+func (e *unavailable) Unwrap() []error { return []error{ErrUnavailable, e.cause} }
+
+// Unavailable returns an error that is ErrUnavailable and keeps cause.
+func Unavailable(cause error) error {
+	if cause == nil || errors.Is(cause, ErrUnavailable) {
+		return cause
+	}
+	return &unavailable{cause: cause}
+}
+
+// IsUnavailable reports whether err means a backing service could not
+// answer: ErrUnavailable, a network failure (refused, reset, timed out) or
+// a request deadline that ran out while waiting. These are 503s, never
+// "not found" and never a 500.
+func IsUnavailable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, ErrUnavailable) || errors.As(err, &ne) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// NotFoundAs returns as when err is a not-found (a lookup miss, which the
+// caller words its own way), and err itself otherwise, so that a database
+// that cannot answer stays unavailable instead of becoming "not found".
+func NotFoundAs(err, as error) error {
+	if errors.Is(err, ErrNotFound) {
+		return as
+	}
+	return err
+}
 
 // Validation reports a bad input value, naming the field when there is one.
 // Code is a stable word for the kind of problem ("required", "too_long",

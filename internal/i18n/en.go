@@ -154,6 +154,10 @@ var en = map[string]string{
 	"error.self_delete":      "You cannot delete your own user.",
 	"error.project_disabled": "You cannot switch to that project.",
 
+	// A 503 because PostgreSQL or Redis cannot be reached.
+	"error.unavailable.title":   "Temporarily unavailable",
+	"error.unavailable.message": "The cloud cannot reach its database or cache right now. Please try again in a few seconds.",
+
 	"overview.usage": "Usage",
 
 	"instances.title":              "Instances",

@@ -6,6 +6,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // ProjectInput is what a caller may set on a project.
@@ -17,10 +18,10 @@ type ProjectInput struct {
 }
 
 func (in ProjectInput) check() error {
-	if err := checkName("name", in.Name, 64); err != nil {
+	if err := validate.Name("name", in.Name, 64); err != nil {
 		return err
 	}
-	return checkText("description", in.Description, 1024)
+	return validate.Text("description", in.Description, 1024)
 }
 
 // Projects lists projects matching f (admin).

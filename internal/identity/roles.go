@@ -6,6 +6,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // Roles lists roles, optionally only the one named name (admin).
@@ -29,10 +30,10 @@ func (s *Service) CreateRole(ctx context.Context, caller *model.Token, name, des
 	if err := policy.Check(caller, policy.CreateRole, policy.Target{}); err != nil {
 		return model.Role{}, err
 	}
-	if err := checkName("name", name, 255); err != nil {
+	if err := validate.Name("name", name, 255); err != nil {
 		return model.Role{}, err
 	}
-	if err := checkText("description", description, 1024); err != nil {
+	if err := validate.Text("description", description, 1024); err != nil {
 		return model.Role{}, err
 	}
 	r := model.Role{ID: NewID(), Name: name, Description: description}
@@ -50,10 +51,10 @@ func (s *Service) UpdateRole(ctx context.Context, caller *model.Token, id string
 	}
 	fn(&r)
 	r.ID = id
-	if err := checkName("name", r.Name, 255); err != nil {
+	if err := validate.Name("name", r.Name, 255); err != nil {
 		return model.Role{}, err
 	}
-	if err := checkText("description", r.Description, 1024); err != nil {
+	if err := validate.Text("description", r.Description, 1024); err != nil {
 		return model.Role{}, err
 	}
 	return r, s.store.UpdateRole(ctx, r)

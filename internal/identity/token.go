@@ -49,6 +49,9 @@ type PasswordLogin struct {
 // users, wrong passwords and disabled users all get fault.ErrUnauthorized
 // after the same work.
 func (s *Service) IssueWithPassword(ctx context.Context, in PasswordLogin, scope Scope) (string, *model.Token, error) {
+	if err := errors.Join(in.User.check(), scope.check()); err != nil {
+		return "", nil, err
+	}
 	u, err := s.checkPassword(ctx, in)
 	if err != nil {
 		return "", nil, err
@@ -59,6 +62,9 @@ func (s *Service) IssueWithPassword(ctx context.Context, in PasswordLogin, scope
 // IssueWithToken issues a token from an existing one (rescoping). The new
 // token never outlives its parent and is revoked with it.
 func (s *Service) IssueWithToken(ctx context.Context, parentToken string, scope Scope) (string, *model.Token, error) {
+	if err := scope.check(); err != nil {
+		return "", nil, err
+	}
 	parent, err := s.Validate(ctx, parentToken)
 	if err != nil {
 		return "", nil, err
@@ -139,7 +145,10 @@ func (s *Service) lookupUser(ctx context.Context, r UserRef) (model.User, error)
 // issue makes, stores and returns a token for u.
 func (s *Service) issue(ctx context.Context, u model.User, methods []string, sc Scope, parent *model.Token) (string, *model.Token, error) {
 	d, err := s.store.Domain(ctx, u.DomainID)
-	if err != nil || !d.Enabled {
+	if err != nil {
+		return "", nil, unauthorized(err)
+	}
+	if !d.Enabled {
 		return "", nil, fault.ErrUnauthorized
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
@@ -161,6 +170,9 @@ func (s *Service) issue(ctx context.Context, u model.User, methods []string, sc 
 		pd, err := s.store.Domain(ctx, p.DomainID)
 		if err != nil || !pd.Enabled || !p.Enabled {
 			return "", nil, fmt.Errorf("project %s is disabled: %w", p.ID, fault.ErrUnauthorized)
+		if err != nil && !errors.Is(err, fault.ErrNotFound) {
+			return "", nil, err
+		}
 		}
 		roles, err := s.store.EffectiveRoles(ctx, u.ID, p.ID)
 		if err != nil {
@@ -204,11 +216,14 @@ func (s *Service) resolveScope(ctx context.Context, u model.User, sc Scope) (*mo
 		}
 	case u.DefaultProjectID != "":
 		p, err = s.store.Project(ctx, u.DefaultProjectID)
-		if err != nil {
+		if errors.Is(err, fault.ErrNotFound) {
 			return nil, nil // a dangling default project gives an unscoped token
 		}
 		if roles, _ := s.store.EffectiveRoles(ctx, u.ID, p.ID); len(roles) == 0 {
 			return nil, nil
+		if err != nil {
+			return nil, err
+		}
 		}
 	default:
 		return nil, nil

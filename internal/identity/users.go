@@ -7,6 +7,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // UserInput is what a caller may set on a user. Password is set only when
@@ -23,13 +24,13 @@ type UserInput struct {
 }
 
 func (in UserInput) check() error {
-	if err := checkName("name", in.Name, 255); err != nil {
+	if err := validate.Name("name", in.Name, 255); err != nil {
 		return err
 	}
 	if err := checkEmail(in.Email); err != nil {
 		return err
 	}
-	if err := checkText("description", in.Description, 1024); err != nil {
+	if err := validate.Text("description", in.Description, 1024); err != nil {
 		return err
 	}
 	if in.SetPassword {

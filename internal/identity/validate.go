@@ -3,45 +3,17 @@ package identity
 import (
 	"errors"
 	"net/mail"
-	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
-
-// checkName refuses empty, over-long or control-character names.
-func checkName(field, v string, maxLen int) error {
-	if strings.TrimSpace(v) == "" {
-		return fault.InvalidAs("required", field, "must not be empty")
-	}
-	if !utf8.ValidString(v) {
-		return fault.Invalid(field, "must be valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(v); n > maxLen {
-		return fault.InvalidAs("too_long", field, "must be at most %d characters", maxLen)
-	}
-	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return fault.Invalid(field, "must not contain control characters")
-	}
-	return nil
-}
-
-func checkText(field, v string, maxLen int) error {
-	if !utf8.ValidString(v) {
-		return fault.Invalid(field, "must be valid UTF-8")
-	}
-	if utf8.RuneCountInString(v) > maxLen {
-		return fault.InvalidAs("too_long", field, "must be at most %d characters", maxLen)
-	}
-	return nil
-}
 
 func checkEmail(v string) error {
 	if v == "" {
 		return nil
 	}
-	if err := checkText("email", v, 255); err != nil {
+	if err := validate.Text("email", v, 255); err != nil {
 		return err
 	}
 	if a, err := mail.ParseAddress(v); err != nil || a.Address != v {
@@ -59,6 +31,20 @@ func checkNewPassword(v string) error {
 		return fault.InvalidAs("password_short", "password", "must be at least 8 characters")
 	}
 	return nil
+}
+
+// check refuses names and ids no user could have (NUL, invalid UTF-8,
+// over-long), before they are looked up: a 400, which says nothing about
+// whether any user exists.
+func (r UserRef) check() error {
+	return errors.Join(validate.Filter("user.id", r.ID), validate.Filter("user.name", r.Name),
+		validate.Filter("user.domain.id", r.DomainID), validate.Filter("user.domain.name", r.DomainName))
+}
+
+// check is UserRef.check for a scope.
+func (sc Scope) check() error {
+	return errors.Join(validate.Filter("scope.project.id", sc.ProjectID), validate.Filter("scope.project.name", sc.ProjectName),
+		validate.Filter("scope.project.domain.id", sc.DomainID), validate.Filter("scope.project.domain.name", sc.DomainName))
 }
 
 // badRef turns a missing referenced record into a validation error on field.

@@ -27,6 +27,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 // Service manages images.
@@ -69,8 +70,8 @@ var reserved = map[string]bool{
 }
 
 func check(im *model.Image) error {
-	if len([]rune(im.Name)) > 255 {
-		return fault.InvalidAs("too_long", "name", "must be at most 255 characters")
+	if err := validate.Text("name", im.Name, 255); err != nil {
+		return err
 	}
 	if im.DiskFormat != "" && !diskimage.Accepted(im.DiskFormat) {
 		return fault.Invalid("disk_format", "must be one of qcow2, raw, iso")
@@ -81,23 +82,29 @@ func check(im *model.Image) error {
 	if !visibilities[im.Visibility] {
 		return fault.Invalid("visibility", "must be public, private, shared or community")
 	}
-	if im.MinDisk < 0 || im.MinRAM < 0 {
-		return fault.Invalid("min_disk", "min_disk and min_ram must not be negative")
+	if err := validate.Int("min_disk", im.MinDisk, 0, validate.MaxInt32); err != nil {
+		return err
+	}
+	if err := validate.Int("min_ram", im.MinRAM, 0, validate.MaxInt32); err != nil {
+		return err
 	}
 	if len(im.Tags) > 128 {
 		return fault.Invalid("tags", "at most 128 tags")
 	}
 	for _, t := range im.Tags {
-		if t == "" || len(t) > 255 {
-			return fault.Invalid("tags", "each tag must have 1 to 255 characters")
+		if t == "" || validate.Text("tags", t, 255) != nil {
+			return fault.Invalid("tags", "each tag must have 1 to 255 characters, valid UTF-8 without NUL")
 		}
 	}
 	if len(im.Properties) > 128 {
 		return fault.Invalid("properties", "at most 128 properties")
 	}
 	for k, v := range im.Properties {
-		if k == "" || len(k) > 255 || len(v) > 65535 || reserved[k] {
-			return fault.Invalid(k, "is not a property that can be set")
+		if k == "" || validate.Text("properties", k, 255) != nil || reserved[k] {
+			return fault.Invalid("properties", "%q is not a property that can be set", k)
+		}
+		if err := validate.Text(k, v, 65535); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -111,8 +118,10 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, in Input) (mo
 	}
 	if in.ID == "" {
 		in.ID = uuid.NewString()
-	} else if _, err := uuid.Parse(in.ID); err != nil {
-		return model.Image{}, fault.Invalid("id", "must be a UUID")
+	} else if id, err := validate.ID("id", in.ID); err != nil {
+		return model.Image{}, err
+	} else {
+		in.ID = id // the canonical form names the file too
 	}
 	if in.Visibility == "" {
 		in.Visibility = "shared" // Glance's default since Pike
@@ -181,7 +190,7 @@ func (s *Service) List(ctx context.Context, caller *model.Token, f store.ImageFi
 	if marker != "" {
 		m, err := s.Get(ctx, caller, marker)
 		if err != nil {
-			return nil, fault.Invalid("marker", "is not an image you can see")
+			return nil, fault.NotFoundAs(err, fault.Invalid("marker", "is not an image you can see"))
 		}
 		f.Marker = &m
 	}
@@ -237,6 +246,7 @@ func (s *Service) Delete(ctx context.Context, caller *model.Token, id string) er
 	if err != nil {
 		return err
 	}
+	id = im.ID // canonical: it names the file
 	if im.Protected {
 		return fmt.Errorf("image %s is protected: %w", id, fault.ErrForbidden)
 	}
@@ -264,6 +274,7 @@ func (s *Service) Upload(ctx context.Context, caller *model.Token, id string, r 
 	if err != nil {
 		return model.Image{}, err
 	}
+	id = im.ID // canonical: it names the file
 	if im.DiskFormat == "" || im.ContainerFormat == "" {
 		return model.Image{}, fault.Invalid("disk_format", "set disk_format and container_format before uploading data")
 	}
@@ -363,7 +374,7 @@ func (s *Service) Open(ctx context.Context, caller *model.Token, id string) (mod
 	if im.Status != model.ImageActive {
 		return model.Image{}, nil, fault.NotFound("image %s has no data", id)
 	}
-	f, err := os.Open(s.path(id))
+	f, err := os.Open(s.path(im.ID))
 	if err != nil {
 		return model.Image{}, nil, fmt.Errorf("open image data: %w", err)
 	}
@@ -384,16 +395,19 @@ func sign(secret []byte, id, exp string) string {
 }
 
 // OpenSigned opens an active image for an agent holding a valid signature.
-func (s *Service) OpenSigned(secret []byte, id, exp, sig string, now time.Time) (model.Image, *os.File, error) {
+func (s *Service) OpenSigned(ctx context.Context, secret []byte, id, exp, sig string, now time.Time) (model.Image, *os.File, error) {
 	e, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || now.Unix() > e || !hmac.Equal([]byte(sign(secret, id, exp)), []byte(sig)) {
 		return model.Image{}, nil, fault.ErrForbidden
 	}
-	im, err := s.store.Image(context.Background(), id)
-	if err != nil || im.Status != model.ImageActive {
-		return model.Image{}, nil, fault.NotFound("image %s has no data", id)
+	im, err := s.store.Image(ctx, id)
+	if err == nil && im.Status != model.ImageActive {
+		err = store.ErrNotFound
 	}
-	f, err := os.Open(s.path(id))
+	if err != nil {
+		return model.Image{}, nil, fault.NotFoundAs(err, fault.NotFound("image %s has no data", id))
+	}
+	f, err := os.Open(s.path(im.ID))
 	if err != nil {
 		return model.Image{}, nil, fmt.Errorf("open image data: %w", err)
 	}

@@ -90,7 +90,7 @@ func (s *Store) ExtraSpecs(ctx context.Context, flavorID string) (map[string]str
 	for rows.Next() {
 		var k, v string
 		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
+			return nil, mapErr(err)
 		}
 		out[k] = v
 	}

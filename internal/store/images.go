@@ -6,10 +6,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 const imageCols = `id::text, owner, name, status, visibility, protected, coalesce(disk_format, ''), coalesce(container_format, ''),
@@ -208,9 +207,10 @@ func nonNilSlice(s []string) []string {
 	return s
 }
 
-// isUUID reports whether s can be a uuid column value; other strings are
-// simply not found instead of a database error.
+// isUUID reports whether s is an id of a uuid column, in the one form ids
+// are written in (36 characters, any case); other strings, braced and URN
+// forms included, are simply not found instead of a database error.
 func isUUID(s string) bool {
-	_, err := uuid.Parse(s)
-	return err == nil
+	_, ok := validate.UUID(s)
+	return ok
 }

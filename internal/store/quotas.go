@@ -62,7 +62,7 @@ func scanLimits(rows pgx.Rows) (map[string]int, error) {
 		var r string
 		var n int
 		if err := rows.Scan(&r, &n); err != nil {
-			return nil, err
+			return nil, mapErr(err)
 		}
 		out[r] = n
 	}

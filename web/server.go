@@ -226,9 +226,9 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	app.Use(api.RequestID)
 	app.Use(securityHeaders(console.WebsocketBase(s.cfg.ConsolePublicURL)))
 	app.Use(api.LimitBody(1<<20, imageapi.IsUpload))
-	app.Get("/healthz", s.healthz)
 	app.Use(api.Deadline(cfg.RequestTimeout, imageapi.IsUpload, uploadTimeout))
 	app.Use(api.CheckInput)
+	app.Get("/healthz", s.healthz)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS()), MaxAge: 3600}))
 	idAPI.Register(app)
 	imgAPI.Register(app, imgAuth)
@@ -238,11 +238,11 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 	return app
 }
 
-// securityHeaders keeps pages out of frames and scripts to our own files;
 // uploadTimeout is how long an image upload may take, body included; other
 // requests have the configured request timeout.
 const uploadTimeout = time.Hour
 
+// securityHeaders keeps pages out of frames and scripts to our own files;
 // the only other place pages may connect to is the console proxy's
 // websocket (consoleWS, e.g. "ws://cloud:6080").
 func securityHeaders(consoleWS string) fiber.Handler {

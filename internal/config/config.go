@@ -72,10 +72,6 @@ type Config struct {
 	BuildTimeout    time.Duration // a build not finished by then goes to ERROR
 	ClaimIdle       time.Duration // a job pending this long on a dead consumer is reclaimed
 	Scheduler       SchedulerConfig
-}
-
-// SchedulerConfig holds Nova's allocation ratios and weigher multipliers.
-type SchedulerConfig struct {
 
 	// DBAcquireTimeout bounds waiting for a PostgreSQL connection (and
 	// connecting): past it a request answers 503 rather than queueing.
@@ -83,6 +79,10 @@ type SchedulerConfig struct {
 	// RequestTimeout is every request's deadline (image uploads excepted:
 	// they get the hour a request may take to arrive).
 	RequestTimeout time.Duration
+}
+
+// SchedulerConfig holds Nova's allocation ratios and weigher multipliers.
+type SchedulerConfig struct {
 	CPUAllocationRatio, RAMAllocationRatio, DiskAllocationRatio float64
 	RAMWeightMultiplier, CPUWeightMultiplier                    float64
 }
@@ -207,13 +207,13 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.str(&c.DataDir, "data-dir", "NIMBUS_DATA_DIR", ".data", "data directory")
 	s.str(&c.DatabaseURL, "database-url", "NIMBUS_DATABASE_URL", "", "PostgreSQL URL")
 	s.integer(&c.DBMaxConns, "db-max-conns", "NIMBUS_DB_MAX_CONNS", 32, "PostgreSQL connections this controller may open", &errs)
+	s.dur(&c.DBAcquireTimeout, "db-acquire-timeout", "NIMBUS_DB_ACQUIRE_TIMEOUT", 5*time.Second, "wait at most this long for a PostgreSQL connection", &errs)
+	s.dur(&c.RequestTimeout, "request-timeout", "NIMBUS_REQUEST_TIMEOUT", 30*time.Second, "deadline of every request (image uploads excepted)", &errs)
 	s.str(&c.RedisURL, "redis-url", "NIMBUS_REDIS_URL", "", "Redis URL")
 	s.str(&c.RedisPrefix, "redis-prefix", "NIMBUS_REDIS_PREFIX", "nimbus:", "prefix of every Redis key")
 	s.str(&c.Region, "region", "NIMBUS_REGION", "RegionOne", "region name in the service catalog")
 	s.str(&level, "log-level", "NIMBUS_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	s.boolean(&c.LogJSON, "log-json", "NIMBUS_LOG_JSON", false, "log as JSON", &errs)
-	s.dur(&c.DBAcquireTimeout, "db-acquire-timeout", "NIMBUS_DB_ACQUIRE_TIMEOUT", 5*time.Second, "wait at most this long for a PostgreSQL connection", &errs)
-	s.dur(&c.RequestTimeout, "request-timeout", "NIMBUS_REQUEST_TIMEOUT", 30*time.Second, "deadline of every request (image uploads excepted)", &errs)
 	s.dur(&c.TokenTTL, "token-ttl", "NIMBUS_TOKEN_TTL", time.Hour, "API token lifetime", &errs)
 	s.dur(&c.SessionIdle, "session-idle", "NIMBUS_SESSION_IDLE", 30*time.Minute, "portal session idle timeout", &errs)
 	s.dur(&c.SessionMax, "session-max", "NIMBUS_SESSION_MAX", 12*time.Hour, "portal session absolute timeout", &errs)
@@ -246,15 +246,15 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	if c.DBMaxConns < 4 {
 		errs = append(errs, errors.New("db max conns must be at least 4"))
 	}
+	if c.DBAcquireTimeout <= 0 || c.RequestTimeout <= 0 {
+		errs = append(errs, errors.New("db acquire timeout and request timeout must be positive"))
+	}
 	if imageMaxMB < 1 {
 		errs = append(errs, errors.New("image max size must be at least 1 MiB"))
 	}
 	c.ImageMaxBytes = int64(imageMaxMB) << 20
 	for _, p := range splitList(proxies) {
 		if !strings.Contains(p, "/") {
-	if c.DBAcquireTimeout <= 0 || c.RequestTimeout <= 0 {
-		errs = append(errs, errors.New("db acquire timeout and request timeout must be positive"))
-	}
 			if strings.Contains(p, ":") {
 				p += "/128"
 			} else {

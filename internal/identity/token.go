@@ -89,35 +89,37 @@ func (s *Service) checkPassword(ctx context.Context, in PasswordLogin) (model.Us
 	if in.Password == "" {
 		return model.User{}, fault.ErrUnauthorized
 	}
+	u, lookupErr := s.lookupUser(ctx, in.User)
+	if lookupErr != nil && !errors.Is(lookupErr, fault.ErrNotFound) {
+		return model.User{}, lookupErr
+	}
 	domainKey := in.User.DomainID
 	if domainKey == "" {
 		domainKey = "name:" + in.User.DomainName
 	}
-	userKey := s.throttle.userKey(domainKey, in.User.Name)
-	if in.User.ID != "" {
-		userKey = s.throttle.userKey("id", in.User.ID)
+	userKey := s.throttle.accountKey(u.ID, domainKey, in.User.Name)
+	if lookupErr != nil && in.User.ID != "" {
+		userKey = s.throttle.accountKey(in.User.ID, "", "")
 	}
-	if err := s.throttle.check(ctx, userKey, in.ClientAddr); err != nil {
+	end, err := s.throttle.take(ctx, userKey, in.ClientAddr)
+	if err != nil {
 		return model.User{}, err
 	}
-	u, lookupErr := s.lookupUser(ctx, in.User)
 	hash := s.dummy
 	if lookupErr == nil {
 		hash = u.PasswordHash
-	} else if !errors.Is(lookupErr, fault.ErrNotFound) {
-		return model.User{}, lookupErr
 	}
 	var ok bool
 	if err := s.gate.do(ctx, func() { ok = verifyPassword(hash, in.Password) }); err != nil {
+		if eerr := end(context.WithoutCancel(ctx), notTried); eerr != nil {
+			s.log.Warn("give back a login attempt's count", "error", eerr)
+		}
 		return model.User{}, err
 	}
 	if !ok || lookupErr != nil || !u.Enabled {
-		if err := s.throttle.fail(ctx, userKey, in.ClientAddr); err != nil {
-			s.log.Error("count failed login", "error", err)
-		}
-		return model.User{}, fault.ErrUnauthorized
+		return model.User{}, fault.ErrUnauthorized // the attempt stays counted
 	}
-	if err := s.throttle.reset(ctx, userKey); err != nil {
+	if err := end(ctx, succeeded); err != nil {
 		s.log.Warn("reset failed-login count", "error", err)
 	}
 	return u, nil
@@ -168,11 +170,11 @@ func (s *Service) issue(ctx context.Context, u model.User, methods []string, sc 
 	}
 	if p != nil {
 		pd, err := s.store.Domain(ctx, p.DomainID)
-		if err != nil || !pd.Enabled || !p.Enabled {
-			return "", nil, fmt.Errorf("project %s is disabled: %w", p.ID, fault.ErrUnauthorized)
 		if err != nil && !errors.Is(err, fault.ErrNotFound) {
 			return "", nil, err
 		}
+		if err != nil || !pd.Enabled || !p.Enabled {
+			return "", nil, fmt.Errorf("project %s is disabled: %w", p.ID, fault.ErrUnauthorized)
 		}
 		roles, err := s.store.EffectiveRoles(ctx, u.ID, p.ID)
 		if err != nil {
@@ -219,11 +221,11 @@ func (s *Service) resolveScope(ctx context.Context, u model.User, sc Scope) (*mo
 		if errors.Is(err, fault.ErrNotFound) {
 			return nil, nil // a dangling default project gives an unscoped token
 		}
-		if roles, _ := s.store.EffectiveRoles(ctx, u.ID, p.ID); len(roles) == 0 {
-			return nil, nil
 		if err != nil {
 			return nil, err
 		}
+		if roles, _ := s.store.EffectiveRoles(ctx, u.ID, p.ID); len(roles) == 0 {
+			return nil, nil
 		}
 	default:
 		return nil, nil

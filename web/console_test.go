@@ -418,7 +418,7 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 	grant()
 
 	// open asks the API for a console with token and opens it.
-	open := func(token string) *websocket.Conn {
+	open := func(t *testing.T, token string) *websocket.Conn {
 		t.Helper()
 		r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", token,
 			map[string]any{"remote_console": map[string]any{"protocol": "vnc", "type": "novnc"}}, "OpenStack-API-Version", "compute 2.6")
@@ -427,7 +427,7 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 		}
 		return openWS(t, tc, tokenOf(t, r.JSON(t)["remote_console"].(map[string]any)["url"].(string)))
 	}
-	others := open(demo)
+	others := open(t, demo)
 
 	pw := "carol-pass-1"
 	cases := []struct {
@@ -457,16 +457,16 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ws := open(tc.token(t, "carol", pw, "demo"))
+			ws := open(t, tc.token(t, "carol", pw, "demo"))
 			c.end()
+			defer c.undo()
 			consoleClosedWith(t, c.name, ws, 2*time.Second, console.ReasonAccess)
-			c.undo()
 			stillRelays(t, "demo's console", others)
 		})
 	}
 
 	t.Run("signed out of the portal", func(t *testing.T) {
-		cli := open(tc.token(t, "carol", pw, "demo")) // not the portal's: stays open
+		cli := open(t, tc.token(t, "carol", pw, "demo")) // not the portal's: stays open
 		b := newFormClient(t, tc)
 		b.login("carol", pw)
 		csrf := csrfOf(t, b.get("/project/instances/"+id))

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
 // agentBinary returns nimbus-agent, built by make (NIMBUS_TEST_BIN_DIR) or
@@ -67,5 +70,33 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestHostLivenessIgnoresAgentClock: an agent whose clock runs a day
+// ahead reports once and falls silent; the controller, measuring the
+// heartbeat's age on Redis's clock and placing it on its own, counts the
+// host down after the liveness window, in /healthz and for scheduling.
+// The agent's timestamp used to be stored and compared as it came.
+func TestHostLivenessIgnoresAgentClock(t *testing.T) {
+	tc := newTestCloud(t, map[string]string{"NIMBUS_AGENT_LIVENESS": "2s"})
+	ctx := context.Background()
+	if err := queue.Heartbeat(ctx, tc.srv.rdb, tc.cfg.RedisPrefix, queue.AgentInfo{Host: "skewed", AZ: "nova",
+		Hypervisor: "Test", VCPUs: 4, MemoryMB: 4096, DiskGB: 10, SeenAt: time.Now().Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if s := tc.do(t, "GET", "/healthz", "", nil).Status; s != 200 {
+		t.Fatalf("healthz right after the heartbeat: %d, want 200", s)
+	}
+	tc.waitHosts(t, 1) // recorded
+	waitFor(t, 10*time.Second, "the silent host to be down", func() bool {
+		var up bool
+		tc.srv.pool.QueryRow(ctx, `SELECT last_seen > now() - interval '2 seconds' FROM compute_hosts WHERE host = 'skewed'`).Scan(&up)
+		return !up && tc.do(t, "GET", "/healthz", "", nil).Status == 503
+	})
+	var lastSeen time.Time
+	tc.srv.pool.QueryRow(ctx, `SELECT last_seen FROM compute_hosts WHERE host = 'skewed'`).Scan(&lastSeen)
+	if lastSeen.After(time.Now()) {
+		t.Fatalf("last_seen %v is in the future: the agent's clock was stored", lastSeen)
 	}
 }

@@ -152,6 +152,7 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	sc := cfg.Scheduler
 	s.compute = compute.New(st, log, compute.Options{
 		RedisPrefix: cfg.RedisPrefix, BuildTimeout: cfg.BuildTimeout, AgentLiveness: cfg.AgentLiveness,
+		TaskResend: cfg.TaskResend,
 		Scheduler: scheduler.Config{CPUAllocationRatio: sc.CPUAllocationRatio, RAMAllocationRatio: sc.RAMAllocationRatio,
 			DiskAllocationRatio: sc.DiskAllocationRatio, RAMWeightMultiplier: sc.RAMWeightMultiplier,
 			CPUWeightMultiplier: sc.CPUWeightMultiplier},
@@ -347,7 +348,7 @@ func (s *server) healthz(c *fiber.Ctx) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		checks["redis"] = &check{Error: "unreachable"}
 	}
-	n, err := queue.LiveAgents(ctx, s.rdb, s.cfg.RedisPrefix, time.Now(), s.cfg.AgentLiveness)
+	n, err := queue.LiveAgents(ctx, s.rdb, s.cfg.RedisPrefix, s.cfg.AgentLiveness)
 	checks["agents"].Live = &n
 	if err != nil {
 		checks["agents"] = &check{Error: "unknown (redis unreachable)"}

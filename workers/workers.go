@@ -181,10 +181,21 @@ func (w *Compute) recordHosts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ages, err := queue.HeartbeatAges(ctx, w.d.RDB, w.d.Prefix)
+	if err != nil {
+		return err
+	}
+	// Liveness is placed on this controller's clock, from the age Redis
+	// measured: never the agent's own idea of the time.
+	now := time.Now()
 	hs := make([]model.ComputeHost, 0, len(as))
 	for _, a := range as {
+		age, ok := ages[a.Host]
+		if !ok {
+			continue
+		}
 		hs = append(hs, model.ComputeHost{Host: a.Host, AZ: a.AZ, HypervisorType: a.Hypervisor, Arch: a.Arch,
-			VCPUs: a.VCPUs, MemoryMB: a.MemoryMB, DiskGB: a.DiskGB, LastSeen: a.SeenAt})
+			VCPUs: a.VCPUs, MemoryMB: a.MemoryMB, DiskGB: a.DiskGB, LastSeen: now.Add(-age)})
 	}
 	return w.d.Compute.RecordHosts(ctx, hs)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
@@ -83,4 +84,14 @@ func (s *Service) SetHostEnabled(ctx context.Context, caller *model.Token, host 
 		return model.ComputeHost{}, fault.NotFoundAs(err, fault.NotFound("Host %s could not be found.", host))
 	}
 	return s.store.Host(ctx, host)
+}
+
+// UnrecognisedDomains lists the domains hosts report that the database
+// does not place there, for an admin to decide about: Nimbus never
+// destroys them itself.
+func (s *Service) UnrecognisedDomains(ctx context.Context, caller *model.Token) ([]store.UnrecognisedDomain, error) {
+	if err := policy.Check(caller, policy.ListHosts, policy.Target{}); err != nil {
+		return nil, err
+	}
+	return s.store.UnrecognisedDomains(ctx)
 }

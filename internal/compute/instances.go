@@ -431,7 +431,10 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 			return fault.NotFoundAs(err, notFound(id))
 		}
 		if a == ActionDelete && in.TaskState == model.TaskDeleting {
-			return nil // already being deleted: deleting again is a no-op, as in Nova
+			// Already being deleted: the job may have been lost, so a
+			// repeated delete sends it again (or finishes the delete when
+			// the host is down); the agent's delete is idempotent.
+			return s.resend(ctx, tx, in, time.Now())
 		}
 		task, err := Begin(a, in.VMState, in.TaskState)
 		if err != nil {
@@ -455,7 +458,7 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 			return s.finishDelete(ctx, tx, in, actionID, "")
 		}
 		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: id, FromVM: []model.VMState{in.VMState},
-			FromTask: []model.TaskState{in.TaskState}, TaskState: &task}); err != nil {
+			FromTask: []model.TaskState{in.TaskState}, TaskState: &task, TaskAction: &actionID}); err != nil {
 			return err
 		}
 		if err := tx.StartEvent(ctx, actionID, "compute_"+name+"_instance", in.Host, time.Now()); err != nil {
@@ -486,10 +489,8 @@ func (s *Service) finishDelete(ctx context.Context, tx *store.Store, in model.In
 		PowerState: &power, Deleted: true}); err != nil {
 		return err
 	}
-	if host != "" {
-		if err := tx.ReleaseClaim(ctx, host, in.VCPUs, in.MemoryMB, in.RootGB); err != nil {
-			return err
-		}
+	if err := tx.ReleaseClaim(ctx, in.ID); err != nil {
+		return err
 	}
 	return tx.FinishEvent(ctx, actionID, "compute_delete_instance", host, "Success", "", time.Now())
 }

@@ -40,10 +40,13 @@ type Config struct {
 	ConsoleOrigins  []string
 	ConsoleTokenTTL time.Duration // an unused console token expires after this
 	ConsoleIdle     time.Duration // a console with no traffic either way is closed after this
-	PublicURL       string        // the base URL clients reach the API and portal at
-	DataDir         string        // where secrets, rc files and local state live
-	DatabaseURL     string        // PostgreSQL
-	RedisURL        string        // Redis
+	// ConsoleVerifyPort makes the proxy confirm with the host's agent, at
+	// connect time, that a token's VNC port is still its instance's.
+	ConsoleVerifyPort bool
+	PublicURL         string // the base URL clients reach the API and portal at
+	DataDir           string // where secrets, rc files and local state live
+	DatabaseURL       string // PostgreSQL
+	RedisURL          string // Redis
 	// DBMaxConns sizes the PostgreSQL pool. Every launch holds a
 	// connection through several short transactions (create, schedule,
 	// events); pgx's default of max(4, CPUs) made the pool the bottleneck
@@ -71,6 +74,7 @@ type Config struct {
 	SeedImage       string        // qcow2 file seeded as public image "tiny" when missing
 	BuildTimeout    time.Duration // a build not finished by then goes to ERROR
 	ClaimIdle       time.Duration // a job pending this long on a dead consumer is reclaimed
+	TaskResend      time.Duration // a task's job not finished by then is sent again
 	Scheduler       SchedulerConfig
 
 	// DBAcquireTimeout bounds waiting for a PostgreSQL connection (and
@@ -197,6 +201,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	var consoleOrigins string
 	s.str(&consoleOrigins, "console-origins", "NIMBUS_CONSOLE_ORIGINS", "", "comma-separated extra websocket Origins the console proxy accepts")
 	s.dur(&c.ConsoleTokenTTL, "console-token-ttl", "NIMBUS_CONSOLE_TOKEN_TTL", 10*time.Minute, "console token lifetime", &errs)
+	s.boolean(&c.ConsoleVerifyPort, "console-verify-port", "NIMBUS_CONSOLE_VERIFY_PORT", true, "confirm with the host's agent at connect time that a console's VNC port is still its instance's (turn off only for libvirt's test driver, which runs no VNC servers)", &errs)
 	s.dur(&c.ConsoleIdle, "console-idle", "NIMBUS_CONSOLE_IDLE", 30*time.Minute, "close a console after this long without traffic", &errs)
 	s.integer(&c.ConsoleMaxPerUser, "console-max-per-user", "NIMBUS_CONSOLE_MAX_PER_USER", 10, "open consoles one user may have, on every proxy (0: no cap)", &errs)
 	s.integer(&c.ConsoleMaxPerInstance, "console-max-per-instance", "NIMBUS_CONSOLE_MAX_PER_INSTANCE", 4, "open consoles of one instance, on every proxy (0: no cap)", &errs)
@@ -228,6 +233,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.integer(&c.HashQueue, "hash-queue", "NIMBUS_HASH_QUEUE", 16, "password hashes allowed to wait", &errs)
 	s.dur(&c.BuildTimeout, "build-timeout", "NIMBUS_BUILD_TIMEOUT", 10*time.Minute, "a build not finished by then goes to ERROR", &errs)
 	s.dur(&c.ClaimIdle, "claim-idle", "NIMBUS_CLAIM_IDLE", 30*time.Second, "pending jobs of a dead consumer are reclaimed after this", &errs)
+	s.dur(&c.TaskResend, "task-resend", "NIMBUS_TASK_RESEND", 2*time.Minute, "a task whose job has not finished by then has it sent again", &errs)
 	sc := &c.Scheduler
 	s.float(&sc.CPUAllocationRatio, "cpu-allocation-ratio", "NIMBUS_CPU_ALLOCATION_RATIO", 16, "vCPUs per physical CPU", &errs)
 	s.float(&sc.RAMAllocationRatio, "ram-allocation-ratio", "NIMBUS_RAM_ALLOCATION_RATIO", 1.5, "RAM overcommit", &errs)

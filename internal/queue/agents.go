@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,7 +27,7 @@ type AgentInfo struct {
 	// ConsoleAddr is the address console proxies reach this host's VNC
 	// servers at; with an instance's VNC port it is all a proxy dials.
 	ConsoleAddr string    `json:"console_addr,omitempty"`
-	SeenAt      time.Time `json:"seen_at"`
+	SeenAt      time.Time `json:"seen_at"` // the agent's clock: shown, never compared
 }
 
 // AgentsKey is the sorted set of agent hosts scored by their last
@@ -36,26 +35,62 @@ type AgentInfo struct {
 func AgentsKey(prefix string) string    { return prefix + "agents" }
 func AgentInfoKey(prefix string) string { return prefix + "agents:info" }
 
-// Heartbeat records that the agent on info.Host is alive now.
+// heartbeatScript stores an agent's report and scores the host with
+// Redis's own clock, so no host's liveness depends on its clock: an
+// agent whose clock runs a day ahead is not "alive" for a day after it
+// stops.
+var heartbeatScript = redis.NewScript(`
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[1])
+return 1`)
+
+// Heartbeat records that the agent on info.Host is alive now (by Redis's
+// clock; info.SeenAt is the agent's, for display only).
 func Heartbeat(ctx context.Context, rdb *redis.Client, prefix string, info AgentInfo) error {
 	info.Version = 1
 	b, err := json.Marshal(info)
 	if err != nil {
 		return err
 	}
-	pipe := rdb.TxPipeline()
-	pipe.HSet(ctx, AgentInfoKey(prefix), info.Host, b)
-	pipe.ZAdd(ctx, AgentsKey(prefix), redis.Z{Score: float64(info.SeenAt.Unix()), Member: info.Host})
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := heartbeatScript.Run(ctx, rdb, []string{AgentInfoKey(prefix), AgentsKey(prefix)}, info.Host, b).Err(); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	return nil
 }
 
-// LiveAgents counts agents heard from within liveness of now.
-func LiveAgents(ctx context.Context, rdb *redis.Client, prefix string, now time.Time, liveness time.Duration) (int64, error) {
-	min := strconv.FormatInt(now.Add(-liveness).Unix(), 10)
-	return rdb.ZCount(ctx, AgentsKey(prefix), min, "+inf").Result()
+// HeartbeatAges returns, per host, how long ago its last heartbeat was,
+// measured on Redis's clock alone; the caller subtracts it from its own
+// clock to place the heartbeat in time.
+func HeartbeatAges(ctx context.Context, rdb *redis.Client, prefix string) (map[string]time.Duration, error) {
+	pipe := rdb.Pipeline()
+	now := pipe.Time(ctx)
+	beats := pipe.ZRangeWithScores(ctx, AgentsKey(prefix), 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Duration, len(beats.Val()))
+	rnow := float64(now.Val().UnixMicro()) / 1e6
+	for _, z := range beats.Val() {
+		host, _ := z.Member.(string)
+		out[host] = time.Duration((rnow - z.Score) * float64(time.Second))
+	}
+	return out, nil
+}
+
+// LiveAgents counts agents heard from within liveness (on Redis's clock).
+func LiveAgents(ctx context.Context, rdb *redis.Client, prefix string, liveness time.Duration) (int64, error) {
+	ages, err := HeartbeatAges(ctx, rdb, prefix)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, age := range ages {
+		if age <= liveness {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Agents returns every agent's last report.

@@ -25,7 +25,7 @@ func (s *Store) UpsertHost(ctx context.Context, h model.ComputeHost) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (host) DO UPDATE SET az = excluded.az, hypervisor_type = excluded.hypervisor_type, arch = excluded.arch,
 			vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, disk_gb = excluded.disk_gb,
-			last_seen = greatest(compute_hosts.last_seen, excluded.last_seen)`,
+			last_seen = greatest(least(compute_hosts.last_seen, now()), excluded.last_seen)`,
 		h.Host, h.AZ, h.HypervisorType, h.Arch, h.VCPUs, h.MemoryMB, h.DiskGB, h.LastSeen)
 	return mapErr(err)
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -120,7 +122,7 @@ func browserConsole(t *testing.T, ctx context.Context, tc *testCloud, id string)
 // TestBrowserConsoleRefusedToken: the console page of a URL whose token is
 // unknown, or already used, says so in the page at once (no spinner).
 func TestBrowserConsoleRefusedToken(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := newTestCloud(t, noPortCheck) // the used token's fake VNC has no agent to confirm it
 	used, err := tc.srv.consoles.Issue(context.Background(), consoleTarget("i-used", testenv.FakeVNC(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -141,5 +143,46 @@ func TestBrowserConsoleRefusedToken(t *testing.T) {
 		if got := textOf(t, ctx, "console-status"); got != want {
 			t.Errorf("token %.12s...: status %q, want %q", token, got, want)
 		}
+	}
+}
+
+// TestBrowserConsolePageConnectsUnderCSP: the proxy's console page, with
+// its Content-Security-Policy, still runs noVNC and opens its websocket
+// to the proxy: the VNC server behind it is reached.
+func TestBrowserConsolePageConnectsUnderCSP(t *testing.T) {
+	tc := newTestCloud(t, noPortCheck) // no agent to confirm the port
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	reached := make(chan struct{}, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, testenv.RFBBanner)
+		reached <- struct{}{}
+		io.Copy(io.Discard, c)
+	}()
+	token, err := tc.srv.consoles.Issue(context.Background(), consoleTarget("i-csp", ln.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+	browserDo(t, ctx, "open the console URL",
+		chromedp.Navigate(tc.ConsoleURL+"/vnc_lite.html?path="+url.QueryEscape("?token="+token)),
+		chromedp.WaitVisible(tid("console-status")),
+	)
+	select {
+	case <-reached:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the console page never reached the VNC server (state %q)",
+			browserRun(t, ctx, "console state", chromedp.Evaluate[string](consoleStateJS)))
+	}
+	if got := browserRun(t, ctx, "console state", chromedp.Evaluate[string](consoleStateJS)); got == "error" {
+		t.Errorf("console state %q after reaching the VNC server", got)
 	}
 }

@@ -1,5 +1,11 @@
 package views
 
+import (
+	"net/url"
+
+	"github.com/a-h/templ"
+)
+
 // InstanceRow is one line of the Instances table.
 type InstanceRow struct {
 	ID         string
@@ -24,6 +30,19 @@ type InstanceList struct {
 	NextMarker string
 	ShowHost   bool
 	Version    string // changes whenever any listed instance changes
+}
+
+// NextPage is the link to the page after this one, with the filters the
+// user typed encoded as query values (never spliced into the URL).
+func (v InstanceList) NextPage() templ.SafeURL {
+	q := url.Values{"marker": {v.NextMarker}}
+	if v.NameFilter != "" {
+		q.Set("name", v.NameFilter)
+	}
+	if v.Status != "" {
+		q.Set("status", v.Status)
+	}
+	return templ.SafeURL("/project/instances?" + q.Encode())
 }
 
 // Choice is an option with a description (a flavor with its size).

@@ -1,0 +1,22 @@
+package views
+
+import (
+	"net/url"
+	"testing"
+)
+
+// TestNextPageEncodesFilters: what a user typed in the filter box goes
+// into the next-page link as encoded query values: an "&", "#", quote or
+// "javascript:" cannot add parameters or change the link's target.
+func TestNextPageEncodesFilters(t *testing.T) {
+	v := InstanceList{NextMarker: "m-1", NameFilter: `web&status=ERROR#x" onclick="alert(1)`, Status: "ACTIVE"}
+	got := string(v.NextPage())
+	u, err := url.Parse(got)
+	if err != nil || u.Path != "/project/instances" || u.Host != "" || u.Scheme != "" || u.Fragment != "" {
+		t.Fatalf("next page %q: not a same-site path without fragment", got)
+	}
+	q := u.Query()
+	if q.Get("name") != v.NameFilter || q.Get("status") != "ACTIVE" || q.Get("marker") != "m-1" || len(q) != 3 {
+		t.Fatalf("next page %q decodes to %v, want exactly the three values typed", got, q)
+	}
+}

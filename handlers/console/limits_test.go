@@ -280,9 +280,11 @@ func TestOversizeAndTextMessagesClose(t *testing.T) {
 	}
 	waitSessions(t, r.proxy, 0)
 
-	// Many 4 KiB frames of one message.
+	// Many 4 KiB frames of one message, 8 KiB over: small enough to be
+	// in the socket buffers before the proxy closes (a write cut short by
+	// the close would be reset).
 	c = r.open(t, r.token(t, "i-frames"))
-	if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, 4*console.MaxClientMessage)); err != nil {
+	if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, console.MaxClientMessage+8<<10)); err != nil {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -17,6 +17,7 @@ import (
 
 	gojson "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -207,9 +208,11 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 		// LimitBody below bounds every other body to 1 MiB.
 		StreamRequestBody: true,
 		BodyLimit:         1 << 20,
-		// A request, body included, must arrive within ReadTimeout: long
-		// enough for a large image upload on a slow link.
-		ReadTimeout: uploadTimeout,
+		// A request, headers and body, must arrive within ReadTimeout, so
+		// a client sending its headers a byte a minute (slowloris) holds
+		// a connection for seconds, not an hour; an image upload gets
+		// uploadTimeout once its request line says what it is (below).
+		ReadTimeout: cfg.ReadTimeout,
 		IdleTimeout: 120 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			switch {
@@ -223,6 +226,13 @@ func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
 			return pt.RenderError(c, err)
 		},
 	})
+	app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		path, _, _ := strings.Cut(string(h.RequestURI()), "?")
+		if imageapi.IsUploadRequest(string(h.Method()), path, len(h.Peek("X-CSRF-Token")) > 0) {
+			return fasthttp.RequestConfig{ReadTimeout: uploadTimeout}
+		}
+		return fasthttp.RequestConfig{}
+	}
 	app.Use(recover.New())
 	app.Use(api.RequestID)
 	app.Use(securityHeaders(console.WebsocketBase(s.cfg.ConsolePublicURL)))

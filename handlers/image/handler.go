@@ -41,14 +41,21 @@ func New(svc *imgsvc.Service, v api.Validator, log *slog.Logger, publicURL strin
 // check would look for the token in the body (reading all of it), so the
 // body stays limited and the check refuses it.
 func IsUpload(c *fiber.Ctx) bool {
-	if c.Method() != fiber.MethodPut || !strings.HasSuffix(c.Path(), "/file") {
+	return IsUploadRequest(c.Method(), c.Path(), c.Get("X-CSRF-Token") != "")
+}
+
+// IsUploadRequest is IsUpload's rule on the request line and whether it
+// carries X-CSRF-Token, for the server's read timeout, which is chosen
+// before there is a fiber.Ctx.
+func IsUploadRequest(method, path string, csrfHeader bool) bool {
+	if method != fiber.MethodPut || !strings.HasSuffix(path, "/file") {
 		return false
 	}
 	switch {
-	case strings.HasPrefix(c.Path(), "/image/v2/images/"):
+	case strings.HasPrefix(path, "/image/v2/images/"):
 		return true
-	case strings.HasPrefix(c.Path(), "/project/images/"):
-		return c.Get("X-CSRF-Token") != ""
+	case strings.HasPrefix(path, "/project/images/"):
+		return csrfHeader
 	}
 	return false
 }

@@ -80,6 +80,9 @@ type Config struct {
 	// DBAcquireTimeout bounds waiting for a PostgreSQL connection (and
 	// connecting): past it a request answers 503 rather than queueing.
 	DBAcquireTimeout time.Duration
+	// ReadTimeout bounds reading a request, headers and body, other than
+	// an image upload's (slow clients and slowloris).
+	ReadTimeout time.Duration
 	// RequestTimeout is every request's deadline (image uploads excepted:
 	// they get the hour a request may take to arrive).
 	RequestTimeout time.Duration
@@ -213,6 +216,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.str(&c.DatabaseURL, "database-url", "NIMBUS_DATABASE_URL", "", "PostgreSQL URL")
 	s.integer(&c.DBMaxConns, "db-max-conns", "NIMBUS_DB_MAX_CONNS", 32, "PostgreSQL connections this controller may open", &errs)
 	s.dur(&c.DBAcquireTimeout, "db-acquire-timeout", "NIMBUS_DB_ACQUIRE_TIMEOUT", 5*time.Second, "wait at most this long for a PostgreSQL connection", &errs)
+	s.dur(&c.ReadTimeout, "read-timeout", "NIMBUS_READ_TIMEOUT", 30*time.Second, "a request's headers and body (image uploads excepted) must arrive within this", &errs)
 	s.dur(&c.RequestTimeout, "request-timeout", "NIMBUS_REQUEST_TIMEOUT", 30*time.Second, "deadline of every request (image uploads excepted)", &errs)
 	s.str(&c.RedisURL, "redis-url", "NIMBUS_REDIS_URL", "", "Redis URL")
 	s.str(&c.RedisPrefix, "redis-prefix", "NIMBUS_REDIS_PREFIX", "nimbus:", "prefix of every Redis key")

@@ -7,7 +7,7 @@ BIN       := bin
 DATA_DIR  ?= $(or $(NIMBUS_DATA_DIR),.data)
 TEMPL     := $(GO) tool templ
 
-.PHONY: all deps assets generate build run test bench check-generated clean
+.PHONY: all deps assets generate build run test bench tempest check-generated clean
 
 all: build
 
@@ -36,6 +36,11 @@ test: build check-generated
 
 bench: build
 	scripts/bench.sh
+
+# OpenStack's tempest (compute, identity, image API tests) against the
+# running make run stack, or one it starts (docs/tempest.md).
+tempest:
+	scripts/tempest.sh $(DATA_DIR)
 
 check-generated:
 	$(TEMPL) generate -path views >/dev/null

@@ -116,7 +116,7 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		} else if seeded {
 			log.Info("seeded a new cloud", "domain", "Default", "projects", "admin, demo")
 		}
-		if err := seed.WriteRCFiles(cfg.DataDir, cfg.PublicURL+"/identity/v3", cfg.Region, s.creds); err != nil {
+		if err := seed.WriteRCFiles(ctx, st, cfg.DataDir, cfg.PublicURL+"/identity/v3", cfg.Region, s.creds); err != nil {
 			s.close()
 			return nil, fmt.Errorf("rc files: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -11,13 +12,16 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
 )
 
-// limits answers GET /limits: the project's absolute limits and use.
+// limits answers GET /limits: the project's absolute limits and use,
+// with the keys Nova shows at the microversion (the network ones until
+// 2.35, maxImageMeta until 2.38, the personality ones until 2.56).
 func (h *Handler) limits(c *fiber.Ctx) error {
 	tok := api.Token(c)
 	project := tok.ProjectID
-	if p := c.Query("tenant_id"); p != "" && tok.IsAdmin() {
+	if p := c.Query("tenant_id"); p != "" && policy.Allowed(tok, policy.OtherProjectLimits, policy.Target{ProjectID: p}) {
 		project = p
 	}
 	qs, err := h.svc.Quotas(c.UserContext(), tok, project)
@@ -28,6 +32,7 @@ func (h *Handler) limits(c *fiber.Ctx) error {
 	for _, x := range qs {
 		q[x.Resource] = x
 	}
+	v := version(c)
 	abs := fiber.Map{
 		"maxTotalInstances": q["instances"].Limit, "maxTotalCores": q["cores"].Limit, "maxTotalRAMSize": q["ram"].Limit,
 		"maxTotalKeypairs": q["key_pairs"].Limit, "maxServerMeta": q["metadata_items"].Limit,
@@ -35,15 +40,40 @@ func (h *Handler) limits(c *fiber.Ctx) error {
 		"totalInstancesUsed": q["instances"].InUse, "totalCoresUsed": q["cores"].InUse, "totalRAMUsed": q["ram"].InUse,
 		"totalServerGroupsUsed": 0,
 	}
-	if !version(c).AtLeast(2, 39) {
+	if !v.AtLeast(2, 36) {
+		abs["maxSecurityGroups"], abs["maxSecurityGroupRules"] = q["security_groups"].Limit, q["security_group_rules"].Limit
+		abs["maxTotalFloatingIps"], abs["totalFloatingIpsUsed"], abs["totalSecurityGroupsUsed"] = q["floating_ips"].Limit, 0, 0
+	}
+	if !v.AtLeast(2, 39) {
 		abs["maxImageMeta"] = q["metadata_items"].Limit
+	}
+	if !v.AtLeast(2, 57) {
+		abs["maxPersonality"], abs["maxPersonalitySize"] = q["injected_files"].Limit, q["injected_file_content_bytes"].Limit
 	}
 	return c.JSON(fiber.Map{"limits": fiber.Map{"rate": []any{}, "absolute": abs}})
 }
 
-func quotaSetJSON(id string, qs []compute.Quota, detail bool) fiber.Map {
+// quotaRemovedAt is the microversion from which Nova neither shows nor
+// takes a quota: 2.36 dropped the nova-network ones, 2.57 injected files.
+var quotaRemovedAt = map[string]Version{
+	"fixed_ips": {2, 36}, "floating_ips": {2, 36}, "security_groups": {2, 36}, "security_group_rules": {2, 36},
+	"networks":       {2, 36},
+	"injected_files": {2, 57}, "injected_file_content_bytes": {2, 57}, "injected_file_path_bytes": {2, 57},
+}
+
+// quotaShown reports whether resource is part of quota sets at v.
+func quotaShown(v Version, resource string) bool {
+	r, ok := quotaRemovedAt[resource]
+	return !ok || !v.AtLeast(r.Major, r.Minor)
+}
+
+func quotaSetJSON(c *fiber.Ctx, id string, qs []compute.Quota, detail bool) fiber.Map {
+	v := version(c)
 	m := fiber.Map{"id": id}
 	for _, q := range qs {
+		if !quotaShown(v, q.Resource) {
+			continue
+		}
 		if detail {
 			m[q.Resource] = fiber.Map{"limit": q.Limit, "in_use": q.InUse, "reserved": 0}
 		} else {
@@ -60,7 +90,7 @@ func (h *Handler) showQuotas(detail bool) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(quotaSetJSON(id, qs, detail))
+		return c.JSON(quotaSetJSON(c, id, qs, detail))
 	}
 }
 
@@ -69,11 +99,11 @@ func (h *Handler) defaultQuotas(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	qs := make([]compute.Quota, 0, len(compute.QuotaResources))
-	for _, r := range compute.QuotaResources {
+	qs := make([]compute.Quota, 0, len(compute.QuotaResources)+len(compute.LegacyQuotaResources))
+	for _, r := range append(append([]string{}, compute.QuotaResources...), compute.LegacyQuotaResources...) {
 		qs = append(qs, compute.Quota{Resource: r, Limit: d[r]})
 	}
-	return c.JSON(quotaSetJSON(api.Param(c, "project"), qs, false))
+	return c.JSON(quotaSetJSON(c, api.Param(c, "project"), qs, false))
 }
 
 func (h *Handler) updateQuotas(c *fiber.Ctx) error {
@@ -99,6 +129,12 @@ func (h *Handler) updateQuotas(c *fiber.Ctx) error {
 			}
 			continue
 		}
+		if !quotaShown(version(c), k) {
+			return fault.Invalid(k, "Invalid input for field/attribute quota_set. Additional properties are not allowed ('%s' was unexpected)", k)
+		}
+		if k == "networks" { // nova-network's, taken before 2.36 and kept nowhere, as Nova does
+			continue
+		}
 		if string(raw) == "null" { // Nova's schema: an integer, never null
 			return fault.Invalid(k, "Invalid input for field/attribute %s. Value: None. None is not of type 'integer', 'string'", k)
 		}
@@ -113,7 +149,7 @@ func (h *Handler) updateQuotas(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := quotaSetJSON(id, qs, false)
+	out := quotaSetJSON(c, id, qs, false)
 	delete(out["quota_set"].(fiber.Map), "id")
 	return c.JSON(out)
 }
@@ -122,7 +158,7 @@ func (h *Handler) resetQuotas(c *fiber.Ctx) error {
 	if err := h.svc.ResetQuotas(c.UserContext(), api.Token(c), api.Param(c, "project")); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusAccepted)
 }
 
 // hostRef is a host's id as the microversion shows it.
@@ -160,9 +196,21 @@ func (h *Handler) hypervisorJSON(c *fiber.Ctx, hv compute.HostView, detail bool)
 	m["vcpus"], m["vcpus_used"], m["memory_mb"], m["memory_mb_used"] = hv.VCPUs, hv.VCPUsUsed, hv.MemoryMB, hv.MemoryMBUsed
 	m["local_gb"], m["local_gb_used"], m["running_vms"] = hv.DiskGB, hv.DiskGBUsed, hv.RunningVMs
 	m["free_ram_mb"], m["free_disk_gb"] = hv.MemoryMB-hv.MemoryMBUsed, hv.DiskGB-hv.DiskGBUsed
-	m["disk_available_least"], m["current_workload"], m["cpu_info"] = hv.DiskGB-hv.DiskGBUsed, 0, "{}"
+	m["disk_available_least"], m["current_workload"], m["cpu_info"] = hv.DiskGB-hv.DiskGBUsed, 0, cpuInfo(c, hv.ComputeHost)
 	m["service"] = fiber.Map{"host": hv.Host, "id": hostRef(c, hv.ComputeHost), "disabled_reason": reason}
 	return m
+}
+
+// cpuInfo is a hypervisor's cpu_info: an object from microversion 2.28,
+// the same object JSON-encoded in a string before, as Nova shows it. It
+// holds what agents report: the architecture and the CPU count.
+func cpuInfo(c *fiber.Ctx, h model.ComputeHost) any {
+	info := fiber.Map{"arch": h.Arch, "topology": fiber.Map{"sockets": 1, "cores": h.VCPUs, "threads": 1}, "features": []string{}}
+	if version(c).AtLeast(2, 28) {
+		return info
+	}
+	b, _ := json.Marshal(info)
+	return string(b)
 }
 
 func (h *Handler) listHypervisors(detail bool) fiber.Handler {
@@ -171,9 +219,79 @@ func (h *Handler) listHypervisors(detail bool) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		out := make([]fiber.Map, len(hs))
-		for i, hv := range hs {
-			out[i] = h.hypervisorJSON(c, hv, detail)
+		v := version(c)
+		pattern := c.Query("hypervisor_hostname_pattern")
+		if pattern != "" && !v.AtLeast(2, 53) {
+			return fault.Invalid("hypervisor_hostname_pattern", "Additional properties are not allowed ('hypervisor_hostname_pattern' was unexpected)")
+		}
+		withServers := v.AtLeast(2, 53) && truthy(c.Query("with_servers"))
+		out := make([]fiber.Map, 0, len(hs))
+		for _, hv := range hs {
+			if pattern != "" && !strings.Contains(hv.Host, pattern) {
+				continue
+			}
+			m := h.hypervisorJSON(c, hv, detail)
+			if withServers {
+				if err := h.addServers(c, m, hv.Host); err != nil {
+					return err
+				}
+			}
+			out = append(out, m)
+		}
+		if pattern != "" && len(out) == 0 {
+			return fault.NotFound("No hypervisor matching '%s' could be found.", pattern)
+		}
+		return c.JSON(fiber.Map{"hypervisors": out})
+	}
+}
+
+// addServers puts the instances on host into a hypervisor's entry, as
+// Nova's servers and with_servers answers do (absent when none).
+func (h *Handler) addServers(c *fiber.Ctx, m fiber.Map, host string) error {
+	ins, err := h.svc.List(c.UserContext(), api.Token(c), compute.ListOptions{AllTenants: true, Host: host, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	if len(ins) == 0 {
+		return nil
+	}
+	servers := make([]fiber.Map, len(ins))
+	for i, in := range ins {
+		servers[i] = fiber.Map{"name": "nimbus-" + in.ID, "uuid": in.ID}
+	}
+	m["servers"] = servers
+	return nil
+}
+
+// searchHypervisors is GET /os-hypervisors/{pattern}/search and, with
+// servers, /os-hypervisors/{pattern}/servers: the hypervisors whose host
+// name contains pattern (before microversion 2.53, which replaced both
+// with query parameters).
+func (h *Handler) searchHypervisors(servers bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if version(c).AtLeast(2, 53) {
+			return fault.NotFound("Not Found")
+		}
+		hs, err := h.svc.Hosts(c.UserContext(), api.Token(c))
+		if err != nil {
+			return err
+		}
+		pattern := api.Param(c, "id")
+		out := []fiber.Map{}
+		for _, hv := range hs {
+			if !strings.Contains(hv.Host, pattern) {
+				continue
+			}
+			m := h.hypervisorJSON(c, hv, false)
+			if servers {
+				if err := h.addServers(c, m, hv.Host); err != nil {
+					return err
+				}
+			}
+			out = append(out, m)
+		}
+		if len(out) == 0 {
+			return fault.NotFound("No hypervisor matching '%s' could be found.", pattern)
 		}
 		return c.JSON(fiber.Map{"hypervisors": out})
 	}
@@ -187,7 +305,13 @@ func (h *Handler) showHypervisor(c *fiber.Ctx) error {
 	id := c.Params("id")
 	for _, hv := range hs {
 		if id == hv.UUID || id == strconv.Itoa(hv.ID) {
-			return c.JSON(fiber.Map{"hypervisor": h.hypervisorJSON(c, hv, true)})
+			m := h.hypervisorJSON(c, hv, true)
+			if version(c).AtLeast(2, 53) && truthy(c.Query("with_servers")) {
+				if err := h.addServers(c, m, hv.Host); err != nil {
+					return err
+				}
+			}
+			return c.JSON(fiber.Map{"hypervisor": m})
 		}
 	}
 	return fault.NotFound("Hypervisor %s could not be found.", api.Param(c, "id"))
@@ -220,9 +344,13 @@ func (h *Handler) serviceJSON(c *fiber.Ctx, hv compute.HostView) fiber.Map {
 	if hv.DisabledReason != "" {
 		reason = hv.DisabledReason
 	}
-	return fiber.Map{"id": hostRef(c, hv.ComputeHost), "binary": "nova-compute", "host": hv.Host, "zone": hv.AZ,
+	m := fiber.Map{"id": hostRef(c, hv.ComputeHost), "binary": "nova-compute", "host": hv.Host, "zone": hv.AZ,
 		"status": status(hv.Disabled), "state": state(hv.Up), "updated_at": hv.LastSeen.UTC().Format(novaTS),
-		"disabled_reason": reason, "forced_down": false}
+		"disabled_reason": reason}
+	if version(c).AtLeast(2, 11) {
+		m["forced_down"] = false
+	}
+	return m
 }
 
 func (h *Handler) listServices(c *fiber.Ctx) error {
@@ -312,8 +440,10 @@ func (h *Handler) updateService(c *fiber.Ctx) error {
 func (h *Handler) availabilityZones(detail bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		tok := api.Token(c)
-		if detail && !tok.IsAdmin() {
-			return fault.ErrForbidden
+		if detail {
+			if err := policy.Check(tok, policy.ZoneDetail, policy.Target{}); err != nil {
+				return err
+			}
 		}
 		zones, err := h.svc.Zones(c.UserContext(), tok)
 		if err != nil {

@@ -138,33 +138,97 @@ func (h *Handler) showFlavor(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"flavor": h.flavorJSON(c, f, true)})
 }
 
-func (h *Handler) createFlavor(c *fiber.Ctx) error {
-	var b struct {
-		Flavor *struct {
-			Name        *string          `json:"name"`
-			ID          *json.RawMessage `json:"id"`
-			RAM         *int             `json:"ram"`
-			VCPUs       *int             `json:"vcpus"`
-			Disk        *int             `json:"disk"`
-			Ephemeral   int              `json:"OS-FLV-EXT-DATA:ephemeral"`
-			Swap        int              `json:"swap"`
-			RXTX        *float64         `json:"rxtx_factor"`
-			IsPublic    *bool            `json:"os-flavor-access:is_public"`
-			Description *string          `json:"description"`
-		} `json:"flavor"`
+// flavorBody is POST /flavors. Nova's schema takes the numbers as JSON
+// numbers or numeric strings ("ram": "512"), and is_public as a boolean
+// or one of its string forms.
+type flavorBody struct {
+	Flavor *struct {
+		Name        *string          `json:"name"`
+		ID          *json.RawMessage `json:"id"`
+		RAM         json.RawMessage  `json:"ram"`
+		VCPUs       json.RawMessage  `json:"vcpus"`
+		Disk        json.RawMessage  `json:"disk"`
+		Ephemeral   json.RawMessage  `json:"OS-FLV-EXT-DATA:ephemeral"`
+		Swap        json.RawMessage  `json:"swap"`
+		RXTX        json.RawMessage  `json:"rxtx_factor"`
+		IsPublic    json.RawMessage  `json:"os-flavor-access:is_public"`
+		Description *string          `json:"description"`
+	} `json:"flavor"`
+}
+
+// digits reads a whole number given as a JSON number or a string of
+// digits; absent is def. Nova's pattern (^[0-9]*$) refuses signs, so
+// negative numbers only come as JSON numbers, for the range check.
+func digits(raw json.RawMessage, field string, def int) (int, error) {
+	if len(raw) == 0 {
+		return def, nil
 	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return n, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil && s != "" && strings.Trim(s, "0123456789") == "" {
+		if n, err := strconv.Atoi(s); err == nil {
+			return n, nil
+		}
+	}
+	return 0, fault.Invalid(field, "Invalid input for field/attribute %s. Value: %s. It must be an integer.", field, raw)
+}
+
+// boolish reads a JSON boolean or one of the strings Nova takes for one.
+func boolish(raw json.RawMessage, field string, def bool) (bool, error) {
+	if len(raw) == 0 {
+		return def, nil
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err == nil {
+		return b, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		switch strings.ToLower(s) {
+		case "true", "1", "yes", "on", "y", "t":
+			return true, nil
+		case "false", "0", "no", "off", "n", "f":
+			return false, nil
+		}
+	}
+	return false, fault.Invalid(field, "Invalid input for field/attribute %s. Value: %s. It is not a boolean.", field, raw)
+}
+
+func (h *Handler) createFlavor(c *fiber.Ctx) error {
+	var b flavorBody
 	if err := decode(c, &b); err != nil {
 		return err
 	}
 	in := b.Flavor
-	if in == nil || in.Name == nil || in.RAM == nil || in.VCPUs == nil || in.Disk == nil {
+	if in == nil || in.Name == nil || len(in.RAM) == 0 || len(in.VCPUs) == 0 || len(in.Disk) == 0 {
 		return fault.Invalid("flavor", "name, ram, vcpus and disk are required")
 	}
 	if in.Description != nil && !version(c).AtLeast(2, 55) {
 		return fault.Invalid("description", "Additional properties are not allowed ('description' was unexpected)")
 	}
-	f := model.Flavor{Name: *in.Name, RAMMB: *in.RAM, VCPUs: *in.VCPUs, DiskGB: *in.Disk,
-		EphemeralGB: in.Ephemeral, SwapMB: in.Swap, RXTXFactor: 1, IsPublic: true}
+	f := model.Flavor{Name: *in.Name, RXTXFactor: 1}
+	var err error
+	for _, n := range []struct {
+		raw   json.RawMessage
+		field string
+		dst   *int
+	}{{in.RAM, "ram", &f.RAMMB}, {in.VCPUs, "vcpus", &f.VCPUs}, {in.Disk, "disk", &f.DiskGB},
+		{in.Ephemeral, "OS-FLV-EXT-DATA:ephemeral", &f.EphemeralGB}} {
+		if *n.dst, err = digits(n.raw, n.field, 0); err != nil {
+			return err
+		}
+	}
+	if string(in.Swap) != `""` { // "" is Nova's "no swap"
+		if f.SwapMB, err = digits(in.Swap, "swap", 0); err != nil {
+			return err
+		}
+	}
+	if f.IsPublic, err = boolish(in.IsPublic, "os-flavor-access:is_public", true); err != nil {
+		return err
+	}
 	if in.ID != nil && string(*in.ID) != "null" {
 		var s string
 		if err := json.Unmarshal(*in.ID, &s); err != nil {
@@ -176,11 +240,14 @@ func (h *Handler) createFlavor(c *fiber.Ctx) error {
 		}
 		f.ID = s
 	}
-	if in.RXTX != nil {
-		f.RXTXFactor = *in.RXTX
-	}
-	if in.IsPublic != nil {
-		f.IsPublic = *in.IsPublic
+	if len(in.RXTX) > 0 {
+		var s string
+		if json.Unmarshal(in.RXTX, &s) == nil {
+			in.RXTX = json.RawMessage(s)
+		}
+		if err := json.Unmarshal(in.RXTX, &f.RXTXFactor); err != nil {
+			return fault.Invalid("rxtx_factor", "Invalid input for field/attribute rxtx_factor. It must be a number.")
+		}
 	}
 	if in.Description != nil {
 		f.Description = *in.Description
@@ -219,7 +286,7 @@ func (h *Handler) deleteFlavor(c *fiber.Ctx) error {
 	if err := h.svc.DeleteFlavor(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusAccepted)
 }
 
 func (h *Handler) listExtraSpecs(c *fiber.Ctx) error {
@@ -278,7 +345,7 @@ func (h *Handler) deleteExtraSpec(c *fiber.Ctx) error {
 	if err := h.svc.DeleteExtraSpec(c.UserContext(), api.Token(c), api.Param(c, "id"), api.Param(c, "key")); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusOK) // Nova: 200 with no body
 }
 
 func accessJSON(id string, projects []string) fiber.Map {

@@ -104,6 +104,8 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Get("/os-hypervisors/detail", h.listHypervisors(true))
 	a.Get("/os-hypervisors/statistics", h.hypervisorStats)
 	a.Get("/os-hypervisors/:id", h.showHypervisor)
+	a.Get("/os-hypervisors/:id/search", h.searchHypervisors(false))
+	a.Get("/os-hypervisors/:id/servers", h.searchHypervisors(true))
 	a.Get("/os-services", h.listServices)
 	a.Put("/os-services/:action", h.updateService)
 	a.Get("/os-availability-zone", h.availabilityZones(false))
@@ -149,6 +151,7 @@ func (h *Handler) microversion(c *fiber.Ctx) error {
 		}
 	}
 	c.Locals(keyVersion, v)
+	c.Set("X-Compute-Request-Id", api.ReqID(c)) // Nova's name for x-openstack-request-id, which clients read
 	c.Set("OpenStack-API-Version", "compute "+v.String())
 	c.Set("X-OpenStack-Nova-API-Version", v.String())
 	c.Set(fiber.HeaderVary, "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
@@ -230,5 +233,13 @@ func decode(c *fiber.Ctx, v any) error {
 		}
 		return fault.Invalid("", "Malformed request body")
 	}
+	return nil
+}
+
+// empty answers status with no body, as Nova's 202s (and the 200 of an
+// extra spec's delete) have: fiber's SendStatus would write the status
+// text ("Accepted") as the body, which clients try to read as JSON.
+func empty(c *fiber.Ctx, status int) error {
+	c.Status(status)
 	return nil
 }

@@ -110,5 +110,5 @@ func (h *Handler) deleteKeyPair(c *fiber.Ctx) error {
 	if version(c).AtLeast(2, 2) {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusAccepted)
 }

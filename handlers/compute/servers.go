@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -270,6 +271,16 @@ func (h *Handler) createServer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Nova's schema: both at least 1 when given (absent means 1 and min).
+	for _, f := range []struct {
+		raw   json.RawMessage
+		field string
+		n     int
+	}{{s.MinCount, "min_count", minC}, {s.MaxCount, "max_count", maxC}} {
+		if len(f.raw) > 0 && f.n < 1 {
+			return fault.Invalid(f.field, "Invalid input for field/attribute %s. Value: %s. %s is less than the minimum of 1", f.field, f.raw, f.raw)
+		}
+	}
 	image := ""
 	if s.ImageRef != nil {
 		image = *s.ImageRef
@@ -291,20 +302,49 @@ func (h *Handler) createServer(c *fiber.Ctx) error {
 	}})
 }
 
+// truthy reads a boolean query parameter as Nova does.
+func truthy(v string) bool {
+	v = strings.ToLower(v)
+	return v != "" && v != "0" && v != "false" && v != "no" && v != "off"
+}
+
+// changesSinceLayouts are the ISO 8601 forms Nova's changes-since takes;
+// the ones without a zone are UTC.
+var changesSinceLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05Z0700",
+	"2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04Z07:00", "2006-01-02T15:04", "2006-01-02"}
+
+// parseChangesSince reads an ISO 8601 time. A '+' sent unencoded in a
+// query arrives as a space; it is read back as the zone's sign.
+func parseChangesSince(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	for _, s := range []string{v, strings.Replace(v, " ", "+", 1)} {
+		for _, layout := range changesSinceLayouts {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t.UTC(), nil
+			}
+		}
+	}
+	return time.Time{}, fault.Invalid("changes-since", "Invalid input for query parameters changes-since. Value: %s. %s is not a 'date-time'", v, v)
+}
+
 func (h *Handler) listServers(detail bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		o := compute.ListOptions{Name: strings.Clone(c.Query("name")), Status: strings.Clone(c.Query("status")),
-			Marker: strings.Clone(c.Query("marker")), Host: strings.Clone(c.Query("host"))}
-		if v := strings.ToLower(c.Query("all_tenants")); v != "" && v != "0" && v != "false" {
-			o.AllTenants = true
+			Marker: strings.Clone(c.Query("marker")), Host: strings.Clone(c.Query("host")),
+			Image: strings.Clone(c.Query("image")), Flavor: strings.Clone(c.Query("flavor")), IP: strings.Clone(c.Query("ip")),
+			Deleted: truthy(c.Query("deleted"))}
+		// all_tenants given with no value ("?all_tenants") counts as true,
+		// as in Nova.
+		if c.Context().QueryArgs().Has("all_tenants") {
+			o.AllTenants = c.Query("all_tenants") == "" || truthy(c.Query("all_tenants"))
 		}
 		if p := c.Query("project_id", c.Query("tenant_id")); p != "" && o.AllTenants {
 			o.ProjectID = strings.Clone(p)
 		}
 		if v := c.Query("changes-since", c.Query("changes_since")); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
+			t, err := parseChangesSince(v)
 			if err != nil {
-				return fault.Invalid("changes-since", "Invalid input for query parameters changes-since. Value: %s.", v)
+				return err
 			}
 			o.ChangesSince = &t
 		}
@@ -316,19 +356,28 @@ func (h *Handler) listServers(detail bool) fiber.Handler {
 			}
 			limit = min(n, 1000)
 		}
+		if limit == 0 { // Nova answers an empty page
+			return c.JSON(fiber.Map{"servers": []any{}})
+		}
 		o.Limit = limit
+		// The next page's link keeps every filter of this request,
+		// encoded, with the last server as its marker.
+		q := url.Values{}
+		c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+			if key := string(k); key != "marker" && key != "limit" {
+				q.Add(key, string(v))
+			}
+		})
 		next := func(lastID string) []fiber.Map {
 			path := "/compute/v2.1/servers"
 			if detail {
 				path += "/detail"
 			}
-			q := "?limit=" + strconv.Itoa(limit) + "&marker=" + lastID
-			for _, k := range []string{"name", "status", "all_tenants", "changes-since"} {
-				if v := c.Query(k); v != "" {
-					q += "&" + k + "=" + v
-				}
+			nq := url.Values{"limit": {strconv.Itoa(limit)}, "marker": {lastID}}
+			for k, vs := range q {
+				nq[k] = vs
 			}
-			return []fiber.Map{{"rel": "next", "href": h.publicURL + path + q}}
+			return []fiber.Map{{"rel": "next", "href": h.publicURL + path + "?" + nq.Encode()}}
 		}
 		if detail {
 			return h.listDetail(c, o, limit, next)
@@ -474,7 +523,7 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 	if err := h.svc.Act(c.UserContext(), api.Token(c), api.Param(c, "id"), a, api.ReqID(c)); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusAccepted)
 }
 
 func actionJSON(a model.InstanceAction) fiber.Map {
@@ -487,7 +536,7 @@ func actionJSON(a model.InstanceAction) fiber.Map {
 }
 
 func (h *Handler) listActions(c *fiber.Ctx) error {
-	as, err := h.svc.Actions(c.UserContext(), api.Token(c), api.Param(c, "id"))
+	as, err := h.svc.Actions(c.UserContext(), api.Token(c), api.Param(c, "id"), version(c).AtLeast(2, 21))
 	if err != nil {
 		return err
 	}
@@ -500,7 +549,7 @@ func (h *Handler) listActions(c *fiber.Ctx) error {
 
 func (h *Handler) showAction(c *fiber.Ctx) error {
 	id, req := api.Param(c, "id"), api.Param(c, "req")
-	as, err := h.svc.Actions(c.UserContext(), api.Token(c), id)
+	as, err := h.svc.Actions(c.UserContext(), api.Token(c), id, version(c).AtLeast(2, 21))
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func (h *Handler) quotaUses(c *fiber.Ctx, project string, resources ...string) (
 	}
 	var out []views.QuotaUse
 	for _, q := range qs {
-		if len(resources) == 0 || want[q.Resource] {
+		if (len(resources) == 0 && !q.Legacy) || want[q.Resource] {
 			out = append(out, views.QuotaUse{Label: "quota." + q.Resource, Key: q.Resource, Used: q.InUse, Limit: q.Limit})
 		}
 	}
@@ -273,7 +273,7 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	acts, err := h.compute.Actions(ctx, tok, in.ID)
+	acts, err := h.compute.Actions(ctx, tok, in.ID, false)
 	if err != nil {
 		return err
 	}

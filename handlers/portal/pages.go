@@ -57,7 +57,8 @@ func (h *Handler) placeholder(active, title, feature string, op policy.Op) fiber
 // password is never written into it; the script asks for it.
 func (h *Handler) openrc(c *fiber.Ctx) error {
 	tok := api.Token(c)
-	rc := seed.RC(h.cfg.PublicURL+"/identity/v3", h.cfg.Region, tok.ProjectName, tok.UserName, "")
+	rc := seed.RC(seed.RCParams{AuthURL: h.cfg.PublicURL + "/identity/v3", Region: h.cfg.Region,
+		ProjectID: tok.ProjectID, ProjectName: tok.ProjectName, UserName: tok.UserName})
 	c.Set(fiber.HeaderContentType, "application/x-sh; charset=utf-8")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+safeFilename(tok.ProjectName)+`-openrc.sh"`)
 	return c.SendString(rc)

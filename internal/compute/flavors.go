@@ -21,7 +21,7 @@ func (s *Service) Flavors(ctx context.Context, caller *model.Token, f store.Flav
 	if err := policy.Check(caller, policy.ListFlavors, policy.Target{ProjectID: caller.ProjectID}); err != nil {
 		return nil, err
 	}
-	if !caller.IsAdmin() {
+	if !policy.Allowed(caller, policy.ListPrivateFlavors, policy.Target{}) {
 		f.VisibleTo, f.IsPublic = caller.ProjectID, nil
 	}
 	return s.store.Flavors(ctx, f)
@@ -36,7 +36,7 @@ func (s *Service) Flavor(ctx context.Context, caller *model.Token, id string) (m
 	if err != nil {
 		return model.Flavor{}, fault.NotFoundAs(err, fault.NotFound("Flavor %s could not be found.", id))
 	}
-	if !f.IsPublic && !caller.IsAdmin() {
+	if !f.IsPublic && !policy.Allowed(caller, policy.ListPrivateFlavors, policy.Target{}) {
 		ok, err := s.store.FlavorVisible(ctx, id, caller.ProjectID)
 		if err != nil {
 			return model.Flavor{}, err

@@ -75,12 +75,20 @@ func checkMetadata(md map[string]string) error {
 
 // visibleInstance loads an instance the caller may see; any other is not
 // found, exactly like a random id.
+// A deleted instance is not found, for admins too, as in Nova: clients
+// that wait for a delete (openstack server delete --wait) wait for a 404.
 func (s *Service) visibleInstance(ctx context.Context, caller *model.Token, id string, op policy.Op) (model.Instance, error) {
+	return s.instanceFor(ctx, caller, id, op, false)
+}
+
+// instanceFor is visibleInstance that finds deleted instances too when
+// withDeleted is set (their action log from microversion 2.21).
+func (s *Service) instanceFor(ctx context.Context, caller *model.Token, id string, op policy.Op, withDeleted bool) (model.Instance, error) {
 	in, err := s.store.Instance(ctx, id)
 	if err != nil {
 		return model.Instance{}, fault.NotFoundAs(err, notFound(id))
 	}
-	if in.VMState == model.VMDeleted && !caller.IsAdmin() {
+	if in.VMState == model.VMDeleted && !withDeleted {
 		return model.Instance{}, notFound(id)
 	}
 	if !policy.Allowed(caller, op, policy.Target{ProjectID: in.ProjectID}) {
@@ -107,6 +115,10 @@ type ListOptions struct {
 	Status       string
 	Host         string
 	ChangesSince *time.Time
+	Deleted      bool   // admins: deleted instances only
+	Image        string // image id or URL
+	Flavor       string // flavor id or URL
+	IP           string // regular expression on fixed addresses
 	Marker       string
 	Limit        int
 }
@@ -159,8 +171,17 @@ func (s *Service) listFilter(ctx context.Context, caller *model.Token, o ListOpt
 		}
 		f.ProjectID = o.ProjectID
 	}
+	if o.IP != "" {
+		if err := validate.Regex("ip", o.IP); err != nil {
+			return f, false, err
+		}
+		return f, true, nil // instances have no addresses yet: none matches
+	}
+	f.ImageID, f.FlavorID = lastSegment(o.Image), lastSegment(o.Flavor)
+	allFilters := policy.Allowed(caller, policy.AllServerFilters, policy.Target{})
+	f.Deleted = o.Deleted && allFilters // Nova ignores it for others
 	if o.Host != "" {
-		if !caller.IsAdmin() {
+		if !allFilters {
 			return f, false, fault.Invalid("host", "Only administrators may filter by host.")
 		}
 		f.Host = o.Host
@@ -177,10 +198,13 @@ func (s *Service) listFilter(ctx context.Context, caller *model.Token, o ListOpt
 			return f, true, nil // Nova returns nothing for unknown statuses
 		}
 		f.VMStates = vs
+		if len(vs) == 1 && vs[0] == model.VMDeleted && allFilters {
+			f.Deleted = true // status=DELETED is how admins ask for deleted ones too
+		}
 	}
 	if o.Marker != "" {
 		m, err := s.store.Instance(ctx, o.Marker)
-		if err == nil && !caller.IsAdmin() && m.ProjectID != caller.ProjectID {
+		if err == nil && !policy.Allowed(caller, policy.ListAllServers, policy.Target{}) && m.ProjectID != caller.ProjectID {
 			err = store.ErrNotFound
 		}
 		if err != nil {
@@ -233,7 +257,7 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 		return nil, fault.Invalid("imageRef", "imageRef is required (booting from volumes is not supported)")
 	}
 	im, err := s.store.Image(ctx, imageID)
-	if err == nil && !(im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || caller.IsAdmin()) {
+	if err == nil && !(im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || policy.Allowed(caller, policy.ListAllImages, policy.Target{})) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
@@ -495,17 +519,18 @@ func (s *Service) finishDelete(ctx context.Context, tx *store.Store, in model.In
 	return tx.FinishEvent(ctx, actionID, "compute_delete_instance", host, "Success", "", time.Now())
 }
 
-// Actions returns an instance's action log (os-instance-actions). Event
+// Actions returns an instance's action log (os-instance-actions), a
+// deleted instance's too when withDeleted is set (Nova from 2.21). Event
 // tracebacks are for admins only.
-func (s *Service) Actions(ctx context.Context, caller *model.Token, id string) ([]model.InstanceAction, error) {
-	if _, err := s.visibleInstance(ctx, caller, id, policy.GetServer); err != nil {
+func (s *Service) Actions(ctx context.Context, caller *model.Token, id string, withDeleted bool) ([]model.InstanceAction, error) {
+	if _, err := s.instanceFor(ctx, caller, id, policy.GetServer, withDeleted); err != nil {
 		return nil, err
 	}
 	as, err := s.store.Actions(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if !caller.IsAdmin() {
+	if !policy.Allowed(caller, policy.ShowActionDetails, policy.Target{ProjectID: caller.ProjectID}) {
 		for i := range as {
 			for j := range as[i].Events {
 				as[i].Events[j].Traceback, as[i].Events[j].Host = "", ""

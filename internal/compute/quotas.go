@@ -14,11 +14,19 @@ import (
 // QuotaResources are the limits Nova's quota API shows, in its order.
 var QuotaResources = []string{"instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups", "server_group_members"}
 
+// LegacyQuotaResources are limits Nova's quota API showed and took only up
+// to a microversion (the nova-network ones until 2.35, injected files until
+// 2.56). They are kept and shown so old clients find what they expect;
+// nothing counts against them, so their use is always 0.
+var LegacyQuotaResources = []string{"injected_files", "injected_file_content_bytes", "injected_file_path_bytes",
+	"security_groups", "security_group_rules", "floating_ips", "fixed_ips"}
+
 // Quota is one resource's limit and use.
 type Quota struct {
 	Resource string
 	Limit    int // -1: unlimited
 	InUse    int
+	Legacy   bool // one of LegacyQuotaResources
 }
 
 // quotaTarget checks the caller may read projectID's quotas: admins any,
@@ -52,9 +60,12 @@ func (s *Service) Quotas(ctx context.Context, caller *model.Token, projectID str
 		return nil, err
 	}
 	inUse := map[string]int{"instances": used.Instances, "cores": used.Cores, "ram": used.RAMMB, "key_pairs": keys}
-	out := make([]Quota, 0, len(QuotaResources))
+	out := make([]Quota, 0, len(QuotaResources)+len(LegacyQuotaResources))
 	for _, r := range QuotaResources {
 		out = append(out, Quota{Resource: r, Limit: limits[r], InUse: inUse[r]})
+	}
+	for _, r := range LegacyQuotaResources {
+		out = append(out, Quota{Resource: r, Limit: limits[r], Legacy: true})
 	}
 	return out, nil
 }
@@ -78,6 +89,9 @@ func (s *Service) SetQuotas(ctx context.Context, caller *model.Token, projectID 
 	}
 	known := map[string]bool{}
 	for _, r := range QuotaResources {
+		known[r] = true
+	}
+	for _, r := range LegacyQuotaResources {
 		known[r] = true
 	}
 	keys := make([]string, 0, len(limits))

@@ -161,7 +161,8 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, in Input) (mo
 
 // visible reports whether the caller may see im.
 func visible(caller *model.Token, im model.Image) bool {
-	return im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || caller.IsAdmin()
+	return im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID ||
+		policy.Allowed(caller, policy.ListAllImages, policy.Target{})
 }
 
 // Get returns an image the caller may see; any other is not found.
@@ -184,7 +185,7 @@ func (s *Service) List(ctx context.Context, caller *model.Token, f store.ImageFi
 	if err := policy.Check(caller, policy.ListImages, policy.Target{ProjectID: caller.ProjectID}); err != nil {
 		return nil, err
 	}
-	if !caller.IsAdmin() {
+	if !policy.Allowed(caller, policy.ListAllImages, policy.Target{}) {
 		f.VisibleTo = caller.ProjectID
 	}
 	if marker != "" {

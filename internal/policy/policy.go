@@ -53,6 +53,8 @@ const (
 	DeleteImage    Op = "image:delete_image"
 	PublicizeImage Op = "image:publicize_image"
 	ListImages     Op = "image:get_images"
+	// ListAllImages sees every project's private and shared images.
+	ListAllImages Op = "image:get_images:all_projects"
 )
 
 // Compute operations (Nova's names).
@@ -76,6 +78,14 @@ const (
 	ManageHosts        Op = "os_compute_api:os-services:update"
 	ListHosts          Op = "os_compute_api:os-hypervisors"
 	ManageQuotas       Op = "os_compute_api:os-quota-sets:update"
+	// ListPrivateFlavors sees flavors that are not public without access.
+	ListPrivateFlavors Op = "os_compute_api:os-flavor-access:list_private"
+	// AllServerFilters allows the list filters Nova keeps for admins
+	// (host, deleted).
+	AllServerFilters   Op = "os_compute_api:servers:allow_all_filters"
+	ShowActionDetails  Op = "os_compute_api:os-instance-actions:events:details"
+	OtherProjectLimits Op = "os_compute_api:limits:other_project"
+	ZoneDetail         Op = "os_compute_api:os-availability-zone:detail"
 )
 
 // Portal-only operations (the pages with no API of their own yet).
@@ -165,6 +175,12 @@ var table = map[Op]Rule{
 	ManageHosts:        Admin,
 	ListHosts:          Admin,
 	ManageQuotas:       Admin,
+	ListAllImages:      Admin,
+	ListPrivateFlavors: Admin,
+	AllServerFilters:   Admin,
+	ShowActionDetails:  Admin,
+	OtherProjectLimits: Admin,
+	ZoneDetail:         Admin,
 	ViewProject:        ProjectReader,
 	ViewAdmin:          Admin,
 }

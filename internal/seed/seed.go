@@ -42,6 +42,16 @@ var QuotaDefaults = map[string]int{
 	"server_groups":        10,
 	"server_group_members": 10,
 	"images":               100,
+	// Shown and settable through the compute API up to microversion 2.35
+	// (the network ones) or 2.56 (injected files), as Nova does; nothing
+	// here uses them.
+	"injected_files":              5,
+	"injected_file_content_bytes": 10240,
+	"injected_file_path_bytes":    255,
+	"security_groups":             10,
+	"security_group_rules":        20,
+	"floating_ips":                10,
+	"fixed_ips":                   -1,
 }
 
 // Credentials are the passwords of the seeded users.
@@ -102,6 +112,13 @@ func Apply(ctx context.Context, st *store.Store, cred Credentials) (bool, error)
 		if err != nil {
 			return err
 		}
+		// Every start: quota resources added after a cloud was seeded get
+		// their default (an existing default is never changed).
+		for r, n := range QuotaDefaults {
+			if err := tx.SetQuotaDefault(ctx, r, n); err != nil {
+				return fmt.Errorf("quota default %s: %w", r, err)
+			}
+		}
 		if v != "" {
 			return nil
 		}
@@ -112,11 +129,6 @@ func Apply(ctx context.Context, st *store.Store, cred Credentials) (bool, error)
 			f.RXTXFactor, f.IsPublic = 1, true
 			if err := tx.CreateFlavor(ctx, f); err != nil {
 				return fmt.Errorf("flavor %s: %w", f.Name, err)
-			}
-		}
-		for r, n := range QuotaDefaults {
-			if err := tx.SetQuotaDefault(ctx, r, n); err != nil {
-				return fmt.Errorf("quota default %s: %w", r, err)
 			}
 		}
 		seeded = true
@@ -169,33 +181,58 @@ func seedIdentity(ctx context.Context, tx *store.Store, cred Credentials) error 
 	return nil
 }
 
-// RC returns an openrc script for user in project against authURL.
-// With a password it is embedded; without one the script asks for it, as
+// RCParams names what an openrc script exports.
+type RCParams struct {
+	AuthURL     string // the Identity v3 URL
+	Region      string
+	ProjectID   string
+	ProjectName string
+	UserName    string
+	Password    string // empty: the script asks for it
+}
+
+// RC returns an openrc script in the form Horizon's "OpenStack RC File"
+// (Identity API v3) has: project id and name with the project's domain id,
+// the user's domain name, region and interface, and the v2.0 variables
+// unset. Clients that scope by id alone (gophercloud's AuthOptionsFromEnv
+// does not read OS_PROJECT_DOMAIN_NAME) need OS_PROJECT_ID. With a
+// password it is embedded; without one the script asks for it, as
 // Horizon's download does.
-func RC(authURL, region, project, user, password string) string {
+func RC(p RCParams) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#!/usr/bin/env bash\n# OpenStack credentials for %s in project %s, written by Nimbus.\n", shq(user), shq(project))
-	fmt.Fprintf(&b, "export OS_AUTH_URL=%s\n", shq(authURL))
-	b.WriteString("export OS_IDENTITY_API_VERSION=3\nexport OS_AUTH_TYPE=password\n")
-	fmt.Fprintf(&b, "export OS_USERNAME=%s\n", shq(user))
-	fmt.Fprintf(&b, "export OS_PROJECT_NAME=%s\n", shq(project))
-	b.WriteString("export OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\n")
-	fmt.Fprintf(&b, "export OS_REGION_NAME=%s\nexport OS_INTERFACE=public\n", shq(region))
-	if password != "" {
-		fmt.Fprintf(&b, "export OS_PASSWORD=%s\n", shq(password))
+	fmt.Fprintf(&b, "#!/usr/bin/env bash\n# OpenStack credentials for %s in project %s, written by Nimbus.\n", shq(p.UserName), shq(p.ProjectName))
+	b.WriteString("# Source it: `source <file>`, then use the openstack CLI or any OpenStack SDK.\n")
+	fmt.Fprintf(&b, "export OS_AUTH_URL=%s\n", shq(p.AuthURL))
+	fmt.Fprintf(&b, "export OS_PROJECT_ID=%s\n", shq(p.ProjectID))
+	fmt.Fprintf(&b, "export OS_PROJECT_NAME=%s\n", shq(p.ProjectName))
+	b.WriteString("export OS_USER_DOMAIN_NAME='Default'\n")
+	fmt.Fprintf(&b, "export OS_PROJECT_DOMAIN_ID=%s\n", shq(model.DefaultDomainID))
+	b.WriteString("# v2.0 variables left over from another file would take precedence.\nunset OS_TENANT_ID\nunset OS_TENANT_NAME\n")
+	fmt.Fprintf(&b, "export OS_USERNAME=%s\n", shq(p.UserName))
+	if p.Password != "" {
+		fmt.Fprintf(&b, "export OS_PASSWORD=%s\n", shq(p.Password))
 	} else {
-		b.WriteString("echo \"Please enter your OpenStack password for user $OS_USERNAME: \"\nread -sr OS_PASSWORD_INPUT\nexport OS_PASSWORD=$OS_PASSWORD_INPUT\n")
+		b.WriteString("echo \"Please enter your OpenStack Password for project $OS_PROJECT_NAME as user $OS_USERNAME: \"\n")
+		b.WriteString("read -sr OS_PASSWORD_INPUT\nexport OS_PASSWORD=$OS_PASSWORD_INPUT\n")
 	}
+	fmt.Fprintf(&b, "export OS_REGION_NAME=%s\n", shq(p.Region))
+	b.WriteString("if [ -z \"$OS_REGION_NAME\" ]; then unset OS_REGION_NAME; fi\n")
+	b.WriteString("export OS_INTERFACE=public\nexport OS_IDENTITY_API_VERSION=3\nexport OS_AUTH_TYPE=password\n")
 	return b.String()
 }
 
-// WriteRCFiles writes admin-openrc.sh and demo-openrc.sh into dataDir.
-func WriteRCFiles(dataDir, authURL, region string, cred Credentials) error {
+// WriteRCFiles writes admin-openrc.sh and demo-openrc.sh into dataDir,
+// each naming its seeded project by id and name.
+func WriteRCFiles(ctx context.Context, st *store.Store, dataDir, authURL, region string, cred Credentials) error {
 	for _, f := range []struct{ name, user, pw string }{
 		{"admin-openrc.sh", "admin", cred.AdminPassword},
 		{"demo-openrc.sh", "demo", cred.DemoPassword},
 	} {
-		rc := RC(authURL, region, f.user, f.user, f.pw)
+		p, err := st.ProjectByName(ctx, model.DefaultDomainID, f.user)
+		if err != nil {
+			return fmt.Errorf("project %s: %w", f.user, err)
+		}
+		rc := RC(RCParams{AuthURL: authURL, Region: region, ProjectID: p.ID, ProjectName: p.Name, UserName: f.user, Password: f.pw})
 		if err := os.WriteFile(filepath.Join(dataDir, f.name), []byte(rc), 0o600); err != nil {
 			return err
 		}

@@ -84,6 +84,9 @@ type InstanceFilter struct {
 	VMStates     []model.VMState
 	Host         string
 	ChangesSince *time.Time // also returns deleted instances changed since
+	Deleted      bool       // deleted instances only (an admin's deleted=true)
+	ImageID      string
+	FlavorID     string
 	Marker       *model.Instance
 	Limit        int
 }
@@ -136,10 +139,20 @@ func instancePage(cols string, f InstanceFilter) (string, []any) {
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
 	}
-	if f.ChangesSince == nil {
+	switch {
+	case f.Deleted:
+		where = append(where, "deleted_at IS NOT NULL")
+	case f.ChangesSince == nil:
 		where = append(where, "deleted_at IS NULL")
-	} else {
+	}
+	if f.ChangesSince != nil {
 		add("updated_at >= $?", *f.ChangesSince)
+	}
+	if f.ImageID != "" {
+		add("image_id::text = $?", f.ImageID)
+	}
+	if f.FlavorID != "" {
+		add("flavor_id = $?", f.FlavorID)
 	}
 	if f.ProjectID != "" {
 		add("project_id = $?", f.ProjectID)

@@ -69,9 +69,18 @@ func (s *Store) UpdateProject(ctx context.Context, p model.Project) error {
 		p.ID, p.Name, p.Description, p.Enabled))
 }
 
-// DeleteProject removes the project; its assignments and tokens go with it.
+// DeleteProject removes the project; its assignments and tokens go with
+// it, and so do the records of its deleted instances (with their action
+// logs), which nothing can show once the project is gone. A project with
+// live instances is still refused (instances_project_id_fkey, a conflict):
+// their VMs would be left running with no owner.
 func (s *Store) DeleteProject(ctx context.Context, id string) error {
-	return affected(s.db.Exec(ctx, `DELETE FROM projects WHERE id = $1`, id))
+	return s.Tx(ctx, func(tx *Store) error {
+		if _, err := tx.db.Exec(ctx, `DELETE FROM instances WHERE project_id = $1 AND deleted_at IS NOT NULL`, id); err != nil {
+			return mapErr(err)
+		}
+		return affected(tx.db.Exec(ctx, `DELETE FROM projects WHERE id = $1`, id))
+	})
 }
 
 // LockProject takes the project's row lock for the rest of the transaction.

@@ -127,11 +127,22 @@ type UnrecognisedRow struct {
 	LastSeen   string
 }
 
+// DeadLetterRow is a job or event the cloud gave up on.
+type DeadLetterRow struct {
+	At         string
+	Stream     string
+	Kind       string
+	InstanceID string
+	Reason     string
+}
+
 // HostList is Admin > Hypervisors and Admin > Compute Services.
 type HostList struct {
 	Page
 	Hosts        []HostRow
 	Unrecognised []UnrecognisedRow // Hypervisors only
+	DeadLetters  []DeadLetterRow   // Hypervisors only: the newest
+	DeadTotal    int64             // how many are kept
 	// ErrorHost is the host whose disable form holds Form's errors.
 	ErrorHost string
 	Form      Form

@@ -292,3 +292,32 @@ func TestLostJobsAreRecovered(t *testing.T) {
 	}
 	_ = exec.Command
 }
+
+// TestDeadLettersShownToAdmins: a message the cloud gives up on (here an
+// unreadable job) is kept in the bounded dead-letter stream and listed on
+// Admin > Hypervisors with where it came from and why.
+func TestDeadLettersShownToAdmins(t *testing.T) {
+	tc := newTestCloud(t, nil)
+	ctx := context.Background()
+	if err := queue.Publish(ctx, tc.srv.rdb, queue.SchedulerStream(tc.cfg.RedisPrefix),
+		[]byte(`{"v":99,"kind":"schedule","instance_id":"5f0c8a9e-0d3b-4e58-a1b4-6c2f8e0a9d11"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the job to be dead-lettered", func() bool {
+		n, _ := tc.srv.rdb.XLen(ctx, queue.DeadLetterStream(tc.cfg.RedisPrefix)).Result()
+		return n == 1
+	})
+	admin := newFormClient(t, tc)
+	admin.login("admin", tc.AdminPass)
+	page := admin.get("/admin/hypervisors").Body
+	for _, want := range []string{`data-testid="deadletter-table"`, "5f0c8a9e-0d3b-4e58-a1b4-6c2f8e0a9d11", "scheduler", "message version 99"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("admin hypervisors page lacks %q", want)
+		}
+	}
+	member := newFormClient(t, tc)
+	member.login("demo", tc.DemoPass)
+	if p := member.get("/admin/hypervisors"); p.Status == 200 {
+		t.Fatal("a member sees the admin hypervisors page")
+	}
+}

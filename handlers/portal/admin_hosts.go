@@ -56,6 +56,15 @@ func (h *Handler) hypervisorList(c *fiber.Ctx) error {
 			ReasonKey: key, PlacedOn: d.PlacedOn, FirstSeen: d.FirstSeen.UTC().Format(computeTimeFormat),
 			LastSeen: d.LastSeen.UTC().Format(computeTimeFormat)})
 	}
+	dead, total, err := h.compute.DeadLetters(c.UserContext(), api.Token(c), 20)
+	if err != nil {
+		return err
+	}
+	v.DeadTotal = total
+	for _, d := range dead {
+		v.DeadLetters = append(v.DeadLetters, views.DeadLetterRow{At: d.At.Format(computeTimeFormat), Stream: d.Stream,
+			Kind: d.Kind, InstanceID: d.InstanceID, Reason: d.Reason})
+	}
 	return render(c, views.HypervisorListPage(v))
 }
 

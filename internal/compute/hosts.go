@@ -2,11 +2,15 @@ package compute
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
@@ -94,4 +98,38 @@ func (s *Service) UnrecognisedDomains(ctx context.Context, caller *model.Token) 
 		return nil, err
 	}
 	return s.store.UnrecognisedDomains(ctx)
+}
+
+// DeadLetter is a job or event given up on, as admins see it.
+type DeadLetter struct {
+	At         time.Time
+	Stream     string // without the deployment's prefix
+	Kind       string // the job or event kind, when the message could be read
+	InstanceID string
+	Reason     string
+}
+
+// DeadLetters returns the newest n messages given up on (delivered too
+// many times, or unreadable) and how many are kept (the newest
+// queue.DeadLetterMax, about).
+func (s *Service) DeadLetters(ctx context.Context, caller *model.Token, n int64) ([]DeadLetter, int64, error) {
+	if err := policy.Check(caller, policy.ListHosts, policy.Target{}); err != nil {
+		return nil, 0, err
+	}
+	ds, total, err := queue.DeadLetters(ctx, s.opt.RDB, s.opt.RedisPrefix, n)
+	if err != nil {
+		return nil, 0, fault.Unavailable(err)
+	}
+	out := make([]DeadLetter, 0, len(ds))
+	for _, d := range ds {
+		var msg struct {
+			Kind       string `json:"kind"`
+			InstanceID string `json:"instance_id"`
+		}
+		_ = json.Unmarshal(d.Payload, &msg) // unreadable ones show without
+		ms, _ := strconv.ParseInt(strings.SplitN(d.ID, "-", 2)[0], 10, 64)
+		out = append(out, DeadLetter{At: time.UnixMilli(ms).UTC(), Stream: strings.TrimPrefix(d.Stream, s.opt.RedisPrefix),
+			Kind: msg.Kind, InstanceID: msg.InstanceID, Reason: d.Reason})
+	}
+	return out, total, nil
 }

@@ -94,3 +94,37 @@ func (id streamID) next() streamID {
 func (id streamID) String() string {
 	return strconv.FormatUint(id.ms, 10) + "-" + strconv.FormatUint(id.seq, 10)
 }
+
+// DeadLetter is a message given up on: where it came from, why, and the
+// message itself.
+type DeadLetter struct {
+	ID      string // the dead-letter entry's id; its time is the ms part
+	Stream  string
+	Reason  string
+	Payload []byte
+}
+
+// DeadLetters returns the newest n dead letters, newest first, and how
+// many the stream holds.
+func DeadLetters(ctx context.Context, rdb redis.Cmdable, prefix string, n int64) ([]DeadLetter, int64, error) {
+	key := DeadLetterStream(prefix)
+	ms, err := rdb.XRevRangeN(ctx, key, "+", "-", n).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("dead letters: %w", err)
+	}
+	total, err := rdb.XLen(ctx, key).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("dead letters: %w", err)
+	}
+	out := make([]DeadLetter, 0, len(ms))
+	for _, m := range ms {
+		d := DeadLetter{ID: m.ID}
+		d.Stream, _ = m.Values["stream"].(string)
+		d.Reason, _ = m.Values["reason"].(string)
+		if p, ok := m.Values[Field].(string); ok {
+			d.Payload = []byte(p)
+		}
+		out = append(out, d)
+	}
+	return out, total, nil
+}

@@ -313,6 +313,9 @@ func tooManyMessage(ctx context.Context, err error) string {
 func (p *Proxy) check(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	target, err := p.cfg.Tokens.Peek(ctx, r.URL.Query().Get("token"))
+	if limit := p.cfg.Limits.PerProxy; err == nil && limit > 0 && p.open.Load() >= int64(limit) {
+		err = &console.Refusal{Cap: "proxy", Max: limit}
+	}
 	if err == nil {
 		err = p.leases.Check(ctx, target, p.cfg.Limits)
 	}

@@ -95,8 +95,9 @@ func NewSession(target Target, ws *websocket.Conn, tcp net.Conn, opt Options) *S
 	}
 	s := &Session{Target: target, ws: ws, tcp: tcp, opt: opt, done: make(chan struct{})}
 	s.last.Store(time.Now().UnixNano())
-	// gorilla refuses a larger message at its frame header, before any of
-	// it is read, and answers 1009 itself.
+	// gorilla refuses a larger message at the header of the frame that
+	// takes it past the limit (for a message in one frame, before any of
+	// it is read) and answers 1009 itself.
 	ws.SetReadLimit(opt.MaxMessage)
 	return s
 }

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -170,13 +171,21 @@ func (c *Consumer) reclaim(ctx context.Context, log *slog.Logger, h Handler) {
 
 func (c *Consumer) handle(ctx context.Context, log *slog.Logger, m redis.XMessage, deliveries int64, h Handler) {
 	raw, ok := m.Values[Field].(string)
-	if !ok {
+	if !ok && len(m.Values) == 0 {
 		// The entry is gone from the stream (deleted or trimmed while
-		// pending; XAUTOCLAIM reports such ids without fields) or never
-		// had our field: nothing can be done with it, so it stops being
-		// pending rather than being claimed for ever.
+		// pending; XAUTOCLAIM reports such ids without fields): nothing
+		// is left to handle, so it stops being pending rather than being
+		// claimed for ever.
 		log.Warn("pending entry without a message; acknowledging it", "id", m.ID)
 		_ = c.RDB.XAck(ctx, c.Stream, c.Group, m.ID).Err()
+		return
+	}
+	if !ok {
+		// Fields, but not our message field: something wrote an entry
+		// Nimbus cannot read. It is kept, fields and all, where an
+		// operator looks, not dropped.
+		fields, _ := json.Marshal(m.Values)
+		c.dead(ctx, log, m, fields, "entry without a "+Field+" field")
 		return
 	}
 	if deliveries > c.MaxDeliveries {

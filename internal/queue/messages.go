@@ -116,13 +116,16 @@ func DoneKey(prefix, host string, j Job) string {
 // DoneTTL is how long an agent remembers a job it has done.
 const DoneTTL = 24 * time.Hour
 
-// Decode reads a message and checks its version.
+// Decode reads a message and checks its version. Every error wraps
+// ErrPoison: the bytes will not change, so a message that cannot be read
+// now never can be, and the consumer dead-letters it at once instead of
+// retrying it MaxDeliveries times.
 func Decode(b []byte, v any) error {
 	var head struct {
 		V int `json:"v"`
 	}
 	if err := json.Unmarshal(b, &head); err != nil {
-		return fmt.Errorf("decode message: %w", err)
+		return fmt.Errorf("decode message: %w: %w", err, ErrPoison)
 	}
 	if head.V != Version {
 		return fmt.Errorf("message version %d, want %d: %w", head.V, Version, ErrPoison)

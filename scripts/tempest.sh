@@ -146,7 +146,7 @@ conf = {
         "ide_bus": "false", "unified_limits": "false", "hostname_fqdn_sanitization": "false",
         "scheduler_enabled_filters": "AvailabilityZoneFilter,ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter",
     },
-    "image": {"region": region, "disk_formats": "qcow2,raw,iso", "container_formats": "bare"},
+    "image": {"region": region, "disk_formats": "raw,qcow2,iso", "container_formats": "bare"},
     "image-feature-enabled": {
         "api_v2": "true", "api_v1": "false", "import_image": "false",
         "os_glance_reserved": "false", "manage_locations": "false",

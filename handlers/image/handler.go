@@ -230,13 +230,41 @@ func (h *Handler) list(c *fiber.Ctx) error {
 	return c.JSON(body)
 }
 
-// update applies a JSON patch (application/openstack-images-v2.1-json-patch).
-func (h *Handler) update(c *fiber.Ctx) error {
-	var ops []struct {
-		Op    string          `json:"op"`
-		Path  string          `json:"path"`
-		Value json.RawMessage `json:"value"`
+// patchOp is one operation of an image patch: RFC 6902's form
+// ({"op": "replace", "path": "/name", "value": ...}, media type
+// application/openstack-images-v2.1-json-patch) or Glance's older one with
+// the operation as the key ({"replace": "/name", "value": ...},
+// openstack-images-v2.0-json-patch), which tempest and old clients send.
+type patchOp struct {
+	Op    string
+	Path  string
+	Value json.RawMessage
+}
+
+func (p *patchOp) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
 	}
+	p.Value = m["value"]
+	if raw, ok := m["op"]; ok {
+		if err := json.Unmarshal(raw, &p.Op); err != nil {
+			return err
+		}
+		return json.Unmarshal(m["path"], &p.Path)
+	}
+	for _, op := range []string{"add", "replace", "remove"} {
+		if raw, ok := m[op]; ok {
+			p.Op = op
+			return json.Unmarshal(raw, &p.Path)
+		}
+	}
+	return nil // no operation: refused by applyPatch
+}
+
+// update applies a JSON patch (see patchOp for the two forms taken).
+func (h *Handler) update(c *fiber.Ctx) error {
+	var ops []patchOp
 	if err := decode(c.Body(), &ops); err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (s *Service) CreateProject(ctx context.Context, caller *model.Token, in Pro
 		return model.Project{}, err
 	}
 	if _, err := s.store.Domain(ctx, in.DomainID); err != nil {
-		return model.Project{}, badRef("domain_id", err)
+		return model.Project{}, domainRef(in.DomainID, err)
 	}
 	return s.store.CreateProject(ctx, model.Project{ID: NewID(), DomainID: in.DomainID,
 		Name: in.Name, Description: in.Description, Enabled: in.Enabled})

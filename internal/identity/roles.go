@@ -95,9 +95,9 @@ func (s *Service) Domains(ctx context.Context, caller *model.Token, name string)
 	return s.store.Domains(ctx, name)
 }
 
-// Domain returns one domain (admin).
+// Domain returns one domain (admin, or anyone scoped to a project in it).
 func (s *Service) Domain(ctx context.Context, caller *model.Token, id string) (model.Domain, error) {
-	if err := policy.Check(caller, policy.GetDomain, policy.Target{}); err != nil {
+	if err := policy.Check(caller, policy.GetDomain, policy.Target{DomainID: id}); err != nil {
 		return model.Domain{}, err
 	}
 	return s.store.Domain(ctx, id)

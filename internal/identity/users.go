@@ -81,7 +81,7 @@ func (s *Service) CreateUser(ctx context.Context, caller *model.Token, in UserIn
 		return model.User{}, err
 	}
 	if _, err := s.store.Domain(ctx, in.DomainID); err != nil {
-		return model.User{}, badRef("domain_id", err)
+		return model.User{}, domainRef(in.DomainID, err)
 	}
 	if in.DefaultProjectID != "" {
 		if _, err := s.store.Project(ctx, in.DefaultProjectID); err != nil {

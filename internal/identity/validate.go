@@ -47,6 +47,15 @@ func (sc Scope) check() error {
 		validate.Filter("scope.project.domain.id", sc.DomainID), validate.Filter("scope.project.domain.name", sc.DomainName))
 }
 
+// domainRef is Keystone's answer to a project or user in a domain that
+// does not exist: 404 naming the domain.
+func domainRef(id string, err error) error {
+	if errors.Is(err, fault.ErrNotFound) {
+		return fault.NotFound("Could not find domain: %s.", id)
+	}
+	return err
+}
+
 // badRef turns a missing referenced record into a validation error on field.
 func badRef(field string, err error) error {
 	if errors.Is(err, fault.ErrNotFound) {

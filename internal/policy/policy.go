@@ -99,6 +99,7 @@ const (
 type Target struct {
 	ProjectID string
 	UserID    string
+	DomainID  string // operations on a domain
 }
 
 // Rule decides from the caller's token and the target.
@@ -118,6 +119,11 @@ var (
 	}
 	// AdminOrSelf: admin, or the target user is the caller.
 	AdminOrSelf Rule = func(t *model.Token, g Target) bool { return t.IsAdmin() || t.UserID == g.UserID }
+	// AdminOrOwnDomain: admin, or the target domain is the caller's
+	// project's domain (Keystone's get_domain rule for project tokens).
+	AdminOrOwnDomain Rule = func(t *model.Token, g Target) bool {
+		return t.IsAdmin() || (g.DomainID != "" && t.ProjDomain.ID == g.DomainID)
+	}
 	// Self: only the caller, never on someone's behalf.
 	Self Rule = func(t *model.Token, g Target) bool { return t.UserID == g.UserID }
 )
@@ -142,7 +148,7 @@ var table = map[Op]Rule{
 	UpdateRole:         Admin,
 	DeleteRole:         Admin,
 	ListDomains:        Admin,
-	GetDomain:          Admin,
+	GetDomain:          AdminOrOwnDomain,
 	ListGrants:         Admin,
 	CheckGrant:         Admin,
 	CreateGrant:        Admin,

@@ -47,8 +47,7 @@ func (h *Handler) login(c *fiber.Ctx) error {
 	username := strings.Clone(c.FormValue("username"))
 	password := c.FormValue("password")
 	next := strings.Clone(c.FormValue("next"))
-	nonce := c.Cookies(loginNonceCookie)
-	if !h.sameOrigin(c) || len(nonce) != 43 || !tokensEqual(c.FormValue("_csrf"), h.loginToken(nonce)) {
+	if !h.loginFormValid(c) {
 		return h.renderLogin(c, i18n.T(ctx, "login.expired"), username, next, fiber.StatusForbidden)
 	}
 	tok, t, err := h.svc.IssueWithPassword(ctx, idsvc.PasswordLogin{
@@ -98,6 +97,13 @@ func (h *Handler) login(c *fiber.Ctx) error {
 	}
 	h.setCookie(c, sessionCookie, s.id, time.Time{})
 	return c.Redirect(safeNext(next), fiber.StatusSeeOther)
+}
+
+// loginFormValid is the sign-in form's CSRF check: a request from this
+// site whose form token is the HMAC of its nonce cookie.
+func (h *Handler) loginFormValid(c *fiber.Ctx) bool {
+	nonce := c.Cookies(loginNonceCookie)
+	return h.sameOrigin(c) && len(nonce) == 43 && tokensEqual(c.FormValue("_csrf"), h.loginToken(nonce))
 }
 
 // logout ends the session and revokes its tokens.

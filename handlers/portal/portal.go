@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -282,17 +283,19 @@ func (h *Handler) RenderError(c *fiber.Ctx, err error) error {
 }
 
 // safeNext returns next when it is a path on this site, else the overview.
-// It refuses absolute URLs, scheme-relative "//host" and "/\host" forms.
+// It refuses absolute URLs, scheme-relative "//host" and "/\host" forms,
+// any backslash (browsers read it as "/") and any control character
+// (browsers drop tabs and newlines, so "/\t/host" is "//host" to them).
 func safeNext(next string) string {
 	const home = "/project/"
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
 		return home
 	}
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return home
 	}
-	if strings.ContainsAny(next, "\r\n\t") || strings.HasPrefix(next, "/auth/") {
+	if strings.IndexFunc(next, unicode.IsControl) >= 0 || strings.HasPrefix(next, "/auth/") {
 		return home
 	}
 	return next

@@ -118,15 +118,19 @@ var (
 		return t.IsAdmin() || (t.ProjectID != "" && t.ProjectID == g.ProjectID && t.HasRole(model.RoleMember))
 	}
 	// AdminOrSelf: admin, or the target user is the caller.
-	AdminOrSelf Rule = func(t *model.Token, g Target) bool { return t.IsAdmin() || t.UserID == g.UserID }
+	AdminOrSelf Rule = func(t *model.Token, g Target) bool { return t.IsAdmin() || isSelf(t, g) }
 	// AdminOrOwnDomain: admin, or the target domain is the caller's
 	// project's domain (Keystone's get_domain rule for project tokens).
 	AdminOrOwnDomain Rule = func(t *model.Token, g Target) bool {
 		return t.IsAdmin() || (g.DomainID != "" && t.ProjDomain.ID == g.DomainID)
 	}
 	// Self: only the caller, never on someone's behalf.
-	Self Rule = func(t *model.Token, g Target) bool { return t.UserID == g.UserID }
+	Self Rule = func(t *model.Token, g Target) bool { return isSelf(t, g) }
 )
+
+// isSelf: the target user is the caller, who is someone (a token or a
+// Target{} without a user id is nobody's, so nobody is its "self").
+func isSelf(t *model.Token, g Target) bool { return t.UserID != "" && t.UserID == g.UserID }
 
 // table is the one place that says who may do what.
 var table = map[Op]Rule{

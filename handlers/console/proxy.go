@@ -162,6 +162,11 @@ func (p *Proxy) originAllowed(r *http.Request) bool {
 func (p *Proxy) websocket(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	log := p.cfg.Log.With("remote", r.RemoteAddr)
+	// A refused handshake ends the connection, as websockify does: a
+	// client that reads on after the refusal (tempest's bad-token test)
+	// sees it closed instead of waiting on a kept-alive connection. The
+	// upgrade itself writes its own headers, so this touches only refusals.
+	w.Header().Set("Connection", "close")
 	if !websocket.IsWebSocketUpgrade(r) {
 		http.Error(w, i18n.T(ctx, "console.error.not_websocket"), http.StatusBadRequest)
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -366,5 +367,28 @@ func waitSessions(t *testing.T, p *consoleproxy.Proxy, n int) {
 			t.Fatalf("%d open sessions, want %d", p.Sessions().Count(), n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRefusalClosesConnection: a refused handshake (a bad token) is
+// answered and the connection closed, as websockify does; tempest's
+// bad-token test reads on after the answer and waited forever on a
+// kept-alive connection.
+func TestRefusalClosesConnection(t *testing.T) {
+	r := newRig(t, time.Minute, time.Minute)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /websockify?token=bad HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", strings.TrimPrefix(r.srv.URL, "http://"))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("connection still open after the refusal (%v); read %q", err, got)
+	}
+	if !strings.HasPrefix(string(got), "HTTP/1.1 403") {
+		t.Fatalf("answer %q, want a 403", got)
 	}
 }

@@ -44,10 +44,10 @@ func (s *Service) hostViews(ctx context.Context) ([]HostView, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now, live := time.Now(), s.liveness(ctx)
 	out := make([]HostView, len(hs))
 	for i, h := range hs {
-		out[i] = HostView{ComputeHost: h, Up: now.Sub(h.LastSeen) <= s.opt.AgentLiveness}
+		out[i] = HostView{ComputeHost: h, Up: live.up(h, now, s.opt.AgentLiveness)}
 	}
 	return out, nil
 }
@@ -132,4 +132,43 @@ func (s *Service) DeadLetters(ctx context.Context, caller *model.Token, n int64)
 			Kind: msg.Kind, InstanceID: msg.InstanceID, Reason: d.Reason})
 	}
 	return out, total, nil
+}
+
+// hostLiveness is how long ago each agent's heartbeat was, read from Redis
+// where agents write it. The database's copy (compute_hosts.last_seen) is
+// refreshed every 2 s by a worker, and not at all while PostgreSQL is
+// down: after an outage longer than the liveness window it calls every
+// host down until the worker catches up, and launches waiting for
+// PostgreSQL would all fail with "no valid host". Without Redis, the
+// database's copy is all there is.
+type hostLiveness struct {
+	ages map[string]time.Duration // nil: Redis could not be read
+}
+
+func (s *Service) liveness(ctx context.Context) hostLiveness {
+	if s.opt.RDB == nil {
+		return hostLiveness{}
+	}
+	ages, err := queue.HeartbeatAges(ctx, s.opt.RDB, s.opt.RedisPrefix)
+	if err != nil {
+		return hostLiveness{}
+	}
+	return hostLiveness{ages: ages}
+}
+
+// up says whether h has reported within liveness.
+func (l hostLiveness) up(h model.ComputeHost, now time.Time, liveness time.Duration) bool {
+	if age, ok := l.ages[h.Host]; ok {
+		return age <= liveness
+	}
+	return now.Sub(h.LastSeen) <= liveness
+}
+
+// claimCutoff is the last_seen a claim requires: none when liveness was
+// read from Redis (the filter checked it), the database's window otherwise.
+func (l hostLiveness) claimCutoff(now time.Time, liveness time.Duration) time.Time {
+	if l.ages != nil {
+		return time.Time{}
+	}
+	return now.Add(-liveness)
 }

@@ -141,7 +141,7 @@ func (s *Service) hostUp(ctx context.Context, tx *store.Store, host string, now 
 	if err != nil {
 		return false, err
 	}
-	return now.Sub(h.LastSeen) <= s.opt.AgentLiveness, nil
+	return s.liveness(ctx).up(h, now, s.opt.AgentLiveness), nil
 }
 
 // actionForTask names the instance action (os-instance-actions) a task

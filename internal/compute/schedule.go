@@ -41,10 +41,11 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 			return s.failBuild(ctx, tx, in, job.ActionID, "", "Image "+in.ImageID+" is gone.", "image missing at scheduling time")
 		}
 		now := time.Now()
+		live := s.liveness(ctx)
 		cands := make([]scheduler.Host, 0, len(hosts))
 		for _, h := range hosts {
 			cands = append(cands, scheduler.Host{Name: h.Host, AZ: h.AZ, Enabled: !h.Disabled,
-				Up: now.Sub(h.LastSeen) <= s.opt.AgentLiveness, HypervisorType: h.HypervisorType, Arch: h.Arch,
+				Up: live.up(h, now, s.opt.AgentLiveness), HypervisorType: h.HypervisorType, Arch: h.Arch,
 				VCPUs: h.VCPUs, VCPUsUsed: h.VCPUsUsed, MemoryMB: h.MemoryMB, MemoryMBUsed: h.MemoryMBUsed,
 				DiskGB: h.DiskGB, DiskGBUsed: h.DiskGBUsed, RunningVMs: h.RunningVMs})
 		}
@@ -60,7 +61,7 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		// is claiming right now, then waiting for those if nothing else fit.
 		var busy []scheduler.Host
 		claim := func(h scheduler.Host, skipBusy bool) (bool, error) {
-			r, err := tx.Claim(ctx, h.Name, in.VCPUs, in.MemoryMB, in.RootGB, ratios, now.Add(-s.opt.AgentLiveness), skipBusy)
+			r, err := tx.Claim(ctx, h.Name, in.VCPUs, in.MemoryMB, in.RootGB, ratios, live.claimCutoff(now, s.opt.AgentLiveness), skipBusy)
 			if r == store.Busy {
 				busy = append(busy, h)
 			}

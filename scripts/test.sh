@@ -17,3 +17,24 @@ export NIMBUS_TEST_IMAGE=$PWD/.data/test-image/tiny.qcow2
 mkdir -p test-artifacts
 # -p 2: two packages at a time on these two cores.
 go test -race -count=1 -p 2 -timeout 20m ./... "$@"
+# Every fuzz target for a short budget (FUZZTIME, default 7s each, about
+# two minutes in all with the builds): the seed corpora in testdata/fuzz
+# ran above as ordinary tests; this looks for new failing inputs, which
+# go test writes to the package's testdata/fuzz for the next run.
+fuzztime=${FUZZTIME:-7s}
+while read -r pkg target; do
+	go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -parallel 1 "$pkg"
+done <<'TARGETS'
+./internal/diskimage FuzzInspectHeader
+./internal/validate FuzzText
+./internal/validate FuzzRegex
+./internal/validate FuzzUUID
+./compute-agent/hypervisor/libvirtdriver FuzzDomainXML
+./internal/queue FuzzDecode
+./internal/policy FuzzPolicyAgainstReference
+./internal/identity FuzzTokenValidate
+./handlers/portal FuzzSessionAndCSRF
+./handlers/portal FuzzLoginCSRF
+./handlers/portal FuzzSafeNext
+./handlers/console FuzzHandshake
+TARGETS

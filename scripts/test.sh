@@ -16,7 +16,9 @@ scripts/build-test-image.sh .data/test-image >/dev/null
 export NIMBUS_TEST_IMAGE=$PWD/.data/test-image/tiny.qcow2
 mkdir -p test-artifacts
 # -p 2: two packages at a time on these two cores.
-go test -race -count=1 -p 2 -timeout 20m ./... "$@"
+# The web package holds the end-to-end suites (QEMU, browser, fault runs)
+# and is the long pole: about 10 minutes on an idle machine.
+go test -race -count=1 -p 2 -timeout 25m ./... "$@"
 # Every fuzz target for a short budget (FUZZTIME, default 7s each, about
 # two minutes in all with the builds): the seed corpora in testdata/fuzz
 # ran above as ordinary tests; this looks for new failing inputs, which

@@ -45,16 +45,20 @@ func sameSite(origin string) bool {
 	return err == nil && strings.EqualFold(u.Scheme+"://"+u.Host, fuzzOrigin)
 }
 
-// alterations are strings one byte away from s: byte i replaced by b
-// (unless it is b), b inserted before byte i or appended, and s cut
-// before byte i.
+// alterations are strings one byte or more away from s, never s itself:
+// byte i replaced by b (unless it is b), b inserted before byte i or
+// appended, and s cut before byte i (unless i is its length).
 func alterations(s string, pos uint8, b byte) []string {
 	i := int(pos) % (len(s) + 1)
 	var out []string
 	if i < len(s) && s[i] != b {
 		out = append(out, s[:i]+string([]byte{b})+s[i+1:])
 	}
-	return append(out, s[:i]+string([]byte{b})+s[i:], s[:i], s+string([]byte{b}))
+	out = append(out, s[:i]+string([]byte{b})+s[i:], s+string([]byte{b}))
+	if i < len(s) {
+		out = append(out, s[:i])
+	}
+	return out
 }
 
 // FuzzSessionAndCSRF: a session cookie loads only its own session and a

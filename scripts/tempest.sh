@@ -180,7 +180,7 @@ set -e
 stestr failing --list 2>/dev/null | sort >failing.txt || true
 count() { sed -n "s/^ - $1: *\([0-9]*\).*/\1/p" run-output.txt | tail -1; }
 {
-  echo "tempest $(tempest --version 2>/dev/null | tail -1) against $url, regex $regex"
+  echo "$(tempest --version 2>/dev/null | tail -1) against $url, regex $regex"
   echo "passed: $(count Passed)  skipped: $(count Skipped)  failed: $(count Failed)"
 } | tee summary.txt
 if [ -s failing.txt ]; then

@@ -109,6 +109,13 @@ func TestComputeCompat(t *testing.T) {
 	}
 	tc.waitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
 
+	// PUT answers the server without the extended attributes, as Nova does.
+	r = tc.do(t, "PUT", "/compute/v2.1/servers/"+id, demo, map[string]any{"server": map[string]any{"name": "vm a&b"}})
+	if up := r.JSON(t)["server"].(map[string]any); r.Status != 200 || up["name"] != "vm a&b" || up["OS-EXT-STS:vm_state"] != nil ||
+		up["OS-EXT-AZ:availability_zone"] != nil || up["key_name"] != nil || up["OS-DCF:diskConfig"] != "MANUAL" {
+		t.Errorf("PUT server answer: %d %v", r.Status, up)
+	}
+
 	// List filters: image, flavor, ip; limit 0; next links keep filters.
 	ids := func(path, token string) []string {
 		t.Helper()
@@ -330,6 +337,10 @@ func TestIdentityAndImageCompat(t *testing.T) {
 	}
 	if r := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "nowhere", "domain_id": "no-such-domain"}}); r.Status != 404 {
 		t.Errorf("project in a missing domain: %d %s, want 404", r.Status, r.Body)
+	}
+	// An empty image id is not found (not the list).
+	if r := tc.do(t, "GET", "/image/v2/images/", demo, nil); r.Status != 404 {
+		t.Errorf("GET /image/v2/images/: %d, want 404", r.Status)
 	}
 	// Glance's older patch form, the operation as the key.
 	id := tc.createImage(t, demo, map[string]any{"name": "before", "disk_format": "raw", "container_format": "bare"})["id"].(string)

@@ -456,6 +456,22 @@ func (h *Handler) showServer(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"server": h.serverView(c, in)})
 }
 
+// updatedView is the server PUT /servers/{id} answers: Nova leaves out
+// the extended attributes there (availability zone, config drive, host
+// attributes, key name, usage, extended status and volumes).
+func updatedView(v serverJSON) fiber.Map {
+	m := fiber.Map{"id": v.ID, "name": v.Name, "status": v.Status, "tenant_id": v.TenantID, "user_id": v.UserID,
+		"metadata": v.Metadata, "hostId": v.HostID, "image": v.Image, "flavor": v.Flavor, "created": v.Created,
+		"updated": v.Updated, "addresses": v.Addresses, "accessIPv4": v.AccessIPv4, "accessIPv6": v.AccessIPv6,
+		"links": v.Links, "progress": v.Progress, "OS-DCF:diskConfig": v.DiskConfig}
+	for k, x := range map[string]any{"locked": v.Locked, "description": v.Description, "tags": v.Tags, "fault": v.Fault} {
+		if x != nil {
+			m[k] = x
+		}
+	}
+	return m
+}
+
 func (h *Handler) updateServer(c *fiber.Ctx) error {
 	var b struct {
 		Server *struct {
@@ -472,7 +488,7 @@ func (h *Handler) updateServer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"server": h.serverView(c, in)})
+	return c.JSON(fiber.Map{"server": updatedView(h.serverView(c, in))})
 }
 
 func (h *Handler) deleteServer(c *fiber.Ctx) error {

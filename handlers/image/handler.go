@@ -173,6 +173,9 @@ func (h *Handler) show(c *fiber.Ctx) error {
 }
 
 func (h *Handler) list(c *fiber.Ctx) error {
+	if strings.HasSuffix(c.Path(), "/") { // an image id left empty (GET /v2/images/): Glance's 404, not the list
+		return fault.NotFound("No image found with ID ")
+	}
 	f := store.ImageFilter{Name: c.Query("name"), Status: c.Query("status"), Visibility: c.Query("visibility"),
 		Owner: c.Query("owner"), DiskFormat: c.Query("disk_format"), Tag: c.Query("tag"), Limit: 25}
 	if v := c.Query("limit"); v != "" {

@@ -334,6 +334,9 @@ func TestPageAndCheck(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(string(body), `data-ws-path="/websockify?token=`+tok+`"`) {
 		t.Fatalf("console page: %d, websocket path with the token missing:\n%s", res.StatusCode, body)
 	}
+	if !strings.Contains(string(body), "noVNC") || !strings.Contains(string(body), "<script") {
+		t.Errorf("console page does not name noVNC or load a script (tempest's novnc check):\n%s", body)
+	}
 	for _, c := range []struct {
 		token string
 		valid bool

@@ -109,6 +109,10 @@ func TestComputeCompat(t *testing.T) {
 	}
 	tc.waitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
 
+	// progress is shown only while ACTIVE or BUILD, as Nova does.
+	if _, ok := tc.do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)["progress"]; ok {
+		t.Error("a SHUTOFF server shows progress")
+	}
 	// PUT answers the server without the extended attributes, as Nova does.
 	r = tc.do(t, "PUT", "/compute/v2.1/servers/"+id, demo, map[string]any{"server": map[string]any{"name": "vm a&b"}})
 	if up := r.JSON(t)["server"].(map[string]any); r.Status != 200 || up["name"] != "vm a&b" || up["OS-EXT-STS:vm_state"] != nil ||

@@ -81,7 +81,7 @@ type serverJSON struct {
 	Links        []linkJSON        `json:"links"`
 	KeyName      *string           `json:"key_name"`
 	ConfigDrive  string            `json:"config_drive"`
-	Progress     int               `json:"progress"`
+	Progress     any               `json:"progress,omitempty"` // only while ACTIVE or BUILD, as Nova
 	DiskConfig   string            `json:"OS-DCF:diskConfig"`
 	VMState      string            `json:"OS-EXT-STS:vm_state"`
 	TaskState    *string           `json:"OS-EXT-STS:task_state"`
@@ -149,6 +149,9 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 	}
 	if m.AZ == "" {
 		m.AZ = "nova"
+	}
+	if m.Status == "ACTIVE" || m.Status == "BUILD" {
+		m.Progress = 0
 	}
 	if v.AtLeast(2, 47) {
 		m.Flavor = fiber.Map{"vcpus": in.VCPUs, "ram": in.MemoryMB, "disk": in.RootGB, "ephemeral": 0, "swap": 0,
@@ -463,8 +466,8 @@ func updatedView(v serverJSON) fiber.Map {
 	m := fiber.Map{"id": v.ID, "name": v.Name, "status": v.Status, "tenant_id": v.TenantID, "user_id": v.UserID,
 		"metadata": v.Metadata, "hostId": v.HostID, "image": v.Image, "flavor": v.Flavor, "created": v.Created,
 		"updated": v.Updated, "addresses": v.Addresses, "accessIPv4": v.AccessIPv4, "accessIPv6": v.AccessIPv6,
-		"links": v.Links, "progress": v.Progress, "OS-DCF:diskConfig": v.DiskConfig}
-	for k, x := range map[string]any{"locked": v.Locked, "description": v.Description, "tags": v.Tags, "fault": v.Fault} {
+		"links": v.Links, "OS-DCF:diskConfig": v.DiskConfig}
+	for k, x := range map[string]any{"progress": v.Progress, "locked": v.Locked, "description": v.Description, "tags": v.Tags, "fault": v.Fault} {
 		if x != nil {
 			m[k] = x
 		}

@@ -214,15 +214,23 @@ func TestLostJobsAreRecovered(t *testing.T) {
 
 	// Freeze the agent, ask for a stop, and lose the job with the stream.
 	agent.cmd.Process.Signal(syscall.SIGSTOP)
+	t.Cleanup(func() { agent.cmd.Process.Signal(syscall.SIGCONT) }) // so a failed test can stop it
 	// Past the agent's blocking read (1 s here), so Redis holds the job
 	// for no reader and losing the stream loses it.
 	time.Sleep(2500 * time.Millisecond)
 	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 {
 		t.Fatalf("stop: %d %s", r.Status, r.Body)
 	}
+	// The stream already holds the build job: wait for the stop job itself.
 	waitFor(t, 5*time.Second, "the stop job to reach Redis", func() bool {
-		n, _ := tc.srv.rdb.XLen(ctx, stream).Result()
-		return n > 0 && tc.outboxJobs(t, queue.JobStop, id) == 1
+		ms, _ := tc.srv.rdb.XRange(ctx, stream, "-", "+").Result()
+		for _, m := range ms {
+			var j queue.Job
+			if p, _ := m.Values[queue.Field].(string); json.Unmarshal([]byte(p), &j) == nil && j.Kind == queue.JobStop {
+				return true
+			}
+		}
+		return false
 	})
 	if err := tc.srv.rdb.Del(ctx, stream).Err(); err != nil {
 		t.Fatal(err)

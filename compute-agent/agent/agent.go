@@ -212,11 +212,21 @@ func (a *Agent) noteReported(st hypervisor.Status) {
 
 // emit publishes an event.
 func (a *Agent) emit(ctx context.Context, ev queue.Event) error {
-	ev.V, ev.Host, ev.At = queue.Version, a.cfg.Host, time.Now().UTC()
-	b, err := json.Marshal(ev)
+	b, err := a.encode(ev)
 	if err != nil {
 		return err
 	}
+	return a.publish(ctx, b)
+}
+
+// encode stamps an event as this host's, now, and encodes it.
+func (a *Agent) encode(ev queue.Event) ([]byte, error) {
+	ev.V, ev.Host, ev.At = queue.Version, a.cfg.Host, time.Now().UTC()
+	return json.Marshal(ev)
+}
+
+// publish puts an encoded event on the events stream.
+func (a *Agent) publish(ctx context.Context, b []byte) error {
 	return queue.Publish(ctx, a.rdb, queue.EventStream(a.cfg.Prefix), b)
 }
 
@@ -255,7 +265,7 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 		b, err := a.rdb.Get(ctx, done).Bytes()
 		if err == nil {
 			log.Info("job already done; reporting its outcome again")
-			return queue.Publish(ctx, a.rdb, queue.EventStream(a.cfg.Prefix), b)
+			return a.publish(ctx, b)
 		}
 		if !errors.Is(err, redis.Nil) {
 			return err
@@ -274,8 +284,7 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 		a.checkHypervisor(ctx)
 	}
 	ev.Job, ev.InstanceID, ev.RequestID, ev.ActionID = j.Kind, j.InstanceID, j.RequestID, j.ActionID
-	ev.V, ev.Host, ev.At = queue.Version, a.cfg.Host, time.Now().UTC()
-	b, merr := json.Marshal(ev)
+	b, merr := a.encode(ev)
 	if merr != nil {
 		return merr
 	}
@@ -287,7 +296,7 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 		}
 	}
 	failpoint.Hit("agent.job.remembered")
-	if err := queue.Publish(ctx, a.rdb, queue.EventStream(a.cfg.Prefix), b); err != nil {
+	if err := a.publish(ctx, b); err != nil {
 		return err
 	}
 	failpoint.Hit("agent.job.reported") // reported, not yet acknowledged

@@ -10,6 +10,7 @@ package validate
 
 import (
 	"math"
+	"regexp"
 	"regexp/syntax"
 	"strings"
 	"unicode"
@@ -96,11 +97,16 @@ func Regex(field, v string) error {
 	if err != nil {
 		return fault.Invalid(field, "is not a valid regular expression")
 	}
-	if repeatTooLarge(re) {
+	// Go reads a bound it cannot parse (a leading zero: "a{0700}") as
+	// literal text; PostgreSQL reads it as a bound and refuses it.
+	if repeatTooLarge(re) || bigBound.MatchString(v) {
 		return fault.Invalid(field, "is not a valid regular expression: repetition counts above %d are not supported", maxRepeat)
 	}
 	return nil
 }
+
+// bigBound is a written bound {m}, {m,} or {m,n} with a count over 255.
+var bigBound = regexp.MustCompile(`\{0*([3-9][0-9]{2}|2[6-9][0-9]|25[6-9]|[1-9][0-9]{3,})(,[0-9]*)?\}|\{[0-9]+,0*([3-9][0-9]{2}|2[6-9][0-9]|25[6-9]|[1-9][0-9]{3,})\}`)
 
 func repeatTooLarge(re *syntax.Regexp) bool {
 	if re.Op == syntax.OpRepeat && (re.Min > maxRepeat || re.Max > maxRepeat) {

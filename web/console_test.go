@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nimbus-cloud/nimbus/internal/console"
+	"github.com/nimbus-cloud/nimbus/internal/controller"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
@@ -278,7 +279,7 @@ func TestConsoleOnlyMode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-console-only", "-console-listen", addr}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
+		done <- controller.Run(ctx, []string{"-console-only", "-console-listen", addr}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
 	}()
 	defer func() {
 		cancel()

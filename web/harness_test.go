@@ -11,9 +11,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
+	"github.com/nimbus-cloud/nimbus/internal/console"
+	"github.com/nimbus-cloud/nimbus/internal/controller"
+	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
+
+// serverParts are the running controller's parts the tests reach into.
+type serverParts struct {
+	pool     *pgxpool.Pool
+	rdb      *redis.Client
+	identity *identity.Service
+	compute  *compute.Service
+	consoles *console.Tokens
+	app      *fiber.App
+}
 
 // testCloud is a whole controller running in-process on a random port,
 // against a fresh database and its own Redis key prefix.
@@ -24,7 +42,7 @@ type testCloud struct {
 	DemoPass   string
 	DataDir    string
 	cfg        *config.Config
-	srv        *server
+	srv        *serverParts
 	env        map[string]string
 }
 
@@ -63,26 +81,27 @@ func newTestCloud(t *testing.T, extra map[string]string) *testCloud {
 	}
 	tc.cfg = cfg
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := start(ctx, cfg, config.Logger(cfg.LogLevel, false))
+	srv, err := controller.Start(ctx, cfg, config.Logger(cfg.LogLevel, false))
 	if err != nil {
 		cancel()
 		t.Fatalf("start nimbus: %v", err)
 	}
-	tc.srv = srv
-	tc.AdminPass, tc.DemoPass = srv.creds.AdminPassword, srv.creds.DemoPassword
+	tc.srv = &serverParts{pool: srv.Pool(), rdb: srv.RDB(), identity: srv.Identity(), compute: srv.Compute(),
+		consoles: srv.Consoles(), app: srv.App()}
+	tc.AdminPass, tc.DemoPass = srv.Credentials().AdminPassword, srv.Credentials().DemoPassword
 	done := make(chan error, 1)
-	go func() { done <- srv.serveOn(ctx, ln, consoleLn, nil) }()
+	go func() { done <- srv.ServeOn(ctx, ln, consoleLn, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		srv.close()
+		srv.Close()
 	})
 	// The token cache follows revocations once subscribed; tests that
 	// revoke expect that path, so wait for it.
 	deadline := time.Now().Add(5 * time.Second)
-	for !srv.identity.CacheLive() && time.Now().Before(deadline) {
+	for !srv.Identity().CacheLive() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return tc

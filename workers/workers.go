@@ -18,12 +18,33 @@ import (
 
 // Deps are what the controller's workers need.
 type Deps struct {
-	Store     *store.Store
-	RDB       *redis.Client
-	Compute   *compute.Service
+	Store   *store.Store
+	RDB     *redis.Client
+	Compute *compute.Service
+	// Kicker wakes the relay; the compute service is given its Kick.
+	// Nil: the relay only polls.
+	Kicker    Kicker
 	Prefix    string
 	Log       *slog.Logger
 	ClaimIdle time.Duration // pending jobs of a dead consumer are reclaimed after this
+}
+
+// Kicker wakes the outbox relay after a commit, so a job reaches its
+// stream at once rather than at the relay's next poll. It is made before
+// the compute service, whose Options.Kick is its Kick, and the workers,
+// whose relay it wakes, so that each is built whole with no setter.
+type Kicker chan struct{}
+
+// NewKicker returns a Kicker that keeps one pending wake-up.
+func NewKicker() Kicker { return make(Kicker, 1) }
+
+// Kick wakes the relay now rather than at its next poll; kicks made
+// while one is pending are merged into it.
+func (k Kicker) Kick() {
+	select {
+	case k <- struct{}{}:
+	default:
+	}
 }
 
 // Compute runs the instance-lifecycle workers until ctx ends: the outbox
@@ -34,35 +55,23 @@ type Deps struct {
 //	outbox (PostgreSQL) ──relay──> nimbus:scheduler ──scheduler──> outbox ──relay──> nimbus:compute:<host> ──> agent
 //	agent ──> nimbus:events ──applier──> instances (PostgreSQL)
 type Compute struct {
-	d    Deps
-	kick chan struct{}
-	wg   sync.WaitGroup
+	d  Deps
+	wg sync.WaitGroup
 }
 
-// NewCompute returns the workers; call Kick after committing outbox rows.
+// NewCompute returns the workers; d.Kicker's Kick after committing outbox
+// rows wakes their relay.
 func NewCompute(d Deps) *Compute {
 	if d.ClaimIdle == 0 {
 		d.ClaimIdle = 30 * time.Second
 	}
-	return &Compute{d: d, kick: make(chan struct{}, 1)}
+	return &Compute{d: d}
 }
-
-// SetCompute gives the workers the compute service (built after them,
-// because the service kicks the relay).
-func (w *Compute) SetCompute(c *compute.Service) { w.d.Compute = c }
 
 // parallel is how many consumers each controller runs per stream. Each
 // reads one message at a time: a consumer that took a batch would work
 // through it alone while the others waited.
 const parallel = 8
-
-// Kick wakes the relay now rather than at its next poll.
-func (w *Compute) Kick() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
 
 // Start runs every worker in its own goroutine; Wait waits for them.
 func (w *Compute) Start(ctx context.Context) {
@@ -169,7 +178,7 @@ func (w *Compute) relay(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-w.kick:
+		case <-w.d.Kicker:
 		case <-t.C:
 		}
 	}

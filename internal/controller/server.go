@@ -1,4 +1,10 @@
-package main
+// Package controller assembles the nimbus controller: it connects to
+// PostgreSQL and Redis, migrates and seeds, builds the domain services
+// and the Fiber app (portal, Identity, Compute and Image APIs, health),
+// and serves them with the console proxy and the controller workers until
+// its context ends. The nimbus command (web/) is a thin main around Run;
+// tests start a controller in-process through controllertest.
+package controller
 
 import (
 	"context"
@@ -41,8 +47,8 @@ import (
 	"github.com/nimbus-cloud/nimbus/workers"
 )
 
-// server is one running controller.
-type server struct {
+// Server is one running controller.
+type Server struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	pool     *pgxpool.Pool
@@ -58,9 +64,10 @@ type server struct {
 	consoles    *console.Tokens
 }
 
-// run starts the controller and serves until ctx ends. out receives the
-// start-up banner (where to log in).
-func run(ctx context.Context, args []string, lookup func(string) (string, bool), out io.Writer) error {
+// Run starts the controller (or, with -console-only, the console proxy
+// alone) from args and the environment (lookup) and serves until ctx
+// ends. out receives the start-up banner (where to log in).
+func Run(ctx context.Context, args []string, lookup func(string) (string, bool), out io.Writer) error {
 	cfg, err := config.Load(args, lookup)
 	if err != nil {
 		return err
@@ -69,18 +76,19 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if cfg.ConsoleOnly {
 		return runConsoleOnly(ctx, cfg, log, out)
 	}
-	s, err := start(ctx, cfg, log)
+	s, err := Start(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	return s.serve(ctx, out)
+	defer s.Close()
+	return s.Serve(ctx, out)
 }
 
-// start connects to the backing services, migrates and seeds, and builds
-// the app; it does not listen yet.
-func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, error) {
-	s := &server{cfg: cfg, log: log}
+// Start connects to the backing services, migrates and seeds, and builds
+// the app; it does not listen yet (Serve or ServeOn do). Close releases
+// what it opened.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log}
 	if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
@@ -101,23 +109,23 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	s.rdb = redis.NewClient(opt)
 	queue.MarkUnavailable(s.rdb)
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		s.close()
+		s.Close()
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	st := store.New(pool)
 	if cfg.Seed {
 		if s.creds, err = seed.Passwords(cfg.DataDir, cfg.AdminPassword); err != nil {
-			s.close()
+			s.Close()
 			return nil, fmt.Errorf("passwords: %w", err)
 		}
 		if seeded, err := seed.Apply(ctx, st, s.creds); err != nil {
-			s.close()
+			s.Close()
 			return nil, fmt.Errorf("seed: %w", err)
 		} else if seeded {
 			log.Info("seeded a new cloud", "domain", "Default", "projects", "admin, demo")
 		}
 		if err := seed.WriteRCFiles(ctx, st, cfg.DataDir, cfg.PublicURL+"/identity/v3", cfg.Region, s.creds); err != nil {
-			s.close()
+			s.Close()
 			return nil, fmt.Errorf("rc files: %w", err)
 		}
 	}
@@ -128,16 +136,16 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Consoles: s.consoles, // ended access closes open consoles
 	})
 	if err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	if s.images, err = image.New(st, filepath.Join(cfg.DataDir, "images"), cfg.ImageMaxBytes); err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	if cfg.Seed && cfg.SeedImage != "" {
 		if added, err := seed.Image(ctx, st, s.images, seed.TinyImageName, cfg.SeedImage, "qcow2"); err != nil {
-			s.close()
+			s.Close()
 			return nil, err
 		} else if added {
 			log.Info("seeded public image", "name", seed.TinyImageName, "file", cfg.SeedImage)
@@ -145,11 +153,13 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	}
 	imageSecret, err := st.SettingOrCreate(ctx, "image_url_secret", randomSecret())
 	if err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	s.imageSecret = []byte(imageSecret)
-	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Prefix: cfg.RedisPrefix, Log: log, ClaimIdle: cfg.ClaimIdle})
+	// The service kicks the relay after each commit and the workers call
+	// the service: the kicker, made first, lets each be built whole.
+	kick := workers.NewKicker()
 	sc := cfg.Scheduler
 	s.compute = compute.New(st, log, compute.Options{
 		RedisPrefix: cfg.RedisPrefix, BuildTimeout: cfg.BuildTimeout, AgentLiveness: cfg.AgentLiveness,
@@ -160,20 +170,23 @@ func start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		ImageURL: func(id string) string {
 			return cfg.PublicURL + image.SignedPath(s.imageSecret, id, time.Now().Add(cfg.BuildTimeout+time.Hour))
 		},
-		Kick:     s.workers.Kick,
+		Kick:     kick.Kick,
 		Consoles: s.consoles, ConsoleURL: cfg.ConsolePublicURL, RDB: s.rdb,
 	})
-	s.workers.SetCompute(s.compute)
+	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Compute: s.compute, Kicker: kick,
+		Prefix: cfg.RedisPrefix, Log: log, ClaimIdle: cfg.ClaimIdle})
 	secret, err := st.SettingOrCreate(ctx, "portal_secret", randomSecret())
 	if err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	s.app = s.newApp(st, []byte(secret))
 	return s, nil
 }
 
-func (s *server) close() {
+// Close closes the connections to PostgreSQL and Redis; call it after
+// Serve or ServeOn has returned.
+func (s *Server) Close() {
 	if s.rdb != nil {
 		s.rdb.Close()
 	}
@@ -182,8 +195,32 @@ func (s *server) close() {
 	}
 }
 
+// Pool is the controller's PostgreSQL pool; tests read and arrange state
+// through it.
+func (s *Server) Pool() *pgxpool.Pool { return s.pool }
+
+// RDB is the controller's Redis client.
+func (s *Server) RDB() *redis.Client { return s.rdb }
+
+// Identity is the controller's identity service.
+func (s *Server) Identity() *identity.Service { return s.identity }
+
+// Compute is the controller's compute service.
+func (s *Server) Compute() *compute.Service { return s.compute }
+
+// Consoles issues and checks the console tokens the proxy accepts.
+func (s *Server) Consoles() *console.Tokens { return s.consoles }
+
+// App is the Fiber app serving the portal and the APIs (its routes list
+// every endpoint, which the RBAC matrix test walks).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Credentials are the seeded admin and demo passwords (empty when the
+// controller does not seed).
+func (s *Server) Credentials() seed.Credentials { return s.creds }
+
 // newApp wires the routes: identity API, portal, static files, health.
-func (s *server) newApp(st *store.Store, secret []byte) *fiber.App {
+func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	cfg := s.cfg
 	idAPI := identityapi.New(s.identity, s.log, identityapi.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, TrustedProxies: cfg.TrustedProxies,
@@ -271,8 +308,9 @@ func setSecurityHeaders(c *fiber.Ctx, csp string) error {
 	return c.Next()
 }
 
-// serve listens and runs the workers until ctx ends, then shuts down.
-func (s *server) serve(ctx context.Context, out io.Writer) error {
+// Serve listens on the configured addresses and runs the workers until
+// ctx ends, then shuts down.
+func (s *Server) Serve(ctx context.Context, out io.Writer) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return err
@@ -284,11 +322,12 @@ func (s *server) serve(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	return s.serveOn(ctx, ln, consoleLn, out)
+	return s.ServeOn(ctx, ln, consoleLn, out)
 }
 
-// serveOn is serve on listeners the caller made (tests use port 0).
-func (s *server) serveOn(ctx context.Context, ln, consoleLn net.Listener, out io.Writer) error {
+// ServeOn is Serve on listeners the caller made (tests use port 0);
+// consoleLn nil runs no console proxy.
+func (s *Server) ServeOn(ctx context.Context, ln, consoleLn net.Listener, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -322,7 +361,7 @@ func (s *server) serveOn(ctx context.Context, ln, consoleLn net.Listener, out io
 	return errors.Join(err, shutdownErr)
 }
 
-func (s *server) banner(out io.Writer, addr string, consoleLn net.Listener) {
+func (s *Server) banner(out io.Writer, addr string, consoleLn net.Listener) {
 	if out == nil {
 		return
 	}
@@ -343,7 +382,7 @@ func (s *server) banner(out io.Writer, addr string, consoleLn net.Listener) {
 
 // healthz answers 200 only when the database, Redis and at least one
 // compute agent are reachable, naming each in the body.
-func (s *server) healthz(c *fiber.Ctx) error {
+func (s *Server) healthz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	type check struct {

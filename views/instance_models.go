@@ -18,6 +18,7 @@ type InstanceRow struct {
 	Image      string
 	Age        string
 	Transition bool // something is in progress: the row keeps refreshing
+	Locked     bool // shown as a lock badge
 }
 
 // InstanceList is Project > Instances.

@@ -185,7 +185,7 @@ func (a *Agent) syncPower(ctx context.Context) error {
 	}
 	a.reportedMu.Unlock()
 	for _, st := range changed {
-		if err := a.emit(ctx, queue.Event{Kind: queue.EventPower, InstanceID: st.InstanceID, Power: string(st.State), VNCPort: st.VNCPort}); err != nil {
+		if err := a.emit(ctx, queue.Event{Kind: queue.EventPower, InstanceID: st.InstanceID, Power: st.State, VNCPort: st.VNCPort}); err != nil {
 			return err
 		}
 		a.noteReported(st)
@@ -300,47 +300,50 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 		return err
 	}
 	failpoint.Hit("agent.job.reported") // reported, not yet acknowledged
-	if err == nil && ev.Power != "" {
+	if ev.Kind == queue.EventDone && ev.Job != queue.JobDelete {
 		// The event was made from the domain's status a moment ago: note
 		// that, rather than asking libvirt again.
-		a.noteReported(hypervisor.Status{InstanceID: j.InstanceID, State: hypervisor.PowerState(ev.Power), VNCPort: ev.VNCPort})
+		a.noteReported(hypervisor.Status{InstanceID: j.InstanceID, State: ev.Power, VNCPort: ev.VNCPort})
 	}
 	return nil
 }
 
 // failMessage is what users see; the error itself (libvirt's words,
 // paths) goes to Details, which only admins see.
-func failMessage(kind string) string {
+func failMessage(kind queue.JobKind) string {
 	switch kind {
 	case queue.JobBuild:
 		return "Build of instance failed on the compute host."
 	case queue.JobDelete:
 		return "The compute host failed to delete the instance."
 	}
-	return "The compute host failed to " + kind + " the instance."
+	return "The compute host failed to " + string(kind) + " the instance."
 }
 
+// run does a job. Every job but delete ends by reporting the domain's
+// state as it is then (done, with its power and console port), so the
+// controller records what the host has, not what was asked.
 func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.Event, error) {
 	id := j.InstanceID
+	var err error
 	switch j.Kind {
 	case queue.JobBuild:
 		return a.build(ctx, log, j)
-	case queue.JobStart:
-		if err := a.drv.Start(ctx, id); err != nil {
-			return queue.Event{}, err
-		}
-		return a.poweredOn(ctx, id)
+	case queue.JobStart, queue.JobResume:
+		// Start restores a suspended domain from its save.
+		err = a.drv.Start(ctx, id)
 	case queue.JobReboot:
-		if err := a.drv.Reboot(ctx, id, j.Hard); err != nil {
-			return queue.Event{}, err
-		}
-		return a.poweredOn(ctx, id)
+		err = a.drv.Reboot(ctx, id, j.Hard)
 	case queue.JobStop:
-		if err := a.drv.Shutdown(ctx, id, a.cfg.ShutdownTimeout); err != nil {
-			return queue.Event{}, err
-		}
-		return queue.Event{Kind: queue.EventStopped, Power: string(hypervisor.Shutoff)}, nil
+		err = a.drv.Shutdown(ctx, id, a.cfg.ShutdownTimeout)
+	case queue.JobPause:
+		err = a.drv.Pause(ctx, id)
+	case queue.JobUnpause:
+		err = a.drv.Unpause(ctx, id)
+	case queue.JobSuspend:
+		err = a.drv.Save(ctx, id)
 	case queue.JobDelete:
+		// Undefine removes the managed save of a suspended domain too.
 		if err := a.drv.Destroy(ctx, id); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 			return queue.Event{}, err
 		}
@@ -350,17 +353,23 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 		if err := os.RemoveAll(a.instanceDir(id)); err != nil {
 			return queue.Event{}, fmt.Errorf("remove instance files: %w", err)
 		}
-		return queue.Event{Kind: queue.EventDeleted}, nil
+		return queue.Event{Kind: queue.EventDone}, nil
+	default:
+		return queue.Event{}, fmt.Errorf("unknown job kind %q: %w", j.Kind, queue.ErrPoison)
 	}
-	return queue.Event{}, fmt.Errorf("unknown job kind %q: %w", j.Kind, queue.ErrPoison)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	return a.done(ctx, id)
 }
 
-func (a *Agent) poweredOn(ctx context.Context, id string) (queue.Event, error) {
+// done is a job's report: the domain as it is now.
+func (a *Agent) done(ctx context.Context, id string) (queue.Event, error) {
 	st, err := a.drv.Get(ctx, id)
 	if err != nil {
 		return queue.Event{}, err
 	}
-	return queue.Event{Kind: queue.EventPoweredOn, Power: string(st.State), VNCPort: st.VNCPort}, nil
+	return queue.Event{Kind: queue.EventDone, Power: st.State, VNCPort: st.VNCPort}, nil
 }
 
 // owns reports whether this agent made the domain. On a real hypervisor

@@ -40,7 +40,7 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 				return queue.Event{}, err
 			}
 		}
-		return a.spawned(ctx, id)
+		return a.done(ctx, id)
 	} else if !errors.Is(err, hypervisor.ErrNotFound) {
 		return queue.Event{}, err
 	}
@@ -102,15 +102,7 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 		return queue.Event{}, err
 	}
 	failpoint.Hit("agent.build.started")
-	return a.spawned(ctx, id)
-}
-
-func (a *Agent) spawned(ctx context.Context, id string) (queue.Event, error) {
-	st, err := a.drv.Get(ctx, id)
-	if err != nil {
-		return queue.Event{}, err
-	}
-	return queue.Event{Kind: queue.EventSpawned, Power: string(st.State), VNCPort: st.VNCPort}, nil
+	return a.done(ctx, id)
 }
 
 // rootDisk makes the instance's root disk in dir: a qcow2 overlay on the

@@ -40,6 +40,9 @@ func (d *failingDriver) Shutdown(context.Context, string, time.Duration) error {
 }
 func (d *failingDriver) Destroy(context.Context, string) error      { return nil }
 func (d *failingDriver) Reboot(context.Context, string, bool) error { return nil }
+func (d *failingDriver) Pause(context.Context, string) error        { return nil }
+func (d *failingDriver) Unpause(context.Context, string) error      { return nil }
+func (d *failingDriver) Save(context.Context, string) error         { return nil }
 func (d *failingDriver) HostInfo(context.Context) (hypervisor.HostInfo, error) {
 	return hypervisor.HostInfo{DomainType: "qemu"}, nil
 }

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nimbus-cloud/nimbus/internal/model"
 )
 
 // DomainPrefix starts the name of every domain Nimbus owns; the name is
@@ -53,17 +55,19 @@ var ErrNotFound = errors.New("domain not found")
 // failure with errors.Is.)
 var ErrInvalidSpec = errors.New("invalid spec")
 
-// PowerState is the power state of a domain as the agent sees it.
-type PowerState string
+// PowerState is the power state of a domain: model.PowerState, the one
+// type the agent and the controller share.
+type PowerState = model.PowerState
 
 // The power states a Driver reports. Hypervisor states without an equivalent
 // are mapped to the nearest one; libvirtdriver documents its mapping.
 const (
-	Running PowerState = "running" // the guest is executing (or is being shut down)
-	Shutoff PowerState = "shutoff" // defined but not running
-	Paused  PowerState = "paused"  // running but suspended by the hypervisor or the guest
-	Crashed PowerState = "crashed" // the guest crashed and the domain was kept
-	NoState PowerState = "nostate" // the hypervisor cannot tell
+	Running   = model.PowerRunning  // the guest is executing (or is being shut down)
+	Shutoff   = model.PowerShutdown // defined but not running
+	Paused    = model.PowerPaused   // running but suspended by the hypervisor or the guest
+	Suspended = model.PowerSuspend  // shut off with its memory saved to disk (managed save)
+	Crashed   = model.PowerCrashed  // the guest crashed and the domain was kept
+	NoState   = model.PowerNoState  // the hypervisor cannot tell
 )
 
 // Spec is everything needed to define a domain. Only the instance UUID is an
@@ -227,7 +231,7 @@ type Driver interface {
 	// fine; redefining a running domain changes what its next boot uses.
 	Define(ctx context.Context, spec Spec) error
 	// Start powers the domain on; no error if already running (a paused
-	// domain is resumed).
+	// domain is resumed, a saved one restored from its save).
 	Start(ctx context.Context, instanceID string) error
 	// Shutdown asks the guest to power off (ACPI), waits up to timeout, then
 	// powers it off hard; no error if already off. If ctx ends first the
@@ -238,8 +242,18 @@ type Driver interface {
 	// Reboot restarts a running domain. Soft asks the guest to reboot (for a
 	// domain that is not running it is an error); hard powers the domain off
 	// hard if it is on and starts it, from any state, with its current
-	// definition.
+	// definition (a save is discarded: the guest boots afresh).
 	Reboot(ctx context.Context, instanceID string, hard bool) error
+	// Pause holds a running domain in the host's memory (its vCPUs stop);
+	// no error if already paused. A domain that is not running is an error.
+	Pause(ctx context.Context, instanceID string) error
+	// Unpause lets a paused domain run again; no error if running.
+	Unpause(ctx context.Context, instanceID string) error
+	// Save writes a running or paused domain's memory to the host's disk
+	// and stops it (libvirt's managed save): it then reports Suspended,
+	// and Start resumes it from the save, which is removed. No error if
+	// already saved.
+	Save(ctx context.Context, instanceID string) error
 	// Undefine removes the definition (and NVRAM/managed save); no error if
 	// missing. A running domain keeps running until powered off (libvirt
 	// makes it transient), so callers Destroy first.

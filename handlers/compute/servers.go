@@ -160,7 +160,7 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 		m.Flavor = refJSON{ID: in.FlavorID, Links: []linkJSON{{"bookmark", h.publicURL + "/compute/flavors/" + in.FlavorID}}}
 	}
 	if v.AtLeast(2, 9) {
-		m.Locked = false
+		m.Locked = in.Locked()
 	}
 	if v.AtLeast(2, 19) {
 		m.Description = jsonNull
@@ -536,7 +536,14 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 				return fault.Invalid("reboot", "Argument 'type' for reboot must be a string with value 'SOFT' or 'HARD'.")
 			}
 		default:
-			return fault.Invalid("action", "There is no such action: %s", k)
+			simple, ok := simpleActions[k]
+			if !ok {
+				return fault.Invalid("action", "There is no such action: %s", k)
+			}
+			if !isNull(v) {
+				return fault.Invalid(k, "Invalid input for field/attribute %s. Value: %s. %s is not of type 'null'", k, v, v)
+			}
+			a = simple
 		}
 	}
 	if err := h.svc.Act(c.UserContext(), api.Token(c), api.Param(c, "id"), a, api.ReqID(c)); err != nil {
@@ -544,6 +551,15 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 	}
 	return empty(c, fiber.StatusAccepted)
 }
+
+// simpleActions are the actions whose body is {"<name>": null}.
+var simpleActions = map[string]compute.Action{
+	"pause": compute.ActionPause, "unpause": compute.ActionUnpause, "suspend": compute.ActionSuspend,
+	"resume": compute.ActionResume, "lock": compute.ActionLock, "unlock": compute.ActionUnlock,
+	// (lock takes {"locked_reason": ...} from 2.73, above the microversions served)
+}
+
+func isNull(v json.RawMessage) bool { return strings.TrimSpace(string(v)) == "null" }
 
 func actionJSON(a model.InstanceAction) fiber.Map {
 	var msg any

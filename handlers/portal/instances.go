@@ -50,6 +50,8 @@ func powerKey(p model.PowerState) string {
 		return "power.paused"
 	case model.PowerCrashed:
 		return "power.crashed"
+	case model.PowerSuspend:
+		return "power.suspended"
 	}
 	return "power.nostate"
 }
@@ -82,7 +84,8 @@ func (h *Handler) imageNames(c *fiber.Ctx) map[string]string {
 func (h *Handler) row(in model.Instance, images map[string]string, showHost bool) views.InstanceRow {
 	r := views.InstanceRow{ID: in.ID, Name: in.Name, Status: compute.Status(in.VMState, in.TaskState),
 		Task: string(in.TaskState), Power: powerKey(in.PowerState), Flavor: in.FlavorName, Image: images[in.ImageID],
-		Age: age(in.CreatedAt), Transition: in.TaskState != model.TaskNone || in.VMState == model.VMBuilding}
+		Age: age(in.CreatedAt), Transition: in.TaskState != model.TaskNone || in.VMState == model.VMBuilding,
+		Locked: in.Locked()}
 	if r.Image == "" {
 		r.Image = in.ImageID
 	}
@@ -249,20 +252,34 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 	return c.Redirect("/project/instances", fiber.StatusSeeOther)
 }
 
-// validActions lists the buttons the state table allows now.
-func validActions(in model.Instance) []string {
+// portalActions are the instance buttons, in the order shown; the name
+// is the URL segment (/project/instances/<id>/<name>) and the message key.
+var portalActions = []struct {
+	name string
+	act  compute.Action
+}{{"start", compute.ActionStart}, {"stop", compute.ActionStop}, {"reboot", compute.ActionReboot},
+	{"reboot-hard", compute.ActionRebootHard}, {"pause", compute.ActionPause}, {"unpause", compute.ActionUnpause},
+	{"suspend", compute.ActionSuspend}, {"resume", compute.ActionResume}, {"lock", compute.ActionLock},
+	{"unlock", compute.ActionUnlock}, {"delete", compute.ActionDelete}}
+
+// validActions lists the buttons the lifecycle table allows now: for a
+// locked instance, a caller who may not override the lock sees none but
+// unlock (and that only if they locked it).
+func validActions(tok *model.Token, in model.Instance) []string {
+	override := policy.Allowed(tok, policy.OverrideLock, policy.Target{ProjectID: in.ProjectID})
 	var out []string
-	for _, a := range []struct {
-		name string
-		act  compute.Action
-	}{{"start", compute.ActionStart}, {"stop", compute.ActionStop}, {"reboot", compute.ActionReboot},
-		{"reboot-hard", compute.ActionRebootHard}, {"delete", compute.ActionDelete}} {
-		if _, err := compute.Begin(a.act, in.VMState, in.TaskState); err == nil {
-			if a.act == compute.ActionDelete && in.TaskState == model.TaskDeleting {
-				continue
-			}
-			out = append(out, a.name)
+	for _, a := range portalActions {
+		if _, err := compute.Begin(a.act, in.VMState, in.TaskState); err != nil {
+			continue
 		}
+		switch {
+		case a.act == compute.ActionDelete && in.TaskState == model.TaskDeleting,
+			a.act == compute.ActionLock && in.Locked(), a.act == compute.ActionUnlock && !in.Locked():
+			continue
+		case in.Locked() && !override && (a.act != compute.ActionUnlock || in.LockedByUser != tok.UserID):
+			continue
+		}
+		out = append(out, a.name)
 	}
 	return out
 }
@@ -281,7 +298,7 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 	v := views.InstanceDetail{Page: h.page(c, "instances", "instances.detail_title", in.Name),
 		Row: h.row(in, h.imageNames(c), showHost), VMState: string(in.VMState), KeyName: in.KeyName,
 		AZ: in.AvailabilityZone, Created: in.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		Metadata: in.Metadata, Actions: validActions(in), Tab: detailTab(c.Query("tab")),
+		Metadata: in.Metadata, Actions: validActions(tok, in), Tab: detailTab(c.Query("tab")),
 		ConsoleReady: consoleReady(in)}
 	if v.Tab == "console" && v.ConsoleReady {
 		v.Console = views.ConsoleView{TokenURL: "/project/instances/" + in.ID + "/console-token", CSRF: v.CSRF,
@@ -310,8 +327,12 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 
 func (h *Handler) instanceAction(c *fiber.Ctx) error {
 	id := api.Param(c, "id")
-	act := map[string]compute.Action{"start": compute.ActionStart, "stop": compute.ActionStop, "reboot": compute.ActionReboot,
-		"reboot-hard": compute.ActionRebootHard, "delete": compute.ActionDelete}[c.Params("action")]
+	var act compute.Action
+	for _, a := range portalActions {
+		if a.name == c.Params("action") {
+			act = a.act
+		}
+	}
 	if act == "" {
 		return fiber.ErrNotFound
 	}

@@ -12,28 +12,6 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/store"
 )
 
-// powerOf maps an agent's power word to Nova's number.
-func powerOf(s string) model.PowerState {
-	switch s {
-	case "running":
-		return model.PowerRunning
-	case "shutoff":
-		return model.PowerShutdown
-	case "paused":
-		return model.PowerPaused
-	case "crashed":
-		return model.PowerCrashed
-	}
-	return model.PowerNoState
-}
-
-// jobEvent is the action event name for each job, as Nova names them.
-var jobEvent = map[string]string{
-	queue.JobBuild: "compute__do_build_and_run_instance", queue.JobStart: "compute_start_instance",
-	queue.JobStop: "compute_stop_instance", queue.JobReboot: "compute_reboot_instance",
-	queue.JobDelete: "compute_delete_instance",
-}
-
 // ApplyEvent applies what an agent reported. Delivery is at least once,
 // so every event may come twice, late, or after a newer one, and applying
 // it again changes nothing:
@@ -82,66 +60,16 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			}
 			return nil
 		}
-		at := ev.At.UTC()
-		mine := currentAction(in, ev)
 		switch ev.Kind {
 		case queue.EventStarted:
 			if ev.ActionID != 0 && ev.Step != "" {
 				return tx.StartEvent(ctx, ev.ActionID, ev.Step, ev.Host, ev.At)
 			}
 			return nil
-		case queue.EventSpawned:
-			switch {
-			case in.VMState == model.VMBuilding && in.TaskState == model.TaskSpawning:
-				vm, task, power, port := model.VMActive, model.TaskNone, model.PowerRunning, ev.VNCPort
-				if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{model.VMBuilding},
-					FromTask: []model.TaskState{model.TaskSpawning}, VMState: &vm, TaskState: &task, PowerState: &power,
-					VNCPort: &port, Launched: true, AgentAt: &at}); err != nil {
-					return ignoreConflict(err)
-				}
-				return tx.FinishEvent(ctx, ev.ActionID, jobEvent[queue.JobBuild], ev.Host, "Success", "", ev.At)
-			case in.LaunchedAt != nil:
-				return nil // a replay of the build that launched it
-			case in.VMState != model.VMBuilding && in.TaskState != model.TaskDeleting:
-				// A build that finished after the instance gave up on it
-				// (timeout, dead letter): the instance never ran, so what
-				// the build made goes.
-				return s.enqueueCleanup(ctx, tx, ev.Host, in.ID)
-			}
-			return nil
-		case queue.EventStopped:
-			if !mine {
-				return nil
-			}
-			revoke = true
-			vm, task, power := model.VMStopped, model.TaskNone, model.PowerShutdown
-			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromTask: []model.TaskState{model.TaskPoweringOff},
-				ForAction: ev.ActionID, VMState: &vm, TaskState: &task, PowerState: &power, AgentAt: &at}); err != nil {
-				return ignoreConflict(err)
-			}
-			return tx.FinishEvent(ctx, ev.ActionID, jobEvent[queue.JobStop], ev.Host, "Success", "", ev.At)
-		case queue.EventPoweredOn:
-			if !mine {
-				return nil
-			}
-			vm, task, power, port := model.VMActive, model.TaskNone, model.PowerRunning, ev.VNCPort
-			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID,
-				FromTask:  []model.TaskState{model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard},
-				ForAction: ev.ActionID, VMState: &vm, TaskState: &task, PowerState: &power, VNCPort: &port, AgentAt: &at}); err != nil {
-				return ignoreConflict(err)
-			}
-			return tx.FinishEvent(ctx, ev.ActionID, jobEvent[ev.Job], ev.Host, "Success", "", ev.At)
-		case queue.EventDeleted:
-			if in.TaskState != model.TaskDeleting || !mine {
-				return nil // a replay, or the cleanup of an old attempt
-			}
-			revoke = true
-			return s.finishDelete(ctx, tx, in, ev.ActionID, in.Host)
-		case queue.EventFailed:
-			if !mine {
-				return nil
-			}
-			return s.applyFailure(ctx, tx, in, ev, ev.At)
+		case queue.EventDone, queue.EventFailed:
+			var err error
+			revoke, err = s.finishJob(ctx, tx, in, ev)
+			return err
 		case queue.EventPower:
 			if in.VMState == model.VMBuilding {
 				return nil // the build's own events settle it
@@ -149,11 +77,9 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			if in.AgentEventAt != nil && !ev.At.After(*in.AgentEventAt) {
 				return nil // taken before the last event applied: stale
 			}
-			// Only the running -> off transition: a stopped instance is
-			// reported again every minute and has no console to close.
-			p := powerOf(ev.Power)
-			revoke = in.VMState == model.VMActive && (p == model.PowerShutdown || p == model.PowerCrashed || p == model.PowerNoState)
-			return s.syncPower(ctx, tx, in, ev)
+			var err error
+			revoke, err = s.syncPower(ctx, tx, in, ev)
+			return err
 		}
 		return nil
 	})
@@ -168,7 +94,87 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 
 // reportsDomain says whether ev tells that a domain exists on ev.Host.
 func reportsDomain(ev queue.Event) bool {
-	return ev.Host != "" && (ev.Kind == queue.EventPower || ev.Kind == queue.EventSpawned)
+	return ev.Host != "" && (ev.Kind == queue.EventPower || (ev.Kind == queue.EventDone && ev.Job == queue.JobBuild))
+}
+
+// finishJob applies a job's outcome through the lifecycle table. It
+// reports whether the instance lost its screen.
+func (s *Service) finishJob(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event) (revoke bool, err error) {
+	by := Trigger{Kind: Done, Job: ev.Job}
+	if ev.Kind == queue.EventFailed {
+		by.Kind = Failed
+	}
+	if by == (Trigger{Kind: Done, Job: queue.JobBuild}) && in.LaunchedAt == nil &&
+		in.VMState != model.VMBuilding && in.TaskState != model.TaskDeleting {
+		// A build that finished after the instance gave up on it
+		// (timeout, dead letter): the instance never ran, so what the
+		// build made goes.
+		return false, s.enqueueCleanup(ctx, tx, ev.Host, in.ID)
+	}
+	if !currentAction(in, ev) {
+		return false, nil // the outcome of an older action: its task is over
+	}
+	if by.Kind == Failed && ev.Job == queue.JobBuild && ev.Retryable && in.Attempts+1 < s.opt.MaxAttempts {
+		by = Trigger{Kind: Retry}
+	}
+	next, err := Transition(State{in.VMState, in.TaskState}, by)
+	if err != nil {
+		return false, nil // a replay, or a report the state has moved past
+	}
+	at := ev.At.UTC()
+	if next.VM == model.VMDeleted {
+		return true, s.finishDelete(ctx, tx, in, ev.ActionID, in.Host)
+	}
+	if ev.Job == queue.JobBuild && by.Kind != Done {
+		return false, s.failedBuild(ctx, tx, in, ev, next)
+	}
+	u := store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState}, FromTask: []model.TaskState{in.TaskState},
+		ForAction: ev.ActionID, VMState: &next.VM, TaskState: &next.Task, AgentAt: &at}
+	result := "Success"
+	if by.Kind == Done {
+		power := ev.Power
+		if power == model.PowerNoState {
+			power = naturalPower(next.VM)
+		}
+		u.PowerState = &power
+		if next.VM == model.VMActive {
+			port := ev.VNCPort
+			u.VNCPort = &port
+		}
+		u.Launched = ev.Job == queue.JobBuild
+	} else {
+		result = "Error"
+		if next.VM == model.VMError {
+			u.Fault = &model.Fault{Code: 500, Message: failMessage(ev), Details: ev.Details, Created: at}
+		}
+	}
+	if err := tx.UpdateInstance(ctx, u); err != nil {
+		return false, ignoreConflict(err)
+	}
+	return next.EndsScreen, tx.FinishEvent(ctx, ev.ActionID, next.Event, ev.Host, result, ev.Details, ev.At)
+}
+
+// naturalPower is the power an instance has once a job leaves it in vm,
+// for reports that do not say.
+func naturalPower(vm model.VMState) model.PowerState {
+	switch vm {
+	case model.VMActive:
+		return model.PowerRunning
+	case model.VMPaused:
+		return model.PowerPaused
+	case model.VMSuspend:
+		return model.PowerSuspend
+	case model.VMStopped:
+		return model.PowerShutdown
+	}
+	return model.PowerNoState
+}
+
+func failMessage(ev queue.Event) string {
+	if ev.Message != "" {
+		return ev.Message
+	}
+	return "The compute host failed to carry out the request."
 }
 
 // currentAction reports whether ev belongs to the action the instance's
@@ -204,7 +210,7 @@ func (s *Service) enqueueCleanup(ctx context.Context, tx *store.Store, host, id 
 func (s *Service) noteUnrecognised(ctx context.Context, tx *store.Store, ev queue.Event, reason, placedOn string) error {
 	s.log.Warn("unrecognised domain left in place", "host", ev.Host, "instance_id", ev.InstanceID, "reason", reason,
 		"placed_on", placedOn)
-	return tx.NoteUnrecognised(ctx, store.UnrecognisedDomain{Host: ev.Host, InstanceID: ev.InstanceID, Power: ev.Power,
+	return tx.NoteUnrecognised(ctx, store.UnrecognisedDomain{Host: ev.Host, InstanceID: ev.InstanceID, Power: ev.Power.String(),
 		Reason: reason, PlacedOn: placedOn})
 }
 
@@ -235,14 +241,13 @@ func (s *Service) applyInventory(ctx context.Context, ev queue.Event) error {
 		if present[in.ID] || in.LaunchedAt == nil || in.TaskState != model.TaskNone || !in.UpdatedAt.Before(settled) {
 			continue
 		}
-		switch in.VMState {
-		case model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend:
-		default:
+		next, err := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: Vanished})
+		if err != nil {
 			continue
 		}
-		vm, power := model.VMError, model.PowerNoState
-		err := s.store.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
-			FromTask: []model.TaskState{model.TaskNone}, VMState: &vm, PowerState: &power,
+		power := model.PowerNoState
+		err = s.store.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+			FromTask: []model.TaskState{model.TaskNone}, VMState: &next.VM, PowerState: &power,
 			Fault: &model.Fault{Code: 500, Message: "The instance's virtual machine is missing from its host.",
 				Details: "host " + ev.Host + " no longer has domain " + in.ID, Created: time.Now().UTC()}})
 		if err := ignoreConflict(err); err != nil {
@@ -260,78 +265,53 @@ func (s *Service) applyInventory(ctx context.Context, ev queue.Event) error {
 // may contradict it: the list and the change may cross in flight.
 const inventorySettle = 30 * time.Second
 
-// applyFailure handles a failed job. A build that failed in a way another
-// host might not is rescheduled, up to MaxAttempts hosts.
-func (s *Service) applyFailure(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event, at time.Time) error {
-	msg := ev.Message
-	if msg == "" {
-		msg = "The compute host failed to carry out the request."
+// failedBuild releases a failed build's claim and sends it to another
+// host (next is building/scheduling: Retry) or to ERROR.
+func (s *Service) failedBuild(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event, next Next) error {
+	if err := tx.ReleaseClaim(ctx, in.ID); err != nil {
+		return err
 	}
-	switch ev.Job {
-	case queue.JobBuild:
-		if in.VMState != model.VMBuilding || in.TaskState != model.TaskSpawning {
-			return nil
-		}
-		if err := tx.ReleaseClaim(ctx, in.ID); err != nil {
-			return err
-		}
-		if err := tx.FinishEvent(ctx, ev.ActionID, jobEvent[queue.JobBuild], ev.Host, "Error", ev.Details, at); err != nil {
-			return err
-		}
-		if ev.Retryable && in.Attempts+1 < s.opt.MaxAttempts {
-			task := model.TaskScheduling
-			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{model.VMBuilding},
-				FromTask: []model.TaskState{model.TaskSpawning}, TaskState: &task, ClearHost: true, Attempt: in.Host}); err != nil {
-				return ignoreConflict(err)
-			}
-			if err := tx.StartEvent(ctx, ev.ActionID, "conductor_schedule_and_build_instances", "", at); err != nil {
-				return err
-			}
-			return tx.Enqueue(ctx, queue.SchedulerStream(s.opt.RedisPrefix), queue.Job{V: queue.Version,
-				Kind: queue.JobSchedule, InstanceID: in.ID, RequestID: ev.RequestID, ActionID: ev.ActionID})
-		}
-		return s.failBuild(ctx, tx, in, ev.ActionID, ev.Host, msg, ev.Details)
-	case queue.JobDelete:
-		vm, task := model.VMError, model.TaskNone
-		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromTask: []model.TaskState{model.TaskDeleting},
-			ForAction: ev.ActionID, VMState: &vm, TaskState: &task, Fault: &model.Fault{Code: 500, Message: msg, Details: ev.Details, Created: at.UTC()}}); err != nil {
-			return ignoreConflict(err)
-		}
-	default:
-		// A failed stop, start or reboot leaves the instance as it was.
-		task := model.TaskNone
-		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID,
-			FromTask:  []model.TaskState{model.TaskPoweringOff, model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard},
-			ForAction: ev.ActionID, TaskState: &task}); err != nil {
-			return ignoreConflict(err)
-		}
+	if err := tx.FinishEvent(ctx, ev.ActionID, "compute__do_build_and_run_instance", ev.Host, "Error", ev.Details, ev.At); err != nil {
+		return err
 	}
-	return tx.FinishEvent(ctx, ev.ActionID, jobEvent[ev.Job], ev.Host, "Error", ev.Details, at)
+	if next.VM == model.VMError {
+		return s.failBuild(ctx, tx, in, ev.ActionID, ev.Host, failMessage(ev), ev.Details)
+	}
+	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+		FromTask: []model.TaskState{in.TaskState}, TaskState: &next.Task, ClearHost: true, Attempt: in.Host}); err != nil {
+		return ignoreConflict(err)
+	}
+	if err := tx.StartEvent(ctx, ev.ActionID, next.Event, "", ev.At); err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, queue.SchedulerStream(s.opt.RedisPrefix), queue.Job{V: queue.Version,
+		Kind: queue.JobSchedule, InstanceID: in.ID, RequestID: ev.RequestID, ActionID: ev.ActionID})
 }
 
-// syncPower applies the agent's periodic power report: an instance shut
-// down from inside becomes SHUTOFF, as Nova's power-state sync does.
-func (s *Service) syncPower(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event) error {
+// syncPower applies the agent's periodic power report: an instance
+// whose guest went off by itself becomes SHUTOFF, as Nova's power-state
+// sync does; otherwise the power and console port follow the host's. It
+// reports whether the instance lost its screen.
+func (s *Service) syncPower(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event) (bool, error) {
 	if in.TaskState != model.TaskNone {
-		return nil // something is in progress; its own event will settle it
+		return false, nil // something is in progress; its own event will settle it
 	}
-	power := powerOf(ev.Power)
+	power := ev.Power
 	at := ev.At.UTC()
 	u := store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState}, FromTask: []model.TaskState{model.TaskNone},
 		AgentAt: &at}
-	switch {
-	case in.VMState == model.VMActive && (power == model.PowerShutdown || power == model.PowerCrashed || power == model.PowerNoState):
-		vm := model.VMStopped
-		u.VMState, u.PowerState = &vm, &power
-	case power != in.PowerState && (in.VMState == model.VMActive || in.VMState == model.VMStopped):
+	revoke := false
+	if next, err := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: PoweredOff}); err == nil && power.Off() {
+		u.VMState, u.PowerState, revoke = &next.VM, &power, next.EndsScreen
+	} else if power != in.PowerState {
 		u.PowerState = &power
-	case ev.VNCPort != 0 && ev.VNCPort != in.VNCPort:
+	} else if ev.VNCPort != 0 && ev.VNCPort != in.VNCPort {
 		port := ev.VNCPort
 		u.VNCPort = &port
-	default:
-		return nil
+	} else {
+		return false, nil
 	}
-	return ignoreConflict(tx.UpdateInstance(ctx, u))
+	return revoke, ignoreConflict(tx.UpdateInstance(ctx, u))
 }
 
 func ignoreConflict(err error) error {

@@ -434,8 +434,8 @@ func (s *Service) Rename(ctx context.Context, caller *model.Token, id, name stri
 	return s.store.Instance(ctx, id)
 }
 
-// Act starts one of start, stop, reboot, reboot_hard or delete: it checks
-// the state table, sets the task, records the action and enqueues the job,
+// Act begins an action on an instance: it checks the lifecycle table
+// and the lock, sets the task, records the action and enqueues the job,
 // all in one transaction, and returns at once (the API answers 202).
 func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Action, requestID string) error {
 	op := policy.ServerAction
@@ -449,10 +449,14 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 	// The canonical id from here on: jobs, agents' domain names and
 	// console revocations are keyed by it, whatever case the path used.
 	id = cur.ID
+	var next Next
 	err = s.store.Tx(ctx, func(tx *store.Store) error {
 		in, err := tx.LockInstance(ctx, id)
 		if err != nil {
 			return fault.NotFoundAs(err, notFound(id))
+		}
+		if err := checkLock(caller, in, a); err != nil {
+			return err
 		}
 		if a == ActionDelete && in.TaskState == model.TaskDeleting {
 			// Already being deleted: the job may have been lost, so a
@@ -460,19 +464,20 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 			// the host is down); the agent's delete is idempotent.
 			return s.resend(ctx, tx, in, time.Now())
 		}
-		task, err := Begin(a, in.VMState, in.TaskState)
+		next, err = Begin(a, in.VMState, in.TaskState)
 		if err != nil {
 			if errors.Is(err, fault.ErrNotFound) {
 				return notFound(id)
 			}
 			return err
 		}
-		name := map[Action]string{ActionStart: "start", ActionStop: "stop", ActionReboot: "reboot",
-			ActionRebootHard: "reboot", ActionDelete: "delete"}[a]
-		actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: id, Action: name,
+		actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: id, Action: next.Record,
 			RequestID: requestID, UserID: caller.UserID, ProjectID: caller.ProjectID})
 		if err != nil {
 			return err
+		}
+		if next.Job == "" {
+			return s.setLock(ctx, tx, caller, in, a)
 		}
 		if in.Host == "" {
 			// Never placed (or placement failed): nothing runs anywhere.
@@ -482,26 +487,65 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 			return s.finishDelete(ctx, tx, in, actionID, "")
 		}
 		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: id, FromVM: []model.VMState{in.VMState},
-			FromTask: []model.TaskState{in.TaskState}, TaskState: &task, TaskAction: &actionID}); err != nil {
+			FromTask: []model.TaskState{in.TaskState}, VMState: &next.VM, TaskState: &next.Task, TaskAction: &actionID}); err != nil {
 			return err
 		}
-		if err := tx.StartEvent(ctx, actionID, "compute_"+name+"_instance", in.Host, time.Now()); err != nil {
+		if err := tx.StartEvent(ctx, actionID, next.Event, in.Host, time.Now()); err != nil {
 			return err
 		}
-		kind := map[Action]string{ActionStart: queue.JobStart, ActionStop: queue.JobStop, ActionReboot: queue.JobReboot,
-			ActionRebootHard: queue.JobReboot, ActionDelete: queue.JobDelete}[a]
-		return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, in.Host), queue.Job{V: queue.Version, Kind: kind,
-			InstanceID: id, RequestID: requestID, ActionID: actionID, Hard: a == ActionRebootHard})
+		return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, in.Host), queue.Job{V: queue.Version, Kind: next.Job,
+			InstanceID: id, RequestID: requestID, ActionID: actionID, Hard: next.Hard})
 	})
 	if err == nil {
 		s.opt.Kick()
-		if a == ActionStop || a == ActionDelete || a == ActionRebootHard {
+		if next.EndsScreen {
 			// The screen goes away (a hard reboot starts a new VNC
 			// server): no console outlives the request that ended it.
 			s.revokeConsoles(ctx, id)
 		}
 	}
 	return err
+}
+
+// checkLock is Nova's instance lock: a locked instance refuses every
+// action of a non-admin (409), but unlock by the user who locked it.
+// Locking again is allowed (it changes nothing for the owner).
+func checkLock(caller *model.Token, in model.Instance, a Action) error {
+	if !in.Locked() || policy.Allowed(caller, policy.OverrideLock, policy.Target{ProjectID: in.ProjectID}) {
+		return nil
+	}
+	switch a {
+	case ActionLock:
+		return nil
+	case ActionUnlock:
+		if in.LockedBy == "owner" && in.LockedByUser == caller.UserID {
+			return nil
+		}
+		return fault.ErrForbidden
+	}
+	return fault.Conflict("Instance %s is locked", in.ID)
+}
+
+// setLock records a lock or an unlock (instance action "lock", "unlock";
+// no job: nothing changes on the host).
+func (s *Service) setLock(ctx context.Context, tx *store.Store, caller *model.Token, in model.Instance, a Action) error {
+	u := store.InstanceUpdate{ID: in.ID}
+	if a == ActionUnlock {
+		if !in.Locked() {
+			return nil
+		}
+		u.Unlock = true
+	} else {
+		by := "admin"
+		if caller.ProjectID == in.ProjectID {
+			by = "owner"
+		}
+		if in.Locked() && by == "owner" {
+			return nil // Nova: an owner's lock of a locked instance changes nothing
+		}
+		u.Lock = &model.Lock{By: by, User: caller.UserID}
+	}
+	return tx.UpdateInstance(ctx, u)
 }
 
 // finishDelete marks an instance deleted and releases its claim on host

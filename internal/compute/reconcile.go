@@ -60,15 +60,16 @@ func sameTime(a, b *time.Time) bool {
 // resend sends again the job the instance's task waits for, in the
 // caller's transaction, or settles the task when its host is down.
 func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance, now time.Time) error {
+	job, hard, record := taskJob(in.TaskState)
 	actionID := in.TaskActionID
 	if actionID == 0 {
-		id, err := tx.ActionByRequestKind(ctx, in.ID, actionForTask(in.TaskState))
+		id, err := tx.ActionByRequestKind(ctx, in.ID, record)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		actionID = id
 	}
-	if in.TaskState == model.TaskScheduling {
+	if job == queue.JobSchedule {
 		return s.sendAgain(ctx, tx, in, queue.SchedulerStream(s.opt.RedisPrefix), queue.Job{V: queue.Version,
 			Kind: queue.JobSchedule, InstanceID: in.ID, ActionID: actionID})
 	}
@@ -91,34 +92,28 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 				"host", in.Host, "instance_id", in.ID)
 			return s.finishDelete(ctx, tx, in, actionID, in.Host)
 		}
-		task := model.TaskNone
-		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromTask: []model.TaskState{in.TaskState},
-			TaskState: &task}); err != nil {
+		// Given up: as if the host had failed the job.
+		next, err := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: Failed, Job: job})
+		if err != nil {
+			return nil
+		}
+		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+			FromTask: []model.TaskState{in.TaskState}, VMState: &next.VM, TaskState: &next.Task}); err != nil {
 			return ignoreConflict(err)
 		}
-		return tx.FinishEvent(ctx, actionID, "compute_"+actionForTask(in.TaskState)+"_instance", in.Host, "Error",
+		return tx.FinishEvent(ctx, actionID, "compute_"+record+"_instance", in.Host, "Error",
 			"compute host "+in.Host+" is down", now)
 	}
-	j := queue.Job{V: queue.Version, InstanceID: in.ID, ActionID: actionID}
-	switch in.TaskState {
-	case model.TaskSpawning:
+	if job == "" {
+		return nil
+	}
+	j := queue.Job{V: queue.Version, Kind: job, Hard: hard, InstanceID: in.ID, ActionID: actionID}
+	if job == queue.JobBuild {
 		im, err := tx.Image(ctx, in.ImageID)
 		if err != nil {
 			return ignoreNotFound(err) // the build deadline settles it
 		}
-		j.Kind, j.Build = queue.JobBuild, s.buildSpec(in, im)
-	case model.TaskPoweringOff:
-		j.Kind = queue.JobStop
-	case model.TaskPoweringOn:
-		j.Kind = queue.JobStart
-	case model.TaskRebooting:
-		j.Kind = queue.JobReboot
-	case model.TaskRebootingHard:
-		j.Kind, j.Hard = queue.JobReboot, true
-	case model.TaskDeleting:
-		j.Kind = queue.JobDelete
-	default:
-		return nil
+		j.Build = s.buildSpec(in, im)
 	}
 	return s.sendAgain(ctx, tx, in, queue.HostStream(s.opt.RedisPrefix, in.Host), j)
 }
@@ -142,24 +137,6 @@ func (s *Service) hostUp(ctx context.Context, tx *store.Store, host string, now 
 		return false, err
 	}
 	return s.liveness(ctx).up(h, now, s.opt.AgentLiveness), nil
-}
-
-// actionForTask names the instance action (os-instance-actions) a task
-// belongs to.
-func actionForTask(t model.TaskState) string {
-	switch t {
-	case model.TaskScheduling, model.TaskSpawning:
-		return "create"
-	case model.TaskPoweringOff:
-		return "stop"
-	case model.TaskPoweringOn:
-		return "start"
-	case model.TaskRebooting, model.TaskRebootingHard:
-		return "reboot"
-	case model.TaskDeleting:
-		return "delete"
-	}
-	return string(t)
 }
 
 func ignoreNotFound(err error) error {

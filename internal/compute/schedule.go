@@ -29,7 +29,8 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		if err != nil {
 			return err
 		}
-		if in.VMState != model.VMBuilding || in.TaskState != model.TaskScheduling {
+		placed, err := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: Placed})
+		if err != nil {
 			return nil // done already, or deleted meanwhile
 		}
 		hosts, err := tx.Hosts(ctx)
@@ -52,7 +53,7 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		req := scheduler.Request{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, DiskGB: in.RootGB, AZ: in.AvailabilityZone,
 			ImageProps: im.Properties, IgnoreHosts: in.TriedHosts}
 		cfg := s.opt.Scheduler.Effective() // the claim must use the ratios the filters used
-		placed, err := scheduler.Place(cands, req, cfg)
+		ranked, err := scheduler.Place(cands, req, cfg)
 		if err != nil && !errors.Is(err, scheduler.ErrNoValidHost) {
 			return err
 		}
@@ -68,7 +69,7 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 			return r == store.Claimed, err
 		}
 		var host string
-		for _, h := range placed {
+		for _, h := range ranked {
 			if ok, err := claim(h, true); err != nil {
 				return err
 			} else if ok {
@@ -87,19 +88,19 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 			}
 		}
 		if host != "" {
-			task := model.TaskSpawning
-			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{model.VMBuilding},
-				FromTask: []model.TaskState{model.TaskScheduling}, Host: &host, Claimed: true, TaskState: &task}); err != nil {
+			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+				FromTask: []model.TaskState{in.TaskState}, Host: &host, Claimed: true, TaskState: &placed.Task}); err != nil {
 				return err
 			}
-			if err := tx.FinishEvent(ctx, job.ActionID, "conductor_schedule_and_build_instances", "", "Success", "", now); err != nil {
+			if err := tx.FinishEvent(ctx, job.ActionID, placed.Event, "", "Success", "", now); err != nil {
 				return err
 			}
-			if err := tx.StartEvent(ctx, job.ActionID, "compute__do_build_and_run_instance", host, now); err != nil {
+			build, _ := Transition(placed.State, Trigger{Kind: Done, Job: placed.Job})
+			if err := tx.StartEvent(ctx, job.ActionID, build.Event, host, now); err != nil {
 				return err
 			}
 			return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, host), queue.Job{
-				V: queue.Version, Kind: queue.JobBuild, InstanceID: in.ID, RequestID: job.RequestID, ActionID: job.ActionID,
+				V: queue.Version, Kind: placed.Job, InstanceID: in.ID, RequestID: job.RequestID, ActionID: job.ActionID,
 				Build: s.buildSpec(in, im),
 			})
 		}

@@ -1,87 +1,8 @@
 package compute
 
 import (
-	"fmt"
-
-	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 )
-
-// The lifecycle, as Nova's (vm_state / task_state):
-//
-//	POST /servers ──> building/scheduling ──(host claimed)──> building/spawning
-//	                        │                                      │
-//	                  no valid host                          agent: running
-//	                        ▼                                      ▼
-//	                      error <──────── build failed ────── active/None
-//	                                                          │      ▲
-//	                                       os-stop: powering-off      │ os-start: powering-on
-//	                                                          ▼      │
-//	                                                        stopped/None
-//	reboot: active/None ──> active/rebooting(_hard) ──> active/None
-//	delete: any ──> <state>/deleting ──> deleted
-//
-// API actions begin a task (Begin); agent events finish it (see events.go).
-
-// Action is something the API asks of an instance.
-type Action string
-
-// The actions the API offers.
-const (
-	ActionStart      Action = "start"
-	ActionStop       Action = "stop"
-	ActionReboot     Action = "reboot"
-	ActionRebootHard Action = "reboot_hard"
-	ActionDelete     Action = "delete"
-)
-
-type stateKey struct {
-	vm   model.VMState
-	task model.TaskState
-}
-
-// allowed lists, per action, the (vm_state, task_state) pairs it may start
-// from and the task_state it sets. Anything else is 409.
-var allowed = map[Action]struct {
-	from []stateKey
-	task model.TaskState
-}{
-	ActionStart: {[]stateKey{{model.VMStopped, model.TaskNone}}, model.TaskPoweringOn},
-	ActionStop: {[]stateKey{{model.VMActive, model.TaskNone}, {model.VMError, model.TaskNone}},
-		model.TaskPoweringOff},
-	ActionReboot: {[]stateKey{{model.VMActive, model.TaskNone}}, model.TaskRebooting},
-	ActionRebootHard: {[]stateKey{
-		{model.VMActive, model.TaskNone}, {model.VMStopped, model.TaskNone}, {model.VMPaused, model.TaskNone},
-		{model.VMSuspend, model.TaskNone}, {model.VMError, model.TaskNone},
-		{model.VMActive, model.TaskRebooting}, {model.VMActive, model.TaskRebootingHard},
-	}, model.TaskRebootingHard},
-}
-
-// Begin returns the task_state an action sets on an instance in (vm,
-// task), or a conflict error naming the state, as Nova's 409 does. Delete
-// is allowed from every state but deleted.
-func Begin(a Action, vm model.VMState, task model.TaskState) (model.TaskState, error) {
-	if a == ActionDelete {
-		if vm == model.VMDeleted {
-			return "", fault.NotFound("instance is deleted")
-		}
-		return model.TaskDeleting, nil
-	}
-	rule, ok := allowed[a]
-	if !ok {
-		return "", fmt.Errorf("unknown action %q", a)
-	}
-	for _, k := range rule.from {
-		if k.vm == vm && k.task == task {
-			return rule.task, nil
-		}
-	}
-	shown := string(task)
-	if shown == "" {
-		shown = "None"
-	}
-	return "", fault.Conflict("Cannot '%s' instance while it is in vm_state %s, task_state %s", a, vm, shown)
-}
 
 // Status maps vm_state and task_state to the API status clients wait on
 // (Nova's api/openstack/common.py state map).

@@ -30,20 +30,70 @@ const (
 	TaskRebooting     TaskState = "rebooting"
 	TaskRebootingHard TaskState = "rebooting_hard"
 	TaskDeleting      TaskState = "deleting"
+	TaskPausing       TaskState = "pausing"
+	TaskUnpausing     TaskState = "unpausing"
+	TaskSuspending    TaskState = "suspending"
+	TaskResuming      TaskState = "resuming"
 )
 
-// PowerState is Nova's power_state number.
+// PowerState is a domain's power: what a host's hypervisor driver sees,
+// what an agent reports, and what the controller stores and shows. One
+// type on both sides: Nova's number in the database and the API
+// (OS-EXT-STS:power_state), a word on the queue (its text form) so a
+// message stays readable.
 type PowerState int
 
 // Nova's power states.
 const (
-	PowerNoState  PowerState = 0
-	PowerRunning  PowerState = 1
-	PowerPaused   PowerState = 3
-	PowerShutdown PowerState = 4
-	PowerCrashed  PowerState = 6
-	PowerSuspend  PowerState = 7
+	PowerNoState  PowerState = 0 // the hypervisor cannot tell (or no domain)
+	PowerRunning  PowerState = 1 // the guest is executing (or is being shut down)
+	PowerPaused   PowerState = 3 // held in the host's memory
+	PowerShutdown PowerState = 4 // defined but not running
+	PowerCrashed  PowerState = 6 // the guest crashed and the domain was kept
+	PowerSuspend  PowerState = 7 // saved to the host's disk (managed save), not running
 )
+
+var powerWords = map[PowerState]string{PowerNoState: "nostate", PowerRunning: "running", PowerPaused: "paused",
+	PowerShutdown: "shutoff", PowerCrashed: "crashed", PowerSuspend: "suspended"}
+
+// String is the word agents send ("running", "shutoff", ...).
+func (p PowerState) String() string {
+	if w, ok := powerWords[p]; ok {
+		return w
+	}
+	return "nostate"
+}
+
+// Off says whether the guest is not executing and holds no state in
+// memory: shut off, crashed, or unknown.
+func (p PowerState) Off() bool {
+	return p == PowerShutdown || p == PowerCrashed || p == PowerNoState
+}
+
+// MarshalText writes the word.
+func (p PowerState) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads a word; one it does not know (a newer agent's) is
+// NOSTATE, as Nova treats a state it cannot map.
+func (p *PowerState) UnmarshalText(b []byte) error {
+	*p = PowerNoState
+	for k, w := range powerWords {
+		if w == string(b) {
+			*p = k
+		}
+	}
+	return nil
+}
+
+// Lock is who locks an instance and why.
+type Lock struct {
+	By     string // "owner" or "admin"
+	User   string
+	Reason string
+}
+
+// Locked says whether the instance is locked.
+func (in Instance) Locked() bool { return in.LockedBy != "" }
 
 // Fault is what went wrong with an instance, as Nova shows it.
 type Fault struct {
@@ -85,13 +135,16 @@ type Instance struct {
 	TaskActionID int64
 	TaskSentAt   *time.Time
 	// AgentEventAt is the agent's time of the last event applied.
-	AgentEventAt  *time.Time
-	BuildDeadline *time.Time
-	LaunchedAt    *time.Time
-	TerminatedAt  *time.Time
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	DeletedAt     *time.Time
+	AgentEventAt *time.Time
+	// LockedBy is "owner" or "admin" while the instance is locked ("":
+	// unlocked); LockedByUser locked it, saying LockedReason.
+	LockedBy, LockedByUser, LockedReason string
+	BuildDeadline                        *time.Time
+	LaunchedAt                           *time.Time
+	TerminatedAt                         *time.Time
+	CreatedAt                            time.Time
+	UpdatedAt                            time.Time
+	DeletedAt                            *time.Time
 }
 
 // InstanceAction is one entry of an instance's action log.

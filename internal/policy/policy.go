@@ -86,6 +86,9 @@ const (
 	ShowActionDetails  Op = "os_compute_api:os-instance-actions:events:details"
 	OtherProjectLimits Op = "os_compute_api:limits:other_project"
 	ZoneDetail         Op = "os_compute_api:os-availability-zone:detail"
+	// OverrideLock acts on a locked instance as if it were not, and
+	// unlocks what someone else locked.
+	OverrideLock Op = "os_compute_api:os-lock-server:unlock:unlock_override"
 )
 
 // Portal-only operations (the pages with no API of their own yet).
@@ -191,6 +194,7 @@ var table = map[Op]Rule{
 	ShowActionDetails:  Admin,
 	OtherProjectLimits: Admin,
 	ZoneDetail:         Admin,
+	OverrideLock:       Admin,
 	ViewProject:        ProjectReader,
 	ViewAdmin:          Admin,
 }

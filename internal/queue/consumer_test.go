@@ -50,7 +50,7 @@ func TestReclaimFromDeadConsumer(t *testing.T) {
 	if err := mk("a").EnsureGroup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := queue.Publish(ctx, rdb, stream, []byte(`{"v":1}`)); err != nil {
+	if err := queue.Publish(ctx, rdb, stream, []byte(`{"v":2}`)); err != nil {
 		t.Fatal(err)
 	}
 	// "a" reads the message and never acks: its handler blocks until the
@@ -98,7 +98,7 @@ func TestDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	queue.Publish(ctx, rdb, stream, []byte(`{"v":99}`))      // unknown version: poison
-	queue.Publish(ctx, rdb, stream, []byte(`{"v":1,"x":1}`)) // always fails
+	queue.Publish(ctx, rdb, stream, []byte(`{"v":2,"x":1}`)) // always fails
 	var attempts atomic.Int32
 	stop := runConsumer(t, c, func(ctx context.Context, b []byte) error {
 		var j queue.Job

@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/model"
 )
 
 // Version is the message format version carried in every job and event.
 // A consumer refuses (dead-letters) versions it does not know.
-const Version = 1
+// Version 2: one "done" event for every finished job (the job kind says
+// which), typed power states.
+const Version = 2
 
 // Stream names, each under the deployment's Redis prefix.
 func SchedulerStream(prefix string) string  { return prefix + "scheduler" }
@@ -16,26 +20,34 @@ func HostStream(prefix, host string) string { return prefix + "compute:" + host 
 func EventStream(prefix string) string      { return prefix + "events" }
 func DeadLetterStream(prefix string) string { return prefix + "deadletter" }
 
+// JobKind names what a job asks. The instance operations' kinds are
+// tabled with their states in internal/compute (lifecycle.go).
+type JobKind string
+
 // Job kinds.
 const (
-	JobSchedule = "schedule" // scheduler: pick a host for a building instance
-	JobBuild    = "build"    // agent: create and start the domain
-	JobStart    = "start"
-	JobStop     = "stop"
-	JobReboot   = "reboot"
-	JobDelete   = "delete"
+	JobSchedule JobKind = "schedule" // scheduler: pick a host for a building instance
+	JobBuild    JobKind = "build"    // agent: create and start the domain
+	JobStart    JobKind = "start"
+	JobStop     JobKind = "stop"
+	JobReboot   JobKind = "reboot" // Hard: power off and on
+	JobDelete   JobKind = "delete"
+	JobPause    JobKind = "pause"   // hold the guest in the host's memory
+	JobUnpause  JobKind = "unpause" // let it run again
+	JobSuspend  JobKind = "suspend" // save its memory to the host's disk and stop (managed save)
+	JobResume   JobKind = "resume"  // start it from that save, which is removed
 )
 
 // Job is a unit of work for the scheduler or an agent. It carries ids and
 // what the agent needs to act without the database.
 type Job struct {
-	V          int    `json:"v"`
-	Kind       string `json:"kind"`
-	InstanceID string `json:"instance_id"`
-	RequestID  string `json:"request_id"`
-	ActionID   int64  `json:"action_id"`
-	Hard       bool   `json:"hard,omitempty"`
-	Build      *Build `json:"build,omitempty"`
+	V          int     `json:"v"`
+	Kind       JobKind `json:"kind"`
+	InstanceID string  `json:"instance_id"`
+	RequestID  string  `json:"request_id"`
+	ActionID   int64   `json:"action_id"`
+	Hard       bool    `json:"hard,omitempty"`
+	Build      *Build  `json:"build,omitempty"`
 }
 
 // Build is what an agent needs to create a domain.
@@ -67,38 +79,38 @@ type ImageRef struct {
 	URL         string `json:"url"` // download URL with a one-use token
 }
 
+// EventKind names what an agent reports.
+type EventKind string
+
 // Event kinds, sent by agents.
 const (
-	EventStarted   = "started"    // a step began (Step names it)
-	EventSpawned   = "spawned"    // build done, domain running
-	EventFailed    = "failed"     // a job failed; Retryable says if another host may try
-	EventPoweredOn = "powered_on" // start or reboot done
-	EventStopped   = "stopped"    // stop done
-	EventDeleted   = "deleted"    // domain and disks gone
-	EventPower     = "power"      // periodic power-state sync
+	EventStarted EventKind = "started" // a step began (Step names it)
+	EventDone    EventKind = "done"    // Job finished; Power and VNCPort say how the domain is now
+	EventFailed  EventKind = "failed"  // Job failed; Retryable says if another host may try
+	EventPower   EventKind = "power"   // periodic power-state sync
 	// EventInventory lists every Nimbus domain on the host (Instances), sent
 	// with each full power sync, so the controller learns of instances
 	// whose domain vanished.
-	EventInventory = "inventory"
+	EventInventory EventKind = "inventory"
 )
 
 // Event is what an agent reports back.
 type Event struct {
-	V          int       `json:"v"`
-	Kind       string    `json:"kind"`
-	Job        string    `json:"job,omitempty"` // the job kind this reports on
-	Step       string    `json:"step,omitempty"`
-	InstanceID string    `json:"instance_id"`
-	RequestID  string    `json:"request_id,omitempty"`
-	ActionID   int64     `json:"action_id,omitempty"`
-	Host       string    `json:"host"`
-	Power      string    `json:"power,omitempty"` // running, shutoff, paused, crashed, nostate
-	VNCPort    int       `json:"vnc_port,omitempty"`
-	Message    string    `json:"message,omitempty"` // safe for users
-	Details    string    `json:"details,omitempty"` // for admins: libvirt errors, paths
-	Retryable  bool      `json:"retryable,omitempty"`
-	Instances  []string  `json:"instances,omitempty"` // inventory: the host's domains
-	At         time.Time `json:"at"`
+	V          int              `json:"v"`
+	Kind       EventKind        `json:"kind"`
+	Job        JobKind          `json:"job,omitempty"` // the job kind this reports on
+	Step       string           `json:"step,omitempty"`
+	InstanceID string           `json:"instance_id"`
+	RequestID  string           `json:"request_id,omitempty"`
+	ActionID   int64            `json:"action_id,omitempty"`
+	Host       string           `json:"host"`
+	Power      model.PowerState `json:"power,omitempty"` // as a word: running, shutoff, paused, ...
+	VNCPort    int              `json:"vnc_port,omitempty"`
+	Message    string           `json:"message,omitempty"` // safe for users
+	Details    string           `json:"details,omitempty"` // for admins: libvirt errors, paths
+	Retryable  bool             `json:"retryable,omitempty"`
+	Instances  []string         `json:"instances,omitempty"` // inventory: the host's domains
+	At         time.Time        `json:"at"`
 }
 
 // DoneKey is where the agent of host keeps the event that ended job j,

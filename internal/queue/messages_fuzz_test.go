@@ -45,11 +45,11 @@ func versionOf(b []byte) (v int, ok bool) {
 // of another version, and never an error that would only be retried.
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
-		`{"v":1,"kind":"build","instance_id":"5d1e2f3a-0b0c-4d0e-8f00-00000000abcd","action_id":7,"build":{"vcpus":1,"memory_mb":512}}`,
-		`{"v":1,"kind":"spawned","host":"h1","at":"2024-01-01T00:00:00Z","instances":["a"]}`,
-		`{"v":2,"kind":"build"}`, `{"kind":"build"}`, `{"v":"1"}`, `{"v":1.5}`, `{"v":1,"action_id":"x"}`,
-		`{"v":1,"at":"yesterday"}`, `{"v":1,"V":2}`, `{"V":1}`, `[1]`, `null`, ``, `{`, "\xff", `{"v":1}garbage`,
-		`{"v":1,"build":{"metadata":{"a":1}}}`, `{"v":1e0}`, `{"v":-1}`, `{"v":1,"instances":"x"}`,
+		`{"v":2,"kind":"build","instance_id":"5d1e2f3a-0b0c-4d0e-8f00-00000000abcd","action_id":7,"build":{"vcpus":1,"memory_mb":512}}`,
+		`{"v":2,"kind":"done","job":"build","host":"h1","at":"2024-01-01T00:00:00Z","instances":["a"]}`,
+		`{"v":9,"kind":"build"}`, `{"kind":"build"}`, `{"v":"1"}`, `{"v":1.5}`, `{"v":2,"action_id":"x"}`,
+		`{"v":2,"at":"yesterday"}`, `{"v":2,"V":9}`, `{"V":1}`, `[1]`, `null`, ``, `{`, "\xff", `{"v":2}garbage`,
+		`{"v":2,"build":{"metadata":{"a":1}}}`, `{"v":1e0}`, `{"v":-1}`, `{"v":2,"instances":"x"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -97,14 +97,14 @@ func TestUndecodableDeadLettered(t *testing.T) {
 	if err := c.EnsureGroup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	bad := []string{``, `{`, "\xff\xfe", `[1,2]`, `null`, `{"v":2,"kind":"build"}`, `{"kind":"build"}`,
-		`{"v":"1"}`, `{"v":1,"action_id":"seven"}`, `{"v":1,"instance_id":7}`, `{"v":1}trailing`}
+	bad := []string{``, `{`, "\xff\xfe", `[1,2]`, `null`, `{"v":9,"kind":"build"}`, `{"kind":"build"}`,
+		`{"v":"1"}`, `{"v":2,"action_id":"seven"}`, `{"v":2,"instance_id":7}`, `{"v":2}trailing`}
 	for _, b := range bad {
 		if err := queue.Publish(ctx, rdb, stream, []byte(b)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"message": `{"v":1}`}}).Err(); err != nil {
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"message": `{"v":2}`}}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	want := len(bad) + 1

@@ -95,7 +95,7 @@ func TestPendingEntryGoneFromStream(t *testing.T) {
 	if err := c.EnsureGroup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{queue.Field: `{"v":1}`}}).Result()
+	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{queue.Field: `{"v":2}`}}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestOwnPendingCountsDeliveries(t *testing.T) {
 	if err := mk().EnsureGroup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := queue.Publish(ctx, rdb, stream, []byte(`{"v":1}`)); err != nil {
+	if err := queue.Publish(ctx, rdb, stream, []byte(`{"v":2}`)); err != nil {
 		t.Fatal(err)
 	}
 	crash := errors.New("crashed")

@@ -15,7 +15,8 @@ const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_nam
 	coalesce(image_id::text, ''), coalesce(key_name, ''), coalesce(key_data, ''), coalesce(user_data, ''), metadata,
 	availability_zone, coalesce(host, ''), vm_state, coalesce(task_state, ''), power_state, coalesce(vnc_port, 0), fault,
 	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
-	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at`
+	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at,
+	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, '')`
 
 func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	var in model.Instance
@@ -25,7 +26,7 @@ func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
 		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
 		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt,
-		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt)
+		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason)
 	if err != nil {
 		return in, err
 	}
@@ -228,6 +229,9 @@ type InstanceUpdate struct {
 	Claimed bool
 	// ForAction guards the update to the task of that action (0: any).
 	ForAction int64
+	// Lock locks the instance (Unlock unlocks it).
+	Lock   *model.Lock
+	Unlock bool
 }
 
 // UpdateInstance applies u; ErrConflict when the instance is not in the
@@ -284,6 +288,14 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	}
 	if u.Deadline != nil {
 		set("build_deadline", *u.Deadline)
+	}
+	if u.Lock != nil {
+		set("locked_by", u.Lock.By)
+		set("locked_by_user", u.Lock.User)
+		set("locked_reason", u.Lock.Reason)
+	}
+	if u.Unlock {
+		sets = append(sets, "locked_by = NULL", "locked_by_user = NULL", "locked_reason = NULL")
 	}
 	if u.TaskAction != nil {
 		set("task_action_id", *u.TaskAction)

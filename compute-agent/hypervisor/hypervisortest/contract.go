@@ -55,6 +55,7 @@ func RunContract(t *testing.T, newDriver func(t *testing.T) hypervisor.Driver, s
 	t.Helper()
 	s := &suite{newDriver: newDriver, specFor: specFor}
 	t.Run("Lifecycle", s.lifecycle)
+	t.Run("PauseAndSave", s.pauseAndSave)
 	t.Run("Missing", s.missing)
 	t.Run("InvalidInput", s.invalidInput)
 	t.Run("CanceledContext", s.canceledContext)
@@ -134,6 +135,55 @@ func must(t *testing.T, step string, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", step, err)
+	}
+}
+
+// pauseAndSave walks pause, unpause, managed save (suspend) and restore,
+// each repeated (a job may arrive twice), and checks a hard reboot and an
+// undefine discard a save.
+func (s *suite) pauseAndSave(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := s.driver(t)
+	spec := s.spec(t, d, "pause")
+	id := spec.InstanceID
+	must(t, "define", d.Define(ctx, spec))
+	if err := d.Pause(ctx, id); err == nil {
+		t.Fatal("pause of a stopped domain: no error")
+	}
+	if err := d.Save(ctx, id); err == nil {
+		t.Fatal("save of a stopped domain: no error")
+	}
+	must(t, "start", d.Start(ctx, id))
+	for i := 0; i < 2; i++ {
+		must(t, "pause", d.Pause(ctx, id))
+		expect(t, d, "after pause", id, hypervisor.Paused)
+	}
+	for i := 0; i < 2; i++ {
+		must(t, "unpause", d.Unpause(ctx, id))
+		expect(t, d, "after unpause", id, hypervisor.Running)
+	}
+	for i := 0; i < 2; i++ {
+		must(t, "save", d.Save(ctx, id))
+		expect(t, d, "after save", id, hypervisor.Suspended)
+	}
+	if err := d.Unpause(ctx, id); err == nil {
+		t.Fatal("unpause of a saved domain: no error")
+	}
+	must(t, "start from the save", d.Start(ctx, id))
+	expect(t, d, "after restore", id, hypervisor.Running)
+	must(t, "pause before save", d.Pause(ctx, id))
+	must(t, "save a paused domain", d.Save(ctx, id))
+	expect(t, d, "after saving a paused domain", id, hypervisor.Suspended)
+	must(t, "hard reboot of a saved domain", d.Reboot(ctx, id, true))
+	expect(t, d, "after hard reboot of a saved domain", id, hypervisor.Running)
+	must(t, "destroy", d.Destroy(ctx, id))
+	expect(t, d, "a hard reboot discards the save", id, hypervisor.Shutoff)
+	must(t, "start", d.Start(ctx, id))
+	must(t, "save before undefine", d.Save(ctx, id))
+	must(t, "undefine a saved domain", d.Undefine(ctx, id))
+	if _, err := d.Get(ctx, id); !errors.Is(err, hypervisor.ErrNotFound) {
+		t.Fatalf("after undefine: Get error = %v, want ErrNotFound", err)
 	}
 }
 

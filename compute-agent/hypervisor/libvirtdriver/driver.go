@@ -279,6 +279,9 @@ func (d *Driver) Reboot(ctx context.Context, instanceID string, hard bool) error
 			if err := destroy(dom); err != nil {
 				return err
 			}
+			if err := dropSave(dom); err != nil {
+				return err
+			}
 			return dom.Create()
 		}
 		state, reason, err := dom.GetState()
@@ -290,6 +293,81 @@ func (d *Driver) Reboot(ctx context.Context, instanceID string, hard bool) error
 		}
 		return dom.Reboot(0)
 	})
+}
+
+// Pause suspends a running domain's vCPUs (libvirt's "suspend").
+func (d *Driver) Pause(ctx context.Context, instanceID string) error {
+	return d.withDomain(ctx, "pause", instanceID, func(dom *libvirt.Domain) error {
+		ps, err := domPower(dom)
+		if err != nil || ps == hypervisor.Paused {
+			return err
+		}
+		if ps != hypervisor.Running {
+			return fmt.Errorf("domain is %s, not running", ps)
+		}
+		return dom.Suspend()
+	})
+}
+
+// Unpause resumes a paused domain's vCPUs.
+func (d *Driver) Unpause(ctx context.Context, instanceID string) error {
+	return d.withDomain(ctx, "unpause", instanceID, func(dom *libvirt.Domain) error {
+		ps, err := domPower(dom)
+		if err != nil || ps == hypervisor.Running {
+			return err
+		}
+		if ps != hypervisor.Paused {
+			return fmt.Errorf("domain is %s, not paused", ps)
+		}
+		return dom.Resume()
+	})
+}
+
+// Save is libvirt's managed save: memory to a file libvirt keeps next to
+// the domain (under its own state directory), restored by the next start.
+func (d *Driver) Save(ctx context.Context, instanceID string) error {
+	return d.withDomain(ctx, "save", instanceID, func(dom *libvirt.Domain) error {
+		ps, err := domPower(dom)
+		if err != nil || ps == hypervisor.Suspended {
+			return err
+		}
+		if ps != hypervisor.Running && ps != hypervisor.Paused {
+			return fmt.Errorf("domain is %s, not running", ps)
+		}
+		return dom.ManagedSave(0)
+	})
+}
+
+func domPower(dom *libvirt.Domain) (hypervisor.PowerState, error) {
+	state, reason, err := dom.GetState()
+	if err != nil {
+		return hypervisor.NoState, err
+	}
+	return withSave(dom, powerState(state, reason))
+}
+
+// withSave turns Shutoff into Suspended when the domain has a managed save.
+func withSave(dom *libvirt.Domain, ps hypervisor.PowerState) (hypervisor.PowerState, error) {
+	if ps != hypervisor.Shutoff {
+		return ps, nil
+	}
+	saved, err := dom.HasManagedSaveImage(0)
+	if err != nil {
+		return ps, err
+	}
+	if saved {
+		return hypervisor.Suspended, nil
+	}
+	return ps, nil
+}
+
+// dropSave removes a domain's managed save, if it has one.
+func dropSave(dom *libvirt.Domain) error {
+	saved, err := dom.HasManagedSaveImage(0)
+	if err != nil || !saved {
+		return err
+	}
+	return dom.ManagedSaveRemove(0)
 }
 
 // Undefine removes the persistent definition together with any managed save
@@ -517,7 +595,11 @@ func status(instanceID string, dom *libvirt.Domain) (hypervisor.Status, error) {
 	if err != nil {
 		return hypervisor.Status{}, err
 	}
-	st := hypervisor.Status{InstanceID: instanceID, State: powerState(state, reason)}
+	ps, err := withSave(dom, powerState(state, reason))
+	if err != nil {
+		return hypervisor.Status{}, err
+	}
+	st := hypervisor.Status{InstanceID: instanceID, State: ps}
 	if st.State == hypervisor.Running {
 		doc, err := dom.GetXMLDesc(0)
 		if err != nil {
@@ -535,6 +617,7 @@ func status(instanceID string, dom *libvirt.Domain) (hypervisor.Status, error) {
 //	running, blocked (waiting on a resource), shutdown (being shut down) -> Running
 //	paused, pmsuspended (guest suspended to RAM)                         -> Paused
 //	shutoff                                                              -> Shutoff, or Crashed if the guest crashed
+//	                                                                        (Suspended with a managed save: see withSave)
 //	crashed (kept by on_crash=preserve)                                  -> Crashed
 //	nostate and anything unknown                                         -> NoState
 //

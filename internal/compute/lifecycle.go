@@ -1,0 +1,330 @@
+package compute
+
+import (
+	"fmt"
+
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
+)
+
+// The lifecycle, as Nova's (vm_state / task_state). Every change of an
+// instance's state goes through Transition: an API request begins a task
+// and names the job its host is sent; the host's report that the job is
+// done (or failed) finishes it; the scheduler, the power sync and the
+// reconciler move instances through the same table.
+//
+//	POST /servers ──> building/scheduling ──(Placed)──> building/spawning ──Done(build)──> active
+//	                        │                                 │   └──Retry──> building/scheduling
+//	                        └──────(Unplaced, TimedOut)───────┴──Failed(build)──> error
+//
+//	active ──stop──> stopped ──start──> active        active ──pause──> paused ──unpause──> active
+//	active ──reboot──> active                         active ──suspend──> suspended ──resume──> active
+//	any ──delete──> deleted (Failed: error)
+//
+// While a task runs, vm_state stays where it began; Done sets the op's
+// end state, Failed returns to the state it began from with no task
+// (Nova's revert of task_state), except a failed delete (error) and a
+// failed build (error, or another host).
+
+// Action is something the API asks of an instance.
+type Action string
+
+// The actions the API offers.
+const (
+	ActionStart      Action = "start"
+	ActionStop       Action = "stop"
+	ActionReboot     Action = "reboot"
+	ActionRebootHard Action = "reboot_hard"
+	ActionDelete     Action = "delete"
+	ActionPause      Action = "pause"
+	ActionUnpause    Action = "unpause"
+	ActionSuspend    Action = "suspend"
+	ActionResume     Action = "resume"
+	ActionLock       Action = "lock"
+	ActionUnlock     Action = "unlock"
+	actionCreate     Action = "create" // POST /servers; not an action on an existing instance
+)
+
+// State is where an instance is.
+type State struct {
+	VM   model.VMState
+	Task model.TaskState
+}
+
+func (s State) String() string {
+	task := string(s.Task)
+	if task == "" {
+		task = "None"
+	}
+	return string(s.VM) + "/" + task
+}
+
+// Trigger is what moves an instance.
+type Trigger struct {
+	Kind   TriggerKind
+	Action Action        // Request
+	Job    queue.JobKind // Done, Failed
+}
+
+// TriggerKind says where a trigger comes from.
+type TriggerKind int
+
+// Triggers.
+const (
+	Request    TriggerKind = iota // the API asks Action
+	Done                          // the host finished Job
+	Failed                        // the host failed Job, or it was given up on
+	Placed                        // the scheduler claimed a host for the build
+	Unplaced                      // no host could take the build
+	Retry                         // the build failed where another host may not: schedule again
+	TimedOut                      // the build passed its deadline
+	PoweredOff                    // the power sync found the guest off by itself
+	Vanished                      // the host's inventory no longer has the domain
+)
+
+func (t Trigger) String() string {
+	switch t.Kind {
+	case Request:
+		return "request " + string(t.Action)
+	case Done:
+		return "done " + string(t.Job)
+	case Failed:
+		return "failed " + string(t.Job)
+	}
+	return [...]string{Placed: "placed", Unplaced: "unplaced", Retry: "retry", TimedOut: "timed out",
+		PoweredOff: "powered off", Vanished: "vanished"}[t.Kind]
+}
+
+// Next is what a transition does.
+type Next struct {
+	State
+	// Job is what the host is sent (Request; "" when nothing runs on the
+	// host: lock, unlock); Hard goes with a reboot job.
+	Job  queue.JobKind
+	Hard bool
+	// Record is the instance action (os-instance-actions) a request
+	// records and Event the Nova event name its job's step has.
+	Record string
+	Event  string
+	// EndsScreen says the instance's VNC server goes away (or is
+	// replaced): its console tokens are revoked and open consoles closed.
+	EndsScreen bool
+}
+
+// op is one operation: an API action, the task it sets, the job its
+// host runs and where it ends. Every row becomes table entries below.
+type op struct {
+	action Action
+	from   []model.VMState // with no task running
+	task   model.TaskState
+	job    queue.JobKind
+	hard   bool
+	done   model.VMState
+	record string // instance action name, when not the action's
+	event  string // Nova's event name, when not compute_<record>_instance
+	// endsScreen: the request ends the screen at once (revoked when the
+	// request is taken); endsOnDone: when the host is done.
+	endsScreen, endsOnDone bool
+}
+
+var (
+	// settled is every vm_state an instance can rest in (with no task).
+	settled = []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMError}
+	// vmStates and taskStates are every state the table knows.
+	vmStates   = append([]model.VMState{model.VMBuilding}, append(append([]model.VMState{}, settled...), model.VMDeleted)...)
+	taskStates = []model.TaskState{model.TaskNone, model.TaskScheduling, model.TaskSpawning, model.TaskPoweringOff,
+		model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard, model.TaskDeleting, model.TaskPausing,
+		model.TaskUnpausing, model.TaskSuspending, model.TaskResuming}
+)
+
+// ops are the operations. The allowed starting states are Nova's
+// check_instance_state for each API.
+var ops = []op{
+	{action: actionCreate, task: model.TaskSpawning, job: queue.JobBuild, done: model.VMActive,
+		event: "compute__do_build_and_run_instance"},
+	{action: ActionStart, from: vms(model.VMStopped), task: model.TaskPoweringOn, job: queue.JobStart, done: model.VMActive},
+	{action: ActionStop, from: vms(model.VMActive, model.VMError), task: model.TaskPoweringOff, job: queue.JobStop,
+		done: model.VMStopped, endsScreen: true},
+	{action: ActionReboot, from: vms(model.VMActive), task: model.TaskRebooting, job: queue.JobReboot, done: model.VMActive},
+	// A hard reboot starts a new VNC server; it may also be asked while a
+	// soft reboot (or another hard one) is in progress, as Nova allows.
+	{action: ActionRebootHard, from: vms(model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMError),
+		task: model.TaskRebootingHard, job: queue.JobReboot, hard: true, done: model.VMActive, record: "reboot", endsScreen: true},
+	{action: ActionPause, from: vms(model.VMActive), task: model.TaskPausing, job: queue.JobPause, done: model.VMPaused},
+	{action: ActionUnpause, from: vms(model.VMPaused), task: model.TaskUnpausing, job: queue.JobUnpause, done: model.VMActive},
+	// Suspend saves the guest's memory to disk and ends its QEMU process,
+	// and with it the VNC server.
+	{action: ActionSuspend, from: vms(model.VMActive), task: model.TaskSuspending, job: queue.JobSuspend,
+		done: model.VMSuspend, endsOnDone: true},
+	{action: ActionResume, from: vms(model.VMSuspend), task: model.TaskResuming, job: queue.JobResume, done: model.VMActive},
+	// Lock and unlock change a flag, not the state; nothing runs on the host.
+	{action: ActionLock, from: settled},
+	{action: ActionUnlock, from: settled},
+	{action: ActionDelete, from: settled, task: model.TaskDeleting, job: queue.JobDelete, done: model.VMDeleted,
+		endsScreen: true},
+}
+
+func vms(v ...model.VMState) []model.VMState { return v }
+
+type edge struct {
+	from State
+	by   Trigger
+}
+
+// table is ops spelled out: every allowed (state, trigger) and its next
+// state. Transition answers from it alone; testdata/lifecycle.txt shows
+// it whole.
+var table = buildTable()
+
+func buildTable() map[edge]Next {
+	t := map[edge]Next{}
+	add := func(from State, by Trigger, n Next) {
+		if _, dup := t[edge{from, by}]; dup {
+			panic(fmt.Sprintf("lifecycle: two transitions from %s on %s", from, by))
+		}
+		t[edge{from, by}] = n
+	}
+	for _, o := range ops {
+		record := o.record
+		if record == "" {
+			record = string(o.action)
+		}
+		event := o.event
+		if event == "" && o.job != "" {
+			event = "compute_" + record + "_instance"
+		}
+		for _, vm := range o.from {
+			// (Lock and unlock, with no task, stay where they are.)
+			add(State{vm, model.TaskNone}, Trigger{Kind: Request, Action: o.action},
+				Next{State: State{vm, o.task}, Job: o.job, Hard: o.hard, Record: record, Event: event, EndsScreen: o.endsScreen})
+			if o.task == model.TaskNone {
+				continue
+			}
+			// Failed returns to where the task began.
+			failed := Next{State: State{vm, model.TaskNone}, Record: record, Event: event}
+			if o.action == ActionDelete {
+				failed.VM = model.VMError
+			}
+			add(State{vm, o.task}, Trigger{Kind: Failed, Job: o.job}, failed)
+		}
+		if o.task == model.TaskNone {
+			continue
+		}
+		// Done: from the task, whatever vm_state it began in.
+		begun := o.from
+		if o.action == actionCreate {
+			begun = vms(model.VMBuilding) // begun by the scheduler (Placed)
+		}
+		for _, vm := range begun {
+			add(State{vm, o.task}, Trigger{Kind: Done, Job: o.job},
+				Next{State: State{o.done, model.TaskNone}, Record: record, Event: event, EndsScreen: o.endsOnDone || o.endsScreen})
+		}
+	}
+	// A hard reboot may replace a soft one (or a hard one) in progress.
+	hard := t[edge{State{model.VMActive, model.TaskNone}, Trigger{Kind: Request, Action: ActionRebootHard}}]
+	for _, task := range []model.TaskState{model.TaskRebooting, model.TaskRebootingHard} {
+		add(State{model.VMActive, task}, Trigger{Kind: Request, Action: ActionRebootHard}, hard)
+	}
+	// The build's controller steps.
+	sched := "conductor_schedule_and_build_instances"
+	add(State{model.VMBuilding, model.TaskScheduling}, Trigger{Kind: Placed},
+		Next{State: State{model.VMBuilding, model.TaskSpawning}, Job: queue.JobBuild, Record: "create", Event: sched})
+	add(State{model.VMBuilding, model.TaskScheduling}, Trigger{Kind: Unplaced},
+		Next{State: State{model.VMError, model.TaskNone}, Record: "create", Event: sched})
+	add(State{model.VMBuilding, model.TaskSpawning}, Trigger{Kind: Failed, Job: queue.JobBuild},
+		Next{State: State{model.VMError, model.TaskNone}, Record: "create", Event: "compute__do_build_and_run_instance"})
+	add(State{model.VMBuilding, model.TaskSpawning}, Trigger{Kind: Retry},
+		Next{State: State{model.VMBuilding, model.TaskScheduling}, Record: "create", Event: sched})
+	for _, task := range []model.TaskState{model.TaskScheduling, model.TaskSpawning} {
+		add(State{model.VMBuilding, task}, Trigger{Kind: TimedOut},
+			Next{State: State{model.VMError, model.TaskNone}, Record: "create", Event: sched})
+	}
+	// What the hosts find: a guest that stopped by itself (Nova's power
+	// sync stops ACTIVE and PAUSED instances whose guest is off), a
+	// domain that is gone.
+	for _, vm := range []model.VMState{model.VMActive, model.VMPaused} {
+		add(State{vm, model.TaskNone}, Trigger{Kind: PoweredOff},
+			Next{State: State{model.VMStopped, model.TaskNone}, EndsScreen: true})
+	}
+	for _, vm := range []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend} {
+		add(State{vm, model.TaskNone}, Trigger{Kind: Vanished}, Next{State: State{model.VMError, model.TaskNone}, EndsScreen: true})
+	}
+	// Delete, lock and unlock may be asked at any time but after
+	// deletion, whatever runs. Delete's job supersedes the running task's;
+	// asked again while deleting, the job is sent again (the first may
+	// have been lost).
+	busy := map[State]bool{}
+	for _, n := range t {
+		if n.Task != model.TaskNone {
+			busy[n.State] = true
+		}
+	}
+	busy[State{model.VMBuilding, model.TaskDeleting}] = true // a building instance deleted
+	del := t[edge{State{model.VMActive, model.TaskDeleting}, Trigger{Kind: Done, Job: queue.JobDelete}}]
+	delFailed := t[edge{State{model.VMActive, model.TaskDeleting}, Trigger{Kind: Failed, Job: queue.JobDelete}}]
+	add(State{model.VMBuilding, model.TaskDeleting}, Trigger{Kind: Done, Job: queue.JobDelete}, del)
+	add(State{model.VMBuilding, model.TaskDeleting}, Trigger{Kind: Failed, Job: queue.JobDelete}, delFailed)
+	for st := range busy {
+		for _, a := range []Action{ActionDelete, ActionLock, ActionUnlock} {
+			n := Next{State: st, Record: string(a)}
+			if a == ActionDelete {
+				n = Next{State: State{st.VM, model.TaskDeleting}, Job: queue.JobDelete, Record: "delete",
+					Event: "compute_delete_instance", EndsScreen: true}
+			}
+			add(st, Trigger{Kind: Request, Action: a}, n)
+		}
+	}
+	return t
+}
+
+// Transition returns what trigger does to an instance in state from. An
+// API request that the state does not allow is Nova's 409 (404 for a
+// deleted instance); any other trigger that does not apply (a replayed or
+// late report) returns ErrNoTransition, and its caller changes nothing.
+func Transition(from State, by Trigger) (Next, error) {
+	if n, ok := table[edge{from, by}]; ok {
+		return n, nil
+	}
+	if by.Kind != Request {
+		return Next{}, ErrNoTransition
+	}
+	if from.VM == model.VMDeleted {
+		return Next{}, fault.NotFound("instance is deleted")
+	}
+	return Next{}, fault.Conflict("Cannot '%s' instance while it is in vm_state %s, task_state %s", by.Action,
+		from.VM, stateWord(from.Task))
+}
+
+// ErrNoTransition is a trigger that does not apply to the state.
+var ErrNoTransition = fmt.Errorf("no transition")
+
+func stateWord(t model.TaskState) string {
+	if t == "" {
+		return "None"
+	}
+	return string(t)
+}
+
+// Begin is Transition for an API request.
+func Begin(a Action, vm model.VMState, task model.TaskState) (Next, error) {
+	return Transition(State{vm, task}, Trigger{Kind: Request, Action: a})
+}
+
+// taskJob is the job (and its hard flag) and instance action a running
+// task waits for, so a lost job can be sent again.
+func taskJob(t model.TaskState) (job queue.JobKind, hard bool, record string) {
+	for _, o := range ops {
+		if o.task == t && o.task != model.TaskNone {
+			r := o.record
+			if r == "" {
+				r = string(o.action)
+			}
+			return o.job, o.hard, r
+		}
+	}
+	if t == model.TaskScheduling {
+		return queue.JobSchedule, false, "create"
+	}
+	return "", false, string(t)
+}

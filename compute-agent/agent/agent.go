@@ -283,7 +283,7 @@ func (a *Agent) handle(ctx context.Context, b []byte) error {
 			Retryable: j.Kind == queue.JobBuild && !errors.Is(err, errPermanent)}
 		a.checkHypervisor(ctx)
 	}
-	ev.Job, ev.InstanceID, ev.RequestID, ev.ActionID = j.Kind, j.InstanceID, j.RequestID, j.ActionID
+	ev.Job, ev.InstanceID, ev.RequestID, ev.ActionID, ev.ImageID = j.Kind, j.InstanceID, j.RequestID, j.ActionID, j.ImageID()
 	b, merr := a.encode(ev)
 	if merr != nil {
 		return merr
@@ -329,6 +329,8 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 	switch j.Kind {
 	case queue.JobBuild:
 		return a.build(ctx, log, j)
+	case queue.JobSnapshot:
+		return a.snapshot(ctx, log, j)
 	case queue.JobStart, queue.JobResume:
 		// Start restores a suspended domain from its save.
 		err = a.drv.Start(ctx, id)
@@ -394,5 +396,5 @@ func (a *Agent) dead(ctx context.Context, b []byte, reason string) {
 		return
 	}
 	_ = a.emit(ctx, queue.Event{Kind: queue.EventFailed, Job: j.Kind, InstanceID: j.InstanceID, RequestID: j.RequestID,
-		ActionID: j.ActionID, Message: failMessage(j.Kind), Details: "job dead-lettered: " + reason})
+		ActionID: j.ActionID, ImageID: j.ImageID(), Message: failMessage(j.Kind), Details: "job dead-lettered: " + reason})
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -224,8 +223,5 @@ func overlay(ctx context.Context, base, format, path string, rootGB int) error {
 	if rootGB > 0 {
 		args = append(args, strconv.Itoa(rootGB)+"G")
 	}
-	if out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("qemu-img create: %w: %s", err, out)
-	}
-	return nil
+	return qemuImg(ctx, args...)
 }

@@ -516,6 +516,8 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 			return h.vncConsoleAction(c, v)
 		case "os-getConsoleOutput":
 			return h.consoleOutput(c, v)
+		case "createImage":
+			return h.createImage(c, v)
 		case "os-start":
 			a = compute.ActionStart
 		case "os-stop":
@@ -549,6 +551,31 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 	if err := h.svc.Act(c.UserContext(), api.Token(c), api.Param(c, "id"), a, api.ReqID(c)); err != nil {
 		return err
 	}
+	return empty(c, fiber.StatusAccepted)
+}
+
+// createImage snapshots a server's disk into a new image: 202, with the
+// image in Location (below 2.45) or in the body (2.45 on), as Nova.
+func (h *Handler) createImage(c *fiber.Ctx, v json.RawMessage) error {
+	var b struct {
+		Name     *string           `json:"name"`
+		Metadata map[string]string `json:"metadata"`
+	}
+	if err := json.Unmarshal(v, &b); err != nil || isNull(v) {
+		return fault.Invalid("createImage", "Invalid input for field/attribute createImage: an object with a name is required.")
+	}
+	if b.Name == nil {
+		return fault.InvalidAs("required", "name", "Invalid input for field/attribute name. 'name' is a required property")
+	}
+	im, err := h.svc.Snapshot(c.UserContext(), api.Token(c), api.Param(c, "id"),
+		compute.SnapshotRequest{Name: *b.Name, Metadata: b.Metadata, RequestID: api.ReqID(c)})
+	if err != nil {
+		return err
+	}
+	if version(c).AtLeast(2, 45) {
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"image_id": im.ID})
+	}
+	c.Set(fiber.HeaderLocation, h.publicURL+"/image/v2/images/"+im.ID)
 	return empty(c, fiber.StatusAccepted)
 }
 

@@ -52,7 +52,7 @@ func IsUploadRequest(method, path string, csrfHeader bool) bool {
 		return false
 	}
 	switch {
-	case strings.HasPrefix(path, "/image/v2/images/"):
+	case strings.HasPrefix(path, "/image/v2/images/"), strings.HasPrefix(path, "/image/nimbus/upload/"):
 		return true
 	case strings.HasPrefix(path, "/project/images/"):
 		return csrfHeader
@@ -66,6 +66,7 @@ func (h *Handler) Register(r fiber.Router, auth fiber.Handler) {
 	r.Get("/image/", h.versions)
 	r.Get("/image/versions", h.versions)
 	r.Get("/image/nimbus/download/:id", h.agentDownload)
+	r.Put("/image/nimbus/upload/:id/file", h.agentUpload)
 	v2 := r.Group("/image/v2", auth)
 	v2.Get("/images", h.list)
 	v2.Post("/images", h.create)
@@ -407,6 +408,21 @@ func (h *Handler) agentDownload(c *fiber.Ctx) error {
 		return err
 	}
 	return h.stream(c, im, f)
+}
+
+// agentUpload takes a snapshot's data from an agent, which holds no
+// token: the URL's signature (made when the snapshot job was written)
+// stands for one.
+func (h *Handler) agentUpload(c *fiber.Ctx) error {
+	_, err := h.svc.UploadSigned(c.UserContext(), h.Secret, api.Param(c, "id"), c.Query("expires"), c.Query("sig"), time.Now(),
+		api.BodyReader(c))
+	if errors.Is(err, imgsvc.ErrTooLarge) {
+		c.Context().SetConnectionClose() // the rest of the body is not read
+	}
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // decode reads a JSON body, refusing malformed JSON with 400.

@@ -66,6 +66,13 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 				return tx.StartEvent(ctx, ev.ActionID, ev.Step, ev.Host, ev.At)
 			}
 			return nil
+		case queue.EventProgress:
+			next, err := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: Progressed, Job: ev.Job})
+			if err != nil || !currentAction(in, ev) {
+				return nil // late, or the task moved on
+			}
+			return ignoreConflict(tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+				FromTask: []model.TaskState{in.TaskState}, ForAction: ev.ActionID, TaskState: &next.Task}))
 		case queue.EventDone, queue.EventFailed:
 			var err error
 			revoke, err = s.finishJob(ctx, tx, in, ev)
@@ -88,6 +95,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 		if revoke {
 			s.revokeConsoles(ctx, ev.InstanceID)
 		}
+		s.discardFailedSnapshot(ctx, ev)
 	}
 	return err
 }

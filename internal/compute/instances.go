@@ -3,6 +3,7 @@ package compute
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -486,15 +487,8 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 			}
 			return s.finishDelete(ctx, tx, in, actionID, "")
 		}
-		if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: id, FromVM: []model.VMState{in.VMState},
-			FromTask: []model.TaskState{in.TaskState}, VMState: &next.VM, TaskState: &next.Task, TaskAction: &actionID}); err != nil {
-			return err
-		}
-		if err := tx.StartEvent(ctx, actionID, next.Event, in.Host, time.Now()); err != nil {
-			return err
-		}
-		return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, in.Host), queue.Job{V: queue.Version, Kind: next.Job,
-			InstanceID: id, RequestID: requestID, ActionID: actionID, Hard: next.Hard})
+		return s.beginTask(ctx, tx, in, next, queue.Job{V: queue.Version, Kind: next.Job, InstanceID: id,
+			RequestID: requestID, ActionID: actionID, Hard: next.Hard})
 	})
 	if err == nil {
 		s.opt.Kick()
@@ -505,6 +499,25 @@ func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Act
 		}
 	}
 	return err
+}
+
+// beginTask moves an instance to next's task, keeps the job it waits for
+// (so it can be sent again), starts the action's event and sends the job
+// to the instance's host, in the caller's transaction.
+func (s *Service) beginTask(ctx context.Context, tx *store.Store, in model.Instance, next Next, j queue.Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+		FromTask: []model.TaskState{in.TaskState}, VMState: &next.VM, TaskState: &next.Task, TaskAction: &j.ActionID,
+		TaskJob: b}); err != nil {
+		return err
+	}
+	if err := tx.StartEvent(ctx, j.ActionID, next.Event, in.Host, time.Now()); err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, in.Host), j)
 }
 
 // checkLock is Nova's instance lock: a locked instance refuses every

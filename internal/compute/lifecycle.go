@@ -2,6 +2,7 @@ package compute
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
@@ -43,6 +44,7 @@ const (
 	ActionResume     Action = "resume"
 	ActionLock       Action = "lock"
 	ActionUnlock     Action = "unlock"
+	ActionSnapshot   Action = "createImage"
 	actionCreate     Action = "create" // POST /servers; not an action on an existing instance
 )
 
@@ -74,6 +76,7 @@ type TriggerKind int
 const (
 	Request    TriggerKind = iota // the API asks Action
 	Done                          // the host finished Job
+	Progressed                    // Job reached its next step
 	Failed                        // the host failed Job, or it was given up on
 	Placed                        // the scheduler claimed a host for the build
 	Unplaced                      // no host could take the build
@@ -91,6 +94,8 @@ func (t Trigger) String() string {
 		return "done " + string(t.Job)
 	case Failed:
 		return "failed " + string(t.Job)
+	case Progressed:
+		return "progressed " + string(t.Job)
 	}
 	return [...]string{Placed: "placed", Unplaced: "unplaced", Retry: "retry", TimedOut: "timed out",
 		PoweredOff: "powered off", Vanished: "vanished"}[t.Kind]
@@ -118,8 +123,11 @@ type op struct {
 	action Action
 	from   []model.VMState // with no task running
 	task   model.TaskState
-	job    queue.JobKind
-	hard   bool
+	// steps are the tasks the job moves through after task, one per
+	// Progressed report (a snapshot's pending upload, then upload).
+	steps []model.TaskState
+	job   queue.JobKind
+	hard  bool
 	done   model.VMState
 	record string // instance action name, when not the action's
 	event  string // Nova's event name, when not compute_<record>_instance
@@ -135,7 +143,8 @@ var (
 	vmStates   = append([]model.VMState{model.VMBuilding}, append(append([]model.VMState{}, settled...), model.VMDeleted)...)
 	taskStates = []model.TaskState{model.TaskNone, model.TaskScheduling, model.TaskSpawning, model.TaskPoweringOff,
 		model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard, model.TaskDeleting, model.TaskPausing,
-		model.TaskUnpausing, model.TaskSuspending, model.TaskResuming}
+		model.TaskUnpausing, model.TaskSuspending, model.TaskResuming, model.TaskImageSnapshot, model.TaskImagePendingUpload,
+		model.TaskImageUploading}
 )
 
 // ops are the operations. The allowed starting states are Nova's
@@ -158,6 +167,10 @@ var ops = []op{
 	{action: ActionSuspend, from: vms(model.VMActive), task: model.TaskSuspending, job: queue.JobSuspend,
 		done: model.VMSuspend, endsOnDone: true},
 	{action: ActionResume, from: vms(model.VMSuspend), task: model.TaskResuming, job: queue.JobResume, done: model.VMActive},
+	// A snapshot leaves the instance as it was.
+	{action: ActionSnapshot, from: vms(model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend),
+		task: model.TaskImageSnapshot, steps: []model.TaskState{model.TaskImagePendingUpload, model.TaskImageUploading},
+		job: queue.JobSnapshot, event: "compute_snapshot_instance"},
 	// Lock and unlock change a flag, not the state; nothing runs on the host.
 	{action: ActionLock, from: settled},
 	{action: ActionUnlock, from: settled},
@@ -201,12 +214,19 @@ func buildTable() map[edge]Next {
 			if o.task == model.TaskNone {
 				continue
 			}
-			// Failed returns to where the task began.
+			// Failed returns to where the task began, from any step.
 			failed := Next{State: State{vm, model.TaskNone}, Record: record, Event: event}
 			if o.action == ActionDelete {
 				failed.VM = model.VMError
 			}
-			add(State{vm, o.task}, Trigger{Kind: Failed, Job: o.job}, failed)
+			prev := o.task
+			for _, step := range o.steps {
+				add(State{vm, prev}, Trigger{Kind: Progressed, Job: o.job}, Next{State: State{vm, step}, Record: record, Event: event})
+				prev = step
+			}
+			for _, task := range append([]model.TaskState{o.task}, o.steps...) {
+				add(State{vm, task}, Trigger{Kind: Failed, Job: o.job}, failed)
+			}
 		}
 		if o.task == model.TaskNone {
 			continue
@@ -217,8 +237,14 @@ func buildTable() map[edge]Next {
 			begun = vms(model.VMBuilding) // begun by the scheduler (Placed)
 		}
 		for _, vm := range begun {
-			add(State{vm, o.task}, Trigger{Kind: Done, Job: o.job},
-				Next{State: State{o.done, model.TaskNone}, Record: record, Event: event, EndsScreen: o.endsOnDone || o.endsScreen})
+			done := o.done
+			if done == "" {
+				done = vm // the job leaves the instance as it was
+			}
+			for _, task := range append([]model.TaskState{o.task}, o.steps...) {
+				add(State{vm, task}, Trigger{Kind: Done, Job: o.job},
+					Next{State: State{done, model.TaskNone}, Record: record, Event: event, EndsScreen: o.endsOnDone || o.endsScreen})
+			}
 		}
 	}
 	// A hard reboot may replace a soft one (or a hard one) in progress.
@@ -315,7 +341,7 @@ func Begin(a Action, vm model.VMState, task model.TaskState) (Next, error) {
 // task waits for, so a lost job can be sent again.
 func taskJob(t model.TaskState) (job queue.JobKind, hard bool, record string) {
 	for _, o := range ops {
-		if o.task == t && o.task != model.TaskNone {
+		if o.task != model.TaskNone && (o.task == t || slices.Contains(o.steps, t)) {
 			r := o.record
 			if r == "" {
 				r = string(o.action)

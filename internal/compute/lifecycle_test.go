@@ -20,12 +20,12 @@ var update = flag.Bool("update", false, "rewrite testdata/lifecycle.txt from the
 func triggers() []Trigger {
 	var ts []Trigger
 	for _, a := range []Action{ActionStart, ActionStop, ActionReboot, ActionRebootHard, ActionPause, ActionUnpause,
-		ActionSuspend, ActionResume, ActionLock, ActionUnlock, ActionDelete} {
+		ActionSuspend, ActionResume, ActionLock, ActionUnlock, ActionSnapshot, ActionDelete} {
 		ts = append(ts, Trigger{Kind: Request, Action: a})
 	}
 	for _, j := range []queue.JobKind{queue.JobBuild, queue.JobStart, queue.JobStop, queue.JobReboot, queue.JobPause,
-		queue.JobUnpause, queue.JobSuspend, queue.JobResume, queue.JobDelete} {
-		ts = append(ts, Trigger{Kind: Done, Job: j}, Trigger{Kind: Failed, Job: j})
+		queue.JobUnpause, queue.JobSuspend, queue.JobResume, queue.JobSnapshot, queue.JobDelete} {
+		ts = append(ts, Trigger{Kind: Done, Job: j}, Trigger{Kind: Failed, Job: j}, Trigger{Kind: Progressed, Job: j})
 	}
 	for _, k := range []TriggerKind{Placed, Unplaced, Retry, TimedOut, PoweredOff, Vanished} {
 		ts = append(ts, Trigger{Kind: k})
@@ -163,6 +163,10 @@ func checkTransition(t *testing.T, from State, by Trigger, next Next) {
 		}
 		if by.Action != ActionDelete && err == nil && failed.VM != from.VM {
 			t.Errorf("%s on %s: a failed %s leaves %s, want it back in %s", from, by, next.Job, failed.VM, from.VM)
+		}
+	case Progressed:
+		if from.Task == model.TaskNone || next.Task == model.TaskNone || next.VM != from.VM {
+			t.Errorf("%s on %s: progress must move a running task to its next step (got %s)", from, by, next.State)
 		}
 	case Done, Failed:
 		if from.Task == model.TaskNone {

@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -104,11 +105,18 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 		return tx.FinishEvent(ctx, actionID, "compute_"+record+"_instance", in.Host, "Error",
 			"compute host "+in.Host+" is down", now)
 	}
-	if job == "" {
+	j := queue.Job{V: queue.Version, Kind: job, Hard: hard, InstanceID: in.ID, ActionID: actionID}
+	var kept queue.Job
+	if len(in.TaskJob) > 0 && json.Unmarshal(in.TaskJob, &kept) == nil && kept.ActionID == actionID && kept.Kind != "" {
+		j = kept // as sent, with what the row does not hold (a snapshot's image)
+	}
+	if j.Kind == "" {
 		return nil
 	}
-	j := queue.Job{V: queue.Version, Kind: job, Hard: hard, InstanceID: in.ID, ActionID: actionID}
-	if job == queue.JobBuild {
+	if j.Snapshot != nil {
+		j.Snapshot.UploadURL = s.opt.UploadURL(j.Snapshot.ImageID) // a fresh signature
+	}
+	if j.Kind == queue.JobBuild {
 		im, err := tx.Image(ctx, in.ImageID)
 		if err != nil {
 			return ignoreNotFound(err) // the build deadline settles it

@@ -6,6 +6,7 @@
 package compute
 
 import (
+	"context"
 	"hash/maphash"
 
 	"github.com/redis/go-redis/v9"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/console"
+	"github.com/nimbus-cloud/nimbus/internal/image"
+	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 )
@@ -30,6 +33,11 @@ type Options struct {
 	// ImageURL returns a download URL an agent may use for an image
 	// without a token (signed, expiring).
 	ImageURL func(imageID string) string
+	// Images creates and discards snapshot images (the image service);
+	// nil: no snapshots. UploadURL is where an agent sends a snapshot's
+	// data without a token (signed, expiring).
+	Images    Images
+	UploadURL func(imageID string) string
 	// Kick wakes the outbox relay after a commit; nil is fine.
 	Kick func()
 	// Consoles issues and revokes console tokens; nil: no consoles.
@@ -38,6 +46,12 @@ type Options struct {
 	ConsoleURL string
 	// RDB reaches the agents (their reports and calls).
 	RDB *redis.Client
+}
+
+// Images is what snapshots need of the image service.
+type Images interface {
+	Create(ctx context.Context, caller *model.Token, in image.Input) (model.Image, error)
+	Discard(ctx context.Context, id string) error
 }
 
 // Service is the compute service shared by the API, the portal and the
@@ -91,6 +105,9 @@ func New(st *store.Store, log *slog.Logger, opt Options) *Service {
 	}
 	if opt.ImageURL == nil {
 		opt.ImageURL = func(string) string { return "" }
+	}
+	if opt.UploadURL == nil {
+		opt.UploadURL = func(string) string { return "" }
 	}
 	return &Service{store: st, opt: opt, log: log.With("component", "compute")}
 }

@@ -170,6 +170,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 		ImageURL: func(id string) string {
 			return cfg.PublicURL + image.SignedPath(s.imageSecret, id, time.Now().Add(cfg.BuildTimeout+time.Hour))
 		},
+		Images: s.images,
+		UploadURL: func(id string) string {
+			return cfg.PublicURL + image.SignedUploadPath(s.imageSecret, id, time.Now().Add(snapshotUploadTime))
+		},
 		Kick:     kick.Kick,
 		Consoles: s.consoles, ConsoleURL: cfg.ConsolePublicURL, RDB: s.rdb,
 	})
@@ -285,6 +289,10 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app
 }
+
+// snapshotUploadTime is how long an agent may take to send a snapshot's
+// data (its signed upload URL expires then).
+const snapshotUploadTime = 6 * time.Hour
 
 // uploadTimeout is how long an image upload may take, body included; other
 // requests have the configured request timeout.

@@ -57,6 +57,10 @@ type Input struct {
 	MinRAM          int
 	Tags            []string
 	Properties      map[string]string
+	// Owner is the project the image belongs to: the caller's when empty;
+	// another project's only for a caller who may add images there (an
+	// admin snapshotting a project's instance).
+	Owner string
 }
 
 var containerFormats = map[string]bool{"bare": true, "ovf": true}
@@ -113,7 +117,10 @@ func check(im *model.Image) error {
 // Create records a new, empty (queued) image owned by the caller's project.
 // The image count per project is a quota, checked with the project locked.
 func (s *Service) Create(ctx context.Context, caller *model.Token, in Input) (model.Image, error) {
-	if err := policy.Check(caller, policy.AddImage, policy.Target{ProjectID: caller.ProjectID}); err != nil {
+	if in.Owner == "" {
+		in.Owner = caller.ProjectID
+	}
+	if err := policy.Check(caller, policy.AddImage, policy.Target{ProjectID: in.Owner}); err != nil {
 		return model.Image{}, err
 	}
 	if in.ID == "" {
@@ -131,7 +138,7 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, in Input) (mo
 			return model.Image{}, err
 		}
 	}
-	im := model.Image{ID: in.ID, Owner: caller.ProjectID, Name: in.Name, Visibility: in.Visibility,
+	im := model.Image{ID: in.ID, Owner: in.Owner, Name: in.Name, Visibility: in.Visibility,
 		Protected: in.Protected, DiskFormat: in.DiskFormat, ContainerFormat: in.ContainerFormat,
 		MinDisk: in.MinDisk, MinRAM: in.MinRAM, Tags: in.Tags, Properties: in.Properties}
 	if err := check(&im); err != nil {
@@ -139,14 +146,14 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, in Input) (mo
 	}
 	var out model.Image
 	err := s.store.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.LockProject(ctx, caller.ProjectID); err != nil {
+		if err := tx.LockProject(ctx, in.Owner); err != nil {
 			return err
 		}
-		limits, err := tx.QuotaLimits(ctx, caller.ProjectID)
+		limits, err := tx.QuotaLimits(ctx, in.Owner)
 		if err != nil {
 			return err
 		}
-		n, err := tx.CountImages(ctx, caller.ProjectID)
+		n, err := tx.CountImages(ctx, in.Owner)
 		if err != nil {
 			return err
 		}
@@ -275,11 +282,24 @@ func (s *Service) Upload(ctx context.Context, caller *model.Token, id string, r 
 	if err != nil {
 		return model.Image{}, err
 	}
-	id = im.ID // canonical: it names the file
+	return s.upload(ctx, im, r, model.ImageQueued)
+}
+
+// upload writes r as im's data. The image must be in one of from; it is
+// saving while the data arrives, active after, and back to queued (no
+// file) when the data is refused or the upload fails.
+func (s *Service) upload(ctx context.Context, im model.Image, r io.Reader, from ...string) (model.Image, error) {
+	id := im.ID // canonical: it names the file
 	if im.DiskFormat == "" || im.ContainerFormat == "" {
 		return model.Image{}, fault.Invalid("disk_format", "set disk_format and container_format before uploading data")
 	}
-	if err := s.store.SetImageStatus(ctx, id, model.ImageQueued, model.ImageSaving); err != nil {
+	var err error
+	for _, st := range from {
+		if err = s.store.SetImageStatus(ctx, id, st, model.ImageSaving); !errors.Is(err, store.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return model.Image{}, fault.Conflict("image %s is %s, not queued: data can be uploaded once", id, im.Status)
 		}
@@ -298,6 +318,46 @@ func (s *Service) Upload(ctx context.Context, caller *model.Token, id string, r 
 		return model.Image{}, err
 	}
 	return s.store.Image(ctx, id)
+}
+
+// UploadSigned takes a snapshot's data from an agent holding a valid
+// upload signature (SignedUploadPath). An upload cut short (the agent
+// restarted) may be sent again while the image is still saving.
+func (s *Service) UploadSigned(ctx context.Context, secret []byte, id, exp, sig string, now time.Time, r io.Reader) (model.Image, error) {
+	if !validSignature(secret, "upload\x00"+id, exp, sig, now) {
+		return model.Image{}, fault.ErrForbidden
+	}
+	im, err := s.store.Image(ctx, id)
+	if err != nil {
+		return model.Image{}, fault.NotFoundAs(err, fault.NotFound("image %s could not be found", id))
+	}
+	return s.upload(ctx, im, r, model.ImageQueued, model.ImageSaving)
+}
+
+// SignedUploadPath is where an agent uploads a snapshot's data, good
+// until exp.
+func SignedUploadPath(secret []byte, id string, exp time.Time) string {
+	e := strconv.FormatInt(exp.Unix(), 10)
+	return "/image/nimbus/upload/" + id + "/file?expires=" + e + "&sig=" + sign(secret, "upload\x00"+id, e)
+}
+
+// Discard removes an image that never became active (a snapshot that
+// failed), with whatever data it has.
+func (s *Service) Discard(ctx context.Context, id string) error {
+	im, err := s.store.Image(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && im.Status == model.ImageActive) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteImage(ctx, im.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err := os.Remove(s.path(im.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove image file: %w", err)
+	}
+	return nil
 }
 
 // ErrTooLarge is returned when an upload exceeds the configured maximum.
@@ -389,6 +449,12 @@ func SignedPath(secret []byte, id string, exp time.Time) string {
 	return "/image/nimbus/download/" + id + "?expires=" + e + "&sig=" + sign(secret, id, e)
 }
 
+// validSignature checks sig is sign(secret, what, exp) and exp is not past.
+func validSignature(secret []byte, what, exp, sig string, now time.Time) bool {
+	e, err := strconv.ParseInt(exp, 10, 64)
+	return err == nil && now.Unix() <= e && hmac.Equal([]byte(sign(secret, what, exp)), []byte(sig))
+}
+
 func sign(secret []byte, id, exp string) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(id + "\x00" + exp))
@@ -397,8 +463,7 @@ func sign(secret []byte, id, exp string) string {
 
 // OpenSigned opens an active image for an agent holding a valid signature.
 func (s *Service) OpenSigned(ctx context.Context, secret []byte, id, exp, sig string, now time.Time) (model.Image, *os.File, error) {
-	e, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || now.Unix() > e || !hmac.Equal([]byte(sign(secret, id, exp)), []byte(sig)) {
+	if !validSignature(secret, id, exp, sig, now) {
 		return model.Image{}, nil, fault.ErrForbidden
 	}
 	im, err := s.store.Image(ctx, id)

@@ -34,6 +34,11 @@ const (
 	TaskUnpausing     TaskState = "unpausing"
 	TaskSuspending    TaskState = "suspending"
 	TaskResuming      TaskState = "resuming"
+	// A snapshot's three steps, as Nova's: the disk being copied, the
+	// copy waiting to be sent, the copy being sent to the image service.
+	TaskImageSnapshot      TaskState = "image_snapshot"
+	TaskImagePendingUpload TaskState = "image_pending_upload"
+	TaskImageUploading     TaskState = "image_uploading"
 )
 
 // PowerState is a domain's power: what a host's hypervisor driver sees,
@@ -139,12 +144,15 @@ type Instance struct {
 	// LockedBy is "owner" or "admin" while the instance is locked ("":
 	// unlocked); LockedByUser locked it, saying LockedReason.
 	LockedBy, LockedByUser, LockedReason string
-	BuildDeadline                        *time.Time
-	LaunchedAt                           *time.Time
-	TerminatedAt                         *time.Time
-	CreatedAt                            time.Time
-	UpdatedAt                            time.Time
-	DeletedAt                            *time.Time
+	// TaskJob is the job the task waits for, as sent (JSON; may be
+	// empty for tasks begun before it was kept).
+	TaskJob       []byte
+	BuildDeadline *time.Time
+	LaunchedAt    *time.Time
+	TerminatedAt  *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	DeletedAt     *time.Time
 }
 
 // InstanceAction is one entry of an instance's action log.

@@ -32,22 +32,41 @@ const (
 	JobStop     JobKind = "stop"
 	JobReboot   JobKind = "reboot" // Hard: power off and on
 	JobDelete   JobKind = "delete"
-	JobPause    JobKind = "pause"   // hold the guest in the host's memory
-	JobUnpause  JobKind = "unpause" // let it run again
-	JobSuspend  JobKind = "suspend" // save its memory to the host's disk and stop (managed save)
-	JobResume   JobKind = "resume"  // start it from that save, which is removed
+	JobPause    JobKind = "pause"    // hold the guest in the host's memory
+	JobUnpause  JobKind = "unpause"  // let it run again
+	JobSuspend  JobKind = "suspend"  // save its memory to the host's disk and stop (managed save)
+	JobResume   JobKind = "resume"   // start it from that save, which is removed
+	JobSnapshot JobKind = "snapshot" // copy the root disk into an image (Snapshot says which)
 )
 
 // Job is a unit of work for the scheduler or an agent. It carries ids and
 // what the agent needs to act without the database.
 type Job struct {
-	V          int     `json:"v"`
-	Kind       JobKind `json:"kind"`
-	InstanceID string  `json:"instance_id"`
-	RequestID  string  `json:"request_id"`
-	ActionID   int64   `json:"action_id"`
-	Hard       bool    `json:"hard,omitempty"`
-	Build      *Build  `json:"build,omitempty"`
+	V          int       `json:"v"`
+	Kind       JobKind   `json:"kind"`
+	InstanceID string    `json:"instance_id"`
+	RequestID  string    `json:"request_id"`
+	ActionID   int64     `json:"action_id"`
+	Hard       bool      `json:"hard,omitempty"`
+	Build      *Build    `json:"build,omitempty"`
+	Snapshot   *Snapshot `json:"snapshot,omitempty"`
+}
+
+// ImageID is the image a snapshot job fills ("" for other jobs).
+func (j Job) ImageID() string {
+	if j.Snapshot == nil {
+		return ""
+	}
+	return j.Snapshot.ImageID
+}
+
+// Snapshot tells an agent where a snapshot of the instance's disk goes.
+type Snapshot struct {
+	ImageID string `json:"image_id"`
+	// UploadURL takes the image data in one PUT, with no token: its
+	// signature (made when the job was written) stands for one.
+	UploadURL string `json:"upload_url"`
+	RootGB    int    `json:"root_gb"` // the disk's size where the hypervisor has no disk file (test driver)
 }
 
 // Build is what an agent needs to create a domain.
@@ -88,6 +107,9 @@ const (
 	EventDone    EventKind = "done"    // Job finished; Power and VNCPort say how the domain is now
 	EventFailed  EventKind = "failed"  // Job failed; Retryable says if another host may try
 	EventPower   EventKind = "power"   // periodic power-state sync
+	// EventProgress says Job reached its next step (a snapshot's upload
+	// pending, then under way): the instance's task moves on.
+	EventProgress EventKind = "progress"
 	// EventInventory lists every Nimbus domain on the host (Instances), sent
 	// with each full power sync, so the controller learns of instances
 	// whose domain vanished.
@@ -110,6 +132,7 @@ type Event struct {
 	Details    string           `json:"details,omitempty"` // for admins: libvirt errors, paths
 	Retryable  bool             `json:"retryable,omitempty"`
 	Instances  []string         `json:"instances,omitempty"` // inventory: the host's domains
+	ImageID    string           `json:"image_id,omitempty"`  // a snapshot's image
 	At         time.Time        `json:"at"`
 }
 

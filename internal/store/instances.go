@@ -16,7 +16,7 @@ const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_nam
 	availability_zone, coalesce(host, ''), vm_state, coalesce(task_state, ''), power_state, coalesce(vnc_port, 0), fault,
 	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
 	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at,
-	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, '')`
+	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, ''), task_job`
 
 func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	var in model.Instance
@@ -26,7 +26,7 @@ func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
 		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
 		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt,
-		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason)
+		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob)
 	if err != nil {
 		return in, err
 	}
@@ -229,6 +229,8 @@ type InstanceUpdate struct {
 	Claimed bool
 	// ForAction guards the update to the task of that action (0: any).
 	ForAction int64
+	// TaskJob is the job the new task waits for, as sent (JSON).
+	TaskJob []byte
 	// Lock locks the instance (Unlock unlocks it).
 	Lock   *model.Lock
 	Unlock bool
@@ -299,6 +301,9 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	}
 	if u.TaskAction != nil {
 		set("task_action_id", *u.TaskAction)
+	}
+	if u.TaskJob != nil {
+		set("task_job", u.TaskJob)
 	}
 	if u.AgentAt != nil {
 		set("agent_event_at", *u.AgentAt)

@@ -18,7 +18,9 @@
 #     and on the VGA console (tty1, what VNC shows), reads the instance's
 #     uuid/name/hostname from an OpenStack config drive (label config-2, the
 #     IDE cdrom Nimbus attaches) when there is one, then hands over to
-#     busybox init, which keeps a password-less root shell on tty1, ttyS0
+#     and runs the config drive's user_data when it is a script ("#!"), its
+#     output on the serial console (as cloud-init runs scripts), then hands
+#     over to busybox init, which keeps a password-less root shell on tty1, ttyS0
 #     and hvc0 (virtio console) and powers off on an ACPI power-button press
 #     (what Nimbus's "stop" sends before it pulls the plug);
 #   - a FAT file system in a file holding kernel, initramfs and syslinux.cfg,
@@ -61,7 +63,10 @@ BANNER="Nimbus tiny image"
 #   button, evdev: see the ACPI power button so busybox acpid can power off.
 #   virtio_pci, virtio_console: hvc0, the interactive console (virsh console)
 #     of a Nimbus domain, whose ttyS0 goes to the console log file.
-MODULES=(sr_mod isofs ata_piix button evdev virtio_pci virtio_console)
+#   virtio_blk: /dev/vda, the root disk, which user_data scripts write to
+#     and read from (the running system lives in RAM; the disk is where data
+#     that must survive a snapshot, a resize or a migration goes).
+MODULES=(sr_mod isofs ata_piix button evdev virtio_pci virtio_console virtio_blk)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build-test-image: %s\n' "$*" >&2; exit 1; }
@@ -287,6 +292,13 @@ if [ -n "$dev" ] && mount -t iso9660 -o ro "$dev" /mnt 2>/dev/null; then
     h="$(field hostname)"
     [ -n "$h" ] && hostname "$h" 2>/dev/null
   fi
+  # user_data that is a script runs once the banner is out (below), as
+  # cloud-init runs "#!" user data.
+  ud=/mnt/openstack/latest/user_data
+  if [ -r "$ud" ] && [ "$(head -c 2 "$ud")" = "#!" ]; then
+    cp "$ud" /run/user-data
+    chmod 0755 /run/user-data
+  fi
   umount /mnt
 fi
 
@@ -305,6 +317,12 @@ fi
   echo "hostname: $(hostname)  kernel: $(uname -r)"
   [ -z "$uuid$name" ] || echo "uuid: $uuid  name: $name"
 } >/etc/motd
+
+# In the background: a script that waits or loops must not hold up init.
+if [ -x /run/user-data ]; then
+  say "user-data: start"
+  (/run/user-data; say "user-data: exit $?") &
+fi
 
 # busybox init: a root shell on the VGA console, the serial port and the
 # virtio console when there is one (init would retry a missing tty every
@@ -365,6 +383,9 @@ verify_image() {
     mkdir -p "$vdir/cd/openstack/latest"
     printf '{"availability_zone":"nova","devices":[],"hostname":"verify-tiny","launch_index":0,"meta":{"name":"not-this"},"name":"verify-tiny","project_id":"p","public_keys":{},"uuid":"%s"}' \
       "$uuid" >"$vdir/cd/openstack/latest/meta_data.json"
+    # A user_data script: run at boot, output on the serial console, and
+    # the root disk (virtio_blk) there for it to keep data on.
+    printf '#!/bin/sh\necho "ud-ran-$((6*7))"\n[ -b /dev/vda ] && echo "vda: present"\n' >"$vdir/cd/openstack/latest/user_data"
     "$iso_tool" -o "$vdir/config.iso" -V config-2 -J -r -quiet "$vdir/cd"
     cdrom=(-drive "file=$vdir/config.iso,format=raw,if=ide,index=0,media=cdrom,readonly=on")
   else
@@ -418,6 +439,9 @@ verify_image() {
     wait_for "$serial" "uuid: $uuid" 10 || fail "config drive uuid not printed"
     wait_for "$serial" "name: verify-tiny" 5 || fail "config drive name not printed"
     log "config drive read: uuid and name printed"
+    wait_for "$serial" "ud-ran-42" 20 || fail "the user_data script did not run"
+    wait_for "$serial" "vda: present" 5 || fail "no /dev/vda for user_data scripts"
+    log "user_data script ran, /dev/vda present"
   fi
   # The shells: send a command whose output differs from its echo.
   local tty fd file

@@ -331,6 +331,12 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 		return a.build(ctx, log, j)
 	case queue.JobSnapshot:
 		return a.snapshot(ctx, log, j)
+	case queue.JobRebuild:
+		return a.rebuild(ctx, log, j)
+	case queue.JobRescue:
+		return a.rescue(ctx, log, j)
+	case queue.JobUnrescue:
+		return a.unrescue(ctx, j)
 	case queue.JobStart, queue.JobResume:
 		// Start restores a suspended domain from its save.
 		err = a.drv.Start(ctx, id)
@@ -346,14 +352,8 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 		err = a.drv.Save(ctx, id)
 	case queue.JobDelete:
 		// Undefine removes the managed save of a suspended domain too.
-		if err := a.drv.Destroy(ctx, id); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
+		if err := a.discard(ctx, id); err != nil {
 			return queue.Event{}, err
-		}
-		if err := a.drv.Undefine(ctx, id); err != nil {
-			return queue.Event{}, err
-		}
-		if err := os.RemoveAll(a.instanceDir(id)); err != nil {
-			return queue.Event{}, fmt.Errorf("remove instance files: %w", err)
 		}
 		return queue.Event{Kind: queue.EventDone}, nil
 	default:

@@ -34,7 +34,7 @@ var errPermanent = errors.New("not retryable")
 func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ queue.Event, err error) {
 	id := j.InstanceID
 	if st, err := a.drv.Get(ctx, id); err == nil {
-		if st.State != hypervisor.Running {
+		if st.State != hypervisor.Running && !j.KeepOff {
 			if err := a.drv.Start(ctx, id); err != nil {
 				return queue.Event{}, err
 			}
@@ -59,35 +59,9 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 			log.Warn("remove the files of a failed build", "error", rerr)
 		}
 	}()
-	if j.Build == nil {
-		return queue.Event{}, fmt.Errorf("build job without a build spec: %w", queue.ErrPoison)
-	}
-	spec := hypervisor.Spec{InstanceID: id, VCPUs: j.Build.VCPUs, MemoryMB: j.Build.MemoryMB, VNCListen: a.cfg.VNCListen}
-	if a.info.DomainType != "test" {
-		// Real hypervisors need a disk; libvirt's test driver boots nothing.
-		acc := qemuAccess()
-		dir := a.instanceDir(id)
-		if err := acc.mkdir(filepath.Dir(dir)); err != nil {
-			return queue.Event{}, err
-		}
-		if err := acc.mkdir(dir); err != nil {
-			return queue.Event{}, err
-		}
-		_ = a.emit(ctx, queue.Event{Kind: queue.EventStarted, Step: "compute_prepare_image", InstanceID: id, ActionID: j.ActionID})
-		disk, err := a.rootDisk(ctx, acc, dir, j.Build)
-		if err != nil {
-			return queue.Event{}, err
-		}
-		spec.DiskPath, spec.DiskFormat = disk, "qcow2"
-		spec.SerialLog = filepath.Join(dir, "console.log")
-		if iso, err := a.configDrive(ctx, dir, j); err != nil {
-			return queue.Event{}, err
-		} else if iso != "" {
-			if err := acc.file(iso); err != nil {
-				return queue.Event{}, err
-			}
-			spec.ConfigDrive = iso
-		}
+	spec, err := a.instanceSpec(ctx, j, true)
+	if err != nil {
+		return queue.Event{}, err
 	}
 	t0 := time.Now()
 	if err := a.drv.Define(ctx, spec); err != nil {
@@ -96,6 +70,9 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 	failpoint.Hit("agent.build.defined")
 	t1 := time.Now()
 	log.Info("domain defined", "seconds", t1.Sub(t0).Seconds())
+	if j.KeepOff {
+		return a.done(ctx, id) // a rebuild of a stopped instance
+	}
 	defer func() { log.Info("domain started", "seconds", time.Since(t1).Seconds()) }()
 	if err := a.drv.Start(ctx, id); err != nil {
 		return queue.Event{}, err
@@ -104,21 +81,68 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 	return a.done(ctx, id)
 }
 
+// instanceSpec is the domain of the instance j builds: on a real
+// hypervisor its root disk (made from the job's image when newDisk is set,
+// else the one there), its config drive (written afresh from the job) and
+// serial log in the instance's directory.
+func (a *Agent) instanceSpec(ctx context.Context, j queue.Job, newDisk bool) (hypervisor.Spec, error) {
+	id := j.InstanceID
+	if j.Build == nil {
+		return hypervisor.Spec{}, fmt.Errorf("%s job without a build spec: %w", j.Kind, queue.ErrPoison)
+	}
+	spec := hypervisor.Spec{InstanceID: id, VCPUs: j.Build.VCPUs, MemoryMB: j.Build.MemoryMB, VNCListen: a.cfg.VNCListen}
+	if a.info.DomainType == "test" {
+		return spec, nil // libvirt's test driver boots nothing: no disks
+	}
+	acc := qemuAccess()
+	dir := a.instanceDir(id)
+	if err := acc.mkdir(filepath.Dir(dir)); err != nil {
+		return spec, err
+	}
+	if err := acc.mkdir(dir); err != nil {
+		return spec, err
+	}
+	spec.DiskPath, spec.DiskFormat = filepath.Join(dir, "disk"), "qcow2"
+	if newDisk {
+		_ = a.emit(ctx, queue.Event{Kind: queue.EventStarted, Step: "compute_prepare_image", InstanceID: id, ActionID: j.ActionID})
+		disk, err := a.rootDisk(ctx, acc, dir, j.Build.Image, "disk", j.Build.RootGB)
+		if err != nil {
+			return spec, err
+		}
+		spec.DiskPath = disk
+	} else if _, err := os.Stat(spec.DiskPath); err != nil {
+		return spec, fmt.Errorf("the instance's disk: %w", err)
+	}
+	spec.SerialLog = filepath.Join(dir, "console.log")
+	if iso, err := a.configDrive(ctx, dir, j); err != nil {
+		return spec, err
+	} else if iso != "" {
+		if err := acc.file(iso); err != nil {
+			return spec, err
+		}
+		spec.ConfigDrive = iso
+	}
+	return spec, nil
+}
+
 // rootDisk makes the instance's root disk in dir: a qcow2 overlay on the
 // cached image, made only once the image passed inspection, and refused
 // when the flavor's root disk (rootGB, when set) is smaller than the
 // image's virtual size as measured here.
-func (a *Agent) rootDisk(ctx context.Context, acc access, dir string, b *queue.Build) (string, error) {
-	base, info, err := a.cachedImage(ctx, acc, b.Image)
+func (a *Agent) rootDisk(ctx context.Context, acc access, dir string, im *queue.ImageRef, name string, rootGB int) (string, error) {
+	base, info, err := a.cachedImage(ctx, acc, im)
 	if err != nil {
 		return "", err
 	}
-	if root := int64(b.RootGB) << 30; root > 0 && root < info.VirtualSize {
+	if root := int64(rootGB) << 30; root > 0 && root < info.VirtualSize {
 		return "", fmt.Errorf("flavor's root disk of %d bytes is smaller than image %s of %d bytes: %w",
-			root, b.Image.ID, info.VirtualSize, errPermanent)
+			root, im.ID, info.VirtualSize, errPermanent)
 	}
-	disk := filepath.Join(dir, "disk")
-	if err := overlay(ctx, base, info.Format, disk, b.RootGB); err != nil {
+	disk := filepath.Join(dir, name)
+	if err := os.Remove(disk); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := overlay(ctx, base, info.Format, disk, rootGB); err != nil {
 		return "", err
 	}
 	return disk, acc.file(disk)

@@ -73,7 +73,7 @@ func TestAgentInspectsCachedImages(t *testing.T) {
 	if err != nil || info.VirtualSize != 64<<20 {
 		t.Fatalf("good image: got %+v, %v; want 64 MiB", info, err)
 	}
-	disk, err := a.rootDisk(ctx, acc, inst, &queue.Build{RootGB: 1, Image: good})
+	disk, err := a.rootDisk(ctx, acc, inst, good, "disk", 1)
 	if err != nil {
 		t.Fatalf("root disk on a good image: %v", err)
 	}
@@ -91,7 +91,7 @@ func TestAgentInspectsCachedImages(t *testing.T) {
 	if err := os.Remove(disk); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.rootDisk(ctx, acc, inst, &queue.Build{RootGB: 1, Image: good})
+	_, err = a.rootDisk(ctx, acc, inst, good, "disk", 1)
 	var refused *diskimage.Error
 	if !errors.As(err, &refused) || refused.Reason != diskimage.ReasonBackingFile || !errors.Is(err, errPermanent) {
 		t.Fatalf("swapped cache file: got %v, want a permanent backing-file refusal", err)
@@ -120,14 +120,14 @@ func TestAgentInspectsCachedImages(t *testing.T) {
 
 	// A flavor's root disk smaller than the image's virtual size.
 	big := srv.ref(diskimagetest.QCOW2(t, files, "big.qcow2", "2G"), diskimage.QCOW2)
-	_, err = a.rootDisk(ctx, acc, inst, &queue.Build{RootGB: 1, Image: big})
+	_, err = a.rootDisk(ctx, acc, inst, big, "disk", 1)
 	if !errors.Is(err, errPermanent) {
 		t.Errorf("1 GB root disk for a 2 GiB image: got %v, want a permanent refusal", err)
 	}
 	if _, err := os.Stat(disk); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("an overlay was made for a root disk too small: %v", err)
 	}
-	if _, err := a.rootDisk(ctx, acc, inst, &queue.Build{RootGB: 0, Image: big}); err != nil {
+	if _, err := a.rootDisk(ctx, acc, inst, big, "disk", 0); err != nil {
 		t.Errorf("no root size given: %v, want the image's own size", err)
 	}
 }

@@ -27,6 +27,9 @@ func (a *Agent) configDrive(ctx context.Context, dir string, j queue.Job) (strin
 		"availability_zone": b.AZ, "project_id": b.ProjectID, "meta": nonNil(b.Metadata),
 		"public_keys": map[string]string{}, "devices": []any{},
 	}
+	if j.Rescue != nil && j.Rescue.AdminPass != "" {
+		md["admin_pass"] = j.Rescue.AdminPass // the rescue system's, as Nova's rescue config drive
+	}
 	if b.KeyName != "" && b.KeyData != "" {
 		md["public_keys"] = map[string]string{b.KeyName: b.KeyData}
 		md["keys"] = []map[string]string{{"name": b.KeyName, "type": "ssh", "data": b.KeyData}}

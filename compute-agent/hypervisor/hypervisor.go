@@ -78,11 +78,14 @@ const (
 // control characters, so no value can change the meaning of a domain
 // definition.
 type Spec struct {
-	InstanceID  string // UUID; domain name is DomainName(InstanceID), domain <uuid> is InstanceID
-	VCPUs       int
-	MemoryMB    int
-	DiskPath    string // qcow2 overlay (optional for the test driver: empty means no disk)
-	DiskFormat  string // "qcow2" or "raw"; empty means "qcow2". The format is always stated to the hypervisor, never probed.
+	InstanceID string // UUID; domain name is DomainName(InstanceID), domain <uuid> is InstanceID
+	VCPUs      int
+	MemoryMB   int
+	DiskPath   string // qcow2 overlay (optional for the test driver: empty means no disk)
+	DiskFormat string // "qcow2" or "raw"; empty means "qcow2". The format is always stated to the hypervisor, never probed.
+	// SecondDisk is a qcow2 disk attached after the root disk (vdb): a
+	// rescued instance's own disk while it boots from a rescue disk.
+	SecondDisk  string
 	ConfigDrive string // path of an ISO config drive, attached as a read-only cdrom, optional
 	// Kernel, Initrd and Cmdline select direct kernel boot; all optional, but
 	// Initrd and Cmdline need Kernel.
@@ -120,6 +123,7 @@ func (s Spec) Validate() error {
 	}
 	for _, p := range []struct{ what, path string }{
 		{"disk path", s.DiskPath},
+		{"second disk", s.SecondDisk},
 		{"config drive", s.ConfigDrive},
 		{"kernel", s.Kernel},
 		{"initrd", s.Initrd},

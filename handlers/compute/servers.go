@@ -518,6 +518,11 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 			return h.consoleOutput(c, v)
 		case "createImage":
 			return h.createImage(c, v)
+		case "rebuild":
+			return h.rebuild(c, v)
+		case "rescue":
+			return h.rescue(c, v)
+
 		case "os-start":
 			a = compute.ActionStart
 		case "os-stop":
@@ -579,10 +584,67 @@ func (h *Handler) createImage(c *fiber.Ctx, v json.RawMessage) error {
 	return empty(c, fiber.StatusAccepted)
 }
 
+// rebuild gives a server a fresh disk from imageRef, optionally with a
+// new name, metadata and (2.54) key pair: 202 with the server.
+func (h *Handler) rebuild(c *fiber.Ctx, v json.RawMessage) error {
+	var b struct {
+		ImageRef *string           `json:"imageRef"`
+		Name     *string           `json:"name"`
+		Metadata map[string]string `json:"metadata"`
+		KeyName  json.RawMessage   `json:"key_name"`
+	}
+	if err := json.Unmarshal(v, &b); err != nil || isNull(v) {
+		return fault.Invalid("rebuild", "Invalid input for field/attribute rebuild: an object with an imageRef is required.")
+	}
+	if b.ImageRef == nil {
+		return fault.InvalidAs("required", "imageRef", "Invalid input for field/attribute imageRef. 'imageRef' is a required property")
+	}
+	r := compute.RebuildRequest{ImageRef: *b.ImageRef, Name: b.Name, Metadata: b.Metadata, RequestID: api.ReqID(c)}
+	if len(b.KeyName) > 0 {
+		if !version(c).AtLeast(2, 54) {
+			return fault.Invalid("key_name", "Additional properties are not allowed ('key_name' was unexpected)")
+		}
+		var k *string
+		if err := json.Unmarshal(b.KeyName, &k); err != nil {
+			return fault.Invalid("key_name", "key_name must be a string or null")
+		}
+		none := ""
+		if k == nil {
+			k = &none // null: the server keeps no key pair
+		}
+		r.KeyName = k
+	}
+	in, err := h.svc.Rebuild(c.UserContext(), api.Token(c), api.Param(c, "id"), r)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"server": h.serverView(c, in)})
+}
+
+// rescue boots a server from a rescue image: 200 with the rescue
+// system's administrator password, as Nova.
+func (h *Handler) rescue(c *fiber.Ctx, v json.RawMessage) error {
+	var b struct {
+		AdminPass string `json:"adminPass"`
+		ImageRef  string `json:"rescue_image_ref"`
+	}
+	if !isNull(v) {
+		if err := json.Unmarshal(v, &b); err != nil {
+			return fault.Invalid("rescue", "Invalid input for field/attribute rescue.")
+		}
+	}
+	pass, err := h.svc.Rescue(c.UserContext(), api.Token(c), api.Param(c, "id"), b.ImageRef, b.AdminPass, api.ReqID(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"adminPass": pass})
+}
+
 // simpleActions are the actions whose body is {"<name>": null}.
 var simpleActions = map[string]compute.Action{
 	"pause": compute.ActionPause, "unpause": compute.ActionUnpause, "suspend": compute.ActionSuspend,
 	"resume": compute.ActionResume, "lock": compute.ActionLock, "unlock": compute.ActionUnlock,
+	"unrescue": compute.ActionUnrescue,
 	// (lock takes {"locked_reason": ...} from 2.73, above the microversions served)
 }
 

@@ -3,7 +3,6 @@ package compute
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -72,6 +71,50 @@ func checkMetadata(md map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// bootableImage loads the image ref (field names it in errors) names, when
+// the caller may see it, it is active, and a flavor of ramMB and diskGB
+// (0: the image's own size) can boot it, as Nova checks at launch,
+// rebuild and rescue.
+func (s *Service) bootableImage(ctx context.Context, caller *model.Token, field, ref string, ramMB, diskGB int) (model.Image, error) {
+	imageID := lastSegment(ref)
+	if imageID == "" {
+		return model.Image{}, fault.Invalid(field, "%s is required (booting from volumes is not supported)", field)
+	}
+	im, err := s.store.Image(ctx, imageID)
+	if err == nil && !(im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || policy.Allowed(caller, policy.ListAllImages, policy.Target{})) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return model.Image{}, fault.NotFoundAs(err, fault.Invalid(field, "Image %s could not be found.", imageID))
+	}
+	if im.Status != model.ImageActive {
+		return model.Image{}, fault.Invalid(field, "Image %s is not active.", imageID)
+	}
+	if im.MinRAM > ramMB {
+		return model.Image{}, fault.Invalid("flavorRef", "Flavor's memory is too small for requested image.")
+	}
+	if diskGB > 0 && im.MinDisk > diskGB {
+		return model.Image{}, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image.")
+	}
+	if root := int64(diskGB) << 30; root > 0 && imageBytes(im) > root {
+		return model.Image{}, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is %d bytes.",
+			root, imageBytes(im))
+	}
+	return im, nil
+}
+
+// keyPair loads the caller's key pair name.
+func (s *Service) keyPair(ctx context.Context, caller *model.Token, name string) (model.KeyPair, error) {
+	if err := validate.Filter("key_name", name); err != nil {
+		return model.KeyPair{}, err
+	}
+	kp, err := s.store.KeyPair(ctx, caller.UserID, name)
+	if err != nil {
+		return model.KeyPair{}, fault.NotFoundAs(err, fault.Invalid("key_name", "Invalid key_name provided."))
+	}
+	return kp, nil
 }
 
 // visibleInstance loads an instance the caller may see; any other is not
@@ -253,38 +296,15 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 		}
 		return nil, err
 	}
-	imageID := lastSegment(r.ImageRef)
-	if imageID == "" {
-		return nil, fault.Invalid("imageRef", "imageRef is required (booting from volumes is not supported)")
-	}
-	im, err := s.store.Image(ctx, imageID)
-	if err == nil && !(im.Visibility == "public" || im.Visibility == "community" || im.Owner == caller.ProjectID || policy.Allowed(caller, policy.ListAllImages, policy.Target{})) {
-		err = store.ErrNotFound
-	}
+	im, err := s.bootableImage(ctx, caller, "imageRef", r.ImageRef, flavor.RAMMB, flavor.DiskGB)
 	if err != nil {
-		return nil, fault.NotFoundAs(err, fault.Invalid("imageRef", "Image %s could not be found.", imageID))
-	}
-	if im.Status != model.ImageActive {
-		return nil, fault.Invalid("imageRef", "Image %s is not active.", imageID)
-	}
-	if im.MinRAM > flavor.RAMMB {
-		return nil, fault.Invalid("flavorRef", "Flavor's memory is too small for requested image.")
-	}
-	if flavor.DiskGB > 0 && im.MinDisk > flavor.DiskGB {
-		return nil, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image.")
-	}
-	if root := int64(flavor.DiskGB) << 30; root > 0 && imageBytes(im) > root {
-		return nil, fault.Invalid("flavorRef", "Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is %d bytes.",
-			root, imageBytes(im))
+		return nil, err
 	}
 	var keyData string
 	if r.KeyName != "" {
-		if err := validate.Filter("key_name", r.KeyName); err != nil {
-			return nil, err
-		}
-		kp, err := s.store.KeyPair(ctx, caller.UserID, r.KeyName)
+		kp, err := s.keyPair(ctx, caller, r.KeyName)
 		if err != nil {
-			return nil, fault.NotFoundAs(err, fault.Invalid("key_name", "Invalid key_name provided."))
+			return nil, err
 		}
 		keyData = kp.PublicKey
 	}
@@ -362,8 +382,8 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 		if err != nil {
 			return 0, err
 		}
-		if l, ok := limits["metadata_items"]; ok && l >= 0 && len(r.Metadata) > l {
-			return 0, &fault.OverQuota{Resource: "metadata_items", Limit: l, Used: 0, Requested: len(r.Metadata)}
+		if err := metadataFits(limits, len(r.Metadata)); err != nil {
+			return 0, err
 		}
 		used.Instances -= pending
 		used.Cores -= pending * flavor.VCPUs
@@ -393,6 +413,15 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 	}
 	s.opt.Kick()
 	return out, nil
+}
+
+// metadataFits checks n metadata items against the metadata_items quota
+// (a limit per instance, as Nova's).
+func metadataFits(limits map[string]int, n int) error {
+	if l, ok := limits["metadata_items"]; ok && l >= 0 && n > l {
+		return &fault.OverQuota{Resource: "metadata_items", Limit: l, Used: 0, Requested: n}
+	}
+	return nil
 }
 
 // fitCount returns how many instances (between min and max) fit in the
@@ -433,91 +462,6 @@ func (s *Service) Rename(ctx context.Context, caller *model.Token, id, name stri
 		return model.Instance{}, fault.NotFoundAs(err, notFound(id))
 	}
 	return s.store.Instance(ctx, id)
-}
-
-// Act begins an action on an instance: it checks the lifecycle table
-// and the lock, sets the task, records the action and enqueues the job,
-// all in one transaction, and returns at once (the API answers 202).
-func (s *Service) Act(ctx context.Context, caller *model.Token, id string, a Action, requestID string) error {
-	op := policy.ServerAction
-	if a == ActionDelete {
-		op = policy.DeleteServer
-	}
-	cur, err := s.visibleInstance(ctx, caller, id, op)
-	if err != nil {
-		return err
-	}
-	// The canonical id from here on: jobs, agents' domain names and
-	// console revocations are keyed by it, whatever case the path used.
-	id = cur.ID
-	var next Next
-	err = s.store.Tx(ctx, func(tx *store.Store) error {
-		in, err := tx.LockInstance(ctx, id)
-		if err != nil {
-			return fault.NotFoundAs(err, notFound(id))
-		}
-		if err := checkLock(caller, in, a); err != nil {
-			return err
-		}
-		if a == ActionDelete && in.TaskState == model.TaskDeleting {
-			// Already being deleted: the job may have been lost, so a
-			// repeated delete sends it again (or finishes the delete when
-			// the host is down); the agent's delete is idempotent.
-			return s.resend(ctx, tx, in, time.Now())
-		}
-		next, err = Begin(a, in.VMState, in.TaskState)
-		if err != nil {
-			if errors.Is(err, fault.ErrNotFound) {
-				return notFound(id)
-			}
-			return err
-		}
-		actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: id, Action: next.Record,
-			RequestID: requestID, UserID: caller.UserID, ProjectID: caller.ProjectID})
-		if err != nil {
-			return err
-		}
-		if next.Job == "" {
-			return s.setLock(ctx, tx, caller, in, a)
-		}
-		if in.Host == "" {
-			// Never placed (or placement failed): nothing runs anywhere.
-			if a != ActionDelete {
-				return fault.Conflict("Cannot '%s' instance %s: it has no host", a, id)
-			}
-			return s.finishDelete(ctx, tx, in, actionID, "")
-		}
-		return s.beginTask(ctx, tx, in, next, queue.Job{V: queue.Version, Kind: next.Job, InstanceID: id,
-			RequestID: requestID, ActionID: actionID, Hard: next.Hard})
-	})
-	if err == nil {
-		s.opt.Kick()
-		if next.EndsScreen {
-			// The screen goes away (a hard reboot starts a new VNC
-			// server): no console outlives the request that ended it.
-			s.revokeConsoles(ctx, id)
-		}
-	}
-	return err
-}
-
-// beginTask moves an instance to next's task, keeps the job it waits for
-// (so it can be sent again), starts the action's event and sends the job
-// to the instance's host, in the caller's transaction.
-func (s *Service) beginTask(ctx context.Context, tx *store.Store, in model.Instance, next Next, j queue.Job) error {
-	b, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
-		FromTask: []model.TaskState{in.TaskState}, VMState: &next.VM, TaskState: &next.Task, TaskAction: &j.ActionID,
-		TaskJob: b}); err != nil {
-		return err
-	}
-	if err := tx.StartEvent(ctx, j.ActionID, next.Event, in.Host, time.Now()); err != nil {
-		return err
-	}
-	return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, in.Host), j)
 }
 
 // checkLock is Nova's instance lock: a locked instance refuses every

@@ -45,6 +45,9 @@ const (
 	ActionLock       Action = "lock"
 	ActionUnlock     Action = "unlock"
 	ActionSnapshot   Action = "createImage"
+	ActionRebuild    Action = "rebuild"
+	ActionRescue     Action = "rescue"
+	ActionUnrescue   Action = "unrescue"
 	actionCreate     Action = "create" // POST /servers; not an action on an existing instance
 )
 
@@ -128,9 +131,13 @@ type op struct {
 	steps []model.TaskState
 	job   queue.JobKind
 	hard  bool
-	done   model.VMState
-	record string // instance action name, when not the action's
-	event  string // Nova's event name, when not compute_<record>_instance
+	done  model.VMState
+	// doneFrom overrides done for some starting states; failed is where
+	// a failed job leaves the instance ("": where it began).
+	doneFrom map[model.VMState]model.VMState
+	failed   model.VMState
+	record   string // instance action name, when not the action's
+	event    string // Nova's event name, when not compute_<record>_instance
 	// endsScreen: the request ends the screen at once (revoked when the
 	// request is taken); endsOnDone: when the host is done.
 	endsScreen, endsOnDone bool
@@ -138,13 +145,13 @@ type op struct {
 
 var (
 	// settled is every vm_state an instance can rest in (with no task).
-	settled = []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMError}
+	settled = []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued, model.VMError}
 	// vmStates and taskStates are every state the table knows.
 	vmStates   = append([]model.VMState{model.VMBuilding}, append(append([]model.VMState{}, settled...), model.VMDeleted)...)
 	taskStates = []model.TaskState{model.TaskNone, model.TaskScheduling, model.TaskSpawning, model.TaskPoweringOff,
 		model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard, model.TaskDeleting, model.TaskPausing,
 		model.TaskUnpausing, model.TaskSuspending, model.TaskResuming, model.TaskImageSnapshot, model.TaskImagePendingUpload,
-		model.TaskImageUploading}
+		model.TaskImageUploading, model.TaskRebuilding, model.TaskRescuing, model.TaskUnrescuing}
 )
 
 // ops are the operations. The allowed starting states are Nova's
@@ -171,11 +178,22 @@ var ops = []op{
 	{action: ActionSnapshot, from: vms(model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend),
 		task: model.TaskImageSnapshot, steps: []model.TaskState{model.TaskImagePendingUpload, model.TaskImageUploading},
 		job: queue.JobSnapshot, event: "compute_snapshot_instance"},
+	// A rebuild leaves a stopped instance stopped (Nova preserves the power
+	// state) and repairs one in ERROR; a failed rebuild is ERROR, its old
+	// disk gone.
+	{action: ActionRebuild, from: vms(model.VMActive, model.VMStopped, model.VMError), task: model.TaskRebuilding,
+		job: queue.JobRebuild, done: model.VMActive, doneFrom: map[model.VMState]model.VMState{model.VMStopped: model.VMStopped},
+		failed: model.VMError, event: "compute_rebuild_instance", endsScreen: true},
+	// Rescue boots another disk: a new VNC server each way.
+	{action: ActionRescue, from: vms(model.VMActive, model.VMStopped, model.VMError), task: model.TaskRescuing,
+		job: queue.JobRescue, done: model.VMRescued, endsScreen: true},
+	{action: ActionUnrescue, from: vms(model.VMRescued), task: model.TaskUnrescuing, job: queue.JobUnrescue,
+		done: model.VMActive, endsScreen: true},
 	// Lock and unlock change a flag, not the state; nothing runs on the host.
 	{action: ActionLock, from: settled},
 	{action: ActionUnlock, from: settled},
 	{action: ActionDelete, from: settled, task: model.TaskDeleting, job: queue.JobDelete, done: model.VMDeleted,
-		endsScreen: true},
+		failed: model.VMError, endsScreen: true},
 }
 
 func vms(v ...model.VMState) []model.VMState { return v }
@@ -216,8 +234,8 @@ func buildTable() map[edge]Next {
 			}
 			// Failed returns to where the task began, from any step.
 			failed := Next{State: State{vm, model.TaskNone}, Record: record, Event: event}
-			if o.action == ActionDelete {
-				failed.VM = model.VMError
+			if o.failed != "" {
+				failed.VM = o.failed
 			}
 			prev := o.task
 			for _, step := range o.steps {
@@ -238,6 +256,9 @@ func buildTable() map[edge]Next {
 		}
 		for _, vm := range begun {
 			done := o.done
+			if d, ok := o.doneFrom[vm]; ok {
+				done = d
+			}
 			if done == "" {
 				done = vm // the job leaves the instance as it was
 			}
@@ -273,7 +294,7 @@ func buildTable() map[edge]Next {
 		add(State{vm, model.TaskNone}, Trigger{Kind: PoweredOff},
 			Next{State: State{model.VMStopped, model.TaskNone}, EndsScreen: true})
 	}
-	for _, vm := range []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend} {
+	for _, vm := range []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued} {
 		add(State{vm, model.TaskNone}, Trigger{Kind: Vanished}, Next{State: State{model.VMError, model.TaskNone}, EndsScreen: true})
 	}
 	// Delete, lock and unlock may be asked at any time but after

@@ -116,12 +116,18 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 	if j.Snapshot != nil {
 		j.Snapshot.UploadURL = s.opt.UploadURL(j.Snapshot.ImageID) // a fresh signature
 	}
+	// Image URLs are signed for a while only: made afresh.
 	if j.Kind == queue.JobBuild {
 		im, err := tx.Image(ctx, in.ImageID)
 		if err != nil {
 			return ignoreNotFound(err) // the build deadline settles it
 		}
 		j.Build = s.buildSpec(in, im)
+	} else if j.Build != nil {
+		j.Build = s.buildSpec(in, s.instanceImage(ctx, in))
+	}
+	if j.Rescue != nil && j.Rescue.Image != nil {
+		j.Rescue.Image.URL = s.opt.ImageURL(j.Rescue.Image.ID)
 	}
 	return s.sendAgain(ctx, tx, in, queue.HostStream(s.opt.RedisPrefix, in.Host), j)
 }

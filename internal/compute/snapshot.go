@@ -79,37 +79,17 @@ func (s *Service) Snapshot(ctx context.Context, caller *model.Token, id string, 
 	if err != nil {
 		return model.Image{}, err
 	}
-	err = s.store.Tx(ctx, func(tx *store.Store) error {
-		in, err := tx.LockInstance(ctx, cur.ID)
-		if err != nil {
-			return fault.NotFoundAs(err, notFound(cur.ID))
-		}
-		if err := checkLock(caller, in, ActionSnapshot); err != nil {
-			return err
-		}
-		next, err := Begin(ActionSnapshot, in.VMState, in.TaskState)
-		if err != nil {
-			return err
-		}
-		if in.Host == "" {
-			return fault.Conflict("Cannot 'createImage' instance %s: it has no host", in.ID)
-		}
-		actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: in.ID, Action: next.Record,
-			RequestID: r.RequestID, UserID: caller.UserID, ProjectID: caller.ProjectID})
-		if err != nil {
-			return err
-		}
-		return s.beginTask(ctx, tx, in, next, queue.Job{V: queue.Version, Kind: next.Job, InstanceID: in.ID,
-			RequestID: r.RequestID, ActionID: actionID, Snapshot: &queue.Snapshot{ImageID: im.ID,
-				UploadURL: s.opt.UploadURL(im.ID), RootGB: in.RootGB}})
-	})
+	_, err = s.act(ctx, caller, cur.ID, ActionSnapshot, r.RequestID,
+		func(_ *store.Store, in model.Instance, j *queue.Job, _ *store.InstanceUpdate) error {
+			j.Snapshot = &queue.Snapshot{ImageID: im.ID, UploadURL: s.opt.UploadURL(im.ID), RootGB: in.RootGB}
+			return nil
+		})
 	if err != nil {
 		if derr := s.opt.Images.Discard(context.WithoutCancel(ctx), im.ID); derr != nil {
 			s.log.Warn("discard the image of a refused snapshot", "image_id", im.ID, "error", derr)
 		}
 		return model.Image{}, err
 	}
-	s.opt.Kick()
 	return im, nil
 }
 

@@ -16,15 +16,25 @@ func Status(vm model.VMState, task model.TaskState) string {
 			return "REBOOT"
 		case model.TaskRebootingHard:
 			return "HARD_REBOOT"
+		case model.TaskRebuilding:
+			return "REBUILD"
 		}
 		return "ACTIVE"
 	case model.VMStopped:
+		if task == model.TaskRebuilding {
+			return "REBUILD"
+		}
 		return "SHUTOFF"
+	case model.VMRescued:
+		return "RESCUE"
 	case model.VMPaused:
 		return "PAUSED"
 	case model.VMSuspend:
 		return "SUSPENDED"
 	case model.VMError:
+		if task == model.TaskRebuilding {
+			return "REBUILD"
+		}
 		return "ERROR"
 	case model.VMDeleted:
 		return "DELETED"
@@ -42,6 +52,8 @@ func StatusFilter(status string) ([]model.VMState, bool) {
 		return []model.VMState{model.VMActive}, true
 	case "SHUTOFF":
 		return []model.VMState{model.VMStopped}, true
+	case "RESCUE":
+		return []model.VMState{model.VMRescued}, true
 	case "PAUSED":
 		return []model.VMState{model.VMPaused}, true
 	case "SUSPENDED":

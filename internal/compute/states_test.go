@@ -17,6 +17,8 @@ func TestStatusMapping(t *testing.T) {
 		{model.VMActive, model.TaskPoweringOff, "ACTIVE"}, {model.VMStopped, model.TaskNone, "SHUTOFF"},
 		{model.VMError, model.TaskNone, "ERROR"}, {model.VMDeleted, model.TaskNone, "DELETED"},
 		{model.VMPaused, model.TaskNone, "PAUSED"}, {model.VMSuspend, model.TaskNone, "SUSPENDED"},
+		{model.VMRescued, model.TaskNone, "RESCUE"}, {model.VMStopped, model.TaskRebuilding, "REBUILD"},
+		{model.VMActive, model.TaskRebuilding, "REBUILD"}, {model.VMError, model.TaskRebuilding, "REBUILD"},
 	}
 	for _, c := range cases {
 		if got := Status(c.vm, c.task); got != c.want {

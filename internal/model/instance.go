@@ -12,6 +12,7 @@ const (
 	VMStopped  VMState = "stopped"
 	VMPaused   VMState = "paused"
 	VMSuspend  VMState = "suspended"
+	VMRescued  VMState = "rescued"
 	VMError    VMState = "error"
 	VMDeleted  VMState = "deleted"
 )
@@ -39,6 +40,9 @@ const (
 	TaskImageSnapshot      TaskState = "image_snapshot"
 	TaskImagePendingUpload TaskState = "image_pending_upload"
 	TaskImageUploading     TaskState = "image_uploading"
+	TaskRebuilding         TaskState = "rebuilding"
+	TaskRescuing           TaskState = "rescuing"
+	TaskUnrescuing         TaskState = "unrescuing"
 )
 
 // PowerState is a domain's power: what a host's hypervisor driver sees,

@@ -37,19 +37,31 @@ const (
 	JobSuspend  JobKind = "suspend"  // save its memory to the host's disk and stop (managed save)
 	JobResume   JobKind = "resume"   // start it from that save, which is removed
 	JobSnapshot JobKind = "snapshot" // copy the root disk into an image (Snapshot says which)
+	JobRebuild  JobKind = "rebuild"  // a fresh root disk from Build's image, the same domain
+	JobRescue   JobKind = "rescue"   // boot from Rescue's image with the root disk second
+	JobUnrescue JobKind = "unrescue" // boot from the root disk again
 )
 
 // Job is a unit of work for the scheduler or an agent. It carries ids and
 // what the agent needs to act without the database.
 type Job struct {
-	V          int       `json:"v"`
-	Kind       JobKind   `json:"kind"`
-	InstanceID string    `json:"instance_id"`
-	RequestID  string    `json:"request_id"`
-	ActionID   int64     `json:"action_id"`
-	Hard       bool      `json:"hard,omitempty"`
-	Build      *Build    `json:"build,omitempty"`
-	Snapshot   *Snapshot `json:"snapshot,omitempty"`
+	V          int     `json:"v"`
+	Kind       JobKind `json:"kind"`
+	InstanceID string  `json:"instance_id"`
+	RequestID  string  `json:"request_id"`
+	ActionID   int64   `json:"action_id"`
+	Hard       bool    `json:"hard,omitempty"`
+	// KeepOff: a rebuild of a stopped instance leaves it stopped.
+	KeepOff  bool      `json:"keep_off,omitempty"`
+	Build    *Build    `json:"build,omitempty"`
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	Rescue   *Rescue   `json:"rescue,omitempty"`
+}
+
+// Rescue is what an agent boots a rescued instance from.
+type Rescue struct {
+	Image     *ImageRef `json:"image"`
+	AdminPass string    `json:"admin_pass,omitempty"` // for the rescue system's config drive
 }
 
 // ImageID is the image a snapshot job fills ("" for other jobs).

@@ -229,6 +229,11 @@ type InstanceUpdate struct {
 	Claimed bool
 	// ForAction guards the update to the task of that action (0: any).
 	ForAction int64
+	// A rebuild's new image, name, metadata and key pair (nil: unchanged).
+	ImageID  *string
+	Name     *string
+	Metadata map[string]string
+	Key      *model.KeyPair
 	// TaskJob is the job the new task waits for, as sent (JSON).
 	TaskJob []byte
 	// Lock locks the instance (Unlock unlocks it).
@@ -305,6 +310,20 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	if u.TaskJob != nil {
 		set("task_job", u.TaskJob)
 	}
+	if u.ImageID != nil {
+		set("image_id", *u.ImageID)
+	}
+	if u.Name != nil {
+		set("name", *u.Name)
+	}
+	if u.Metadata != nil {
+		meta, _ := json.Marshal(u.Metadata)
+		set("metadata", meta)
+	}
+	if u.Key != nil {
+		set("key_name", nullIfEmpty(u.Key.Name))
+		set("key_data", nullIfEmpty(u.Key.PublicKey))
+	}
 	if u.AgentAt != nil {
 		set("agent_event_at", *u.AgentAt)
 		sets[len(sets)-1] = "agent_event_at = greatest(agent_event_at, $" + strconv.Itoa(len(args)) + ")"
@@ -372,4 +391,12 @@ func strs[T ~string](xs []T) []string {
 		out[i] = string(x)
 	}
 	return out
+}
+
+// nullIfEmpty stores "" as NULL.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

@@ -127,7 +127,7 @@ func testDomain(spec hypervisor.Spec) *libvirtxml.Domain {
 	return dom
 }
 
-// addStorage adds the root disk (vda) and the config drive (hda, read-only
+// addStorage adds the root disk (vda), a second disk (vdb) and the config drive (hda, read-only
 // cdrom). Formats are always explicit so the hypervisor never probes them.
 func addStorage(dev *libvirtxml.DomainDeviceList, spec hypervisor.Spec, diskBus, cdromBus string) {
 	if spec.DiskPath != "" {
@@ -142,6 +142,16 @@ func addStorage(dev *libvirtxml.DomainDeviceList, spec hypervisor.Spec, diskBus,
 				File: &libvirtxml.DomainDiskSourceFile{File: spec.DiskPath},
 			},
 			Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: diskBus},
+		})
+	}
+	if spec.SecondDisk != "" {
+		dev.Disks = append(dev.Disks, libvirtxml.DomainDisk{
+			Device: "disk",
+			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+			Source: &libvirtxml.DomainDiskSource{
+				File: &libvirtxml.DomainDiskSourceFile{File: spec.SecondDisk},
+			},
+			Target: &libvirtxml.DomainDiskTarget{Dev: "vdb", Bus: diskBus},
 		})
 	}
 	if spec.ConfigDrive != "" {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -24,7 +25,7 @@ import (
 // test can check that refused requests left nothing behind. Instances are
 // fingerprinted by what a request could change, not by their bookkeeping
 // columns, which the workers touch.
-func (tc *testCloud) dbSnapshot(t *testing.T) map[string]string {
+func dbSnapshot(t *testing.T, tc *controllertest.Cloud) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	queries := map[string]string{"instances": `SELECT md5(coalesce(string_agg(row(id, name, metadata, vm_state, task_state, deleted_at)::text, ',' ORDER BY id), '')) FROM instances`}
@@ -34,7 +35,7 @@ func (tc *testCloud) dbSnapshot(t *testing.T) map[string]string {
 	}
 	for table, q := range queries {
 		var sum string
-		if err := tc.srv.pool.QueryRow(context.Background(), q).Scan(&sum); err != nil {
+		if err := tc.Server.Pool().QueryRow(context.Background(), q).Scan(&sum); err != nil {
 			t.Fatalf("snapshot %s: %v", table, err)
 		}
 		out[table] = sum
@@ -43,7 +44,7 @@ func (tc *testCloud) dbSnapshot(t *testing.T) map[string]string {
 }
 
 // imageFiles lists the files in the controller's image directory.
-func (tc *testCloud) imageFiles(t *testing.T) []string {
+func imageFiles(t *testing.T, tc *controllertest.Cloud) []string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(tc.DataDir, "images"))
 	if err != nil {
@@ -58,7 +59,7 @@ func (tc *testCloud) imageFiles(t *testing.T) []string {
 
 // doRaw is do for a path sent exactly as written (braces unescaped), as
 // curl sends it; body is a string.
-func (tc *testCloud) doRaw(t *testing.T, method, path, token string, body any) apiResp {
+func doRaw(t *testing.T, tc *controllertest.Cloud, method, path, token string, body any) controllertest.Resp {
 	t.Helper()
 	var rd io.Reader
 	if b, ok := body.(string); ok {
@@ -70,13 +71,7 @@ func (tc *testCloud) doRaw(t *testing.T, method, path, token string, body any) a
 	}
 	req.URL.Opaque = path
 	req.Header.Set("X-Auth-Token", token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return apiResp{Status: res.StatusCode, Header: res.Header, Body: b}
+	return controllertest.Send(t, req)
 }
 
 // leaks are words that must never reach a client: SQL, driver and
@@ -87,7 +82,7 @@ var leaks = []string{"SQLSTATE", "pgx", "pgconn", "postgres", "syntax error", "E
 // checkErrorShape checks r is an error answer in the API's own shape
 // ("keystone" for identity and image, "nova" for compute) and carries
 // nothing internal.
-func checkErrorShape(t *testing.T, shape string, r apiResp) {
+func checkErrorShape(t *testing.T, shape string, r controllertest.Resp) {
 	t.Helper()
 	for _, w := range leaks {
 		if bytes.Contains(bytes.ToLower(r.Body), bytes.ToLower([]byte(w))) {
@@ -122,17 +117,17 @@ func checkErrorShape(t *testing.T, shape string, r apiResp) {
 // same record, and an image uploaded under one is stored under the
 // canonical id.
 func TestBadInput(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin, demo := tc.adminToken(t), tc.demoToken(t)
-	img := tc.activeImage(t)
-	queued := tc.createImage(t, demo, map[string]any{"name": "mine", "disk_format": "raw", "container_format": "bare"})["id"].(string)
-	r := tc.createServer(t, demo, map[string]any{"name": "keep", "flavorRef": "1", "imageRef": img, "networks": "none"})
+	tc := controllertest.New(t, nil)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	queued := tc.CreateImage(t, demo, map[string]any{"name": "mine", "disk_format": "raw", "container_format": "bare"})["id"].(string)
+	r := tc.CreateServer(t, demo, map[string]any{"name": "keep", "flavorRef": "1", "imageRef": img, "networks": "none"})
 	if r.Status != 202 {
 		t.Fatalf("create server: %d %s", r.Status, r.Body)
 	}
 	server := r.JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.waitStatus(t, demo, server, "ERROR", 30*time.Second) // no hosts: a settled state
-	project := tc.do(t, "GET", "/identity/v3/auth/projects", demo, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, server, "ERROR", 30*time.Second) // no hosts: a settled state
+	project := tc.Do(t, "GET", "/identity/v3/auth/projects", demo, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	sp, _ := ssh.NewPublicKey(pub)
 	pubKey := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp)))
@@ -144,7 +139,7 @@ func TestBadInput(t *testing.T) {
 		return map[string]any{"auth": map[string]any{"identity": map[string]any{"methods": []string{"password"},
 			"password": map[string]any{"user": m}}}}
 	}
-	scoped := passwordAuth("demo", tc.DemoPass, "demo")
+	scoped := controllertest.PasswordAuth("demo", tc.DemoPass, "demo")
 	scoped["auth"].(map[string]any)["scope"] = map[string]any{"project": map[string]any{"name": "de" + nul + "mo", "domain": map[string]any{"id": "default"}}}
 	server1 := func(extra map[string]any) map[string]any {
 		s := map[string]any{"name": "x", "flavorRef": "1", "imageRef": img, "networks": "none"}
@@ -161,7 +156,7 @@ func TestBadInput(t *testing.T) {
 		hdr                       []string
 	}{
 		// Identity.
-		{"login NUL user name", "POST", "/identity/v3/auth/tokens", "", passwordAuth("de"+nul+"mo", tc.DemoPass, ""), 400, "keystone", nil},
+		{"login NUL user name", "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("de"+nul+"mo", tc.DemoPass, ""), 400, "keystone", nil},
 		{"login NUL domain name", "POST", "/identity/v3/auth/tokens", "", user(map[string]any{"name": "demo", "password": tc.DemoPass, "domain": map[string]any{"name": "Def" + nul}}), 400, "keystone", nil},
 		{"login NUL user id", "POST", "/identity/v3/auth/tokens", "", user(map[string]any{"id": nul, "password": tc.DemoPass}), 400, "keystone", nil},
 		{"login NUL project scope", "POST", "/identity/v3/auth/tokens", "", scoped, 400, "keystone", nil},
@@ -239,14 +234,14 @@ func TestBadInput(t *testing.T) {
 		{"image literal braced path", "GET", "raw:/image/v2/images/" + bracedImage, demo, nil, 404, "keystone", nil},
 		{"image literal braced upload", "PUT", "raw:/image/v2/images/" + bracedImage + "/file", demo, "data", 404, "keystone", nil},
 	}...)
-	before, files := tc.dbSnapshot(t), tc.imageFiles(t)
+	before, files := dbSnapshot(t, tc), imageFiles(t, tc)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var r apiResp
+			var r controllertest.Resp
 			if raw, ok := strings.CutPrefix(c.path, "raw:"); ok {
-				r = tc.doRaw(t, c.method, raw, c.token, c.body)
+				r = doRaw(t, tc, c.method, raw, c.token, c.body)
 			} else {
-				r = tc.do(t, c.method, c.path, c.token, c.body, c.hdr...)
+				r = tc.Do(t, c.method, c.path, c.token, c.body, c.hdr...)
 			}
 			if r.Status != c.want {
 				t.Errorf("%s %s: got %d %s, want %d", c.method, c.path, r.Status, r.Body, c.want)
@@ -257,48 +252,48 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 	// The portal: a bad query string is its 400 page, in catalogue words.
-	b := newFormClient(t, tc)
-	b.login("demo", tc.DemoPass)
+	b := tc.NewFormClient(t)
+	b.Login("demo", tc.DemoPass)
 	for _, path := range []string{"/project/instances?x=%00", "/project/images/%00"} {
-		p := b.get(path)
+		p := b.Get(path)
 		if p.Status != 400 || !strings.Contains(p.Body, "The request could not be understood.") {
 			t.Errorf("portal GET %s: got %d, want 400 with the catalogue's message", path, p.Status)
 		}
 	}
-	after := tc.dbSnapshot(t)
+	after := dbSnapshot(t, tc)
 	for table, sum := range before {
 		if after[table] != sum {
 			t.Errorf("refused requests changed table %s", table)
 		}
 	}
-	if got := tc.imageFiles(t); !slices.Equal(got, files) {
+	if got := imageFiles(t, tc); !slices.Equal(got, files) {
 		t.Errorf("refused requests left image files: %v, before %v", got, files)
 	}
 
 	t.Run("upper-case UUIDs name the canonical record", func(t *testing.T) {
-		if r := tc.do(t, "GET", "/compute/v2.1/servers/"+strings.ToUpper(server), demo, nil); r.Status != 200 ||
+		if r := tc.Do(t, "GET", "/compute/v2.1/servers/"+strings.ToUpper(server), demo, nil); r.Status != 200 ||
 			r.JSON(t)["server"].(map[string]any)["id"] != server {
 			t.Errorf("GET upper-case server id: got %d %s, want 200 with id %s", r.Status, r.Body, server)
 		}
 		id := uuid.NewString()
-		r := tc.do(t, "POST", "/image/v2/images", demo, map[string]any{"name": "upper", "id": strings.ToUpper(id),
+		r := tc.Do(t, "POST", "/image/v2/images", demo, map[string]any{"name": "upper", "id": strings.ToUpper(id),
 			"disk_format": "raw", "container_format": "bare"})
 		if r.Status != 201 || r.JSON(t)["id"] != id {
 			t.Fatalf("create image with upper-case id: got %d %s, want 201 with id %s", r.Status, r.Body, id)
 		}
-		if r := tc.upload(t, demo, strings.ToUpper(id), strings.NewReader("upper-case data"), 15); r.Status != 204 {
+		if r := tc.Upload(t, demo, strings.ToUpper(id), strings.NewReader("upper-case data"), 15); r.Status != 204 {
 			t.Fatalf("upload to the upper-case id: got %d %s", r.Status, r.Body)
 		}
-		if got := tc.imageFiles(t); !slices.Contains(got, id) || slices.Contains(got, strings.ToUpper(id)) {
+		if got := imageFiles(t, tc); !slices.Contains(got, id) || slices.Contains(got, strings.ToUpper(id)) {
 			t.Errorf("image files %v: want the data under the canonical id %s", got, id)
 		}
-		if r := tc.do(t, "GET", "/image/v2/images/"+id+"/file", demo, nil); r.Status != 200 || string(r.Body) != "upper-case data" {
+		if r := tc.Do(t, "GET", "/image/v2/images/"+id+"/file", demo, nil); r.Status != 200 || string(r.Body) != "upper-case data" {
 			t.Errorf("download by the canonical id: got %d %q", r.Status, r.Body)
 		}
-		if r := tc.do(t, "DELETE", "/image/v2/images/"+strings.ToUpper(id), demo, nil); r.Status != 204 {
+		if r := tc.Do(t, "DELETE", "/image/v2/images/"+strings.ToUpper(id), demo, nil); r.Status != 204 {
 			t.Errorf("delete by the upper-case id: got %d %s", r.Status, r.Body)
 		}
-		if got := tc.imageFiles(t); slices.Contains(got, id) {
+		if got := imageFiles(t, tc); slices.Contains(got, id) {
 			t.Errorf("image file %s left after delete: %v", id, got)
 		}
 	})

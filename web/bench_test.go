@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // TestBenchCompute is `make bench`'s compute part, skipped unless
@@ -21,22 +23,22 @@ func TestBenchCompute(t *testing.T) {
 	if os.Getenv("NIMBUS_BENCH") != "1" {
 		t.Skip("set NIMBUS_BENCH=1 (make bench) to run the compute benchmark")
 	}
-	tc := newTestCloud(t, map[string]string{"NIMBUS_LOG_LEVEL": "error"})
+	tc := controllertest.New(t, map[string]string{"NIMBUS_LOG_LEVEL": "error"})
 	ctx := context.Background()
 	// Large but finite limits: every launch is counted under the project
 	// lock, as in a real project.
-	if _, err := tc.srv.pool.Exec(ctx, `UPDATE quota_defaults SET hard_limit = 100000`); err != nil {
+	if _, err := tc.Server.Pool().Exec(ctx, `UPDATE quota_defaults SET hard_limit = 100000`); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 20; i++ {
-		startAgent(t, tc, fmt.Sprintf("bench-%02d", i))
+		tc.StartAgent(t, fmt.Sprintf("bench-%02d", i))
 	}
-	tc.waitHosts(t, 20)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
+	tc.WaitHosts(t, 20)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
 	// libvirt's test driver reports 3 GiB per host: 500 instances of
 	// m1.tiny (512 MB) would not fit in 20 hosts; a 64 MB flavor does.
-	if r := tc.do(t, "POST", "/compute/v2.1/flavors", tc.adminToken(t), map[string]any{"flavor": map[string]any{
+	if r := tc.Do(t, "POST", "/compute/v2.1/flavors", tc.AdminToken(t), map[string]any{"flavor": map[string]any{
 		"name": "bench.nano", "id": "nano", "ram": 64, "vcpus": 1, "disk": 0}}); r.Status != 200 {
 		t.Fatalf("bench flavor: %d %s", r.Status, r.Body)
 	}
@@ -51,7 +53,7 @@ func TestBenchCompute(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < total/conc; i++ {
-				r := tc.createServer(t, demo, map[string]any{"name": fmt.Sprintf("b-%d-%d", w, i), "flavorRef": "nano", "imageRef": img})
+				r := tc.CreateServer(t, demo, map[string]any{"name": fmt.Sprintf("b-%d-%d", w, i), "flavorRef": "nano", "imageRef": img})
 				if r.Status != 202 {
 					mu.Lock()
 					failed++
@@ -65,14 +67,14 @@ func TestBenchCompute(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var n int
-		tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM instances WHERE vm_state = 'active'`).Scan(&n)
+		tc.Server.Pool().QueryRow(ctx, `SELECT count(*) FROM instances WHERE vm_state = 'active'`).Scan(&n)
 		if n == total-failed {
 			break
 		}
 		if time.Now().After(deadline) {
 			// Say where the rest are stuck: the figure alone does not help.
 			var states string
-			tc.srv.pool.QueryRow(ctx, `SELECT string_agg(s, ', ') FROM (SELECT vm_state || '/' || coalesce(task_state, '-') || ' ' || count(*) AS s
+			tc.Server.Pool().QueryRow(ctx, `SELECT string_agg(s, ', ') FROM (SELECT vm_state || '/' || coalesce(task_state, '-') || ' ' || count(*) AS s
 				FROM instances GROUP BY vm_state, task_state) x`).Scan(&states)
 			t.Fatalf("%d of %d instances ACTIVE after 2 minutes; states: %s", n, total-failed, states)
 		}
@@ -80,7 +82,7 @@ func TestBenchCompute(t *testing.T) {
 	}
 	var lat []float64
 	var last time.Time
-	rows, err := tc.srv.pool.Query(ctx, `SELECT extract(epoch FROM launched_at - created_at) * 1000, launched_at FROM instances`)
+	rows, err := tc.Server.Pool().Query(ctx, `SELECT extract(epoch FROM launched_at - created_at) * 1000, launched_at FROM instances`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func TestBenchCompute(t *testing.T) {
 	}
 	rows.Close()
 	var errored int
-	tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM instances WHERE vm_state = 'error'`).Scan(&errored)
+	tc.Server.Pool().QueryRow(ctx, `SELECT count(*) FROM instances WHERE vm_state = 'error'`).Scan(&errored)
 	if failed > 0 || errored > 0 {
 		t.Errorf("%d launches refused, %d instances in ERROR", failed, errored)
 	}
@@ -112,7 +114,7 @@ func TestBenchCompute(t *testing.T) {
 		{"  stage: scheduled -> ACTIVE (agent + events)", "i.launched_at - e.finish_time"},
 	} {
 		var ds []float64
-		rows, err := tc.srv.pool.Query(ctx, `SELECT extract(epoch FROM `+st.expr+`) * 1000 FROM instances i
+		rows, err := tc.Server.Pool().Query(ctx, `SELECT extract(epoch FROM `+st.expr+`) * 1000 FROM instances i
 			JOIN instance_actions a ON a.instance_id = i.id AND a.action = 'create'
 			JOIN instance_action_events e ON e.action_id = a.id AND e.event = 'conductor_schedule_and_build_instances'`)
 		if err != nil {
@@ -129,7 +131,7 @@ func TestBenchCompute(t *testing.T) {
 	}
 
 	// 1,000 servers in one project for the list measurements.
-	if _, err := tc.srv.pool.Exec(ctx, `INSERT INTO instances (id, project_id, user_id, name, flavor_id, flavor_name, vcpus,
+	if _, err := tc.Server.Pool().Exec(ctx, `INSERT INTO instances (id, project_id, user_id, name, flavor_id, flavor_name, vcpus,
 			memory_mb, root_gb, image_id, vm_state, power_state, reservation_id)
 		SELECT gen_random_uuid(), project_id, user_id, 'filler-' || g, flavor_id, flavor_name, vcpus, memory_mb, root_gb, image_id,
 			'active', 1, 'r-filler'
@@ -178,11 +180,11 @@ func TestBenchCompute(t *testing.T) {
 		req.Header.Set("X-Auth-Token", demo)
 		return fetch(client, req)
 	})
-	b := newFormClient(t, tc)
-	b.login("demo", tc.DemoPass)
+	b := tc.NewFormClient(t)
+	b.Login("demo", tc.DemoPass)
 	measure("portal /project/instances (c=8, 1000 VMs)", 200, func() int {
 		req, _ := http.NewRequest("GET", tc.URL+"/project/instances", nil)
-		return fetch(b.client, req)
+		return fetch(b.Client, req)
 	})
 	fmt.Println("targets: launch p50 < 200 ms and >= 100 instances/s; both lists p99 < 50 ms")
 }

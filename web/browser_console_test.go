@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
@@ -38,9 +39,9 @@ const litPixelsJS = `(() => {
 })()`
 
 // consoleOutput is the instance's serial log through the API.
-func (tc *testCloud) consoleOutput(t *testing.T, token, id string) string {
+func consoleOutput(t *testing.T, tc *controllertest.Cloud, token, id string) string {
 	t.Helper()
-	r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", token, map[string]any{"os-getConsoleOutput": map[string]any{"length": nil}})
+	r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", token, map[string]any{"os-getConsoleOutput": map[string]any{"length": nil}})
 	if r.Status != 200 {
 		t.Fatalf("console output: %d %s", r.Status, r.Body)
 	}
@@ -54,8 +55,8 @@ func (tc *testCloud) consoleOutput(t *testing.T, token, id string) string {
 // guest's shell (whose output it sends to the serial log, read back
 // through the API), the Log tab shows that log, and the full-page console
 // connects too. Screenshots go to test-artifacts/.
-func browserConsole(t *testing.T, ctx context.Context, tc *testCloud, id string) {
-	demo := tc.demoToken(t)
+func browserConsole(t *testing.T, ctx context.Context, tc *controllertest.Cloud, id string) {
+	demo := tc.DemoToken(t)
 	browserDo(t, ctx, "open the console tab",
 		chromedp.Navigate(tc.URL+"/project/instances/"+id+"?tab=console"),
 		chromedp.WaitVisible(tid("console-screen")),
@@ -63,13 +64,13 @@ func browserConsole(t *testing.T, ctx context.Context, tc *testCloud, id string)
 	waitPage(t, ctx, 60*time.Second, "console state", consoleStateJS, "connected")
 	// The guest boots inside the running domain: wait for its banner and
 	// then its shells (the serial one prompts; the VGA one starts with it).
-	waitFor(t, 180*time.Second, "the guest's banner and shell prompt in the console output", func() bool {
-		out := tc.consoleOutput(t, demo, id)
+	controllertest.WaitFor(t, 180*time.Second, "the guest's banner and shell prompt in the console output", func() bool {
+		out := consoleOutput(t, tc, demo, id)
 		i := strings.Index(out, "Nimbus tiny image")
 		return i >= 0 && strings.Contains(out[i:], "# ")
 	})
 	var lit int
-	waitFor(t, 30*time.Second, "the guest's screen drawn on a visible console canvas (at least 400x220 CSS px)", func() bool {
+	controllertest.WaitFor(t, 30*time.Second, "the guest's screen drawn on a visible console canvas (at least 400x220 CSS px)", func() bool {
 		lit = browserRun(t, ctx, "count lit pixels", chromedp.Evaluate[int](litPixelsJS))
 		return lit > 500
 	})
@@ -95,8 +96,8 @@ func browserConsole(t *testing.T, ctx context.Context, tc *testCloud, id string)
 	if err := os.WriteFile(filepath.Join(artifactDir, "browser-console.png"), shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the pasted command's output in the serial log", func() bool {
-		return strings.Contains(tc.consoleOutput(t, demo, id), mark)
+	controllertest.WaitFor(t, 30*time.Second, "the pasted command's output in the serial log", func() bool {
+		return strings.Contains(consoleOutput(t, tc, demo, id), mark)
 	})
 	// Reconnect asks for a fresh token (the first was used up).
 	browserDo(t, ctx, "reconnect", chromedp.Click(tid("console-reconnect")))
@@ -114,7 +115,7 @@ func browserConsole(t *testing.T, ctx context.Context, tc *testCloud, id string)
 	// The full-page console connects on its own token.
 	browserDo(t, ctx, "open the full-page console", chromedp.Navigate(tc.URL+"/project/instances/"+id+"/console"))
 	waitPage(t, ctx, 30*time.Second, "full-page console state", consoleStateJS, "connected")
-	waitFor(t, 20*time.Second, "the full-page console drawn", func() bool {
+	controllertest.WaitFor(t, 20*time.Second, "the full-page console drawn", func() bool {
 		return browserRun(t, ctx, "count lit pixels", chromedp.Evaluate[int](litPixelsJS)) > 500
 	})
 }
@@ -122,12 +123,12 @@ func browserConsole(t *testing.T, ctx context.Context, tc *testCloud, id string)
 // TestBrowserConsoleRefusedToken: the console page of a URL whose token is
 // unknown, or already used, says so in the page at once (no spinner).
 func TestBrowserConsoleRefusedToken(t *testing.T) {
-	tc := newTestCloud(t, noPortCheck) // the used token's fake VNC has no agent to confirm it
-	used, err := tc.srv.consoles.Issue(context.Background(), consoleTarget("i-used", testenv.FakeVNC(t)))
+	tc := controllertest.New(t, controllertest.NoPortCheck) // the used token's fake VNC has no agent to confirm it
+	used, err := tc.Server.Consoles().Issue(context.Background(), consoleTarget("i-used", testenv.FakeVNC(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, _, err := tc.dialConsole(used, tc.ConsoleURL)
+	ws, _, err := tc.DialConsole(used, tc.ConsoleURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestBrowserConsoleRefusedToken(t *testing.T) {
 // its Content-Security-Policy, still runs noVNC and opens its websocket
 // to the proxy: the VNC server behind it is reached.
 func TestBrowserConsolePageConnectsUnderCSP(t *testing.T) {
-	tc := newTestCloud(t, noPortCheck) // no agent to confirm the port
+	tc := controllertest.New(t, controllertest.NoPortCheck) // no agent to confirm the port
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func TestBrowserConsolePageConnectsUnderCSP(t *testing.T) {
 		reached <- struct{}{}
 		io.Copy(io.Discard, c)
 	}()
-	token, err := tc.srv.consoles.Issue(context.Background(), consoleTarget("i-csp", ln.Addr().String()))
+	token, err := tc.Server.Consoles().Issue(context.Background(), consoleTarget("i-csp", ln.Addr().String()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // rowStatusJS is an expression that reads the status badge of the list row
@@ -51,12 +52,12 @@ func waitPage(t *testing.T, ctx context.Context, d time.Duration, what, expr, wa
 // the instance from there, through the confirmation dialog.
 func TestBrowserLaunch(t *testing.T) {
 	img := needQEMU(t)
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	dir := stateDir(t)
 	startQEMUAgent(t, tc, "qemu-browser", dir)
 
-	admin := tc.adminToken(t)
-	imageID := tc.createImage(t, admin, map[string]any{"name": "tiny", "disk_format": "qcow2",
+	admin := tc.AdminToken(t)
+	imageID := tc.CreateImage(t, admin, map[string]any{"name": "tiny", "disk_format": "qcow2",
 		"container_format": "bare", "visibility": "public"})["id"].(string)
 	f, err := os.Open(img)
 	if err != nil {
@@ -66,7 +67,7 @@ func TestBrowserLaunch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := tc.upload(t, admin, imageID, f, fi.Size())
+	r := tc.Upload(t, admin, imageID, f, fi.Size())
 	f.Close()
 	if r.Status != 204 {
 		t.Fatalf("upload tiny: got %d %s, want 204", r.Status, r.Body)
@@ -109,7 +110,7 @@ func TestBrowserLaunch(t *testing.T) {
 	}
 
 	// The domain's id, for a cleanup that leaves no domain behind.
-	sr := tc.do(t, "GET", "/compute/v2.1/servers?name="+name, tc.demoToken(t), nil)
+	sr := tc.Do(t, "GET", "/compute/v2.1/servers?name="+name, tc.DemoToken(t), nil)
 	id := firstID(t, sr, "servers")
 	t.Cleanup(func() {
 		if strings.Contains(virsh(t, "list", "--all", "--name"), "nimbus-"+id) {
@@ -220,7 +221,7 @@ func TestBrowserLaunch(t *testing.T) {
 	}
 	t.Logf("browser part: %v", time.Since(began).Round(100*time.Millisecond))
 
-	if r := tc.do(t, "GET", "/compute/v2.1/servers?name="+name, tc.demoToken(t), nil); r.Status != 200 || strings.Contains(string(r.Body), id) {
+	if r := tc.Do(t, "GET", "/compute/v2.1/servers?name="+name, tc.DemoToken(t), nil); r.Status != 200 || strings.Contains(string(r.Body), id) {
 		t.Errorf("servers after delete: got %d %s, want 200 without %s", r.Status, r.Body, id)
 	}
 	if all := virsh(t, "list", "--all", "--name"); strings.Contains(all, "nimbus-"+id) {

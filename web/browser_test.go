@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // These tests drive the portal in a real headless Chromium. Each starts
@@ -130,7 +131,7 @@ func pagePath(t *testing.T, ctx context.Context) string {
 }
 
 // browserLogin signs in through the login form and waits for the page.
-func browserLogin(t *testing.T, ctx context.Context, tc *testCloud, user, password string) {
+func browserLogin(t *testing.T, ctx context.Context, tc *controllertest.Cloud, user, password string) {
 	t.Helper()
 	browserDo(t, ctx, "open login page",
 		chromedp.Navigate(tc.URL+"/auth/login"),
@@ -145,7 +146,7 @@ func browserLogin(t *testing.T, ctx context.Context, tc *testCloud, user, passwo
 }
 
 // firstID returns the id of the first item of list in an API answer.
-func firstID(t *testing.T, r apiResp, list string) string {
+func firstID(t *testing.T, r controllertest.Resp, list string) string {
 	t.Helper()
 	if r.Status != 200 {
 		t.Fatalf("list %s: got %d %s, want 200", list, r.Status, r.Body)
@@ -162,18 +163,18 @@ func firstID(t *testing.T, r apiResp, list string) string {
 }
 
 func TestBrowserDemoLoginOverviewSwitchLogout(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 
 	// Give demo a second project so that the switcher shows.
-	admin := tc.adminToken(t)
-	r := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "demo2"}})
+	admin := tc.AdminToken(t)
+	r := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "demo2"}})
 	if r.Status != 201 {
 		t.Fatalf("create project demo2: got %d %s, want 201", r.Status, r.Body)
 	}
 	demo2, _ := r.JSON(t)["project"].(map[string]any)["id"].(string)
-	member := firstID(t, tc.do(t, "GET", "/identity/v3/roles?name=member", admin, nil), "roles")
-	demoUser := firstID(t, tc.do(t, "GET", "/identity/v3/users?name=demo", admin, nil), "users")
-	if r := tc.do(t, "PUT", "/identity/v3/projects/"+demo2+"/users/"+demoUser+"/roles/"+member, admin, nil); r.Status != 204 {
+	member := firstID(t, tc.Do(t, "GET", "/identity/v3/roles?name=member", admin, nil), "roles")
+	demoUser := firstID(t, tc.Do(t, "GET", "/identity/v3/users?name=demo", admin, nil), "users")
+	if r := tc.Do(t, "PUT", "/identity/v3/projects/"+demo2+"/users/"+demoUser+"/roles/"+member, admin, nil); r.Status != 204 {
 		t.Fatalf("grant member on demo2 to demo: got %d %s, want 204", r.Status, r.Body)
 	}
 
@@ -255,11 +256,11 @@ func TestBrowserDemoLoginOverviewSwitchLogout(t *testing.T) {
 }
 
 func TestBrowserAdminCreatesProjectWithValidation(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin := tc.adminToken(t)
+	tc := controllertest.New(t, nil)
+	admin := tc.AdminToken(t)
 	countProjects := func() int {
 		t.Helper()
-		r := tc.do(t, "GET", "/identity/v3/projects", admin, nil)
+		r := tc.Do(t, "GET", "/identity/v3/projects", admin, nil)
 		if r.Status != 200 {
 			t.Fatalf("list projects: got %d %s, want 200", r.Status, r.Body)
 		}

@@ -4,15 +4,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // TestOpenStackCLIServers drives the compute API with the real openstack
 // CLI against agents on libvirt's test driver.
 func TestOpenStackCLIServers(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	startAgent(t, tc, "cli-host-1")
-	startAgent(t, tc, "cli-host-2")
-	tc.waitHosts(t, 2)
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "cli-host-1")
+	tc.StartAgent(t, "cli-host-2")
+	tc.WaitHosts(t, 2)
 	admin := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
 	admin("image", "create", "--public", "--file", "cli_test.go", "--disk-format", "raw", "--container-format", "bare", "tiny")
 	demo := openstackCLI(t, tc, "demo", tc.DemoPass, "demo")
@@ -32,7 +34,7 @@ func TestOpenStackCLIServers(t *testing.T) {
 	}
 	waitStatus := func(want string) {
 		t.Helper()
-		waitFor(t, 20*time.Second, "vm1 "+want, func() bool { return status() == want })
+		controllertest.WaitFor(t, 20*time.Second, "vm1 "+want, func() bool { return status() == want })
 	}
 	demo("server", "stop", "vm1")
 	waitStatus("SHUTOFF")

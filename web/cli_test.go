@@ -6,11 +6,13 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // openstackCLI runs the real `openstack` client (Debian's
 // python3-openstackclient) against tc as user in project.
-func openstackCLI(t *testing.T, tc *testCloud, user, password, project string) func(args ...string) []byte {
+func openstackCLI(t *testing.T, tc *controllertest.Cloud, user, password, project string) func(args ...string) []byte {
 	t.Helper()
 	bin, err := exec.LookPath("openstack")
 	if err != nil {
@@ -50,7 +52,7 @@ func decodeJSON[T any](t *testing.T, b []byte) T {
 }
 
 func TestOpenStackCLIIdentity(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	osc := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
 
 	tok := decodeJSON[map[string]string](t, osc("token", "issue", "-f", "json"))

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // Defects found with real clients (issue 8): each case here failed
@@ -16,9 +18,9 @@ import (
 // download are Horizon's v3 openrc, with the project's id and domain id,
 // which clients that scope by id (gophercloud's AuthOptionsFromEnv) need.
 func TestOpenRCIsHorizonV3(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin := tc.adminToken(t)
-	demoProject := tc.do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	tc := controllertest.New(t, nil)
+	admin := tc.AdminToken(t)
+	demoProject := tc.Do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
 
 	// Sourced in bash, the file sets what gophercloud reads.
 	env := func(script string) map[string]string {
@@ -63,9 +65,9 @@ func TestOpenRCIsHorizonV3(t *testing.T) {
 
 	// The portal's download: the same form, for the signed-in project,
 	// asking for the password.
-	b := newFormClient(t, tc)
-	b.login("demo", tc.DemoPass)
-	rc := b.get("/project/api_access/openrc").Body
+	b := tc.NewFormClient(t)
+	b.Login("demo", tc.DemoPass)
+	rc := b.Get("/project/api_access/openrc").Body
 	for _, want := range []string{"export OS_PROJECT_ID='" + demoProject + "'", "export OS_PROJECT_DOMAIN_ID='default'",
 		"export OS_USER_DOMAIN_NAME='Default'", "read -sr OS_PASSWORD_INPUT"} {
 		if !strings.Contains(rc, want) {
@@ -77,22 +79,22 @@ func TestOpenRCIsHorizonV3(t *testing.T) {
 // TestComputeCompat: what Nova answers and Nimbus did not, each found by
 // tempest or a real client.
 func TestComputeCompat(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	startAgent(t, tc, "compat-1")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	demo, admin := tc.demoToken(t), tc.adminToken(t)
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "compat-1")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	demo, admin := tc.DemoToken(t), tc.AdminToken(t)
 	mv := func(v string) []string { return []string{"OpenStack-API-Version", "compute " + v} }
 
 	// min_count / max_count of 0 are refused.
 	for _, k := range []string{"min_count", "max_count"} {
-		r := tc.createServer(t, demo, map[string]any{"name": "zero", "flavorRef": "1", "imageRef": img, k: 0})
+		r := tc.CreateServer(t, demo, map[string]any{"name": "zero", "flavorRef": "1", "imageRef": img, k: 0})
 		if r.Status != 400 {
 			t.Errorf("%s 0: got %d %s, want 400", k, r.Status, r.Body)
 		}
 	}
 
-	r := tc.createServer(t, demo, map[string]any{"name": "vm a&b", "flavorRef": "1", "imageRef": img})
+	r := tc.CreateServer(t, demo, map[string]any{"name": "vm a&b", "flavorRef": "1", "imageRef": img})
 	if r.Status != 202 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
@@ -100,21 +102,21 @@ func TestComputeCompat(t *testing.T) {
 		t.Errorf("x-compute-request-id %q, x-openstack-request-id %q", r.Header.Get("X-Compute-Request-Id"), r.Header.Get("X-Openstack-Request-Id"))
 	}
 	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	tc.WaitStatus(t, demo, id, "ACTIVE", 20*time.Second)
 
 	// Actions answer 202 with no body (not "Accepted", which clients
 	// try to decode).
-	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 || len(r.Body) != 0 {
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 || len(r.Body) != 0 {
 		t.Errorf("os-stop: %d %q, want 202 with no body", r.Status, r.Body)
 	}
-	tc.waitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
+	tc.WaitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
 
 	// progress is shown only while ACTIVE or BUILD, as Nova does.
-	if _, ok := tc.do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)["progress"]; ok {
+	if _, ok := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)["progress"]; ok {
 		t.Error("a SHUTOFF server shows progress")
 	}
 	// PUT answers the server without the extended attributes, as Nova does.
-	r = tc.do(t, "PUT", "/compute/v2.1/servers/"+id, demo, map[string]any{"server": map[string]any{"name": "vm a&b"}})
+	r = tc.Do(t, "PUT", "/compute/v2.1/servers/"+id, demo, map[string]any{"server": map[string]any{"name": "vm a&b"}})
 	if up := r.JSON(t)["server"].(map[string]any); r.Status != 200 || up["name"] != "vm a&b" || up["OS-EXT-STS:vm_state"] != nil ||
 		up["OS-EXT-AZ:availability_zone"] != nil || up["key_name"] != nil || up["OS-DCF:diskConfig"] != "MANUAL" {
 		t.Errorf("PUT server answer: %d %v", r.Status, up)
@@ -123,7 +125,7 @@ func TestComputeCompat(t *testing.T) {
 	// List filters: image, flavor, ip; limit 0; next links keep filters.
 	ids := func(path, token string) []string {
 		t.Helper()
-		r := tc.do(t, "GET", path, token, nil)
+		r := tc.Do(t, "GET", path, token, nil)
 		if r.Status != 200 {
 			t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
 		}
@@ -147,7 +149,7 @@ func TestComputeCompat(t *testing.T) {
 			}
 		}
 	}
-	r = tc.do(t, "GET", "/compute/v2.1/servers/detail?limit=1&name="+url.QueryEscape("vm a&b")+"&flavor=1&status=SHUTOFF", demo, nil)
+	r = tc.Do(t, "GET", "/compute/v2.1/servers/detail?limit=1&name="+url.QueryEscape("vm a&b")+"&flavor=1&status=SHUTOFF", demo, nil)
 	links, _ := r.JSON(t)["servers_links"].([]any)
 	if len(links) != 1 {
 		t.Fatalf("servers_links: %s", r.Body)
@@ -162,13 +164,13 @@ func TestComputeCompat(t *testing.T) {
 
 	// An admin deleting with --wait sees the deleted server go away (404),
 	// as in Nova; deleted servers appear only in lists asking for them.
-	if r := tc.do(t, "DELETE", "/compute/v2.1/servers/"+id, admin, nil); r.Status != 204 {
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, admin, nil); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	waitFor(t, 20*time.Second, "the deleted server to be 404 for its owner", func() bool {
-		return tc.do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).Status == 404
+	controllertest.WaitFor(t, 20*time.Second, "the deleted server to be 404 for its owner", func() bool {
+		return tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).Status == 404
 	})
-	if r := tc.do(t, "GET", "/compute/v2.1/servers/"+id, admin, nil); r.Status != 404 {
+	if r := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, admin, nil); r.Status != 404 {
 		t.Errorf("admin GET of a deleted server: %d %s, want 404", r.Status, r.Body)
 	}
 	if got := ids("/compute/v2.1/servers/detail?all_tenants=1", admin); len(got) != 0 {
@@ -184,17 +186,17 @@ func TestComputeCompat(t *testing.T) {
 		t.Errorf("changes-since after delete: %v, want the deleted server", got)
 	}
 	// Its action log stays readable by its owner from 2.21.
-	if r := tc.do(t, "GET", "/compute/v2.1/servers/"+id+"/os-instance-actions", demo, nil, mv("2.21")...); r.Status != 200 ||
+	if r := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/os-instance-actions", demo, nil, mv("2.21")...); r.Status != 200 ||
 		len(r.JSON(t)["instanceActions"].([]any)) != 3 {
 		t.Errorf("deleted server's actions at 2.21: %d %s", r.Status, r.Body)
 	}
-	if r := tc.do(t, "GET", "/compute/v2.1/servers/"+id+"/os-instance-actions", demo, nil, mv("2.20")...); r.Status != 404 {
+	if r := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/os-instance-actions", demo, nil, mv("2.20")...); r.Status != 404 {
 		t.Errorf("deleted server's actions at 2.20: %d, want 404", r.Status)
 	}
 
 	// Limits and quota sets carry Nova's keys for each microversion.
 	abs := func(v string) map[string]any {
-		return tc.do(t, "GET", "/compute/v2.1/limits", demo, nil, mv(v)...).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
+		return tc.Do(t, "GET", "/compute/v2.1/limits", demo, nil, mv(v)...).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
 	}
 	legacy := []string{"maxSecurityGroups", "maxSecurityGroupRules", "maxTotalFloatingIps", "totalFloatingIpsUsed", "totalSecurityGroupsUsed"}
 	personality := []string{"maxPersonality", "maxPersonalitySize", "maxServerGroups", "maxServerGroupMembers", "totalServerGroupsUsed"}
@@ -221,14 +223,14 @@ func TestComputeCompat(t *testing.T) {
 	if a := abs("2.1"); a["maxPersonality"] != 5.0 || a["maxPersonalitySize"] != 10240.0 || a["maxSecurityGroups"] != 10.0 {
 		t.Errorf("limits at 2.1: %v", a)
 	}
-	pid := tc.do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	pid := tc.Do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
 	qpath := "/compute/v2.1/os-quota-sets/" + pid
-	r = tc.do(t, "PUT", qpath, admin, map[string]any{"quota_set": map[string]any{"floating_ips": 20, "injected_files": "7", "networks": 3,
+	r = tc.Do(t, "PUT", qpath, admin, map[string]any{"quota_set": map[string]any{"floating_ips": 20, "injected_files": "7", "networks": 3,
 		"security_group_rules": 30}}, mv("2.1")...)
 	if r.Status != 200 {
 		t.Fatalf("quota update at 2.1 with the legacy keys: %d %s", r.Status, r.Body)
 	}
-	qs := tc.do(t, "GET", qpath, demo, nil, mv("2.1")...).JSON(t)["quota_set"].(map[string]any)
+	qs := tc.Do(t, "GET", qpath, demo, nil, mv("2.1")...).JSON(t)["quota_set"].(map[string]any)
 	for k, want := range map[string]float64{"floating_ips": 20, "injected_files": 7, "security_group_rules": 30, "fixed_ips": -1,
 		"security_groups": 10, "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255, "instances": 10} {
 		if qs[k] != want {
@@ -238,22 +240,22 @@ func TestComputeCompat(t *testing.T) {
 	if _, ok := qs["networks"]; ok {
 		t.Errorf("quota set shows networks: %v", qs)
 	}
-	qs = tc.do(t, "GET", qpath, demo, nil, mv("2.36")...).JSON(t)["quota_set"].(map[string]any)
+	qs = tc.Do(t, "GET", qpath, demo, nil, mv("2.36")...).JSON(t)["quota_set"].(map[string]any)
 	if _, ok := qs["floating_ips"]; ok || qs["injected_files"] != 7.0 {
 		t.Errorf("quota set at 2.36: %v", qs)
 	}
-	if d := tc.do(t, "GET", qpath+"/defaults", demo, nil, mv("2.1")...).JSON(t)["quota_set"].(map[string]any); d["security_groups"] != 10.0 {
+	if d := tc.Do(t, "GET", qpath+"/defaults", demo, nil, mv("2.1")...).JSON(t)["quota_set"].(map[string]any); d["security_groups"] != 10.0 {
 		t.Errorf("default quota set at 2.1: %v", d)
 	}
 	for _, k := range []string{"floating_ips", "networks", "security_groups"} {
-		if r := tc.do(t, "PUT", qpath, admin, map[string]any{"quota_set": map[string]any{k: 1}}, mv("2.36")...); r.Status != 400 {
+		if r := tc.Do(t, "PUT", qpath, admin, map[string]any{"quota_set": map[string]any{k: 1}}, mv("2.36")...); r.Status != 400 {
 			t.Errorf("quota update at 2.36 with %s: %d, want 400", k, r.Status)
 		}
 	}
 
 	// Flavors: numbers as strings, is_public as a string; an extra spec's
 	// delete is 200 with no body.
-	r = tc.do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{"name": "strings", "ram": "512",
+	r = tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{"name": "strings", "ram": "512",
 		"vcpus": "1", "disk": "1", "OS-FLV-EXT-DATA:ephemeral": "0", "swap": "", "rxtx_factor": "1.0", "os-flavor-access:is_public": "False"}})
 	if r.Status != 200 {
 		t.Fatalf("flavor create with strings: %d %s", r.Status, r.Body)
@@ -263,24 +265,24 @@ func TestComputeCompat(t *testing.T) {
 		t.Errorf("flavor from strings: %v", fl)
 	}
 	for _, bad := range []any{"-1", "12ab", "", true} {
-		if r := tc.do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{"name": "bad", "ram": bad,
+		if r := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{"name": "bad", "ram": bad,
 			"vcpus": 1, "disk": 1}}); r.Status != 400 {
 			t.Errorf("flavor ram %v: %d, want 400", bad, r.Status)
 		}
 	}
 	fid := fl["id"].(string)
-	tc.do(t, "POST", "/compute/v2.1/flavors/"+fid+"/os-extra_specs", admin, map[string]any{"extra_specs": map[string]string{"k": "v"}})
-	if r := tc.do(t, "DELETE", "/compute/v2.1/flavors/"+fid+"/os-extra_specs/k", admin, nil); r.Status != 200 || len(r.Body) != 0 {
+	tc.Do(t, "POST", "/compute/v2.1/flavors/"+fid+"/os-extra_specs", admin, map[string]any{"extra_specs": map[string]string{"k": "v"}})
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/flavors/"+fid+"/os-extra_specs/k", admin, nil); r.Status != 200 || len(r.Body) != 0 {
 		t.Errorf("extra spec delete: %d %q, want 200 with no body", r.Status, r.Body)
 	}
-	if r := tc.do(t, "DELETE", "/compute/v2.1/flavors/"+fid, admin, nil); r.Status != 202 || len(r.Body) != 0 {
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/flavors/"+fid, admin, nil); r.Status != 202 || len(r.Body) != 0 {
 		t.Errorf("flavor delete: %d %q, want 202 with no body", r.Status, r.Body)
 	}
 
 	// Hypervisors' cpu_info: a string before 2.28, an object after;
 	// services' forced_down only from 2.11.
 	hv := func(v string) map[string]any {
-		return tc.do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil, mv(v)...).JSON(t)["hypervisors"].([]any)[0].(map[string]any)
+		return tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil, mv(v)...).JSON(t)["hypervisors"].([]any)[0].(map[string]any)
 	}
 	if s, ok := hv("2.27")["cpu_info"].(string); !ok || !strings.Contains(s, `"arch"`) {
 		t.Errorf("cpu_info at 2.27: %#v, want a JSON string", hv("2.27")["cpu_info"])
@@ -289,7 +291,7 @@ func TestComputeCompat(t *testing.T) {
 		t.Errorf("cpu_info at 2.28: %#v, want an object", hv("2.28")["cpu_info"])
 	}
 	svc := func(v string) map[string]any {
-		return tc.do(t, "GET", "/compute/v2.1/os-services", admin, nil, mv(v)...).JSON(t)["services"].([]any)[0].(map[string]any)
+		return tc.Do(t, "GET", "/compute/v2.1/os-services", admin, nil, mv(v)...).JSON(t)["services"].([]any)[0].(map[string]any)
 	}
 	if _, ok := svc("2.10")["forced_down"]; ok {
 		t.Error("forced_down shown at 2.10")
@@ -297,11 +299,11 @@ func TestComputeCompat(t *testing.T) {
 	if svc("2.11")["forced_down"] != false {
 		t.Error("forced_down missing at 2.11")
 	}
-	if r := tc.do(t, "GET", "/compute/v2.1/os-hypervisors/compat/search", admin, nil); r.Status != 200 ||
+	if r := tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/compat/search", admin, nil); r.Status != 200 ||
 		len(r.JSON(t)["hypervisors"].([]any)) != 1 {
 		t.Errorf("hypervisor search: %d %s", r.Status, r.Body)
 	}
-	if r := tc.do(t, "GET", "/compute/v2.1/os-hypervisors/nothing-like-it/servers", admin, nil); r.Status != 404 {
+	if r := tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/nothing-like-it/servers", admin, nil); r.Status != 404 {
 		t.Errorf("hypervisor servers, no match: %d, want 404", r.Status)
 	}
 }
@@ -310,9 +312,9 @@ func TestComputeCompat(t *testing.T) {
 // admin returns once the server is gone (it polled until its timeout
 // while admins saw deleted servers as DELETED).
 func TestOpenStackCLIAdminDeleteWait(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	startAgent(t, tc, "compat-3")
-	tc.waitHosts(t, 1)
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "compat-3")
+	tc.WaitHosts(t, 1)
 	admin := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
 	admin("image", "create", "--public", "--file", "compat_test.go", "--disk-format", "raw", "--container-format", "bare", "tiny")
 	admin("server", "create", "--flavor", "m1.tiny", "--image", "tiny", "--wait", "vm-admin")
@@ -326,29 +328,29 @@ func TestOpenStackCLIAdminDeleteWait(t *testing.T) {
 // TestIdentityAndImageCompat: Keystone's and Glance's answers tempest
 // expects where Nimbus differed.
 func TestIdentityAndImageCompat(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin, demo := tc.adminToken(t), tc.demoToken(t)
+	tc := controllertest.New(t, nil)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
 	// A project-scoped token reads its own project's domain.
-	if r := tc.do(t, "GET", "/identity/v3/domains/default", demo, nil); r.Status != 200 {
+	if r := tc.Do(t, "GET", "/identity/v3/domains/default", demo, nil); r.Status != 200 {
 		t.Errorf("member GET its project's domain: %d %s, want 200", r.Status, r.Body)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/domains/elsewhere", demo, nil); r.Status != 403 {
+	if r := tc.Do(t, "GET", "/identity/v3/domains/elsewhere", demo, nil); r.Status != 403 {
 		t.Errorf("member GET another domain: %d, want 403", r.Status)
 	}
 	// A user or project in a domain that does not exist: 404.
-	if r := tc.do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "nowhere", "domain_id": "no-such-domain"}}); r.Status != 404 {
+	if r := tc.Do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "nowhere", "domain_id": "no-such-domain"}}); r.Status != 404 {
 		t.Errorf("user in a missing domain: %d %s, want 404", r.Status, r.Body)
 	}
-	if r := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "nowhere", "domain_id": "no-such-domain"}}); r.Status != 404 {
+	if r := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "nowhere", "domain_id": "no-such-domain"}}); r.Status != 404 {
 		t.Errorf("project in a missing domain: %d %s, want 404", r.Status, r.Body)
 	}
 	// An empty image id is not found (not the list).
-	if r := tc.do(t, "GET", "/image/v2/images/", demo, nil); r.Status != 404 {
+	if r := tc.Do(t, "GET", "/image/v2/images/", demo, nil); r.Status != 404 {
 		t.Errorf("GET /image/v2/images/: %d, want 404", r.Status)
 	}
 	// Glance's older patch form, the operation as the key.
-	id := tc.createImage(t, demo, map[string]any{"name": "before", "disk_format": "raw", "container_format": "bare"})["id"].(string)
-	r := tc.do(t, "PATCH", "/image/v2/images/"+id, demo, `[{"replace": "/name", "value": "after"}, {"add": "/min_ram", "value": 64}]`,
+	id := tc.CreateImage(t, demo, map[string]any{"name": "before", "disk_format": "raw", "container_format": "bare"})["id"].(string)
+	r := tc.Do(t, "PATCH", "/image/v2/images/"+id, demo, `[{"replace": "/name", "value": "after"}, {"add": "/min_ram", "value": 64}]`,
 		"Content-Type", "application/openstack-images-v2.0-json-patch")
 	if r.Status != 200 || r.JSON(t)["name"] != "after" || r.JSON(t)["min_ram"] != 64.0 {
 		t.Errorf("v2.0 json patch: %d %s", r.Status, r.Body)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/controller"
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
@@ -26,14 +27,6 @@ import (
 func consoleTarget(instance, addr string) console.Target {
 	return console.Target{InstanceID: instance, Addr: addr}
 }
-
-const rfbBanner = testenv.RFBBanner
-
-// noPortCheck turns off the proxy's connect-time port check for tests on
-// libvirt's test driver, whose domains have no VNC server: a fake one
-// stands in at a port the agent cannot confirm.
-// TestConsolePortConfirmedByAgent covers the check itself.
-var noPortCheck = map[string]string{"NIMBUS_CONSOLE_VERIFY_PORT": "false"}
 
 // TestConsolePortConfirmedByAgent: a console token opens only a port the
 // instance's agent confirms is the instance's VNC server now, on the
@@ -44,26 +37,23 @@ var noPortCheck = map[string]string{"NIMBUS_CONSOLE_VERIFY_PORT": "false"}
 // outside the VNC port range (PostgreSQL's 5432) and hosts that are not
 // registered hypervisors are refused too.
 func TestConsolePortConfirmedByAgent(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	startAgent(t, tc, "sim-port")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
-	id := tc.createServer(t, demo, map[string]any{"name": "port", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
-	port := fakeVNC(t)
-	if _, err := tc.srv.pool.Exec(context.Background(), `UPDATE instances SET vnc_port = $2 WHERE id = $1`, id, port); err != nil {
-		t.Fatal(err)
-	}
-	r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo,
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "sim-port")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
+	id := tc.CreateServer(t, demo, map[string]any{"name": "port", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	port := tc.FakeScreen(t, id)
+	r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo,
 		map[string]any{"remote_console": map[string]any{"protocol": "vnc", "type": "novnc"}}, "OpenStack-API-Version", "compute 2.6")
 	if r.Status != 200 {
 		t.Fatalf("remote-consoles: %d %s", r.Status, r.Body)
 	}
-	token := tokenOf(t, r.JSON(t)["remote_console"].(map[string]any)["url"].(string))
+	token := controllertest.TokenOf(t, r.JSON(t)["remote_console"].(map[string]any)["url"].(string))
 	refused := func(what, token string) {
 		t.Helper()
-		ws, res, err := tc.dialConsole(token, tc.ConsoleURL)
+		ws, res, err := tc.DialConsole(token, tc.ConsoleURL)
 		if err == nil {
 			ws.Close()
 			t.Fatalf("%s: the proxy opened the console", what)
@@ -84,42 +74,12 @@ func TestConsolePortConfirmedByAgent(t *testing.T) {
 		{"an unregistered host", "sim-nobody", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
 		{"another address than the host registered", "sim-port", net.JoinHostPort("127.0.0.2", strconv.Itoa(port))},
 	} {
-		tok, err := tc.srv.consoles.Issue(ctx, console.Target{InstanceID: id, Host: c.host, Addr: c.addr})
+		tok, err := tc.Server.Consoles().Issue(ctx, console.Target{InstanceID: id, Host: c.host, Addr: c.addr})
 		if err != nil {
 			t.Fatal(err)
 		}
 		refused(c.what, tok)
 	}
-}
-
-// fakeVNC stands in for a domain's VNC server where libvirt's test driver
-// runs none; it returns the port.
-func fakeVNC(t *testing.T) int {
-	_, port, _ := net.SplitHostPort(testenv.FakeVNC(t))
-	n, _ := strconv.Atoi(port)
-	return n
-}
-
-// tokenOf takes the token out of a console URL of Nova's form
-// (.../vnc_lite.html?path=%3Ftoken%3D...).
-func tokenOf(t *testing.T, consoleURL string) string {
-	t.Helper()
-	u, err := url.Parse(consoleURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := url.Parse(u.Query().Get("path"))
-	if err != nil || p.Query().Get("token") == "" {
-		t.Fatalf("console URL %q has no token in its path parameter", consoleURL)
-	}
-	return p.Query().Get("token")
-}
-
-// dialConsole opens the proxy's websocket as a browser on origin would.
-func (tc *testCloud) dialConsole(token, origin string) (*websocket.Conn, *http.Response, error) {
-	h := http.Header{"Origin": {origin}}
-	d := websocket.Dialer{Subprotocols: []string{"binary"}, HandshakeTimeout: 5 * time.Second}
-	return d.Dial("ws"+strings.TrimPrefix(tc.ConsoleURL, "http")+"/websockify?token="+url.QueryEscape(token), h)
 }
 
 // TestConsoleAPIOnTestDriver covers the console API end to end on
@@ -129,43 +89,40 @@ func (tc *testCloud) dialConsole(token, origin string) (*websocket.Conn, *http.R
 // through the proxy once, the refusals, and console output read by the
 // agent from the serial log.
 func TestConsoleAPIOnTestDriver(t *testing.T) {
-	tc := newTestCloud(t, noPortCheck)
-	agent := startAgent(t, tc, "sim-console")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
-	id := tc.createServer(t, demo, map[string]any{"name": "con", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	tc := controllertest.New(t, controllertest.NoPortCheck)
+	agent := tc.StartAgent(t, "sim-console")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
+	id := tc.CreateServer(t, demo, map[string]any{"name": "con", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, id, "ACTIVE", 20*time.Second)
 	rc := map[string]any{"remote_console": map[string]any{"protocol": "vnc", "type": "novnc"}}
 	v26 := []string{"OpenStack-API-Version", "compute 2.6"}
 
 	// The test driver's domain has no VNC port: not ready, as Nova says.
-	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc, v26...); r.Status != 409 || !strings.Contains(string(r.Body), "conflictingRequest") {
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc, v26...); r.Status != 409 || !strings.Contains(string(r.Body), "conflictingRequest") {
 		t.Fatalf("console of an instance without VNC: %d %s, want 409 conflictingRequest", r.Status, r.Body)
 	}
-	port := fakeVNC(t)
-	if _, err := tc.srv.pool.Exec(context.Background(), `UPDATE instances SET vnc_port = $2 WHERE id = $1`, id, port); err != nil {
-		t.Fatal(err)
-	}
+	tc.FakeScreen(t, id)
 
 	// Microversions, protocols and types, as Nova answers them.
 	for _, c := range []struct {
 		name string
-		r    apiResp
+		r    controllertest.Resp
 		want int
 	}{
-		{"remote-consoles before 2.6", tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc), 404},
-		{"os-getVNCConsole at 2.6", tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getVNCConsole": map[string]any{"type": "novnc"}}, v26...), 404},
-		{"spice", tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, map[string]any{"remote_console": map[string]any{"protocol": "spice", "type": "spice-html5"}}, v26...), 400},
-		{"xvpvnc", tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getVNCConsole": map[string]any{"type": "xvpvnc"}}), 400},
-		{"no body", tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, map[string]any{}, v26...), 400},
+		{"remote-consoles before 2.6", tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc), 404},
+		{"os-getVNCConsole at 2.6", tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getVNCConsole": map[string]any{"type": "novnc"}}, v26...), 404},
+		{"spice", tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, map[string]any{"remote_console": map[string]any{"protocol": "spice", "type": "spice-html5"}}, v26...), 400},
+		{"xvpvnc", tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getVNCConsole": map[string]any{"type": "xvpvnc"}}), 400},
+		{"no body", tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, map[string]any{}, v26...), 400},
 	} {
 		if c.r.Status != c.want {
 			t.Errorf("%s: %d %s, want %d", c.name, c.r.Status, c.r.Body, c.want)
 		}
 	}
 
-	r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc, v26...)
+	r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc, v26...)
 	if r.Status != 200 {
 		t.Fatalf("remote-consoles: %d %s", r.Status, r.Body)
 	}
@@ -174,7 +131,7 @@ func TestConsoleAPIOnTestDriver(t *testing.T) {
 	if got["protocol"] != "vnc" || got["type"] != "novnc" || !strings.HasPrefix(u, tc.ConsoleURL+"/vnc_lite.html?path=%3Ftoken%3D") {
 		t.Fatalf("remote console %v: want vnc/novnc and a URL on the proxy %s", got, tc.ConsoleURL)
 	}
-	token := tokenOf(t, u)
+	token := controllertest.TokenOf(t, u)
 	// The page the URL names is served by the proxy.
 	page, err := http.Get(u)
 	if err != nil {
@@ -186,30 +143,30 @@ func TestConsoleAPIOnTestDriver(t *testing.T) {
 		t.Fatalf("console page: %d %.200s", page.StatusCode, body)
 	}
 	// A page on another site may not use it.
-	if _, resp, err := tc.dialConsole(token, "http://evil.example"); err == nil || resp == nil || resp.StatusCode != 403 {
+	if _, resp, err := tc.DialConsole(token, "http://evil.example"); err == nil || resp == nil || resp.StatusCode != 403 {
 		t.Fatalf("console from another origin: %v %v, want 403", resp, err)
 	}
-	ws, _, err := tc.dialConsole(token, tc.URL)
+	ws, _, err := tc.DialConsole(token, tc.URL)
 	if err != nil {
 		t.Fatalf("console from the portal's origin: %v", err)
 	}
 	defer ws.Close()
 	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, m, err := ws.ReadMessage(); err != nil || string(m) != rfbBanner {
+	if _, m, err := ws.ReadMessage(); err != nil || string(m) != testenv.RFBBanner {
 		t.Fatalf("first message through the proxy: %q %v, want the RFB banner", m, err)
 	}
-	if _, resp, err := tc.dialConsole(token, tc.URL); err == nil || resp.StatusCode != 403 {
+	if _, resp, err := tc.DialConsole(token, tc.URL); err == nil || resp.StatusCode != 403 {
 		t.Fatal("a console token opened a second session")
 	}
 	// The older action gives a working URL too.
-	r = tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getVNCConsole": map[string]any{"type": "novnc"}})
+	r = tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getVNCConsole": map[string]any{"type": "novnc"}})
 	if r.Status != 200 {
 		t.Fatalf("os-getVNCConsole: %d %s", r.Status, r.Body)
 	}
-	old := tokenOf(t, r.JSON(t)["console"].(map[string]any)["url"].(string))
+	old := controllertest.TokenOf(t, r.JSON(t)["console"].(map[string]any)["url"].(string))
 
 	// Console output: the agent reads the serial log's last lines.
-	dir := filepath.Join(agent.dir, "instances", id)
+	dir := filepath.Join(agent.Dir, "instances", id)
 	os.MkdirAll(dir, 0o755)
 	var log strings.Builder
 	for i := 1; i <= 30; i++ {
@@ -223,7 +180,7 @@ func TestConsoleAPIOnTestDriver(t *testing.T) {
 		first  string
 		lines  int
 	}{{10, "line 21", 10}, {"5", "line 26", 5}, {-1, "line 1", 30}, {nil, "line 1", 30}} {
-		r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getConsoleOutput": map[string]any{"length": c.length}})
+		r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getConsoleOutput": map[string]any{"length": c.length}})
 		if r.Status != 200 {
 			t.Fatalf("console output length %v: %d %s", c.length, r.Status, r.Body)
 		}
@@ -234,25 +191,25 @@ func TestConsoleAPIOnTestDriver(t *testing.T) {
 		}
 	}
 	for _, bad := range []any{-2, "abc", 1.5} {
-		if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getConsoleOutput": map[string]any{"length": bad}}); r.Status != 400 {
+		if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-getConsoleOutput": map[string]any{"length": bad}}); r.Status != 400 {
 			t.Errorf("console output length %v: %d %s, want 400", bad, r.Status, r.Body)
 		}
 	}
 
 	// Stopping the instance closes its open console and revokes the
 	// unused token.
-	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 {
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 {
 		t.Fatalf("stop: %d %s", r.Status, r.Body)
 	}
 	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Fatalf("open console after stop: %v, want closed by the proxy", err)
 	}
-	if _, resp, err := tc.dialConsole(old, tc.URL); err == nil || resp.StatusCode != 403 {
+	if _, resp, err := tc.DialConsole(old, tc.URL); err == nil || resp.StatusCode != 403 {
 		t.Fatal("a token issued before the stop still opened the console")
 	}
-	tc.waitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
-	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc, v26...); r.Status != 409 {
+	tc.WaitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", demo, rc, v26...); r.Status != 409 {
 		t.Errorf("console of a stopped instance: %d %s, want 409", r.Status, r.Body)
 	}
 }
@@ -262,7 +219,7 @@ func TestConsoleAPIOnTestDriver(t *testing.T) {
 // PostgreSQL it serves the proxy alone, and a token a controller issued
 // (here, straight into Redis) opens the VNC server through it.
 func TestConsoleOnlyMode(t *testing.T) {
-	tc := newTestCloud(t, nil) // for its Redis settings only
+	tc := controllertest.New(t, nil) // for its Redis settings only
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +227,7 @@ func TestConsoleOnlyMode(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	env := map[string]string{
-		"NIMBUS_REDIS_URL": tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX": tc.env["NIMBUS_REDIS_PREFIX"],
+		"NIMBUS_REDIS_URL": tc.Env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX": tc.Env["NIMBUS_REDIS_PREFIX"],
 		"NIMBUS_LOG_LEVEL": "error", // and no NIMBUS_DATABASE_URL
 		// The fake VNC server has no agent to confirm its port.
 		"NIMBUS_CONSOLE_VERIFY_PORT": "false",
@@ -287,7 +244,7 @@ func TestConsoleOnlyMode(t *testing.T) {
 			t.Errorf("console-only run: %v", err)
 		}
 	}()
-	waitFor(t, 10*time.Second, "the console-only proxy's health check", func() bool {
+	controllertest.WaitFor(t, 10*time.Second, "the console-only proxy's health check", func() bool {
 		res, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false
@@ -295,7 +252,7 @@ func TestConsoleOnlyMode(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode == 200
 	})
-	token, err := tc.srv.consoles.Issue(context.Background(), consoleTarget("i-alone", fmt.Sprintf("127.0.0.1:%d", fakeVNC(t))))
+	token, err := tc.Server.Consoles().Issue(context.Background(), consoleTarget("i-alone", testenv.FakeVNC(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +263,7 @@ func TestConsoleOnlyMode(t *testing.T) {
 	}
 	defer ws.Close()
 	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, m, err := ws.ReadMessage(); err != nil || string(m) != rfbBanner {
+	if _, m, err := ws.ReadMessage(); err != nil || string(m) != testenv.RFBBanner {
 		t.Fatalf("banner through the console-only proxy: %q %v", m, err)
 	}
 }
@@ -317,52 +274,50 @@ func TestConsoleOnlyMode(t *testing.T) {
 // pressed on the Console tab comes back to it; the console token endpoint
 // gives a websocket URL on the proxy only when there is a screen.
 func TestPortalConsoleTabWaitsForScreen(t *testing.T) {
-	tc := newTestCloud(t, noPortCheck)
-	startAgent(t, tc, "sim-tab")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
-	id := tc.createServer(t, demo, map[string]any{"name": "tab", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
-	b := newFormClient(t, tc)
-	b.login("demo", tc.DemoPass)
-	poll := func() page {
+	tc := controllertest.New(t, controllertest.NoPortCheck)
+	tc.StartAgent(t, "sim-tab")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
+	id := tc.CreateServer(t, demo, map[string]any{"name": "tab", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	b := tc.NewFormClient(t)
+	b.Login("demo", tc.DemoPass)
+	poll := func() controllertest.Page {
 		req, _ := http.NewRequest("GET", tc.URL+"/project/instances/"+id+"?fragment=1&tab=console&waiting=1", nil)
 		req.Header.Set("HX-Request", "true")
-		res, err := b.client.Do(req)
+		res, err := b.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return readPage(t, res)
+		return controllertest.ReadPage(t, res)
 	}
-	p := b.get("/project/instances/" + id + "?tab=console")
+	p := b.Get("/project/instances/" + id + "?tab=console")
 	if !strings.Contains(p.Body, `data-testid="console-not-running"`) || !strings.Contains(p.Body, "waiting=1") || strings.Contains(p.Body, "data-console-screen") {
 		t.Fatalf("console tab without a screen: want the notice and a waiting poll, no console:\n%.400s", p.Body)
 	}
 	if got := poll().Header.Get("HX-Refresh"); got != "" {
 		t.Fatalf("poll without a screen: HX-Refresh %q", got)
 	}
-	csrf := csrfOf(t, p)
-	tokenReq := func() page {
+	csrf := controllertest.CSRFOf(t, p)
+	tokenReq := func() controllertest.Page {
 		req, _ := http.NewRequest("POST", tc.URL+"/project/instances/"+id+"/console-token", nil)
 		req.Header.Set("X-CSRF-Token", csrf)
 		req.Header.Set("Origin", tc.URL)
-		res, err := b.client.Do(req)
+		res, err := b.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return readPage(t, res)
+		return controllertest.ReadPage(t, res)
 	}
 	if r := tokenReq(); r.Status != 409 {
 		t.Fatalf("console token without a screen: %d %s, want 409", r.Status, r.Body)
 	}
-	if _, err := tc.srv.pool.Exec(context.Background(), `UPDATE instances SET vnc_port = $2 WHERE id = $1`, id, fakeVNC(t)); err != nil {
-		t.Fatal(err)
-	}
+	tc.FakeScreen(t, id)
 	if got := poll().Header.Get("HX-Refresh"); got != "true" {
 		t.Fatalf("poll once the screen is there: HX-Refresh %q, want true", got)
 	}
-	if p := b.get("/project/instances/" + id + "?tab=console"); !strings.Contains(p.Body, "data-console-screen") {
+	if p := b.Get("/project/instances/" + id + "?tab=console"); !strings.Contains(p.Body, "data-console-screen") {
 		t.Fatal("console tab with a screen has no console")
 	}
 	r := tokenReq()
@@ -374,11 +329,11 @@ func TestPortalConsoleTabWaitsForScreen(t *testing.T) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", tc.URL)
 	req.Header.Set("Referer", tc.URL+"/project/instances/"+id+"?tab=console")
-	res, err := b.client.Do(req)
+	res, err := b.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := readPage(t, res); p.Status != 303 || p.Location != "/project/instances/"+id+"?tab=console" {
+	if p := controllertest.ReadPage(t, res); p.Status != 303 || p.Location != "/project/instances/"+id+"?tab=console" {
 		t.Fatalf("stop from the console tab: %d to %q, want back to the console tab", p.Status, p.Location)
 	}
 }
@@ -392,27 +347,25 @@ func TestPortalConsoleTabWaitsForScreen(t *testing.T) {
 // user's third console is refused with 429 and the catalogue's sentence.
 func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 	extra := map[string]string{"NIMBUS_CONSOLE_MAX_PER_USER": "2", "NIMBUS_CONSOLE_MAX_PER_INSTANCE": "4"}
-	for k, v := range noPortCheck {
+	for k, v := range controllertest.NoPortCheck {
 		extra[k] = v
 	}
-	tc := newTestCloud(t, extra)
-	startAgent(t, tc, "sim-access")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
-	id := tc.createServer(t, demo, map[string]any{"name": "acc", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
-	if _, err := tc.srv.pool.Exec(context.Background(), `UPDATE instances SET vnc_port = $2 WHERE id = $1`, id, fakeVNC(t)); err != nil {
-		t.Fatal(err)
-	}
+	tc := controllertest.New(t, extra)
+	tc.StartAgent(t, "sim-access")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
+	id := tc.CreateServer(t, demo, map[string]any{"name": "acc", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	tc.FakeScreen(t, id)
 
-	admin := tc.adminToken(t)
-	pid := tc.do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
-	uid := tc.do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{
+	admin := tc.AdminToken(t)
+	pid := tc.Do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	uid := tc.Do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{
 		"name": "carol", "password": "carol-pass-1", "default_project_id": pid}}).JSON(t)["user"].(map[string]any)["id"].(string)
-	member := tc.do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
+	member := tc.Do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
 	grant := func() {
-		if r := tc.do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil); r.Status != 204 {
+		if r := tc.Do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil); r.Status != 204 {
 			t.Fatalf("grant: %d %s", r.Status, r.Body)
 		}
 	}
@@ -421,12 +374,12 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 	// open asks the API for a console with token and opens it.
 	open := func(t *testing.T, token string) *websocket.Conn {
 		t.Helper()
-		r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", token,
+		r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/remote-consoles", token,
 			map[string]any{"remote_console": map[string]any{"protocol": "vnc", "type": "novnc"}}, "OpenStack-API-Version", "compute 2.6")
 		if r.Status != 200 {
 			t.Fatalf("remote-consoles: %d %s", r.Status, r.Body)
 		}
-		return openWS(t, tc, tokenOf(t, r.JSON(t)["remote_console"].(map[string]any)["url"].(string)))
+		return openWS(t, tc, controllertest.TokenOf(t, r.JSON(t)["remote_console"].(map[string]any)["url"].(string)))
 	}
 	others := open(t, demo)
 
@@ -436,29 +389,29 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 		end, undo func()
 	}{
 		{"user disabled", func() {
-			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": false}})
+			tc.Do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": false}})
 		}, func() {
-			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": true}})
+			tc.Do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": true}})
 		}},
 		{"password set by an admin", func() {
-			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"password": "carol-pass-2"}})
+			tc.Do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"password": "carol-pass-2"}})
 			pw = "carol-pass-2"
 		}, func() {}},
 		{"password changed by the user", func() {
-			tok := tc.token(t, "carol", pw, "demo")
-			if r := tc.do(t, "POST", "/identity/v3/users/"+uid+"/password", tok, map[string]any{"user": map[string]any{
+			tok := tc.Token(t, "carol", pw, "demo")
+			if r := tc.Do(t, "POST", "/identity/v3/users/"+uid+"/password", tok, map[string]any{"user": map[string]any{
 				"original_password": pw, "password": "carol-pass-3"}}); r.Status != 204 {
 				t.Fatalf("change password: %d %s", r.Status, r.Body)
 			}
 			pw = "carol-pass-3"
 		}, func() {}},
 		{"role removed", func() {
-			tc.do(t, "DELETE", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil)
+			tc.Do(t, "DELETE", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil)
 		}, grant},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ws := open(t, tc.token(t, "carol", pw, "demo"))
+			ws := open(t, tc.Token(t, "carol", pw, "demo"))
 			c.end()
 			defer c.undo()
 			consoleClosedWith(t, c.name, ws, 2*time.Second, console.ReasonAccess)
@@ -467,19 +420,19 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 	}
 
 	t.Run("signed out of the portal", func(t *testing.T) {
-		cli := open(t, tc.token(t, "carol", pw, "demo")) // not the portal's: stays open
-		b := newFormClient(t, tc)
-		b.login("carol", pw)
-		csrf := csrfOf(t, b.get("/project/instances/"+id))
-		portalConsole := func() page {
+		cli := open(t, tc.Token(t, "carol", pw, "demo")) // not the portal's: stays open
+		b := tc.NewFormClient(t)
+		b.Login("carol", pw)
+		csrf := controllertest.CSRFOf(t, b.Get("/project/instances/"+id))
+		portalConsole := func() controllertest.Page {
 			req, _ := http.NewRequest("POST", tc.URL+"/project/instances/"+id+"/console-token", nil)
 			req.Header.Set("X-CSRF-Token", csrf)
 			req.Header.Set("Origin", tc.URL)
-			res, err := b.client.Do(req)
+			res, err := b.Client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return readPage(t, res)
+			return controllertest.ReadPage(t, res)
 		}
 		p := portalConsole()
 		if p.Status != 200 {
@@ -497,7 +450,7 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 		json.Unmarshal([]byte(p.Body), &got)
 		u, _ = url.Parse(got.URL)
 		third := u.Query().Get("token")
-		_, res, err := tc.dialConsole(third, tc.URL)
+		_, res, err := tc.DialConsole(third, tc.URL)
 		if err == nil || res == nil || res.StatusCode != 429 {
 			t.Fatalf("carol's third console: %v %v, want 429", res, err)
 		}
@@ -506,14 +459,14 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 			t.Errorf("429 body %q, want %q", body, want)
 		}
 
-		if p := b.post("/auth/logout", url.Values{"_csrf": {csrf}}); p.Status != 303 {
+		if p := b.Post("/auth/logout", url.Values{"_csrf": {csrf}}); p.Status != 303 {
 			t.Fatalf("sign out: %d", p.Status)
 		}
 		consoleClosedWith(t, "the portal's console after sign-out", ws, 2*time.Second, console.ReasonAccess)
 		stillRelays(t, "carol's console from the API", cli)
 		stillRelays(t, "demo's console", others)
 		// The token issued by the signed-out session is void too.
-		if _, res, err := tc.dialConsole(third, tc.URL); err == nil || res == nil || res.StatusCode != 403 {
+		if _, res, err := tc.DialConsole(third, tc.URL); err == nil || res == nil || res.StatusCode != 403 {
 			t.Fatalf("a console token of a signed-out session: %v %v, want 403", res, err)
 		}
 	})
@@ -521,9 +474,9 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 
 // openWS opens a console through the proxy from the portal's origin and
 // reads the banner.
-func openWS(t *testing.T, tc *testCloud, token string) *websocket.Conn {
+func openWS(t *testing.T, tc *controllertest.Cloud, token string) *websocket.Conn {
 	t.Helper()
-	ws, res, err := tc.dialConsole(token, tc.URL)
+	ws, res, err := tc.DialConsole(token, tc.URL)
 	if err != nil {
 		status := 0
 		if res != nil {
@@ -533,7 +486,7 @@ func openWS(t *testing.T, tc *testCloud, token string) *websocket.Conn {
 	}
 	t.Cleanup(func() { ws.Close() })
 	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, m, err := ws.ReadMessage(); err != nil || string(m) != rfbBanner {
+	if _, m, err := ws.ReadMessage(); err != nil || string(m) != testenv.RFBBanner {
 		t.Fatalf("banner: %q %v", m, err)
 	}
 	return ws

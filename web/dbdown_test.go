@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
@@ -137,7 +138,7 @@ func viaProxy(t *testing.T, raw string) (string, *flakyProxy) {
 
 // checkUnavailable checks r is a 503 with Retry-After in the API's shape,
 // telling the client nothing internal.
-func checkUnavailable(t *testing.T, what, shape string, r apiResp) {
+func checkUnavailable(t *testing.T, what, shape string, r controllertest.Resp) {
 	t.Helper()
 	if r.Status != 503 {
 		t.Errorf("%s: got %d %s, want 503", what, r.Status, r.Body)
@@ -159,22 +160,22 @@ func checkUnavailable(t *testing.T, what, shape string, r apiResp) {
 func TestDatabaseDown(t *testing.T) {
 	dbURL, pg := viaProxy(t, testenv.DatabaseURL(t))
 	redisURL, rd := viaProxy(t, testenv.RedisURL(t))
-	tc := newTestCloud(t, map[string]string{"NIMBUS_DATABASE_URL": dbURL, "NIMBUS_REDIS_URL": redisURL,
+	tc := controllertest.New(t, map[string]string{"NIMBUS_DATABASE_URL": dbURL, "NIMBUS_REDIS_URL": redisURL,
 		"NIMBUS_REQUEST_TIMEOUT": "3s", "NIMBUS_DB_ACQUIRE_TIMEOUT": "1s"})
-	admin, demo := tc.adminToken(t), tc.demoToken(t)
-	img := tc.activeImage(t)
-	r := tc.createServer(t, demo, map[string]any{"name": "keep", "flavorRef": "1", "imageRef": img, "networks": "none"})
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	r := tc.CreateServer(t, demo, map[string]any{"name": "keep", "flavorRef": "1", "imageRef": img, "networks": "none"})
 	if r.Status != 202 {
 		t.Fatalf("create server: %d %s", r.Status, r.Body)
 	}
 	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
-	before := tc.waitStatus(t, demo, id, "ERROR", 30*time.Second) // no hosts: a settled state
-	browser := newFormClient(t, tc)
-	browser.login("demo", tc.DemoPass)
+	before := tc.WaitStatus(t, demo, id, "ERROR", 30*time.Second) // no hosts: a settled state
+	browser := tc.NewFormClient(t)
+	browser.Login("demo", tc.DemoPass)
 	// A request that hangs fails the test in seconds, not at the suite's
 	// timeout (web tests are not parallel, so the default client is ours).
 	defaultTimeout := http.DefaultClient.Timeout
-	http.DefaultClient.Timeout, browser.client.Timeout = 20*time.Second, 20*time.Second
+	http.DefaultClient.Timeout, browser.Client.Timeout = 20*time.Second, 20*time.Second
 	t.Cleanup(func() { http.DefaultClient.Timeout = defaultTimeout })
 
 	requests := func(t *testing.T) {
@@ -186,13 +187,13 @@ func TestDatabaseDown(t *testing.T) {
 			{"GET", "/image/v2/images/" + img, demo, "keystone"},
 		} {
 			start := time.Now()
-			r := tc.do(t, rq.method, rq.path, rq.token, nil)
+			r := tc.Do(t, rq.method, rq.path, rq.token, nil)
 			checkUnavailable(t, rq.method+" "+rq.path, rq.shape, r)
 			if d := time.Since(start); d > 10*time.Second {
 				t.Errorf("%s %s took %v: past the request deadline", rq.method, rq.path, d)
 			}
 		}
-		p := browser.get("/project/instances")
+		p := browser.Get("/project/instances")
 		if p.Status != 503 || p.Header.Get("Retry-After") == "" || !strings.Contains(p.Body, "Temporarily unavailable") {
 			t.Errorf("portal instances page: got %d (Retry-After %q), want 503 with the catalogue's page", p.Status, p.Header.Get("Retry-After"))
 		}
@@ -211,10 +212,10 @@ func TestDatabaseDown(t *testing.T) {
 		requests(t)
 	})
 	pg.set("up")
-	waitFor(t, 20*time.Second, "the API to answer again", func() bool {
-		return tc.do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).Status == 200
+	controllertest.WaitFor(t, 20*time.Second, "the API to answer again", func() bool {
+		return tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).Status == 200
 	})
-	after := tc.do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)
+	after := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)
 	if after["status"] != before["status"] || after["OS-EXT-STS:task_state"] != nil || after["updated"] != before["updated"] {
 		t.Errorf("server changed while PostgreSQL was down: before %v %v, after %v %v", before["status"], before["updated"], after["status"], after["updated"])
 	}
@@ -222,17 +223,17 @@ func TestDatabaseDown(t *testing.T) {
 	t.Run("redis down", func(t *testing.T) {
 		rd.set("refuse")
 		defer rd.set("up")
-		r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, "demo"))
+		r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", tc.DemoPass, "demo"))
 		checkUnavailable(t, "login", "keystone", r)
-		p := browser.get("/project/instances")
+		p := browser.Get("/project/instances")
 		if p.Status != 503 || !strings.Contains(p.Body, "Temporarily unavailable") {
 			t.Errorf("portal with Redis down: got %d, want 503 with the catalogue's page", p.Status)
 		}
 	})
-	waitFor(t, 20*time.Second, "logins to work again", func() bool {
-		return tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, "demo")).Status == 201
+	controllertest.WaitFor(t, 20*time.Second, "logins to work again", func() bool {
+		return tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", tc.DemoPass, "demo")).Status == 201
 	})
-	if r := tc.do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
 		t.Errorf("delete once PostgreSQL is back: got %d %s, want 204", r.Status, r.Body)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
@@ -27,9 +28,9 @@ import (
 // client polling the API.
 type faultCloud struct {
 	t     *testing.T
-	tc    *testCloud
+	tc    *controllertest.Cloud
 	lv    *testenv.Libvirtd
-	agent *simAgent
+	agent *controllertest.Agent
 	host  string
 	dir   string
 	demo  string
@@ -46,11 +47,11 @@ func newFaultCloud(t *testing.T, extra map[string]string) *faultCloud {
 	for k, v := range extra {
 		env[k] = v
 	}
-	f := &faultCloud{t: t, tc: newTestCloud(t, env), lv: testenv.StartLibvirtd(t), host: "fault-1", dir: t.TempDir()}
-	f.agent = startAgentOn(t, f.tc, f.host, f.lv.URI, f.dir)
-	f.tc.waitHosts(t, 1)
-	f.img = f.tc.activeImage(t)
-	f.demo = f.tc.demoToken(t)
+	f := &faultCloud{t: t, tc: controllertest.New(t, env), lv: testenv.StartLibvirtd(t), host: "fault-1", dir: t.TempDir()}
+	f.agent = f.tc.StartAgentOn(t, f.host, f.lv.URI, f.dir)
+	f.tc.WaitHosts(t, 1)
+	f.img = f.tc.ActiveImage(t)
+	f.demo = f.tc.DemoToken(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop, f.done = cancel, make(chan struct{})
 	go f.poll(ctx)
@@ -64,7 +65,7 @@ func (f *faultCloud) poll(ctx context.Context) {
 	defer close(f.done)
 	for ctx.Err() == nil {
 		for _, p := range []string{"/compute/v2.1/servers/detail", "/compute/v2.1/limits"} {
-			st := f.tc.get(p, f.demo)
+			st := get(f.tc, p, f.demo)
 			n, _ := f.codes.LoadOrStore(st, new(atomic.Int64))
 			n.(*atomic.Int64).Add(1)
 			if st >= 500 && st != 503 {
@@ -86,9 +87,9 @@ func (f *faultCloud) stopPolling() {
 // restartAgent kills the agent if it still runs and starts it again under
 // host, with env (failpoints) if given.
 func (f *faultCloud) restartAgent(host string, env ...string) {
-	f.agent.kill()
+	f.agent.Kill()
 	f.host = host
-	f.agent = startAgentOn(f.t, f.tc, host, f.lv.URI, f.dir, env...)
+	f.agent = f.tc.StartAgentOn(f.t, host, f.lv.URI, f.dir, env...)
 }
 
 // launch asks for n servers and returns their ids.
@@ -96,9 +97,9 @@ func (f *faultCloud) launch(n int, name string) []string {
 	f.t.Helper()
 	var ids []string
 	for i := 0; i < n; i++ {
-		var r apiResp
+		var r controllertest.Resp
 		for try := 0; try < 50; try++ {
-			r = f.tc.do(f.t, "POST", "/compute/v2.1/servers", f.demo, map[string]any{"server": map[string]any{
+			r = f.tc.Do(f.t, "POST", "/compute/v2.1/servers", f.demo, map[string]any{"server": map[string]any{
 				"name": fmt.Sprintf("%s-%d", name, i), "flavorRef": "1", "imageRef": f.img}})
 			if r.Status != 503 {
 				break
@@ -121,13 +122,13 @@ func (f *faultCloud) settle(ids []string, want string, since time.Time, limit ti
 	deadline := time.Now().Add(limit)
 	for {
 		var n int
-		err := f.tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM instances WHERE id = ANY($1::uuid[])
+		err := f.tc.Server.Pool().QueryRow(ctx, `SELECT count(*) FROM instances WHERE id = ANY($1::uuid[])
 			AND vm_state = $2 AND task_state IS NULL`, ids, want).Scan(&n)
 		if err == nil && n == len(ids) {
 			return time.Since(since)
 		}
 		if time.Now().After(deadline) {
-			rows, _ := f.tc.srv.pool.Query(ctx, `SELECT id::text, vm_state, coalesce(task_state, ''),
+			rows, _ := f.tc.Server.Pool().Query(ctx, `SELECT id::text, vm_state, coalesce(task_state, ''),
 				coalesce(fault->>'message', '') || ' ' || coalesce(fault->>'details', '') FROM instances WHERE id = ANY($1::uuid[])`, ids)
 			var states []string
 			for rows.Next() {
@@ -149,7 +150,7 @@ func (f *faultCloud) report(fault string, recovery time.Duration, lost int) {
 	q := func(sql string, args ...any) int {
 		f.t.Helper()
 		var n int
-		if err := f.tc.srv.pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		if err := f.tc.Server.Pool().QueryRow(ctx, sql, args...).Scan(&n); err != nil {
 			f.t.Fatalf("%s: %v", sql, err)
 		}
 		return n
@@ -159,7 +160,7 @@ func (f *faultCloud) report(fault string, recovery time.Duration, lost int) {
 	dup := q(`SELECT count(*) FROM (SELECT action_id FROM instance_action_events WHERE result = 'Success'
 		GROUP BY action_id, event HAVING count(*) > 1) d`)
 	want := map[string]bool{}
-	rows, err := f.tc.srv.pool.Query(ctx, `SELECT 'nimbus-' || id::text FROM instances
+	rows, err := f.tc.Server.Pool().Query(ctx, `SELECT 'nimbus-' || id::text FROM instances
 		WHERE host = $1 AND deleted_at IS NULL AND launched_at IS NOT NULL AND vm_state <> 'error'`, f.host)
 	if err != nil {
 		f.t.Fatal(err)
@@ -187,7 +188,7 @@ func (f *faultCloud) report(fault string, recovery time.Duration, lost int) {
 	}
 	// Quota: what the API counts equals the instances that exist, and the
 	// host's claims equal what its instances hold.
-	r := f.tc.do(f.t, "GET", "/compute/v2.1/limits", f.demo, nil)
+	r := f.tc.Do(f.t, "GET", "/compute/v2.1/limits", f.demo, nil)
 	used := int(r.JSON(f.t)["limits"].(map[string]any)["absolute"].(map[string]any)["totalInstancesUsed"].(float64))
 	live := q(`SELECT count(*) FROM instances i JOIN projects p ON p.id = i.project_id WHERE p.name = 'demo' AND i.deleted_at IS NULL`)
 	claimDrift := q(`SELECT abs(h.vcpus_used - coalesce((SELECT sum(vcpus) FROM instances i WHERE i.claim_host = h.host), 0))::int
@@ -204,7 +205,7 @@ func (f *faultCloud) report(fault string, recovery time.Duration, lost int) {
 
 // get answers the status of an authenticated GET, 0 when no answer came
 // (it runs in a goroutine: no t.Fatal).
-func (tc *testCloud) get(path, token string) int {
+func get(tc *controllertest.Cloud, path, token string) int {
 	req, _ := http.NewRequest("GET", tc.URL+path, nil)
 	req.Header.Set("X-Auth-Token", token)
 	res, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
@@ -227,7 +228,7 @@ func abs(n int) int {
 func (f *faultCloud) waitExit(d time.Duration) {
 	f.t.Helper()
 	done := make(chan struct{})
-	go func() { f.agent.cmd.Wait(); close(done) }()
+	go func() { f.agent.Cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(d):
@@ -266,7 +267,7 @@ func TestFaultAgentKilledAtEachStep(t *testing.T) {
 		if c.action == "reboot" {
 			body = map[string]any{"reboot": map[string]any{"type": "SOFT"}}
 		}
-		if r := f.tc.do(t, "POST", "/compute/v2.1/servers/"+all[0]+"/action", f.demo, body); r.Status != 202 {
+		if r := f.tc.Do(t, "POST", "/compute/v2.1/servers/"+all[0]+"/action", f.demo, body); r.Status != 202 {
 			t.Fatalf("%s: %d %s", c.action, r.Status, r.Body)
 		}
 		f.waitExit(20 * time.Second)
@@ -276,14 +277,14 @@ func TestFaultAgentKilledAtEachStep(t *testing.T) {
 		f.report("agent killed at "+c.action+" "+c.point, rec, 0)
 	}
 	f.restartAgent(f.host, "NIMBUS_FAILPOINTS=agent.job.done")
-	if r := f.tc.do(t, "DELETE", "/compute/v2.1/servers/"+all[1], f.demo, nil); r.Status != 204 {
+	if r := f.tc.Do(t, "DELETE", "/compute/v2.1/servers/"+all[1], f.demo, nil); r.Status != 204 {
 		t.Fatalf("delete: %d", r.Status)
 	}
 	f.waitExit(20 * time.Second)
 	crashed := time.Now()
 	f.restartAgent(f.host)
-	waitFor(t, 30*time.Second, "the delete to finish", func() bool {
-		return f.tc.do(t, "GET", "/compute/v2.1/servers/"+all[1], f.demo, nil).Status == 404
+	controllertest.WaitFor(t, 30*time.Second, "the delete to finish", func() bool {
+		return f.tc.Do(t, "GET", "/compute/v2.1/servers/"+all[1], f.demo, nil).Status == 404
 	})
 	f.report("agent killed at delete agent.job.done", time.Since(crashed), 0)
 }
@@ -343,11 +344,11 @@ func TestFaultLibvirtdRestarted(t *testing.T) {
 	f.settle(before, "active", time.Now(), 20*time.Second)
 	f.lv.Kill()
 	killed := time.Now()
-	waitFor(t, 15*time.Second, "the host to be down", func() bool { return !f.hostUp() })
+	controllertest.WaitFor(t, 15*time.Second, "the host to be down", func() bool { return !f.hostUp() })
 	down := time.Since(killed)
 	f.lv.Start()
 	restarted := time.Now()
-	waitFor(t, 30*time.Second, "the host to be up again", f.hostUp)
+	controllertest.WaitFor(t, 30*time.Second, "the host to be up again", f.hostUp)
 	up := time.Since(restarted)
 	after := f.launch(1, "after")
 	rec := f.settle(after, "active", restarted, 30*time.Second)
@@ -369,9 +370,9 @@ func TestFaultAgentRenamed(t *testing.T) {
 	old := f.host
 	f.restartAgent("fault-renamed")
 	ctx := context.Background()
-	waitFor(t, 20*time.Second, "the renamed host to report its domains", func() bool {
+	controllertest.WaitFor(t, 20*time.Second, "the renamed host to report its domains", func() bool {
 		var n int
-		f.tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM unrecognised_domains WHERE host = 'fault-renamed'`).Scan(&n)
+		f.tc.Server.Pool().QueryRow(ctx, `SELECT count(*) FROM unrecognised_domains WHERE host = 'fault-renamed'`).Scan(&n)
 		return n == len(ids)
 	})
 	time.Sleep(8 * time.Second) // past a full sync (6 power syncs of 1 s)
@@ -379,7 +380,7 @@ func TestFaultAgentRenamed(t *testing.T) {
 		t.Fatalf("%d domains after the rename, want the %d there were", n, domains)
 	}
 	for _, id := range ids {
-		if vm, _, host, _ := f.tc.instanceRow(t, id); vm != "active" || host != old {
+		if vm, _, host, _ := f.tc.InstanceRow(t, id); vm != "active" || host != old {
 			t.Fatalf("instance %s: %s on %s, want active on %s", id, vm, host, old)
 		}
 	}
@@ -390,7 +391,7 @@ func TestFaultAgentRenamed(t *testing.T) {
 // hostUp says whether the controller counts the agent's host as up.
 func (f *faultCloud) hostUp() bool {
 	var up bool
-	f.tc.srv.pool.QueryRow(context.Background(), `SELECT last_seen > now() - interval '3 seconds' FROM compute_hosts WHERE host = $1`,
+	f.tc.Server.Pool().QueryRow(context.Background(), `SELECT last_seen > now() - interval '3 seconds' FROM compute_hosts WHERE host = $1`,
 		f.host).Scan(&up)
 	return up
 }

@@ -9,39 +9,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
 // outboxJobs counts the jobs of kind for instance written to the outbox.
-func (tc *testCloud) outboxJobs(t *testing.T, kind, instance string) int {
+func outboxJobs(t *testing.T, tc *controllertest.Cloud, kind, instance string) int {
 	t.Helper()
 	var n int
-	if err := tc.srv.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox
+	if err := tc.Server.Pool().QueryRow(context.Background(), `SELECT count(*) FROM outbox
 		WHERE payload->>'kind' = $1 AND payload->>'instance_id' = $2`, kind, instance).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
 }
 
-// instanceRow reads what the database holds of an instance.
-func (tc *testCloud) instanceRow(t *testing.T, id string) (vm, task, host string, action int64) {
-	t.Helper()
-	if err := tc.srv.pool.QueryRow(context.Background(), `SELECT vm_state, coalesce(task_state, ''), coalesce(host, ''),
-		coalesce(task_action_id, 0) FROM instances WHERE id = $1`, id).Scan(&vm, &task, &host, &action); err != nil {
-		t.Fatal(err)
-	}
-	return
-}
-
 // launch starts a server as demo and waits for it to be ACTIVE.
-func (tc *testCloud) launch(t *testing.T, demo, img, name string) string {
+func launch(t *testing.T, tc *controllertest.Cloud, demo, img, name string) string {
 	t.Helper()
-	r := tc.createServer(t, demo, map[string]any{"name": name, "flavorRef": "1", "imageRef": img})
+	r := tc.CreateServer(t, demo, map[string]any{"name": name, "flavorRef": "1", "imageRef": img})
 	if r.Status != 202 {
 		t.Fatalf("create %s: %d %s", name, r.Status, r.Body)
 	}
 	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	tc.WaitStatus(t, demo, id, "ACTIVE", 20*time.Second)
 	return id
 }
 
@@ -51,25 +42,25 @@ func (tc *testCloud) launch(t *testing.T, demo, img, name string) string {
 // event below, applied again or after a newer one, must leave the
 // instance as it is and send no job anywhere.
 func TestEventsTwiceOrLateChangeNothing(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	startAgent(t, tc, "sim-dup")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
-	id := tc.launch(t, demo, img, "dup")
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "sim-dup")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
+	id := launch(t, tc, demo, img, "dup")
 	ctx := context.Background()
 
 	// A stop then a start: the instance's current task action is the start's.
 	for _, a := range []string{"os-stop", "os-start"} {
-		if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{a: nil}); r.Status != 202 {
+		if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{a: nil}); r.Status != 202 {
 			t.Fatalf("%s: %d %s", a, r.Status, r.Body)
 		}
 		want := map[string]string{"os-stop": "SHUTOFF", "os-start": "ACTIVE"}[a]
-		tc.waitStatus(t, demo, id, want, 20*time.Second)
+		tc.WaitStatus(t, demo, id, want, 20*time.Second)
 	}
 	var createAction, stopAction int64
-	tc.srv.pool.QueryRow(ctx, `SELECT id FROM instance_actions WHERE instance_id = $1 AND action = 'create'`, id).Scan(&createAction)
-	tc.srv.pool.QueryRow(ctx, `SELECT id FROM instance_actions WHERE instance_id = $1 AND action = 'stop'`, id).Scan(&stopAction)
+	tc.Server.Pool().QueryRow(ctx, `SELECT id FROM instance_actions WHERE instance_id = $1 AND action = 'create'`, id).Scan(&createAction)
+	tc.Server.Pool().QueryRow(ctx, `SELECT id FROM instance_actions WHERE instance_id = $1 AND action = 'stop'`, id).Scan(&stopAction)
 	old := time.Now().Add(-time.Hour)
 	events := []queue.Event{
 		{Kind: queue.EventSpawned, Job: queue.JobBuild, ActionID: createAction, Power: "running"},
@@ -79,40 +70,40 @@ func TestEventsTwiceOrLateChangeNothing(t *testing.T) {
 		{Kind: queue.EventDeleted, Job: queue.JobDelete},
 		{Kind: queue.EventPower, Power: "shutoff", At: old}, // taken before the start
 	}
-	deletesBefore := tc.outboxJobs(t, queue.JobDelete, id)
+	deletesBefore := outboxJobs(t, tc, queue.JobDelete, id)
 	for _, ev := range events {
 		ev.V, ev.InstanceID, ev.Host = queue.Version, id, "sim-dup"
 		if ev.At.IsZero() {
 			ev.At = time.Now()
 		}
 		for i := 0; i < 2; i++ { // and each twice
-			if err := tc.srv.compute.ApplyEvent(ctx, ev); err != nil {
+			if err := tc.Server.Compute().ApplyEvent(ctx, ev); err != nil {
 				t.Fatalf("apply %s: %v", ev.Kind, err)
 			}
 		}
-		vm, task, host, _ := tc.instanceRow(t, id)
+		vm, task, host, _ := tc.InstanceRow(t, id)
 		if vm != "active" || task != "" || host != "sim-dup" {
 			t.Fatalf("after a replayed %s event: %s/%q on %s, want active/None on sim-dup", ev.Kind, vm, task, host)
 		}
-		if n := tc.outboxJobs(t, queue.JobDelete, id); n != deletesBefore {
+		if n := outboxJobs(t, tc, queue.JobDelete, id); n != deletesBefore {
 			t.Fatalf("a replayed %s event queued a delete of the running domain", ev.Kind)
 		}
 	}
 	// The real path too: a duplicate spawned through the events stream.
 	b, _ := json.Marshal(queue.Event{V: queue.Version, Kind: queue.EventSpawned, Job: queue.JobBuild, InstanceID: id,
 		ActionID: createAction, Host: "sim-dup", Power: "running", At: time.Now()})
-	if err := queue.Publish(ctx, tc.srv.rdb, queue.EventStream(tc.cfg.RedisPrefix), b); err != nil {
+	if err := queue.Publish(ctx, tc.Server.RDB(), queue.EventStream(tc.Config.RedisPrefix), b); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the replayed event to be applied", func() bool {
-		p, err := tc.srv.rdb.XPending(ctx, queue.EventStream(tc.cfg.RedisPrefix), "applier").Result()
+	controllertest.WaitFor(t, 10*time.Second, "the replayed event to be applied", func() bool {
+		p, err := tc.Server.RDB().XPending(ctx, queue.EventStream(tc.Config.RedisPrefix), "applier").Result()
 		return err == nil && p.Count == 0
 	})
 	time.Sleep(300 * time.Millisecond)
-	if n := tc.outboxJobs(t, queue.JobDelete, id); n != deletesBefore {
+	if n := outboxJobs(t, tc, queue.JobDelete, id); n != deletesBefore {
 		t.Fatal("a duplicate spawned event on the stream queued a delete of the running domain")
 	}
-	if s := tc.waitStatus(t, demo, id, "ACTIVE", 5*time.Second); s["OS-EXT-STS:power_state"] != float64(1) {
+	if s := tc.WaitStatus(t, demo, id, "ACTIVE", 5*time.Second); s["OS-EXT-STS:power_state"] != float64(1) {
 		t.Fatalf("power state %v, want 1 (running)", s["OS-EXT-STS:power_state"])
 	}
 }
@@ -125,17 +116,17 @@ func TestEventsTwiceOrLateChangeNothing(t *testing.T) {
 // owned it, or of a failed attempt on a host the instance tried, is
 // removed.
 func TestDomainsTheDatabaseDoesNotPlaceAreKept(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	startAgent(t, tc, "sim-own")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
-	id := tc.launch(t, demo, img, "own")
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "sim-own")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
+	id := launch(t, tc, demo, img, "own")
 	ctx := context.Background()
 	apply := func(ev queue.Event) {
 		t.Helper()
 		ev.V, ev.At = queue.Version, time.Now()
-		if err := tc.srv.compute.ApplyEvent(ctx, ev); err != nil {
+		if err := tc.Server.Compute().ApplyEvent(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,47 +142,47 @@ func TestDomainsTheDatabaseDoesNotPlaceAreKept(t *testing.T) {
 	}
 	for _, c := range cases {
 		apply(c.ev)
-		if n := tc.outboxJobs(t, queue.JobDelete, c.instanceID); n != 0 {
+		if n := outboxJobs(t, tc, queue.JobDelete, c.instanceID); n != 0 {
 			t.Fatalf("%s: a delete was queued", c.what)
 		}
 		var reason string
-		if err := tc.srv.pool.QueryRow(ctx, `SELECT reason FROM unrecognised_domains WHERE host = $1 AND instance_id = $2`,
+		if err := tc.Server.Pool().QueryRow(ctx, `SELECT reason FROM unrecognised_domains WHERE host = $1 AND instance_id = $2`,
 			c.ev.Host, c.instanceID).Scan(&reason); err != nil {
 			t.Fatalf("%s: not recorded for an admin: %v", c.what, err)
 		}
 	}
-	if vm, _, host, _ := tc.instanceRow(t, id); vm != "active" || host != "sim-own" {
+	if vm, _, host, _ := tc.InstanceRow(t, id); vm != "active" || host != "sim-own" {
 		t.Fatalf("instance %s on %s after foreign reports, want active on sim-own", vm, host)
 	}
 	// The admin's Hosts page lists them.
-	admin := newFormClient(t, tc)
-	admin.login("admin", tc.AdminPass)
-	if page := admin.get("/admin/hypervisors"); !strings.Contains(page.Body, unknown) || !strings.Contains(page.Body, "sim-renamed") {
+	admin := tc.NewFormClient(t)
+	admin.Login("admin", tc.AdminPass)
+	if page := admin.Get("/admin/hypervisors"); !strings.Contains(page.Body, unknown) || !strings.Contains(page.Body, "sim-renamed") {
 		t.Fatalf("admin hosts page does not list the unrecognised domains")
 	}
 	// A host's full list drops the records of domains it no longer has.
 	apply(queue.Event{Kind: queue.EventInventory, Host: "sim-own", Instances: []string{id}})
 	var n int
-	tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM unrecognised_domains WHERE host = 'sim-own'`).Scan(&n)
+	tc.Server.Pool().QueryRow(ctx, `SELECT count(*) FROM unrecognised_domains WHERE host = 'sim-own'`).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d records left for sim-own after a list without them", n)
 	}
 
 	// Deleted in the database, reported by the host that owned it: reaped.
-	if r := tc.do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
 		t.Fatalf("delete: %d", r.Status)
 	}
-	waitFor(t, 20*time.Second, "the server to be deleted", func() bool {
-		vm, _, _, _ := tc.instanceRow(t, id)
+	controllertest.WaitFor(t, 20*time.Second, "the server to be deleted", func() bool {
+		vm, _, _, _ := tc.InstanceRow(t, id)
 		return vm == "deleted"
 	})
-	before := tc.outboxJobs(t, queue.JobDelete, id)
+	before := outboxJobs(t, tc, queue.JobDelete, id)
 	apply(queue.Event{Kind: queue.EventPower, InstanceID: id, Host: "sim-renamed", Power: "running"})
-	if tc.outboxJobs(t, queue.JobDelete, id) != before {
+	if outboxJobs(t, tc, queue.JobDelete, id) != before {
 		t.Fatal("a deleted instance's domain on a host that never owned it was destroyed")
 	}
 	apply(queue.Event{Kind: queue.EventPower, InstanceID: id, Host: "sim-own", Power: "running"})
-	if tc.outboxJobs(t, queue.JobDelete, id) != before+1 {
+	if outboxJobs(t, tc, queue.JobDelete, id) != before+1 {
 		t.Fatal("a deleted instance's domain on its own host was not removed")
 	}
 }
@@ -203,27 +194,27 @@ func TestDomainsTheDatabaseDoesNotPlaceAreKept(t *testing.T) {
 // instead of showing ACTIVE for ever; a delete whose host is down
 // completes locally and frees the quota (issue 8, defect 5).
 func TestLostJobsAreRecovered(t *testing.T) {
-	tc := newTestCloud(t, map[string]string{"NIMBUS_TASK_RESEND": "2s", "NIMBUS_AGENT_LIVENESS": "3s"})
-	agent := startAgent(t, tc, "sim-lost")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
-	id := tc.launch(t, demo, img, "lost")
+	tc := controllertest.New(t, map[string]string{"NIMBUS_TASK_RESEND": "2s", "NIMBUS_AGENT_LIVENESS": "3s"})
+	agent := tc.StartAgent(t, "sim-lost")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
+	id := launch(t, tc, demo, img, "lost")
 	ctx := context.Background()
-	stream := queue.HostStream(tc.cfg.RedisPrefix, "sim-lost")
+	stream := queue.HostStream(tc.Config.RedisPrefix, "sim-lost")
 
 	// Freeze the agent, ask for a stop, and lose the job with the stream.
-	agent.cmd.Process.Signal(syscall.SIGSTOP)
-	t.Cleanup(func() { agent.cmd.Process.Signal(syscall.SIGCONT) }) // so a failed test can stop it
+	agent.Cmd.Process.Signal(syscall.SIGSTOP)
+	t.Cleanup(func() { agent.Cmd.Process.Signal(syscall.SIGCONT) }) // so a failed test can stop it
 	// Past the agent's blocking read (1 s here), so Redis holds the job
 	// for no reader and losing the stream loses it.
 	time.Sleep(2500 * time.Millisecond)
-	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 {
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 {
 		t.Fatalf("stop: %d %s", r.Status, r.Body)
 	}
 	// The stream already holds the build job: wait for the stop job itself.
-	waitFor(t, 5*time.Second, "the stop job to reach Redis", func() bool {
-		ms, _ := tc.srv.rdb.XRange(ctx, stream, "-", "+").Result()
+	controllertest.WaitFor(t, 5*time.Second, "the stop job to reach Redis", func() bool {
+		ms, _ := tc.Server.RDB().XRange(ctx, stream, "-", "+").Result()
 		for _, m := range ms {
 			var j queue.Job
 			if p, _ := m.Values[queue.Field].(string); json.Unmarshal([]byte(p), &j) == nil && j.Kind == queue.JobStop {
@@ -232,69 +223,69 @@ func TestLostJobsAreRecovered(t *testing.T) {
 		}
 		return false
 	})
-	if err := tc.srv.rdb.Del(ctx, stream).Err(); err != nil {
+	if err := tc.Server.RDB().Del(ctx, stream).Err(); err != nil {
 		t.Fatal(err)
 	}
-	agent.cmd.Process.Signal(syscall.SIGCONT)
-	tc.waitStatus(t, demo, id, "SHUTOFF", 30*time.Second)
-	if n := tc.outboxJobs(t, queue.JobStop, id); n < 2 {
+	agent.Cmd.Process.Signal(syscall.SIGCONT)
+	tc.WaitStatus(t, demo, id, "SHUTOFF", 30*time.Second)
+	if n := outboxJobs(t, tc, queue.JobStop, id); n < 2 {
 		t.Fatalf("stop job sent %d times: the reconciler did not send it again", n)
 	}
 
 	// A second start of the same action arriving after the instance was
 	// stopped again is answered from the agent's memory, not done again.
-	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-start": nil}); r.Status != 202 {
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-start": nil}); r.Status != 202 {
 		t.Fatalf("start: %d", r.Status)
 	}
-	tc.waitStatus(t, demo, id, "ACTIVE", 20*time.Second)
-	_, _, _, startAction := tc.instanceRow(t, id)
-	if r := tc.do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 {
+	tc.WaitStatus(t, demo, id, "ACTIVE", 20*time.Second)
+	_, _, _, startAction := tc.InstanceRow(t, id)
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"os-stop": nil}); r.Status != 202 {
 		t.Fatalf("stop: %d", r.Status)
 	}
-	tc.waitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
+	tc.WaitStatus(t, demo, id, "SHUTOFF", 20*time.Second)
 	b, _ := json.Marshal(queue.Job{V: queue.Version, Kind: queue.JobStart, InstanceID: id, ActionID: startAction})
-	if err := queue.Publish(ctx, tc.srv.rdb, stream, b); err != nil {
+	if err := queue.Publish(ctx, tc.Server.RDB(), stream, b); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second) // past a power sync (1 s) that would report a start
-	if s := tc.waitStatus(t, demo, id, "SHUTOFF", time.Second); s["OS-EXT-STS:power_state"] != float64(4) {
+	if s := tc.WaitStatus(t, demo, id, "SHUTOFF", time.Second); s["OS-EXT-STS:power_state"] != float64(4) {
 		t.Fatalf("a replayed start job powered the instance on again: power %v", s["OS-EXT-STS:power_state"])
 	}
 
 	// The domain vanishes from its host: the host's full list (sent with
 	// each full power sync) puts the instance in ERROR.
-	if _, err := tc.srv.pool.Exec(ctx, `UPDATE instances SET updated_at = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
+	if _, err := tc.Server.Pool().Exec(ctx, `UPDATE instances SET updated_at = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := tc.srv.compute.ApplyEvent(ctx, queue.Event{V: queue.Version, Kind: queue.EventInventory, Host: "sim-lost",
+	if err := tc.Server.Compute().ApplyEvent(ctx, queue.Event{V: queue.Version, Kind: queue.EventInventory, Host: "sim-lost",
 		Instances: []string{}, At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	s := tc.waitStatus(t, demo, id, "ERROR", 5*time.Second)
+	s := tc.WaitStatus(t, demo, id, "ERROR", 5*time.Second)
 	if f, _ := s["fault"].(map[string]any); f == nil || !strings.Contains(f["message"].(string), "missing from its host") {
 		t.Fatalf("fault %v, want the domain named missing", s["fault"])
 	}
 
 	// Delete with the host gone: the delete finishes locally, the quota
 	// is free, and a repeated delete before that is accepted.
-	agent.kill()
-	if r := tc.do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
+	agent.Kill()
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
 		t.Fatalf("delete: %d", r.Status)
 	}
-	if r := tc.do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
 		t.Fatalf("repeated delete: %d %s", r.Status, r.Body)
 	}
-	waitFor(t, 30*time.Second, "the delete to complete with the host down", func() bool {
-		return tc.do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).Status == 404
+	controllertest.WaitFor(t, 30*time.Second, "the delete to complete with the host down", func() bool {
+		return tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).Status == 404
 	})
 	var used int
-	tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM instances WHERE project_id = (SELECT project_id FROM instances WHERE id = $1)
+	tc.Server.Pool().QueryRow(ctx, `SELECT count(*) FROM instances WHERE project_id = (SELECT project_id FROM instances WHERE id = $1)
 		AND deleted_at IS NULL`, id).Scan(&used)
 	if used != 0 {
 		t.Fatalf("%d instances still count against the quota", used)
 	}
 	var stuck int
-	tc.srv.pool.QueryRow(ctx, `SELECT count(*) FROM instances WHERE task_state IS NOT NULL AND deleted_at IS NULL`).Scan(&stuck)
+	tc.Server.Pool().QueryRow(ctx, `SELECT count(*) FROM instances WHERE task_state IS NOT NULL AND deleted_at IS NULL`).Scan(&stuck)
 	if stuck != 0 {
 		t.Fatalf("%d instances left in a transitional state", stuck)
 	}
@@ -305,27 +296,27 @@ func TestLostJobsAreRecovered(t *testing.T) {
 // unreadable job) is kept in the bounded dead-letter stream and listed on
 // Admin > Hypervisors with where it came from and why.
 func TestDeadLettersShownToAdmins(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	ctx := context.Background()
-	if err := queue.Publish(ctx, tc.srv.rdb, queue.SchedulerStream(tc.cfg.RedisPrefix),
+	if err := queue.Publish(ctx, tc.Server.RDB(), queue.SchedulerStream(tc.Config.RedisPrefix),
 		[]byte(`{"v":99,"kind":"schedule","instance_id":"5f0c8a9e-0d3b-4e58-a1b4-6c2f8e0a9d11"}`)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the job to be dead-lettered", func() bool {
-		n, _ := tc.srv.rdb.XLen(ctx, queue.DeadLetterStream(tc.cfg.RedisPrefix)).Result()
+	controllertest.WaitFor(t, 10*time.Second, "the job to be dead-lettered", func() bool {
+		n, _ := tc.Server.RDB().XLen(ctx, queue.DeadLetterStream(tc.Config.RedisPrefix)).Result()
 		return n == 1
 	})
-	admin := newFormClient(t, tc)
-	admin.login("admin", tc.AdminPass)
-	page := admin.get("/admin/hypervisors").Body
+	admin := tc.NewFormClient(t)
+	admin.Login("admin", tc.AdminPass)
+	page := admin.Get("/admin/hypervisors").Body
 	for _, want := range []string{`data-testid="deadletter-table"`, "5f0c8a9e-0d3b-4e58-a1b4-6c2f8e0a9d11", "scheduler", "message version 99"} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("admin hypervisors page lacks %q", want)
 		}
 	}
-	member := newFormClient(t, tc)
-	member.login("demo", tc.DemoPass)
-	if p := member.get("/admin/hypervisors"); p.Status == 200 {
+	member := tc.NewFormClient(t)
+	member.Login("demo", tc.DemoPass)
+	if p := member.Get("/admin/hypervisors"); p.Status == 200 {
 		t.Fatal("a member sees the admin hypervisors page")
 	}
 }

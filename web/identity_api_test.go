@@ -7,18 +7,20 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 func TestVersionDiscovery(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	r := tc.do(t, "GET", "/identity", "", nil)
+	tc := controllertest.New(t, nil)
+	r := tc.Do(t, "GET", "/identity", "", nil)
 	if r.Status != 300 {
 		t.Fatalf("GET /identity: got %d, want 300", r.Status)
 	}
 	if !strings.Contains(string(r.Body), tc.URL+"/identity/v3/") {
 		t.Errorf("versions document does not link v3: %s", r.Body)
 	}
-	r = tc.do(t, "GET", "/identity/v3", "", nil)
+	r = tc.Do(t, "GET", "/identity/v3", "", nil)
 	v := r.JSON(t)["version"].(map[string]any)
 	if r.Status != 200 || v["id"] != "v3.14" || v["status"] != "stable" {
 		t.Errorf("GET /identity/v3: got %d %v", r.Status, v)
@@ -26,9 +28,9 @@ func TestVersionDiscovery(t *testing.T) {
 }
 
 func TestIssueTokenShapes(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	// By name and domain, scoped by project name.
-	r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, "demo"))
+	r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", tc.DemoPass, "demo"))
 	if r.Status != 201 {
 		t.Fatalf("got %d %s, want 201", r.Status, r.Body)
 	}
@@ -78,9 +80,9 @@ func TestIssueTokenShapes(t *testing.T) {
 	}
 
 	// Unscoped on request, and by user id with project id.
-	body := passwordAuth("demo", tc.DemoPass, "")
+	body := controllertest.PasswordAuth("demo", tc.DemoPass, "")
 	body["auth"].(map[string]any)["scope"] = "unscoped"
-	r = tc.do(t, "POST", "/identity/v3/auth/tokens", "", body)
+	r = tc.Do(t, "POST", "/identity/v3/auth/tokens", "", body)
 	if r.Status != 201 {
 		t.Fatalf("unscoped: got %d %s", r.Status, r.Body)
 	}
@@ -90,7 +92,7 @@ func TestIssueTokenShapes(t *testing.T) {
 	}
 	uid := un["user"].(map[string]any)["id"].(string)
 	pid := tok["project"].(map[string]any)["id"].(string)
-	r = tc.do(t, "POST", "/identity/v3/auth/tokens", "", map[string]any{"auth": map[string]any{
+	r = tc.Do(t, "POST", "/identity/v3/auth/tokens", "", map[string]any{"auth": map[string]any{
 		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
 			"user": map[string]any{"id": uid, "password": tc.DemoPass}}},
 		"scope": map[string]any{"project": map[string]any{"id": pid}},
@@ -99,72 +101,72 @@ func TestIssueTokenShapes(t *testing.T) {
 		t.Fatalf("by ids: got %d %s", r.Status, r.Body)
 	}
 	// No scope and a default project: scoped to it, as Keystone does.
-	r = tc.do(t, "POST", "/identity/v3/auth/tokens?nocatalog", "", passwordAuth("demo", tc.DemoPass, ""))
+	r = tc.Do(t, "POST", "/identity/v3/auth/tokens?nocatalog", "", controllertest.PasswordAuth("demo", tc.DemoPass, ""))
 	d := r.JSON(t)["token"].(map[string]any)
 	if d["project"] == nil || d["catalog"] != nil {
 		t.Errorf("default-project token: got project %v catalog %v, want project and no catalog", d["project"], d["catalog"])
 	}
 	// A project the user has no role on: 401.
-	r = tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, "admin"))
+	r = tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", tc.DemoPass, "admin"))
 	if r.Status != 401 {
 		t.Errorf("scope to a project without roles: got %d, want 401", r.Status)
 	}
 }
 
 func TestValidateCheckRevoke(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin := tc.adminToken(t)
-	demo := tc.demoToken(t)
-	r := tc.do(t, "GET", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", demo)
+	tc := controllertest.New(t, nil)
+	admin := tc.AdminToken(t)
+	demo := tc.DemoToken(t)
+	r := tc.Do(t, "GET", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", demo)
 	if r.Status != 200 || r.Header.Get("X-Subject-Token") != demo {
 		t.Fatalf("validate: got %d %s", r.Status, r.Body)
 	}
-	if r := tc.do(t, "HEAD", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", demo); r.Status != 200 {
+	if r := tc.Do(t, "HEAD", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", demo); r.Status != 200 {
 		t.Errorf("check: got %d, want 200", r.Status)
 	}
 	// A user may validate their own token but not someone else's.
-	other := tc.demoToken(t)
-	if r := tc.do(t, "GET", "/identity/v3/auth/tokens", demo, nil, "X-Subject-Token", other); r.Status != 200 {
+	other := tc.DemoToken(t)
+	if r := tc.Do(t, "GET", "/identity/v3/auth/tokens", demo, nil, "X-Subject-Token", other); r.Status != 200 {
 		t.Errorf("self validate: got %d", r.Status)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/auth/tokens", demo, nil, "X-Subject-Token", admin); r.Status != 403 {
+	if r := tc.Do(t, "GET", "/identity/v3/auth/tokens", demo, nil, "X-Subject-Token", admin); r.Status != 403 {
 		t.Errorf("demo validating admin's token: got %d, want 403", r.Status)
 	}
-	if r := tc.do(t, "DELETE", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", demo); r.Status != 204 {
+	if r := tc.Do(t, "DELETE", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", demo); r.Status != 204 {
 		t.Fatalf("revoke: got %d %s", r.Status, r.Body)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", demo); r.Status != 404 {
+	if r := tc.Do(t, "GET", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", demo); r.Status != 404 {
 		t.Errorf("validate revoked: got %d, want 404", r.Status)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/auth/projects", demo, nil); r.Status != 401 {
+	if r := tc.Do(t, "GET", "/identity/v3/auth/projects", demo, nil); r.Status != 401 {
 		t.Errorf("use revoked: got %d, want 401", r.Status)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/auth/projects", other, nil); r.Status != 200 {
+	if r := tc.Do(t, "GET", "/identity/v3/auth/projects", other, nil); r.Status != 200 {
 		t.Errorf("a sibling token must survive: got %d", r.Status)
 	}
 }
 
 func TestAuthProjectsAndCatalog(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	demo := tc.demoToken(t)
-	r := tc.do(t, "GET", "/identity/v3/auth/projects", demo, nil)
+	tc := controllertest.New(t, nil)
+	demo := tc.DemoToken(t)
+	r := tc.Do(t, "GET", "/identity/v3/auth/projects", demo, nil)
 	ps := r.JSON(t)["projects"].([]any)
 	if len(ps) != 1 || ps[0].(map[string]any)["name"] != "demo" {
 		t.Errorf("auth/projects: got %v, want [demo]", ps)
 	}
-	r = tc.do(t, "GET", "/identity/v3/auth/catalog", demo, nil)
+	r = tc.Do(t, "GET", "/identity/v3/auth/catalog", demo, nil)
 	if n := len(r.JSON(t)["catalog"].([]any)); n != 3 {
 		t.Errorf("catalog: got %d services, want 3", n)
 	}
 }
 
 func TestTokenFromTokenNeverOutlivesParent(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin := tc.adminToken(t)
-	parent := tc.demoToken(t)
-	pv := tc.do(t, "GET", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", parent).JSON(t)["token"].(map[string]any)
+	tc := controllertest.New(t, nil)
+	admin := tc.AdminToken(t)
+	parent := tc.DemoToken(t)
+	pv := tc.Do(t, "GET", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", parent).JSON(t)["token"].(map[string]any)
 	time.Sleep(20 * time.Millisecond)
-	r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", map[string]any{"auth": map[string]any{
+	r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", map[string]any{"auth": map[string]any{
 		"identity": map[string]any{"methods": []string{"token"}, "token": map[string]any{"id": parent}},
 		"scope":    map[string]any{"project": map[string]any{"name": "demo", "domain": map[string]any{"name": "Default"}}},
 	}})
@@ -181,29 +183,29 @@ func TestTokenFromTokenNeverOutlivesParent(t *testing.T) {
 		t.Errorf("methods: got %s, want token and password", methods)
 	}
 	// Revoking the parent revokes the child.
-	if r := tc.do(t, "DELETE", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", parent); r.Status != 204 {
+	if r := tc.Do(t, "DELETE", "/identity/v3/auth/tokens", admin, nil, "X-Subject-Token", parent); r.Status != 204 {
 		t.Fatalf("revoke parent: %d", r.Status)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/auth/projects", child, nil); r.Status != 401 {
+	if r := tc.Do(t, "GET", "/identity/v3/auth/projects", child, nil); r.Status != 401 {
 		t.Errorf("child after parent revoked: got %d, want 401", r.Status)
 	}
 }
 
 // TestTokensEndOnChanges checks each event that must end a token at once.
 func TestTokensEndOnChanges(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin := tc.adminToken(t)
-	proj := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "p-end"}}).JSON(t)["project"].(map[string]any)
+	tc := controllertest.New(t, nil)
+	admin := tc.AdminToken(t)
+	proj := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "p-end"}}).JSON(t)["project"].(map[string]any)
 	pid := proj["id"].(string)
-	user := tc.do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{
+	user := tc.Do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{
 		"name": "carol", "password": "carol-pass-1", "default_project_id": pid}}).JSON(t)["user"].(map[string]any)
 	uid := user["id"].(string)
-	member := tc.do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
-	if r := tc.do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil); r.Status != 204 {
+	member := tc.Do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
+	if r := tc.Do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil); r.Status != 204 {
 		t.Fatalf("grant: %d %s", r.Status, r.Body)
 	}
 	alive := func(tok string) bool {
-		return tc.do(t, "GET", "/identity/v3/auth/projects", tok, nil).Status == 200
+		return tc.Do(t, "GET", "/identity/v3/auth/projects", tok, nil).Status == 200
 	}
 	pw := "carol-pass-1"
 	cases := []struct {
@@ -212,23 +214,23 @@ func TestTokensEndOnChanges(t *testing.T) {
 		undo func()
 	}{
 		{"role removed", func() {
-			tc.do(t, "DELETE", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil)
+			tc.Do(t, "DELETE", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil)
 		}, func() {
-			tc.do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil)
+			tc.Do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, admin, nil)
 		}},
 		{"user disabled", func() {
-			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": false}})
+			tc.Do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": false}})
 		}, func() {
-			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": true}})
+			tc.Do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"enabled": true}})
 		}},
 		{"project disabled", func() {
-			tc.do(t, "PATCH", "/identity/v3/projects/"+pid, admin, map[string]any{"project": map[string]any{"enabled": false}})
+			tc.Do(t, "PATCH", "/identity/v3/projects/"+pid, admin, map[string]any{"project": map[string]any{"enabled": false}})
 		}, func() {
-			tc.do(t, "PATCH", "/identity/v3/projects/"+pid, admin, map[string]any{"project": map[string]any{"enabled": true}})
+			tc.Do(t, "PATCH", "/identity/v3/projects/"+pid, admin, map[string]any{"project": map[string]any{"enabled": true}})
 		}},
 		{"password changed by the user", func() {
-			tok := tc.token(t, "carol", pw, "p-end")
-			r := tc.do(t, "POST", "/identity/v3/users/"+uid+"/password", tok, map[string]any{"user": map[string]any{
+			tok := tc.Token(t, "carol", pw, "p-end")
+			r := tc.Do(t, "POST", "/identity/v3/users/"+uid+"/password", tok, map[string]any{"user": map[string]any{
 				"original_password": pw, "password": "carol-pass-2"}})
 			if r.Status != 204 {
 				t.Fatalf("change password: %d %s", r.Status, r.Body)
@@ -236,13 +238,13 @@ func TestTokensEndOnChanges(t *testing.T) {
 			pw = "carol-pass-2"
 		}, func() {}},
 		{"password set by an admin", func() {
-			tc.do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"password": "carol-pass-3"}})
+			tc.Do(t, "PATCH", "/identity/v3/users/"+uid, admin, map[string]any{"user": map[string]any{"password": "carol-pass-3"}})
 			pw = "carol-pass-3"
 		}, func() {}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tok := tc.token(t, "carol", pw, "p-end")
+			tok := tc.Token(t, "carol", pw, "p-end")
 			if !alive(tok) {
 				t.Fatal("fresh token does not work")
 			}
@@ -253,13 +255,13 @@ func TestTokensEndOnChanges(t *testing.T) {
 			c.undo()
 		})
 	}
-	if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("carol", "carol-pass-1", "p-end")); r.Status != 401 {
+	if r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("carol", "carol-pass-1", "p-end")); r.Status != 401 {
 		t.Errorf("old password after change: got %d, want 401", r.Status)
 	}
 }
 
 func TestErrorShapeAndRequestID(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	cases := []struct {
 		method, path, token string
 		body                any
@@ -269,12 +271,12 @@ func TestErrorShapeAndRequestID(t *testing.T) {
 		{"GET", "/identity/v3/projects", "not-a-token", nil, 401},
 		{"POST", "/identity/v3/auth/tokens", "", "{not json", 400},
 		{"POST", "/identity/v3/auth/tokens", "", map[string]any{"auth": map[string]any{}}, 400},
-		{"POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", "wrong", ""), 401},
+		{"POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", "wrong", ""), 401},
 		{"GET", "/identity/v3/no-such-thing", "", nil, 404},
 		{"GET", "/image/v2/no-such-thing", "", nil, 401}, // Glance authenticates before routing
 	}
 	for _, c := range cases {
-		r := tc.do(t, c.method, c.path, c.token, c.body)
+		r := tc.Do(t, c.method, c.path, c.token, c.body)
 		if r.Status != c.want {
 			t.Errorf("%s %s: got %d, want %d (%s)", c.method, c.path, r.Status, c.want, r.Body)
 			continue
@@ -287,21 +289,21 @@ func TestErrorShapeAndRequestID(t *testing.T) {
 			t.Errorf("%s %s: no request id", c.method, c.path)
 		}
 	}
-	demo := tc.demoToken(t)
-	if r := tc.do(t, "GET", "/identity/v3/projects", demo, nil); r.Status != 403 {
+	demo := tc.DemoToken(t)
+	if r := tc.Do(t, "GET", "/identity/v3/projects", demo, nil); r.Status != 403 {
 		t.Errorf("member listing all projects: got %d, want 403", r.Status)
 	}
 }
 
 // TestUnknownUserLikeWrongPassword: same answer, same time.
 func TestUnknownUserLikeWrongPassword(t *testing.T) {
-	tc := newTestCloud(t, map[string]string{"NIMBUS_LOGIN_FAIL_PER_USER": "1000", "NIMBUS_LOGIN_FAIL_PER_ADDR": "1000"})
-	measure := func(user string) (time.Duration, apiResp) {
+	tc := controllertest.New(t, map[string]string{"NIMBUS_LOGIN_FAIL_PER_USER": "1000", "NIMBUS_LOGIN_FAIL_PER_ADDR": "1000"})
+	measure := func(user string) (time.Duration, controllertest.Resp) {
 		var ds []time.Duration
-		var last apiResp
+		var last controllertest.Resp
 		for i := 0; i < 7; i++ {
 			start := time.Now()
-			last = tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth(user, "wrong-password", ""))
+			last = tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth(user, "wrong-password", ""))
 			ds = append(ds, time.Since(start))
 		}
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
@@ -324,41 +326,41 @@ func TestUnknownUserLikeWrongPassword(t *testing.T) {
 }
 
 func TestLoginThrottle(t *testing.T) {
-	tc := newTestCloud(t, map[string]string{"NIMBUS_LOGIN_FAIL_PER_USER": "3", "NIMBUS_LOGIN_FAIL_PER_ADDR": "6",
+	tc := controllertest.New(t, map[string]string{"NIMBUS_LOGIN_FAIL_PER_USER": "3", "NIMBUS_LOGIN_FAIL_PER_ADDR": "6",
 		"NIMBUS_TRUSTED_PROXIES": "10.9.9.9"})
 	for i := 0; i < 3; i++ {
-		if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", "wrong", "")); r.Status != 401 {
+		if r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", "wrong", "")); r.Status != 401 {
 			t.Fatalf("failure %d: got %d, want 401", i, r.Status)
 		}
 	}
-	r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, ""))
+	r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", tc.DemoPass, ""))
 	if r.Status != 429 || r.Header.Get("Retry-After") == "" {
 		t.Errorf("right password after 3 failures: got %d (Retry-After %q), want 429", r.Status, r.Header.Get("Retry-After"))
 	}
 	// Other users are not locked by demo's failures...
-	if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("admin", tc.AdminPass, "")); r.Status != 201 {
+	if r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("admin", tc.AdminPass, "")); r.Status != 201 {
 		t.Errorf("admin while demo is locked: got %d, want 201", r.Status)
 	}
 	// ...until the address itself has failed too often, whatever the names.
 	for i := 0; i < 3; i++ {
-		tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth(fmt.Sprintf("ghost%d", i), "wrong", ""))
+		tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth(fmt.Sprintf("ghost%d", i), "wrong", ""))
 	}
-	if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("admin", tc.AdminPass, "")); r.Status != 429 {
+	if r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("admin", tc.AdminPass, "")); r.Status != 429 {
 		t.Errorf("admin from a throttled address: got %d, want 429", r.Status)
 	}
 	// X-Forwarded-For from an untrusted peer is ignored: still throttled.
-	if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("admin", tc.AdminPass, ""),
+	if r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("admin", tc.AdminPass, ""),
 		"X-Forwarded-For", "192.0.2.55"); r.Status != 429 {
 		t.Errorf("spoofed X-Forwarded-For: got %d, want 429", r.Status)
 	}
 }
 
 func TestPasswordLimitsAndHashCap(t *testing.T) {
-	tc := newTestCloud(t, map[string]string{"NIMBUS_HASH_CONCURRENCY": "1", "NIMBUS_HASH_QUEUE": "1",
+	tc := controllertest.New(t, map[string]string{"NIMBUS_HASH_CONCURRENCY": "1", "NIMBUS_HASH_QUEUE": "1",
 		"NIMBUS_LOGIN_FAIL_PER_USER": "1000", "NIMBUS_LOGIN_FAIL_PER_ADDR": "1000"})
 	long := strings.Repeat("x", 4097)
 	start := time.Now()
-	r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", long, ""))
+	r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", long, ""))
 	if r.Status != 400 {
 		t.Errorf("4097-byte password: got %d, want 400", r.Status)
 	}
@@ -376,7 +378,7 @@ func TestPasswordLimitsAndHashCap(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			s := time.Now()
-			r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", "wrong-password", ""))
+			r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", "wrong-password", ""))
 			mu.Lock()
 			counts[r.Status]++
 			if r.Status == 503 && time.Since(s) < fastest503 {
@@ -393,90 +395,90 @@ func TestPasswordLimitsAndHashCap(t *testing.T) {
 }
 
 func TestAdminCRUDAndPolicy(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin, demo := tc.adminToken(t), tc.demoToken(t)
+	tc := controllertest.New(t, nil)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
 	// Projects.
-	r := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "alpha", "description": "A"}})
+	r := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "alpha", "description": "A"}})
 	if r.Status != 201 {
 		t.Fatalf("create project: %d %s", r.Status, r.Body)
 	}
 	pid := r.JSON(t)["project"].(map[string]any)["id"].(string)
-	if r := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "alpha"}}); r.Status != 409 {
+	if r := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "alpha"}}); r.Status != 409 {
 		t.Errorf("duplicate project: got %d, want 409", r.Status)
 	}
 	for _, bad := range []map[string]any{{"name": ""}, {"name": strings.Repeat("n", 65)}, {"name": "a\x00b"}, {"description": 5, "name": "x"}} {
-		if r := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": bad}); r.Status != 400 {
+		if r := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": bad}); r.Status != 400 {
 			t.Errorf("create project %v: got %d, want 400", bad, r.Status)
 		}
 	}
-	if r := tc.do(t, "GET", "/identity/v3/projects?name=alpha", admin, nil); len(r.JSON(t)["projects"].([]any)) != 1 {
+	if r := tc.Do(t, "GET", "/identity/v3/projects?name=alpha", admin, nil); len(r.JSON(t)["projects"].([]any)) != 1 {
 		t.Errorf("filter by name: %s", r.Body)
 	}
-	if r := tc.do(t, "PATCH", "/identity/v3/projects/"+pid, admin, map[string]any{"project": map[string]any{"description": "B"}}); r.JSON(t)["project"].(map[string]any)["description"] != "B" {
+	if r := tc.Do(t, "PATCH", "/identity/v3/projects/"+pid, admin, map[string]any{"project": map[string]any{"description": "B"}}); r.JSON(t)["project"].(map[string]any)["description"] != "B" {
 		t.Errorf("update project: %s", r.Body)
 	}
 	// Members cannot administer, and another project is not found.
-	if r := tc.do(t, "POST", "/identity/v3/projects", demo, map[string]any{"project": map[string]any{"name": "evil"}}); r.Status != 403 {
+	if r := tc.Do(t, "POST", "/identity/v3/projects", demo, map[string]any{"project": map[string]any{"name": "evil"}}); r.Status != 403 {
 		t.Errorf("member creates project: got %d, want 403", r.Status)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/projects/"+pid, demo, nil); r.Status != 404 {
+	if r := tc.Do(t, "GET", "/identity/v3/projects/"+pid, demo, nil); r.Status != 404 {
 		t.Errorf("member reads another project: got %d, want 404", r.Status)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/projects/0123456789abcdef0123456789abcdef", demo, nil); r.Status != 404 {
+	if r := tc.Do(t, "GET", "/identity/v3/projects/0123456789abcdef0123456789abcdef", demo, nil); r.Status != 404 {
 		t.Errorf("member reads a random project id: got %d, want 404", r.Status)
 	}
 	// Users and roles.
-	r = tc.do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "dave", "password": "dave-pass-1", "email": "dave@example.org"}})
+	r = tc.Do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "dave", "password": "dave-pass-1", "email": "dave@example.org"}})
 	if r.Status != 201 {
 		t.Fatalf("create user: %d %s", r.Status, r.Body)
 	}
 	uid := r.JSON(t)["user"].(map[string]any)["id"].(string)
-	if r := tc.do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "erin", "password": "short"}}); r.Status != 400 {
+	if r := tc.Do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "erin", "password": "short"}}); r.Status != 400 {
 		t.Errorf("short password: got %d, want 400", r.Status)
 	}
-	r = tc.do(t, "POST", "/identity/v3/roles", admin, map[string]any{"role": map[string]any{"name": "observer"}})
+	r = tc.Do(t, "POST", "/identity/v3/roles", admin, map[string]any{"role": map[string]any{"name": "observer"}})
 	rid := r.JSON(t)["role"].(map[string]any)["id"].(string)
-	if r := tc.do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, admin, nil); r.Status != 204 {
+	if r := tc.Do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, admin, nil); r.Status != 204 {
 		t.Fatalf("grant: %d", r.Status)
 	}
-	if r := tc.do(t, "HEAD", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, admin, nil); r.Status != 204 {
+	if r := tc.Do(t, "HEAD", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, admin, nil); r.Status != 204 {
 		t.Errorf("check grant: %d", r.Status)
 	}
-	r = tc.do(t, "GET", "/identity/v3/role_assignments?user.id="+uid+"&include_names", admin, nil)
+	r = tc.Do(t, "GET", "/identity/v3/role_assignments?user.id="+uid+"&include_names", admin, nil)
 	as := r.JSON(t)["role_assignments"].([]any)
 	if len(as) != 1 || as[0].(map[string]any)["role"].(map[string]any)["name"] != "observer" {
 		t.Errorf("role_assignments filtered by user: %s", r.Body)
 	}
-	r = tc.do(t, "GET", "/identity/v3/role_assignments?scope.project.id="+pid+"&role.id="+rid, admin, nil)
+	r = tc.Do(t, "GET", "/identity/v3/role_assignments?scope.project.id="+pid+"&role.id="+rid, admin, nil)
 	if n := len(r.JSON(t)["role_assignments"].([]any)); n != 1 {
 		t.Errorf("role_assignments by project and role: got %d, want 1", n)
 	}
-	r = tc.do(t, "GET", "/identity/v3/role_assignments?user.id="+uid+"&effective", admin, nil)
+	r = tc.Do(t, "GET", "/identity/v3/role_assignments?user.id="+uid+"&effective", admin, nil)
 	if n := len(r.JSON(t)["role_assignments"].([]any)); n != 1 {
 		t.Errorf("effective assignments of a role implying nothing: got %d, want 1", n)
 	}
-	r = tc.do(t, "GET", "/identity/v3/role_assignments?scope.project.id="+pid+"&effective", admin, nil)
+	r = tc.Do(t, "GET", "/identity/v3/role_assignments?scope.project.id="+pid+"&effective", admin, nil)
 	if r.Status != 200 {
 		t.Errorf("effective: %d", r.Status)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/users/"+uid+"/projects", admin, nil); len(r.JSON(t)["projects"].([]any)) != 1 {
+	if r := tc.Do(t, "GET", "/identity/v3/users/"+uid+"/projects", admin, nil); len(r.JSON(t)["projects"].([]any)) != 1 {
 		t.Errorf("user projects: %s", r.Body)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/domains", admin, nil); len(r.JSON(t)["domains"].([]any)) != 1 {
+	if r := tc.Do(t, "GET", "/identity/v3/domains", admin, nil); len(r.JSON(t)["domains"].([]any)) != 1 {
 		t.Errorf("domains: %s", r.Body)
 	}
 	// Deleting the project removes its assignments.
-	if r := tc.do(t, "DELETE", "/identity/v3/projects/"+pid, admin, nil); r.Status != 204 {
+	if r := tc.Do(t, "DELETE", "/identity/v3/projects/"+pid, admin, nil); r.Status != 204 {
 		t.Errorf("delete project: %d", r.Status)
 	}
-	r = tc.do(t, "GET", "/identity/v3/role_assignments?user.id="+uid, admin, nil)
+	r = tc.Do(t, "GET", "/identity/v3/role_assignments?user.id="+uid, admin, nil)
 	if n := len(r.JSON(t)["role_assignments"].([]any)); n != 0 {
 		t.Errorf("assignments after project delete: got %d, want 0", n)
 	}
-	if r := tc.do(t, "DELETE", "/identity/v3/users/"+uid, admin, nil); r.Status != 204 {
+	if r := tc.Do(t, "DELETE", "/identity/v3/users/"+uid, admin, nil); r.Status != 204 {
 		t.Errorf("delete user: %d", r.Status)
 	}
-	if r := tc.do(t, "GET", "/identity/v3/users/"+uid, admin, nil); r.Status != 404 {
+	if r := tc.Do(t, "GET", "/identity/v3/users/"+uid, admin, nil); r.Status != 404 {
 		t.Errorf("deleted user: got %d, want 404", r.Status)
 	}
 }
@@ -488,9 +490,9 @@ func TestAdminCRUDAndPolicy(t *testing.T) {
 // The count used to be read before hashing and written after, per
 // spelling, so parallel guesses all passed it.
 func TestLoginThrottleUnderParallelGuesses(t *testing.T) {
-	tc := newTestCloud(t, map[string]string{"NIMBUS_LOGIN_FAIL_PER_USER": "3", "NIMBUS_LOGIN_FAIL_PER_ADDR": "1000",
+	tc := controllertest.New(t, map[string]string{"NIMBUS_LOGIN_FAIL_PER_USER": "3", "NIMBUS_LOGIN_FAIL_PER_ADDR": "1000",
 		"NIMBUS_HASH_QUEUE": "64"})
-	r := tc.do(t, "GET", "/identity/v3/users?name=demo", tc.adminToken(t), nil)
+	r := tc.Do(t, "GET", "/identity/v3/users?name=demo", tc.AdminToken(t), nil)
 	users := r.JSON(t)["users"].([]any)
 	if len(users) != 1 {
 		t.Fatalf("users named demo: %s", r.Body)
@@ -510,7 +512,7 @@ func TestLoginThrottleUnderParallelGuesses(t *testing.T) {
 			defer wg.Done()
 			body := map[string]any{"auth": map[string]any{"identity": map[string]any{"methods": []string{"password"},
 				"password": map[string]any{"user": spellings[i%3]}}}}
-			r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", body)
+			r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", body)
 			mu.Lock()
 			counts[r.Status]++
 			mu.Unlock()

@@ -9,23 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/diskimage/diskimagetest"
 )
-
-// uploadFile uploads the file at path to image id through the Glance API.
-func (tc *testCloud) uploadFile(t *testing.T, token, id, path string) apiResp {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tc.upload(t, token, id, f, st.Size())
-}
 
 // TestImageUploadRefusesHostFiles is issue 8's first defect end to end: a
 // qcow2 whose backing file is /etc/passwd was accepted and booted, the
@@ -36,8 +22,8 @@ func (tc *testCloud) uploadFile(t *testing.T, token, id, path string) apiResp {
 // virtual_size.
 func TestImageUploadRefusesHostFiles(t *testing.T) {
 	diskimagetest.Need(t, "qemu-img", "genisoimage")
-	tc := newTestCloud(t, nil)
-	demo := tc.demoToken(t)
+	tc := controllertest.New(t, nil)
+	demo := tc.DemoToken(t)
 	files := t.TempDir()
 	goodQCOW2 := diskimagetest.QCOW2(t, files, "good.qcow2", "64M")
 	goodRaw := diskimagetest.Raw(t, files, "good.raw", 8192)
@@ -58,8 +44,8 @@ func TestImageUploadRefusesHostFiles(t *testing.T) {
 	var refusedQCOW2 string
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
-			id := tc.createImage(t, demo, map[string]any{"name": c.name, "disk_format": c.format, "container_format": "bare"})["id"].(string)
-			r := tc.uploadFile(t, demo, id, c.path)
+			id := tc.CreateImage(t, demo, map[string]any{"name": c.name, "disk_format": c.format, "container_format": "bare"})["id"].(string)
+			r := tc.UploadFile(t, demo, id, c.path)
 			if r.Status != http.StatusBadRequest {
 				t.Fatalf("upload: got %d %s, want 400", r.Status, r.Body)
 			}
@@ -67,7 +53,7 @@ func TestImageUploadRefusesHostFiles(t *testing.T) {
 			if e["code"] != 400.0 || e["message"] != c.message {
 				t.Errorf("error: got %v, want code 400 and message %q", e, c.message)
 			}
-			im := tc.do(t, "GET", "/image/v2/images/"+id, demo, nil).JSON(t)
+			im := tc.Do(t, "GET", "/image/v2/images/"+id, demo, nil).JSON(t)
 			if im["status"] != "queued" || im["size"] != nil || im["virtual_size"] != nil || im["checksum"] != nil {
 				t.Errorf("after the refusal: %v, want queued with no data", im)
 			}
@@ -77,7 +63,7 @@ func TestImageUploadRefusesHostFiles(t *testing.T) {
 			if tmp, _ := filepath.Glob(filepath.Join(imagesDir, ".upload-*")); len(tmp) > 0 {
 				t.Errorf("upload files left behind: %v", tmp)
 			}
-			if r := tc.do(t, "GET", "/image/v2/images/"+id+"/file", demo, nil); r.Status != http.StatusNotFound {
+			if r := tc.Do(t, "GET", "/image/v2/images/"+id+"/file", demo, nil); r.Status != http.StatusNotFound {
 				t.Errorf("download of a refused image: got %d, want 404", r.Status)
 			}
 			if c.format == "qcow2" && refusedQCOW2 == "" {
@@ -87,7 +73,7 @@ func TestImageUploadRefusesHostFiles(t *testing.T) {
 	}
 
 	// A refused image takes good data afterwards.
-	if r := tc.uploadFile(t, demo, refusedQCOW2, goodQCOW2); r.Status != http.StatusNoContent {
+	if r := tc.UploadFile(t, demo, refusedQCOW2, goodQCOW2); r.Status != http.StatusNoContent {
 		t.Fatalf("good data after a refusal: got %d %s", r.Status, r.Body)
 	}
 	good := []struct {
@@ -95,12 +81,12 @@ func TestImageUploadRefusesHostFiles(t *testing.T) {
 		virtualSize    float64
 	}{
 		{"qcow2", refusedQCOW2, goodQCOW2, 64 << 20},
-		{"raw", tc.createImage(t, demo, map[string]any{"name": "raw", "disk_format": "raw", "container_format": "bare"})["id"].(string), goodRaw, 8192},
-		{"iso", tc.createImage(t, demo, map[string]any{"name": "iso", "disk_format": "iso", "container_format": "bare"})["id"].(string), goodISO, 0},
+		{"raw", tc.CreateImage(t, demo, map[string]any{"name": "raw", "disk_format": "raw", "container_format": "bare"})["id"].(string), goodRaw, 8192},
+		{"iso", tc.CreateImage(t, demo, map[string]any{"name": "iso", "disk_format": "iso", "container_format": "bare"})["id"].(string), goodISO, 0},
 	}
 	for _, g := range good {
 		if g.name != "qcow2" {
-			if r := tc.uploadFile(t, demo, g.id, g.path); r.Status != http.StatusNoContent {
+			if r := tc.UploadFile(t, demo, g.id, g.path); r.Status != http.StatusNoContent {
 				t.Fatalf("upload %s: got %d %s", g.name, r.Status, r.Body)
 			}
 		}
@@ -109,7 +95,7 @@ func TestImageUploadRefusesHostFiles(t *testing.T) {
 		if want == 0 {
 			want = float64(st.Size())
 		}
-		im := tc.do(t, "GET", "/image/v2/images/"+g.id, demo, nil).JSON(t)
+		im := tc.Do(t, "GET", "/image/v2/images/"+g.id, demo, nil).JSON(t)
 		if im["status"] != "active" || im["virtual_size"] != want || im["size"] != float64(st.Size()) {
 			t.Errorf("good %s: status %v, size %v, virtual_size %v; want active, %d, %v",
 				g.name, im["status"], im["size"], im["virtual_size"], st.Size(), want)
@@ -122,19 +108,19 @@ func TestImageUploadRefusesHostFiles(t *testing.T) {
 // KiB here) is refused with Nova's message; a large enough one is not.
 func TestServerCreateChecksImageVirtualSize(t *testing.T) {
 	diskimagetest.Need(t, "qemu-img")
-	tc := newTestCloud(t, nil)
-	admin, demo := tc.adminToken(t), tc.demoToken(t)
-	img := tc.createImage(t, admin, map[string]any{"name": "sparse-2g", "disk_format": "qcow2", "container_format": "bare",
+	tc := controllertest.New(t, nil)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	img := tc.CreateImage(t, admin, map[string]any{"name": "sparse-2g", "disk_format": "qcow2", "container_format": "bare",
 		"visibility": "public"})["id"].(string)
-	if r := tc.uploadFile(t, admin, img, diskimagetest.QCOW2(t, t.TempDir(), "big.qcow2", "2G")); r.Status != http.StatusNoContent {
+	if r := tc.UploadFile(t, admin, img, diskimagetest.QCOW2(t, t.TempDir(), "big.qcow2", "2G")); r.Status != http.StatusNoContent {
 		t.Fatalf("upload: got %d %s", r.Status, r.Body)
 	}
-	r := tc.createServer(t, demo, map[string]any{"name": "too-small", "flavorRef": "1", "imageRef": img, "networks": "none"})
+	r := tc.CreateServer(t, demo, map[string]any{"name": "too-small", "flavorRef": "1", "imageRef": img, "networks": "none"})
 	want := "Flavor's disk is too small for requested image. Flavor disk is 1073741824 bytes, image is 2147483648 bytes."
 	if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), want) {
 		t.Errorf("m1.tiny (1 GB) for a 2 GiB image: got %d %s, want 400 %q", r.Status, r.Body, want)
 	}
-	if r := tc.createServer(t, demo, map[string]any{"name": "fits", "flavorRef": "2", "imageRef": img, "networks": "none"}); r.Status != http.StatusAccepted {
+	if r := tc.CreateServer(t, demo, map[string]any{"name": "fits", "flavorRef": "2", "imageRef": img, "networks": "none"}); r.Status != http.StatusAccepted {
 		t.Errorf("m1.small (20 GB) for a 2 GiB image: got %d %s, want 202", r.Status, r.Body)
 	}
 }
@@ -144,15 +130,15 @@ func TestServerCreateChecksImageVirtualSize(t *testing.T) {
 // upload page shows.
 func TestPortalImageUploadRefused(t *testing.T) {
 	diskimagetest.Need(t, "qemu-img")
-	tc := newTestCloud(t, nil)
-	d := newFormClient(t, tc)
-	tok := csrfOf(t, d.login("demo", tc.DemoPass))
+	tc := controllertest.New(t, nil)
+	d := tc.NewFormClient(t)
+	tok := controllertest.CSRFOf(t, d.Login("demo", tc.DemoPass))
 	backed := diskimagetest.Backed(t, t.TempDir())
 	for _, c := range []struct{ lang, want string }{
 		{"en", "This image refers to a backing file, which is not allowed."},
 		{"zh-CN,zh;q=0.9", "该镜像引用了后端文件 (backing file)，不允许使用。"},
 	} {
-		p := d.post("/project/images", url.Values{"_csrf": {tok}, "name": {"portal-" + c.lang}, "disk_format": {"qcow2"}, "visibility": {"private"}})
+		p := d.Post("/project/images", url.Values{"_csrf": {tok}, "name": {"portal-" + c.lang}, "disk_format": {"qcow2"}, "visibility": {"private"}})
 		m := regexp.MustCompile(`/project/images/([0-9a-f-]{36})/upload`).FindStringSubmatch(p.Location)
 		if m == nil {
 			t.Fatalf("create: got %d %q", p.Status, p.Location)
@@ -162,12 +148,12 @@ func TestPortalImageUploadRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		st, _ := f.Stat()
-		p = d.put("/project/images/"+m[1]+"/file", f, st.Size(), "Origin", tc.URL, "X-CSRF-Token", tok, "Accept-Language", c.lang)
+		p = d.Put("/project/images/"+m[1]+"/file", f, st.Size(), "Origin", tc.URL, "X-CSRF-Token", tok, "Accept-Language", c.lang)
 		f.Close()
 		if p.Status != http.StatusBadRequest || !strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") || !strings.HasPrefix(p.Body, c.want) {
 			t.Errorf("%s: got %d %q %q, want 400 text/plain starting %q", c.lang, p.Status, p.Header.Get("Content-Type"), p.Body, c.want)
 		}
-		if im := tc.do(t, "GET", "/image/v2/images/"+m[1], tc.demoToken(t), nil).JSON(t); im["status"] != "queued" {
+		if im := tc.Do(t, "GET", "/image/v2/images/"+m[1], tc.DemoToken(t), nil).JSON(t); im["status"] != "queued" {
 			t.Errorf("%s: image %v after the refusal, want queued", c.lang, im["status"])
 		}
 	}

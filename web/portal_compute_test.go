@@ -17,34 +17,18 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"golang.org/x/crypto/ssh"
 )
 
-// put sends a PUT with a streamed body (its length known, as a browser's
-// XMLHttpRequest sends a File) and the given headers.
-func (b *formClient) put(path string, body io.Reader, length int64, hdr ...string) page {
-	b.t.Helper()
-	req, _ := http.NewRequest("PUT", b.tc.URL+path, body)
-	req.ContentLength = length
-	req.Header.Set("Content-Type", "application/octet-stream")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return readPage(b.t, res)
-}
-
 // hasTestID reports whether the page has an element with data-testid id.
-func hasTestID(p page, id string) bool {
+func hasTestID(p controllertest.Page, id string) bool {
 	return strings.Contains(p.Body, `data-testid="`+html.EscapeString(id)+`"`)
 }
 
 // textOfTestID returns the text of the first element with data-testid id
 // (up to its first tag), unescaped.
-func textOfTestID(t *testing.T, p page, id string) string {
+func textOfTestID(t *testing.T, p controllertest.Page, id string) string {
 	t.Helper()
 	re := regexp.MustCompile(`data-testid="` + regexp.QuoteMeta(html.EscapeString(id)) + `"[^>]*>([^<]*)<`)
 	m := re.FindStringSubmatch(p.Body)
@@ -55,29 +39,29 @@ func textOfTestID(t *testing.T, p page, id string) string {
 }
 
 // memberAndAdmin signs in demo (a member of project demo) and admin.
-func memberAndAdmin(t *testing.T, tc *testCloud) (d *formClient, dTok string, a *formClient, aTok string) {
+func memberAndAdmin(t *testing.T, tc *controllertest.Cloud) (d *controllertest.FormClient, dTok string, a *controllertest.FormClient, aTok string) {
 	t.Helper()
-	d, a = newFormClient(t, tc), newFormClient(t, tc)
-	dTok, aTok = csrfOf(t, d.login("demo", tc.DemoPass)), csrfOf(t, a.login("admin", tc.AdminPass))
+	d, a = tc.NewFormClient(t), tc.NewFormClient(t)
+	dTok, aTok = controllertest.CSRFOf(t, d.Login("demo", tc.DemoPass)), controllertest.CSRFOf(t, a.Login("admin", tc.AdminPass))
 	return d, dTok, a, aTok
 }
 
 func TestPortalImages(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	d, dTok, a, aTok := memberAndAdmin(t, tc)
 
-	list := d.get("/project/images")
+	list := d.Get("/project/images")
 	if list.Status != 200 || !hasTestID(list, "image-table") || !hasTestID(list, "image-new") {
 		t.Fatalf("member's image list: got %d", list.Status)
 	}
 	// Public is offered to admins only.
-	if p := d.get("/project/images/new"); p.Status != 200 || strings.Contains(p.Body, `<option value="public"`) {
+	if p := d.Get("/project/images/new"); p.Status != 200 || strings.Contains(p.Body, `<option value="public"`) {
 		t.Errorf("member's create form: got %d, public offered: %v", p.Status, strings.Contains(p.Body, `<option value="public"`))
 	}
-	if p := a.get("/project/images/new"); !strings.Contains(p.Body, `<option value="public"`) {
+	if p := a.Get("/project/images/new"); !strings.Contains(p.Body, `<option value="public"`) {
 		t.Error("the admin's create form does not offer public")
 	}
-	if p := d.post("/project/images", url.Values{"_csrf": {dTok}, "name": {"sneaky"}, "disk_format": {"raw"}, "visibility": {"public"}}); p.Status != http.StatusForbidden {
+	if p := d.Post("/project/images", url.Values{"_csrf": {dTok}, "name": {"sneaky"}, "disk_format": {"raw"}, "visibility": {"public"}}); p.Status != http.StatusForbidden {
 		t.Errorf("member creating a public image: got %d, want 403", p.Status)
 	}
 
@@ -89,25 +73,25 @@ func TestPortalImages(t *testing.T) {
 		{"min_disk", "x", "raw", "lots"},
 	}
 	for _, c := range bad {
-		p := d.post("/project/images", url.Values{"_csrf": {dTok}, "name": {c.name}, "disk_format": {c.format},
+		p := d.Post("/project/images", url.Values{"_csrf": {dTok}, "name": {c.name}, "disk_format": {c.format},
 			"visibility": {"private"}, "min_disk": {c.minDisk}, "min_ram": {"0"}})
 		if p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-"+c.field) {
 			t.Errorf("bad %s: got %d, want 422 with error-%s", c.field, p.Status, c.field)
 		}
 	}
-	if p := d.post("/project/images", url.Values{"name": {"no-token"}, "disk_format": {"raw"}, "visibility": {"private"}}); p.Status != http.StatusForbidden {
+	if p := d.Post("/project/images", url.Values{"name": {"no-token"}, "disk_format": {"raw"}, "visibility": {"private"}}); p.Status != http.StatusForbidden {
 		t.Errorf("create without CSRF token: got %d, want 403", p.Status)
 	}
 
 	// Create: a queued record, then the upload page.
-	p := d.post("/project/images", url.Values{"_csrf": {dTok}, "name": {"portal-img"}, "disk_format": {"raw"},
+	p := d.Post("/project/images", url.Values{"_csrf": {dTok}, "name": {"portal-img"}, "disk_format": {"raw"},
 		"visibility": {"private"}, "min_disk": {"1"}, "min_ram": {"64"}})
 	m := regexp.MustCompile(`^/project/images/([0-9a-f-]{36})/upload$`).FindStringSubmatch(p.Location)
 	if p.Status != http.StatusSeeOther || m == nil {
 		t.Fatalf("create image: got %d %q, want 303 to the upload page", p.Status, p.Location)
 	}
 	id := m[1]
-	up := d.get(p.Location)
+	up := d.Get(p.Location)
 	for _, want := range []string{"upload-progress", "upload-form", "upload-nojs", "upload-cli", "flash"} {
 		if !hasTestID(up, want) {
 			t.Errorf("upload page lacks %s", want)
@@ -122,7 +106,7 @@ func TestPortalImages(t *testing.T) {
 		regexp.MustCompile(`<div hidden[^>]*data-testid="upload-nojs"`).MatchString(up.Body) {
 		t.Error("without script the upload form shows or the CLI hint hides")
 	}
-	list = d.get("/project/images")
+	list = d.Get("/project/images")
 	if !hasTestID(list, "image-row-portal-img") || textOfTestID(t, list, "image-status-portal-img") != "Queued" ||
 		!hasTestID(list, "image-upload-portal-img") {
 		t.Fatal("new image is not listed as queued with an upload link")
@@ -133,43 +117,43 @@ func TestPortalImages(t *testing.T) {
 	rand.Read(data)
 	sum := md5.Sum(data)
 	file := "/project/images/" + id + "/file"
-	if p := d.put(file, strings.NewReader(string(data[:1000])), 1000, "Origin", tc.URL); p.Status != http.StatusForbidden {
+	if p := d.Put(file, strings.NewReader(string(data[:1000])), 1000, "Origin", tc.URL); p.Status != http.StatusForbidden {
 		t.Errorf("upload without X-CSRF-Token: got %d, want 403", p.Status)
 	}
-	if p := d.put(file, strings.NewReader(string(data[:1000])), 1000, "Origin", tc.URL, "X-CSRF-Token", "wrong"); p.Status != http.StatusForbidden {
+	if p := d.Put(file, strings.NewReader(string(data[:1000])), 1000, "Origin", tc.URL, "X-CSRF-Token", "wrong"); p.Status != http.StatusForbidden {
 		t.Errorf("upload with a wrong token: got %d, want 403", p.Status)
 	}
-	if p := d.put(file, strings.NewReader(string(data[:1000])), 1000, "Origin", "http://evil.example", "X-CSRF-Token", dTok); p.Status != http.StatusForbidden {
+	if p := d.Put(file, strings.NewReader(string(data[:1000])), 1000, "Origin", "http://evil.example", "X-CSRF-Token", dTok); p.Status != http.StatusForbidden {
 		t.Errorf("upload from another origin: got %d, want 403", p.Status)
 	}
 	// A big form-encoded body without the header is refused by the body
 	// limit, not read whole looking for a token.
-	req, _ := http.NewRequest("PUT", tc.URL+file, &zeroReader{left: 4 << 20})
+	req, _ := http.NewRequest("PUT", tc.URL+file, &controllertest.ZeroReader{Left: 4 << 20})
 	req.ContentLength = 4 << 20
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", tc.URL)
-	if res, err := d.client.Do(req); err == nil {
-		if p := readPage(t, res); p.Status != http.StatusRequestEntityTooLarge {
+	if res, err := d.Client.Do(req); err == nil {
+		if p := controllertest.ReadPage(t, res); p.Status != http.StatusRequestEntityTooLarge {
 			t.Errorf("form-encoded upload without the header: got %d, want 413", p.Status)
 		}
 	}
-	if r := tc.do(t, "GET", "/image/v2/images/"+id, tc.demoToken(t), nil).JSON(t); r["status"] != "queued" {
+	if r := tc.Do(t, "GET", "/image/v2/images/"+id, tc.DemoToken(t), nil).JSON(t); r["status"] != "queued" {
 		t.Fatalf("refused uploads changed the image: status %v", r["status"])
 	}
 	// The real upload: streamed (an io.Reader that is not a byte slice).
-	p = d.put(file, io.MultiReader(strings.NewReader(string(data[:1<<20])), strings.NewReader(string(data[1<<20:]))), int64(len(data)),
+	p = d.Put(file, io.MultiReader(strings.NewReader(string(data[:1<<20])), strings.NewReader(string(data[1<<20:]))), int64(len(data)),
 		"Origin", tc.URL, "X-CSRF-Token", dTok)
 	if p.Status != http.StatusNoContent {
 		t.Fatalf("upload: got %d %s", p.Status, p.Body)
 	}
-	im := tc.do(t, "GET", "/image/v2/images/"+id, tc.demoToken(t), nil).JSON(t)
+	im := tc.Do(t, "GET", "/image/v2/images/"+id, tc.DemoToken(t), nil).JSON(t)
 	if im["status"] != "active" || im["checksum"] != hex.EncodeToString(sum[:]) || im["size"] != float64(len(data)) {
 		t.Errorf("after upload: status %v checksum %v size %v, want active %x %d", im["status"], im["checksum"], im["size"], sum, len(data))
 	}
-	if p := d.put(file, strings.NewReader("again"), 5, "Origin", tc.URL, "X-CSRF-Token", dTok); p.Status != http.StatusConflict {
+	if p := d.Put(file, strings.NewReader("again"), 5, "Origin", tc.URL, "X-CSRF-Token", dTok); p.Status != http.StatusConflict {
 		t.Errorf("second upload: got %d, want 409", p.Status)
 	}
-	list = d.get("/project/images")
+	list = d.Get("/project/images")
 	if got := textOfTestID(t, list, "image-status-portal-img"); got != "Active" {
 		t.Errorf("status after upload: %q", got)
 	}
@@ -179,7 +163,7 @@ func TestPortalImages(t *testing.T) {
 	if hasTestID(list, "image-upload-portal-img") {
 		t.Error("an active image still offers an upload")
 	}
-	if p := d.get("/project/images/" + id + "/upload"); !hasTestID(p, "upload-not-queued") || hasTestID(p, "upload-form") {
+	if p := d.Get("/project/images/" + id + "/upload"); !hasTestID(p, "upload-not-queued") || hasTestID(p, "upload-form") {
 		t.Error("the upload page of an active image offers an upload")
 	}
 
@@ -188,47 +172,47 @@ func TestPortalImages(t *testing.T) {
 	if strings.Contains(list.Body, "image-make-public-") || strings.Contains(list.Body, "image-make-private-") {
 		t.Error("a member sees the Make public button")
 	}
-	if p := d.post("/project/images/"+id+"/visibility", url.Values{"_csrf": {dTok}, "visibility": {"public"}}); p.Status != http.StatusForbidden {
+	if p := d.Post("/project/images/"+id+"/visibility", url.Values{"_csrf": {dTok}, "visibility": {"public"}}); p.Status != http.StatusForbidden {
 		t.Errorf("member changing visibility: got %d, want 403", p.Status)
 	}
-	if p := d.post("/project/images/"+id+"/visibility", url.Values{"_csrf": {dTok}, "visibility": {"private"}}); p.Status != http.StatusForbidden {
+	if p := d.Post("/project/images/"+id+"/visibility", url.Values{"_csrf": {dTok}, "visibility": {"private"}}); p.Status != http.StatusForbidden {
 		t.Errorf("member making private: got %d, want 403", p.Status)
 	}
-	alist := a.get("/project/images")
+	alist := a.Get("/project/images")
 	if !hasTestID(alist, "image-make-public-portal-img") {
 		t.Fatal("the admin has no Make public button")
 	}
-	if p := a.post("/project/images/"+id+"/visibility", url.Values{"visibility": {"public"}}); p.Status != http.StatusForbidden {
+	if p := a.Post("/project/images/"+id+"/visibility", url.Values{"visibility": {"public"}}); p.Status != http.StatusForbidden {
 		t.Errorf("visibility without CSRF token: got %d, want 403", p.Status)
 	}
-	if p := a.post("/project/images/"+id+"/visibility", url.Values{"_csrf": {aTok}, "visibility": {"public"}}); p.Status != http.StatusSeeOther {
+	if p := a.Post("/project/images/"+id+"/visibility", url.Values{"_csrf": {aTok}, "visibility": {"public"}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("admin making public: got %d", p.Status)
 	}
-	if got := textOfTestID(t, d.get("/project/images"), "image-visibility-portal-img"); got != "Public" {
+	if got := textOfTestID(t, d.Get("/project/images"), "image-visibility-portal-img"); got != "Public" {
 		t.Errorf("visibility after Make public: %q", got)
 	}
-	if !hasTestID(a.get("/project/images"), "image-make-private-portal-img") {
+	if !hasTestID(a.Get("/project/images"), "image-make-private-portal-img") {
 		t.Error("a public image offers no Make private button")
 	}
-	if p := a.post("/project/images/"+id+"/visibility", url.Values{"_csrf": {aTok}, "visibility": {"private"}}); p.Status != http.StatusSeeOther {
+	if p := a.Post("/project/images/"+id+"/visibility", url.Values{"_csrf": {aTok}, "visibility": {"private"}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("admin making private: got %d", p.Status)
 	}
 
 	// Delete: CSRF checked, then gone.
-	if p := d.post("/project/images/"+id+"/delete", url.Values{}); p.Status != http.StatusForbidden {
+	if p := d.Post("/project/images/"+id+"/delete", url.Values{}); p.Status != http.StatusForbidden {
 		t.Errorf("delete without CSRF token: got %d, want 403", p.Status)
 	}
-	if p := d.post("/project/images/"+id+"/delete", url.Values{"_csrf": {dTok}}); p.Status != http.StatusSeeOther {
+	if p := d.Post("/project/images/"+id+"/delete", url.Values{"_csrf": {dTok}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("delete: got %d", p.Status)
 	}
-	if list := d.get("/project/images"); hasTestID(list, "image-row-portal-img") {
+	if list := d.Get("/project/images"); hasTestID(list, "image-row-portal-img") {
 		t.Error("deleted image still listed")
 	}
-	if p := d.post("/project/images/"+id+"/delete", url.Values{"_csrf": {dTok}}); p.Status != http.StatusNotFound {
+	if p := d.Post("/project/images/"+id+"/delete", url.Values{"_csrf": {dTok}}); p.Status != http.StatusNotFound {
 		t.Errorf("delete again: got %d, want 404", p.Status)
 	}
 	// Admin pages stay closed to the member.
-	if p := d.get("/admin/flavors"); p.Status != http.StatusForbidden {
+	if p := d.Get("/admin/flavors"); p.Status != http.StatusForbidden {
 		t.Errorf("member on /admin/flavors: got %d", p.Status)
 	}
 }
@@ -236,17 +220,17 @@ func TestPortalImages(t *testing.T) {
 // TestPortalImagesUploadStreams sends a large body through the portal's
 // upload route and checks the server's heap does not grow with it.
 func TestPortalImagesUploadStreams(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	d := newFormClient(t, tc)
-	tok := csrfOf(t, d.login("demo", tc.DemoPass))
-	p := d.post("/project/images", url.Values{"_csrf": {tok}, "name": {"big"}, "disk_format": {"raw"}, "visibility": {"private"}})
+	tc := controllertest.New(t, nil)
+	d := tc.NewFormClient(t)
+	tok := controllertest.CSRFOf(t, d.Login("demo", tc.DemoPass))
+	p := d.Post("/project/images", url.Values{"_csrf": {tok}, "name": {"big"}, "disk_format": {"raw"}, "visibility": {"private"}})
 	m := regexp.MustCompile(`/project/images/([0-9a-f-]{36})/upload`).FindStringSubmatch(p.Location)
 	if m == nil {
 		t.Fatalf("create: got %d %q", p.Status, p.Location)
 	}
-	watch := watchHeap()
+	watch := controllertest.WatchHeap()
 	const size = 192 << 20
-	p = d.put("/project/images/"+m[1]+"/file", &zeroReader{left: size}, size, "Origin", tc.URL, "X-CSRF-Token", tok)
+	p = d.Put("/project/images/"+m[1]+"/file", &controllertest.ZeroReader{Left: size}, size, "Origin", tc.URL, "X-CSRF-Token", tok)
 	grew := watch()
 	if p.Status != http.StatusNoContent {
 		t.Fatalf("upload: got %d", p.Status)
@@ -255,35 +239,35 @@ func TestPortalImagesUploadStreams(t *testing.T) {
 	if grew > 64<<20 {
 		t.Errorf("heap grew by %d MiB: the upload is being buffered", grew>>20)
 	}
-	if got := tc.do(t, "GET", "/image/v2/images/"+m[1], tc.demoToken(t), nil).JSON(t)["size"]; got != float64(size) {
+	if got := tc.Do(t, "GET", "/image/v2/images/"+m[1], tc.DemoToken(t), nil).JSON(t)["size"]; got != float64(size) {
 		t.Errorf("size: got %v", got)
 	}
 }
 
 func TestPortalKeyPairs(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	d, dTok, _, _ := memberAndAdmin(t, tc)
-	list := d.get("/project/key_pairs")
+	list := d.Get("/project/key_pairs")
 	if list.Status != 200 || !hasTestID(list, "keypair-table") || !hasTestID(list, "keypair-empty") {
 		t.Fatalf("member's key pair list: got %d", list.Status)
 	}
-	if p := d.get("/admin/hypervisors"); p.Status != http.StatusForbidden {
+	if p := d.Get("/admin/hypervisors"); p.Status != http.StatusForbidden {
 		t.Errorf("member on /admin/hypervisors: got %d", p.Status)
 	}
 
 	// Validation errors show next to the field.
 	for _, name := range []string{"", "bad/name", strings.Repeat("x", 256)} {
-		p := d.post("/project/key_pairs", url.Values{"_csrf": {dTok}, "name": {name}})
+		p := d.Post("/project/key_pairs", url.Values{"_csrf": {dTok}, "name": {name}})
 		if p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-name") {
 			t.Errorf("key pair name %q: got %d, want 422 with error-name", name, p.Status)
 		}
 	}
-	if p := d.post("/project/key_pairs", url.Values{"name": {"no-token"}}); p.Status != http.StatusForbidden {
+	if p := d.Post("/project/key_pairs", url.Values{"name": {"no-token"}}); p.Status != http.StatusForbidden {
 		t.Errorf("create without CSRF token: got %d, want 403", p.Status)
 	}
 
 	// Generate: the private key is in the answer, once.
-	p := d.post("/project/key_pairs", url.Values{"_csrf": {dTok}, "name": {"portal-key"}})
+	p := d.Post("/project/key_pairs", url.Values{"_csrf": {dTok}, "name": {"portal-key"}})
 	if p.Status != 200 || !hasTestID(p, "private-key") || !hasTestID(p, "private-key-download") {
 		t.Fatalf("create key pair: got %d", p.Status)
 	}
@@ -298,14 +282,14 @@ func TestPortalKeyPairs(t *testing.T) {
 		t.Errorf("private key page Cache-Control: %q", cc)
 	}
 	fp := textOfTestID(t, p, "keypair-fingerprint")
-	list = d.get("/project/key_pairs")
+	list = d.Get("/project/key_pairs")
 	if !hasTestID(list, "keypair-row-portal-key") || !strings.Contains(list.Body, fp) {
 		t.Error("new key pair is not listed with its fingerprint")
 	}
 	if strings.Contains(list.Body, "PRIVATE KEY") || hasTestID(list, "private-key") {
 		t.Error("the private key is shown a second time")
 	}
-	if p := d.post("/project/key_pairs", url.Values{"_csrf": {dTok}, "name": {"portal-key"}}); p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-name") {
+	if p := d.Post("/project/key_pairs", url.Values{"_csrf": {dTok}, "name": {"portal-key"}}); p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-name") {
 		t.Errorf("duplicate key pair: got %d, want 422 with error-name", p.Status)
 	}
 
@@ -313,21 +297,21 @@ func TestPortalKeyPairs(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	sp, _ := ssh.NewPublicKey(pub)
 	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp))) + " me@laptop"
-	if p := d.post("/project/key_pairs/import", url.Values{"_csrf": {dTok}, "name": {"laptop key"}, "public_key": {"ssh-rsa nonsense"}}); p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-public_key") {
+	if p := d.Post("/project/key_pairs/import", url.Values{"_csrf": {dTok}, "name": {"laptop key"}, "public_key": {"ssh-rsa nonsense"}}); p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-public_key") {
 		t.Errorf("bad public key: got %d, want 422 with error-public_key", p.Status)
 	}
-	if p := d.post("/project/key_pairs/import", url.Values{"_csrf": {dTok}, "name": {"laptop key"}, "public_key": {""}}); p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-public_key") {
+	if p := d.Post("/project/key_pairs/import", url.Values{"_csrf": {dTok}, "name": {"laptop key"}, "public_key": {""}}); p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-public_key") {
 		t.Errorf("empty public key: got %d, want 422 with error-public_key", p.Status)
 	}
-	if p := d.post("/project/key_pairs/import", url.Values{"_csrf": {dTok}, "name": {"laptop key"}, "public_key": {authorized}}); p.Status != http.StatusSeeOther || p.Location != "/project/key_pairs" {
+	if p := d.Post("/project/key_pairs/import", url.Values{"_csrf": {dTok}, "name": {"laptop key"}, "public_key": {authorized}}); p.Status != http.StatusSeeOther || p.Location != "/project/key_pairs" {
 		t.Fatalf("import: got %d %q", p.Status, p.Location)
 	}
-	list = d.get("/project/key_pairs")
+	list = d.Get("/project/key_pairs")
 	if !hasTestID(list, "keypair-row-laptop key") || !hasTestID(list, "flash") {
 		t.Fatal("imported key pair is not listed")
 	}
 	// The API sees the same key pairs.
-	r := tc.do(t, "GET", "/compute/v2.1/os-keypairs", tc.demoToken(t), nil)
+	r := tc.Do(t, "GET", "/compute/v2.1/os-keypairs", tc.DemoToken(t), nil)
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"laptop key"`) || !strings.Contains(string(r.Body), `"portal-key"`) {
 		t.Errorf("API key pairs: %d %s", r.Status, r.Body)
 	}
@@ -343,25 +327,25 @@ func TestPortalKeyPairs(t *testing.T) {
 	if del != "/project/key_pairs/laptop%20key/delete" {
 		t.Fatalf("delete action: %q", del)
 	}
-	if p := d.post(del, url.Values{}); p.Status != http.StatusForbidden {
+	if p := d.Post(del, url.Values{}); p.Status != http.StatusForbidden {
 		t.Errorf("delete without CSRF token: got %d, want 403", p.Status)
 	}
-	if p := d.post(del, url.Values{"_csrf": {dTok}}); p.Status != http.StatusSeeOther {
+	if p := d.Post(del, url.Values{"_csrf": {dTok}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("delete: got %d", p.Status)
 	}
-	if list := d.get("/project/key_pairs"); hasTestID(list, "keypair-row-laptop key") || !hasTestID(list, "keypair-row-portal-key") {
+	if list := d.Get("/project/key_pairs"); hasTestID(list, "keypair-row-laptop key") || !hasTestID(list, "keypair-row-portal-key") {
 		t.Error("delete removed the wrong key pairs")
 	}
-	if p := d.post(del, url.Values{"_csrf": {dTok}}); p.Status != http.StatusNotFound {
+	if p := d.Post(del, url.Values{"_csrf": {dTok}}); p.Status != http.StatusNotFound {
 		t.Errorf("delete again: got %d, want 404", p.Status)
 	}
 }
 
 func TestPortalFlavors(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	d, dTok, a, aTok := memberAndAdmin(t, tc)
 	for _, path := range []string{"/admin/flavors", "/admin/flavors/new"} {
-		if p := d.get(path); p.Status != http.StatusForbidden || !hasTestID(p, "error-page") {
+		if p := d.Get(path); p.Status != http.StatusForbidden || !hasTestID(p, "error-page") {
 			t.Errorf("member on %s: got %d, want 403", path, p.Status)
 		}
 	}
@@ -371,15 +355,15 @@ func TestPortalFlavors(t *testing.T) {
 		member[k] = v
 	}
 	member.Set("_csrf", dTok)
-	if p := d.post("/admin/flavors", member); p.Status != http.StatusForbidden {
+	if p := d.Post("/admin/flavors", member); p.Status != http.StatusForbidden {
 		t.Errorf("member creating a flavor: got %d, want 403", p.Status)
 	}
 
-	list := a.get("/admin/flavors")
+	list := a.Get("/admin/flavors")
 	if list.Status != 200 || !hasTestID(list, "flavor-table") || !hasTestID(list, "flavor-new") {
 		t.Fatalf("admin flavor list: got %d", list.Status)
 	}
-	if p := a.get("/admin/flavors/new"); p.Status != 200 || !hasTestID(p, "flavor-form") || !hasTestID(p, "field-is_public") {
+	if p := a.Get("/admin/flavors/new"); p.Status != 200 || !hasTestID(p, "flavor-form") || !hasTestID(p, "field-is_public") {
 		t.Errorf("flavor form: got %d", p.Status)
 	}
 	// Validation errors show next to their fields.
@@ -392,7 +376,7 @@ func TestPortalFlavors(t *testing.T) {
 			f[k] = v
 		}
 		f.Set(c.field, c.value)
-		p := a.post("/admin/flavors", f)
+		p := a.Post("/admin/flavors", f)
 		if p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-"+c.field) {
 			t.Errorf("flavor %s=%q: got %d, want 422 with error-%s", c.field, c.value, p.Status, c.field)
 		}
@@ -400,17 +384,17 @@ func TestPortalFlavors(t *testing.T) {
 			t.Errorf("flavor %s=%q: the form lost its values", c.field, c.value)
 		}
 	}
-	if p := a.post("/admin/flavors", url.Values{"name": {"no-token"}, "vcpus": {"1"}, "ram": {"1"}, "disk": {"1"}}); p.Status != http.StatusForbidden {
+	if p := a.Post("/admin/flavors", url.Values{"name": {"no-token"}, "vcpus": {"1"}, "ram": {"1"}, "disk": {"1"}}); p.Status != http.StatusForbidden {
 		t.Errorf("create without CSRF token: got %d, want 403", p.Status)
 	}
-	if p := a.post("/admin/flavors", good); p.Status != http.StatusSeeOther || p.Location != "/admin/flavors" {
+	if p := a.Post("/admin/flavors", good); p.Status != http.StatusSeeOther || p.Location != "/admin/flavors" {
 		t.Fatalf("create flavor: got %d %q", p.Status, p.Location)
 	}
-	list = a.get("/admin/flavors")
+	list = a.Get("/admin/flavors")
 	if !hasTestID(list, "flavor-row-m1.portal") || !strings.Contains(list.Body, "2048 MB") || !strings.Contains(list.Body, "portal-1") {
 		t.Fatal("new flavor is not listed")
 	}
-	r := tc.do(t, "GET", "/compute/v2.1/flavors/portal-1", tc.demoToken(t), nil)
+	r := tc.Do(t, "GET", "/compute/v2.1/flavors/portal-1", tc.DemoToken(t), nil)
 	if r.Status != 200 {
 		t.Errorf("the member cannot use the public flavor: %d", r.Status)
 	}
@@ -419,50 +403,50 @@ func TestPortalFlavors(t *testing.T) {
 		dup[k] = v
 	}
 	dup.Set("id", "")
-	if p := a.post("/admin/flavors", dup); p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-name") {
+	if p := a.Post("/admin/flavors", dup); p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-name") {
 		t.Errorf("duplicate flavor name: got %d, want 422 with error-name", p.Status)
 	}
 	// A private flavor with a generated id.
 	priv := url.Values{"_csrf": {aTok}, "name": {"private one"}, "vcpus": {"1"}, "ram": {"256"}, "disk": {"0"}}
-	if p := a.post("/admin/flavors", priv); p.Status != http.StatusSeeOther {
+	if p := a.Post("/admin/flavors", priv); p.Status != http.StatusSeeOther {
 		t.Fatalf("create private flavor: got %d", p.Status)
 	}
-	list = a.get("/admin/flavors")
+	list = a.Get("/admin/flavors")
 	if !hasTestID(list, "flavor-row-private one") {
 		t.Fatal("private flavor is not listed for the admin")
 	}
 
 	// Delete.
-	if p := a.post("/admin/flavors/portal-1/delete", url.Values{}); p.Status != http.StatusForbidden {
+	if p := a.Post("/admin/flavors/portal-1/delete", url.Values{}); p.Status != http.StatusForbidden {
 		t.Errorf("delete without CSRF token: got %d, want 403", p.Status)
 	}
-	if p := d.post("/admin/flavors/portal-1/delete", url.Values{"_csrf": {dTok}}); p.Status != http.StatusForbidden {
+	if p := d.Post("/admin/flavors/portal-1/delete", url.Values{"_csrf": {dTok}}); p.Status != http.StatusForbidden {
 		t.Errorf("member deleting a flavor: got %d, want 403", p.Status)
 	}
-	if p := a.post("/admin/flavors/portal-1/delete", url.Values{"_csrf": {aTok}}); p.Status != http.StatusSeeOther {
+	if p := a.Post("/admin/flavors/portal-1/delete", url.Values{"_csrf": {aTok}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("delete flavor: got %d", p.Status)
 	}
-	if list := a.get("/admin/flavors"); hasTestID(list, "flavor-row-m1.portal") {
+	if list := a.Get("/admin/flavors"); hasTestID(list, "flavor-row-m1.portal") {
 		t.Error("deleted flavor still listed")
 	}
-	if p := a.post("/admin/flavors/portal-1/delete", url.Values{"_csrf": {aTok}}); p.Status != http.StatusNotFound {
+	if p := a.Post("/admin/flavors/portal-1/delete", url.Values{"_csrf": {aTok}}); p.Status != http.StatusNotFound {
 		t.Errorf("delete again: got %d, want 404", p.Status)
 	}
 }
 
 func TestPortalHosts(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	d, dTok, a, aTok := memberAndAdmin(t, tc)
 	for _, path := range []string{"/admin/hypervisors", "/admin/services"} {
-		if p := d.get(path); p.Status != http.StatusForbidden {
+		if p := d.Get(path); p.Status != http.StatusForbidden {
 			t.Errorf("member on %s: got %d, want 403", path, p.Status)
 		}
 	}
-	if _, err := tc.srv.pool.Exec(context.Background(),
+	if _, err := tc.Server.Pool().Exec(context.Background(),
 		"INSERT INTO compute_hosts (host, vcpus, memory_mb, disk_gb) VALUES ('h1', 4, 8192, 100)"); err != nil {
 		t.Fatal(err)
 	}
-	hv := a.get("/admin/hypervisors")
+	hv := a.Get("/admin/hypervisors")
 	if hv.Status != 200 || !hasTestID(hv, "hypervisor-table") || !hasTestID(hv, "hypervisor-row-h1") {
 		t.Fatalf("hypervisors: got %d", hv.Status)
 	}
@@ -475,28 +459,28 @@ func TestPortalHosts(t *testing.T) {
 		}
 	}
 
-	sv := a.get("/admin/services")
+	sv := a.Get("/admin/services")
 	if sv.Status != 200 || !hasTestID(sv, "service-row-h1") || !hasTestID(sv, "service-disable-h1") {
 		t.Fatalf("services: got %d", sv.Status)
 	}
 	// Validation: an over-long reason is shown next to the field.
-	p := a.post("/admin/services/h1/disable", url.Values{"_csrf": {aTok}, "reason": {strings.Repeat("r", 256)}})
+	p := a.Post("/admin/services/h1/disable", url.Values{"_csrf": {aTok}, "reason": {strings.Repeat("r", 256)}})
 	if p.Status != http.StatusUnprocessableEntity || !hasTestID(p, "error-reason") {
 		t.Errorf("long reason: got %d, want 422 with error-reason", p.Status)
 	}
-	if p := a.post("/admin/services/h1/disable", url.Values{"reason": {"x"}}); p.Status != http.StatusForbidden {
+	if p := a.Post("/admin/services/h1/disable", url.Values{"reason": {"x"}}); p.Status != http.StatusForbidden {
 		t.Errorf("disable without CSRF token: got %d, want 403", p.Status)
 	}
-	if p := d.post("/admin/services/h1/disable", url.Values{"_csrf": {dTok}, "reason": {"x"}}); p.Status != http.StatusForbidden {
+	if p := d.Post("/admin/services/h1/disable", url.Values{"_csrf": {dTok}, "reason": {"x"}}); p.Status != http.StatusForbidden {
 		t.Errorf("member disabling a host: got %d, want 403", p.Status)
 	}
-	if p := a.post("/admin/services/nope/disable", url.Values{"_csrf": {aTok}}); p.Status != http.StatusNotFound {
+	if p := a.Post("/admin/services/nope/disable", url.Values{"_csrf": {aTok}}); p.Status != http.StatusNotFound {
 		t.Errorf("disable unknown host: got %d, want 404", p.Status)
 	}
-	if p := a.post("/admin/services/h1/disable", url.Values{"_csrf": {aTok}, "reason": {"<b>maintenance</b> window"}}); p.Status != http.StatusSeeOther {
+	if p := a.Post("/admin/services/h1/disable", url.Values{"_csrf": {aTok}, "reason": {"<b>maintenance</b> window"}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("disable: got %d", p.Status)
 	}
-	sv = a.get("/admin/services")
+	sv = a.Get("/admin/services")
 	if got := textOfTestID(t, sv, "service-reason-h1"); got != "<b>maintenance</b> window" {
 		t.Errorf("reason shown: %q", got)
 	}
@@ -506,17 +490,17 @@ func TestPortalHosts(t *testing.T) {
 	if !hasTestID(sv, "service-enable-h1") || textOfTestID(t, sv, "host-status-h1") != "Disabled" {
 		t.Error("a disabled host offers no Enable button")
 	}
-	if got := textOfTestID(t, a.get("/admin/hypervisors"), "host-status-h1"); got != "Disabled" {
+	if got := textOfTestID(t, a.Get("/admin/hypervisors"), "host-status-h1"); got != "Disabled" {
 		t.Errorf("hypervisor status after disable: %q", got)
 	}
-	r := tc.do(t, "GET", "/compute/v2.1/os-services", tc.adminToken(t), nil)
+	r := tc.Do(t, "GET", "/compute/v2.1/os-services", tc.AdminToken(t), nil)
 	if !strings.Contains(string(r.Body), "maintenance") {
 		t.Errorf("the API does not see the reason: %s", r.Body)
 	}
-	if p := a.post("/admin/services/h1/enable", url.Values{"_csrf": {aTok}}); p.Status != http.StatusSeeOther {
+	if p := a.Post("/admin/services/h1/enable", url.Values{"_csrf": {aTok}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("enable: got %d", p.Status)
 	}
-	sv = a.get("/admin/services")
+	sv = a.Get("/admin/services")
 	if textOfTestID(t, sv, "host-status-h1") != "Enabled" || textOfTestID(t, sv, "service-reason-h1") != "" {
 		t.Error("enable did not clear the reason")
 	}
@@ -526,7 +510,7 @@ func TestPortalHosts(t *testing.T) {
 // Chromium: the file goes with a PUT carrying the page's CSRF token, the
 // progress bar fills, and the browser returns to the list.
 func TestPortalImagesBrowserUpload(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	ctx := newBrowser(t)
 	browserLogin(t, ctx, tc, "demo", tc.DemoPass)
 	data := make([]byte, 3<<20+777)
@@ -569,7 +553,7 @@ func TestPortalImagesBrowserUpload(t *testing.T) {
 	if got := browserRun(t, ctx, "read progress", chromedp.Evaluate[string](`sessionStorage.getItem("progress") || ""`)); got != "100" {
 		t.Errorf("progress reached %q, want 100", got)
 	}
-	r := tc.do(t, "GET", "/image/v2/images?name=browser-img", tc.demoToken(t), nil).JSON(t)
+	r := tc.Do(t, "GET", "/image/v2/images?name=browser-img", tc.DemoToken(t), nil).JSON(t)
 	ims := r["images"].([]any)
 	if len(ims) != 1 || ims[0].(map[string]any)["checksum"] != hex.EncodeToString(sum[:]) {
 		t.Errorf("uploaded image: %v, want checksum %x", ims, sum)

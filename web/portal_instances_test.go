@@ -7,115 +7,117 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 var versionRe = regexp.MustCompile(`data-version="([0-9a-f]+)"`)
 
 func TestPortalInstances(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	startAgent(t, tc, "sim-p")
-	tc.waitHosts(t, 1)
-	img := tc.activeImage(t)
-	b := newFormClient(t, tc)
-	over := b.login("demo", tc.DemoPass)
-	tok := csrfOf(t, over)
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "sim-p")
+	tc.WaitHosts(t, 1)
+	img := tc.ActiveImage(t)
+	b := tc.NewFormClient(t)
+	over := b.Login("demo", tc.DemoPass)
+	tok := controllertest.CSRFOf(t, over)
 	if !strings.Contains(over.Body, `data-testid="chart-instances"`) || !strings.Contains(over.Body, "<svg") {
 		t.Error("overview has no usage charts")
 	}
-	lp := b.get("/project/instances/launch")
+	lp := b.Get("/project/instances/launch")
 	if lp.Status != 200 || !strings.Contains(lp.Body, `data-quota="instances"`) || !strings.Contains(lp.Body, "m1.tiny (1 VCPU, 512 MB RAM, 1 GB disk)") {
 		t.Fatalf("launch page: %d", lp.Status)
 	}
 	// Missing fields are shown next to their inputs.
-	p := b.post("/project/instances", url.Values{"_csrf": {tok}, "name": {""}, "count": {"1"}})
+	p := b.Post("/project/instances", url.Values{"_csrf": {tok}, "name": {""}, "count": {"1"}})
 	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `data-testid="error-name"`) || !strings.Contains(p.Body, `data-testid="error-flavor"`) {
 		t.Errorf("empty launch: %d", p.Status)
 	}
 	// Over quota: refused by the server with the resource named.
-	p = b.post("/project/instances", url.Values{"_csrf": {tok}, "name": {"many"}, "image": {img}, "flavor": {"1"}, "count": {"11"}})
+	p = b.Post("/project/instances", url.Values{"_csrf": {tok}, "name": {"many"}, "image": {img}, "flavor": {"1"}, "count": {"11"}})
 	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, "Quota exceeded for Instances") {
 		t.Errorf("over-quota launch: %d", p.Status)
 	}
-	p = b.post("/project/instances", url.Values{"_csrf": {tok}, "name": {"web"}, "image": {img}, "flavor": {"1"}, "count": {"1"}})
+	p = b.Post("/project/instances", url.Values{"_csrf": {tok}, "name": {"web"}, "image": {img}, "flavor": {"1"}, "count": {"1"}})
 	if p.Status != http.StatusSeeOther {
 		t.Fatalf("launch: %d %s", p.Status, p.Body)
 	}
-	list := b.get("/project/instances")
+	list := b.Get("/project/instances")
 	if !strings.Contains(list.Body, `data-testid="instance-row-web"`) {
 		t.Fatal("the launched instance is not listed")
 	}
 	// The rows fragment answers 204 while nothing changes, and new rows
 	// once something does: the page updates without a reload.
 	ver := versionRe.FindStringSubmatch(list.Body)[1]
-	waitFor(t, 20*time.Second, "the row to turn Active", func() bool {
-		r := b.get("/project/instances/rows?v=" + ver)
+	controllertest.WaitFor(t, 20*time.Second, "the row to turn Active", func() bool {
+		r := b.Get("/project/instances/rows?v=" + ver)
 		if r.Status == http.StatusOK {
 			ver = versionRe.FindStringSubmatch(r.Body)[1]
 			return strings.Contains(r.Body, ">Active<")
 		}
 		return false
 	})
-	if r := b.get("/project/instances/rows?v=" + ver); r.Status != http.StatusNoContent {
+	if r := b.Get("/project/instances/rows?v=" + ver); r.Status != http.StatusNoContent {
 		t.Errorf("rows with the current version: %d, want 204", r.Status)
 	}
-	id := tc.do(t, "GET", "/compute/v2.1/servers?name=web", tc.demoToken(t), nil).JSON(t)["servers"].([]any)[0].(map[string]any)["id"].(string)
-	d := b.get("/project/instances/" + id)
+	id := tc.Do(t, "GET", "/compute/v2.1/servers?name=web", tc.DemoToken(t), nil).JSON(t)["servers"].([]any)[0].(map[string]any)["id"].(string)
+	d := b.Get("/project/instances/" + id)
 	if !strings.Contains(d.Body, `data-testid="action-stop"`) || strings.Contains(d.Body, `data-testid="action-start"`) {
 		t.Error("an active instance must offer stop and not start")
 	}
-	if p := b.post("/project/instances/"+id+"/stop", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
+	if p := b.Post("/project/instances/"+id+"/stop", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("stop: %d", p.Status)
 	}
-	waitFor(t, 20*time.Second, "Shutoff", func() bool {
-		return strings.Contains(b.get("/project/instances/"+id).Body, ">Shutoff<")
+	controllertest.WaitFor(t, 20*time.Second, "Shutoff", func() bool {
+		return strings.Contains(b.Get("/project/instances/"+id).Body, ">Shutoff<")
 	})
-	if d := b.get("/project/instances/" + id); !strings.Contains(d.Body, `data-testid="action-start"`) || !strings.Contains(d.Body, "stop") {
+	if d := b.Get("/project/instances/" + id); !strings.Contains(d.Body, `data-testid="action-start"`) || !strings.Contains(d.Body, "stop") {
 		t.Error("a stopped instance must offer start")
 	}
-	if p := b.post("/project/instances/"+id+"/stop", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
+	if p := b.Post("/project/instances/"+id+"/stop", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
 		t.Errorf("stop while stopped: %d (want a redirect with a notice)", p.Status)
 	}
-	if p := b.post("/project/instances/"+id+"/delete", url.Values{}); p.Status != http.StatusForbidden {
+	if p := b.Post("/project/instances/"+id+"/delete", url.Values{}); p.Status != http.StatusForbidden {
 		t.Errorf("delete without CSRF: %d", p.Status)
 	}
-	if p := b.post("/project/instances/"+id+"/delete", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
+	if p := b.Post("/project/instances/"+id+"/delete", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
 		t.Errorf("delete: %d", p.Status)
 	}
-	waitFor(t, 20*time.Second, "the row to go", func() bool {
-		return !strings.Contains(b.get("/project/instances").Body, "instance-row-web")
+	controllertest.WaitFor(t, 20*time.Second, "the row to go", func() bool {
+		return !strings.Contains(b.Get("/project/instances").Body, "instance-row-web")
 	})
 }
 
 func TestPortalQuotas(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	img := tc.activeImage(t)
-	demo := tc.demoToken(t)
-	tc.createServer(t, demo, map[string]any{"name": "q1", "flavorRef": "1", "imageRef": img, "min_count": 3, "max_count": 3})
-	a := newFormClient(t, tc)
-	over := a.login("admin", tc.AdminPass)
-	tok := csrfOf(t, over)
-	list := a.get("/admin/quotas")
+	tc := controllertest.New(t, nil)
+	img := tc.ActiveImage(t)
+	demo := tc.DemoToken(t)
+	tc.CreateServer(t, demo, map[string]any{"name": "q1", "flavorRef": "1", "imageRef": img, "min_count": 3, "max_count": 3})
+	a := tc.NewFormClient(t)
+	over := a.Login("admin", tc.AdminPass)
+	tok := controllertest.CSRFOf(t, over)
+	list := a.Get("/admin/quotas")
 	if !strings.Contains(list.Body, `data-testid="quota-row-demo"`) || !strings.Contains(list.Body, "3 of 10") {
 		t.Fatalf("quotas page does not show demo's use: %d", list.Status)
 	}
-	pid := tc.do(t, "GET", "/identity/v3/projects?name=demo", tc.adminToken(t), nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	pid := tc.Do(t, "GET", "/identity/v3/projects?name=demo", tc.AdminToken(t), nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
 	form := url.Values{"_csrf": {tok}, "instances": {"2"}, "cores": {"20"}, "ram": {"51200"}, "key_pairs": {"100"},
 		"metadata_items": {"128"}, "server_groups": {"10"}, "server_group_members": {"10"}}
-	p := a.post("/admin/quotas/"+pid, form)
+	p := a.Post("/admin/quotas/"+pid, form)
 	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `data-testid="error-instances"`) {
 		t.Errorf("lowering below use without force: %d", p.Status)
 	}
 	form.Set("force", "on")
-	if p := a.post("/admin/quotas/"+pid, form); p.Status != http.StatusSeeOther {
+	if p := a.Post("/admin/quotas/"+pid, form); p.Status != http.StatusSeeOther {
 		t.Errorf("with force: %d", p.Status)
 	}
-	q := tc.do(t, "GET", "/compute/v2.1/os-quota-sets/"+pid, demo, nil).JSON(t)["quota_set"].(map[string]any)
+	q := tc.Do(t, "GET", "/compute/v2.1/os-quota-sets/"+pid, demo, nil).JSON(t)["quota_set"].(map[string]any)
 	if q["instances"] != 2.0 {
 		t.Errorf("quota after forced save: %v", q)
 	}
-	d := newFormClient(t, tc)
-	d.login("demo", tc.DemoPass)
-	if p := d.get("/admin/quotas"); p.Status != http.StatusForbidden {
+	d := tc.NewFormClient(t)
+	d.Login("demo", tc.DemoPass)
+	if p := d.Get("/admin/quotas"); p.Status != http.StatusForbidden {
 		t.Errorf("member on the quotas page: %d", p.Status)
 	}
 }

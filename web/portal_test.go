@@ -2,94 +2,19 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
-// formClient is a cookie-keeping HTTP client that does not follow redirects,
-// so tests see each answer.
-type formClient struct {
-	t      *testing.T
-	tc     *testCloud
-	client *http.Client
-	origin string // sent as Origin on POST; "" sends none
-}
-
-func newFormClient(t *testing.T, tc *testCloud) *formClient {
-	jar, _ := cookiejar.New(nil)
-	return &formClient{t: t, tc: tc, origin: tc.URL, client: &http.Client{
-		Jar:           jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-type page struct {
-	Status   int
-	Location string
-	Body     string
-	Header   http.Header
-}
-
-func (b *formClient) get(path string) page {
-	b.t.Helper()
-	res, err := b.client.Get(b.tc.URL + path)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return readPage(b.t, res)
-}
-
-func (b *formClient) post(path string, form url.Values) page {
-	b.t.Helper()
-	req, _ := http.NewRequest("POST", b.tc.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if b.origin != "" {
-		req.Header.Set("Origin", b.origin)
-	}
-	res, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return readPage(b.t, res)
-}
-
-func readPage(t *testing.T, res *http.Response) page {
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return page{Status: res.StatusCode, Location: res.Header.Get("Location"), Body: string(body), Header: res.Header}
-}
-
-var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
-
-func csrfOf(t *testing.T, p page) string {
-	t.Helper()
-	m := csrfRe.FindStringSubmatch(p.Body)
-	if m == nil {
-		t.Fatalf("no CSRF token in page (status %d)", p.Status)
-	}
-	return m[1]
-}
-
-// login signs in through the form and returns the overview page.
-func (b *formClient) login(user, password string) page {
-	b.t.Helper()
-	lp := b.get("/auth/login")
-	p := b.post("/auth/login", url.Values{"_csrf": {csrfOf(b.t, lp)}, "username": {user}, "password": {password}})
-	if p.Status != http.StatusSeeOther {
-		b.t.Fatalf("login %s: got %d, want 303", user, p.Status)
-	}
-	return b.get(p.Location)
-}
-
-func (b *formClient) sessionCookie() *http.Cookie {
-	u, _ := url.Parse(b.tc.URL)
-	for _, c := range b.client.Jar.Cookies(u) {
+// sessionCookie is the portal session cookie b holds for tc, or nil.
+func sessionCookie(tc *controllertest.Cloud, b *controllertest.FormClient) *http.Cookie {
+	u, _ := url.Parse(tc.URL)
+	for _, c := range b.Client.Jar.Cookies(u) {
 		if c.Name == "nimbus_session" {
 			return c
 		}
@@ -97,9 +22,9 @@ func (b *formClient) sessionCookie() *http.Cookie {
 	return nil
 }
 
-func countSessions(t *testing.T, tc *testCloud) int {
+func countSessions(t *testing.T, tc *controllertest.Cloud) int {
 	t.Helper()
-	keys, err := tc.srv.rdb.Keys(context.Background(), tc.cfg.RedisPrefix+"session:*").Result()
+	keys, err := tc.Server.RDB().Keys(context.Background(), tc.Config.RedisPrefix+"session:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,104 +32,104 @@ func countSessions(t *testing.T, tc *testCloud) int {
 }
 
 func TestPortalLoginSessionLogout(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	b := newFormClient(t, tc)
+	tc := controllertest.New(t, nil)
+	b := tc.NewFormClient(t)
 	// Anonymous requests are sent to sign in and never create a session.
 	for i := 0; i < 50; i++ {
-		p := b.get("/project/")
+		p := b.Get("/project/")
 		if p.Status != http.StatusFound || !strings.HasPrefix(p.Location, "/auth/login") {
 			t.Fatalf("anonymous overview: got %d %q, want redirect to login", p.Status, p.Location)
 		}
-		b.get("/auth/login")
+		b.Get("/auth/login")
 	}
 	if n := countSessions(t, tc); n != 0 {
 		t.Fatalf("sessions after anonymous requests: got %d, want 0", n)
 	}
 	// Wrong password: the form again with an error, no session.
-	lp := b.get("/auth/login")
-	p := b.post("/auth/login", url.Values{"_csrf": {csrfOf(t, lp)}, "username": {"demo"}, "password": {"nope"}})
+	lp := b.Get("/auth/login")
+	p := b.Post("/auth/login", url.Values{"_csrf": {controllertest.CSRFOf(t, lp)}, "username": {"demo"}, "password": {"nope"}})
 	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, `data-testid="login-error"`) {
 		t.Errorf("wrong password: got %d", p.Status)
 	}
-	over := b.login("demo", tc.DemoPass)
+	over := b.Login("demo", tc.DemoPass)
 	if over.Status != 200 || !strings.Contains(over.Body, `data-testid="overview-project">demo<`) {
 		t.Fatalf("overview after login: got %d", over.Status)
 	}
 	if strings.Contains(over.Body, `data-testid="nav-admin-projects"`) {
 		t.Error("a member sees the Admin navigation")
 	}
-	c := b.sessionCookie()
+	c := sessionCookie(tc, b)
 	if c == nil {
 		t.Fatal("no session cookie")
 	}
 	first := c.Value
 	// Cookie flags, read from the raw header of a fresh login.
-	b2 := newFormClient(t, tc)
-	lp = b2.get("/auth/login")
-	p = b2.post("/auth/login", url.Values{"_csrf": {csrfOf(t, lp)}, "username": {"demo"}, "password": {tc.DemoPass}})
+	b2 := tc.NewFormClient(t)
+	lp = b2.Get("/auth/login")
+	p = b2.Post("/auth/login", url.Values{"_csrf": {controllertest.CSRFOf(t, lp)}, "username": {"demo"}, "password": {tc.DemoPass}})
 	setCookie := strings.Join(p.Header.Values("Set-Cookie"), "\n")
 	for _, want := range []string{"nimbus_session=", "HttpOnly", "SameSite=Lax"} {
 		if !strings.Contains(setCookie, want) {
 			t.Errorf("session cookie lacks %q: %s", want, setCookie)
 		}
 	}
-	if b2.sessionCookie().Value == first {
+	if sessionCookie(tc, b2).Value == first {
 		t.Error("two logins share a session id")
 	}
 	// Logout kills the session server-side: the old cookie no longer works.
-	over = b.get("/project/")
-	p = b.post("/auth/logout", url.Values{"_csrf": {csrfOf(t, over)}})
+	over = b.Get("/project/")
+	p = b.Post("/auth/logout", url.Values{"_csrf": {controllertest.CSRFOf(t, over)}})
 	if p.Status != http.StatusSeeOther || p.Location != "/auth/login" {
 		t.Errorf("logout: got %d %q", p.Status, p.Location)
 	}
-	replay := newFormClient(t, tc)
+	replay := tc.NewFormClient(t)
 	u, _ := url.Parse(tc.URL)
-	replay.client.Jar.SetCookies(u, []*http.Cookie{{Name: "nimbus_session", Value: first}})
-	if p := replay.get("/project/"); p.Status != http.StatusFound {
+	replay.Client.Jar.SetCookies(u, []*http.Cookie{{Name: "nimbus_session", Value: first}})
+	if p := replay.Get("/project/"); p.Status != http.StatusFound {
 		t.Errorf("old session cookie after logout: got %d, want redirect to login", p.Status)
 	}
 }
 
 func TestPortalCSRF(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	b := newFormClient(t, tc)
-	over := b.login("admin", tc.AdminPass)
-	tok := csrfOf(t, over)
+	tc := controllertest.New(t, nil)
+	b := tc.NewFormClient(t)
+	over := b.Login("admin", tc.AdminPass)
+	tok := controllertest.CSRFOf(t, over)
 	form := url.Values{"name": {"csrf-probe"}, "enabled": {"on"}}
 	// No token.
-	if p := b.post("/admin/projects", form); p.Status != http.StatusForbidden {
+	if p := b.Post("/admin/projects", form); p.Status != http.StatusForbidden {
 		t.Errorf("POST without CSRF token: got %d, want 403", p.Status)
 	}
 	// Right token, foreign origin.
 	form.Set("_csrf", tok)
-	b.origin = "http://evil.example"
-	if p := b.post("/admin/projects", form); p.Status != http.StatusForbidden {
+	b.Origin = "http://evil.example"
+	if p := b.Post("/admin/projects", form); p.Status != http.StatusForbidden {
 		t.Errorf("POST from another origin: got %d, want 403", p.Status)
 	}
 	// Login form from another origin.
-	lb := newFormClient(t, tc)
-	lp := lb.get("/auth/login")
-	lb.origin = "http://evil.example"
-	if p := lb.post("/auth/login", url.Values{"_csrf": {csrfOf(t, lp)}, "username": {"demo"}, "password": {tc.DemoPass}}); p.Status != http.StatusForbidden {
+	lb := tc.NewFormClient(t)
+	lp := lb.Get("/auth/login")
+	lb.Origin = "http://evil.example"
+	if p := lb.Post("/auth/login", url.Values{"_csrf": {controllertest.CSRFOf(t, lp)}, "username": {"demo"}, "password": {tc.DemoPass}}); p.Status != http.StatusForbidden {
 		t.Errorf("cross-site login: got %d, want 403", p.Status)
 	}
 	// Nothing was created by the refused requests.
-	admin := tc.adminToken(t)
-	if r := tc.do(t, "GET", "/identity/v3/projects?name=csrf-probe", admin, nil); len(r.JSON(t)["projects"].([]any)) != 0 {
+	admin := tc.AdminToken(t)
+	if r := tc.Do(t, "GET", "/identity/v3/projects?name=csrf-probe", admin, nil); len(r.JSON(t)["projects"].([]any)) != 0 {
 		t.Error("a refused request created a project")
 	}
-	b.origin = tc.URL
-	if p := b.post("/admin/projects", form); p.Status != http.StatusSeeOther {
+	b.Origin = tc.URL
+	if p := b.Post("/admin/projects", form); p.Status != http.StatusSeeOther {
 		t.Errorf("POST with token and origin: got %d, want 303", p.Status)
 	}
 	// GET never changes state: there is no GET route that deletes.
-	if p := b.get("/admin/projects/whatever/delete"); p.Status == http.StatusSeeOther {
+	if p := b.Get("/admin/projects/whatever/delete"); p.Status == http.StatusSeeOther {
 		t.Error("a GET performed a delete")
 	}
 }
 
 func TestPortalNextRedirect(t *testing.T) {
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	cases := map[string]string{
 		"/admin/projects":        "/admin/projects",
 		"https://evil.example/x": "/project/",
@@ -214,9 +139,9 @@ func TestPortalNextRedirect(t *testing.T) {
 		"/project/?a=1":          "/project/?a=1",
 	}
 	for next, want := range cases {
-		b := newFormClient(t, tc)
-		lp := b.get("/auth/login?next=" + url.QueryEscape(next))
-		p := b.post("/auth/login", url.Values{"_csrf": {csrfOf(t, lp)}, "username": {"admin"}, "password": {tc.AdminPass}, "next": {next}})
+		b := tc.NewFormClient(t)
+		lp := b.Get("/auth/login?next=" + url.QueryEscape(next))
+		p := b.Post("/auth/login", url.Values{"_csrf": {controllertest.CSRFOf(t, lp)}, "username": {"admin"}, "password": {tc.AdminPass}, "next": {next}})
 		if p.Location != want {
 			t.Errorf("next=%q: redirected to %q, want %q", next, p.Location, want)
 		}
@@ -224,75 +149,75 @@ func TestPortalNextRedirect(t *testing.T) {
 }
 
 func TestPortalAdminPages(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	b := newFormClient(t, tc)
-	over := b.login("admin", tc.AdminPass)
-	tok := csrfOf(t, over)
+	tc := controllertest.New(t, nil)
+	b := tc.NewFormClient(t)
+	over := b.Login("admin", tc.AdminPass)
+	tok := controllertest.CSRFOf(t, over)
 	// A member is refused the admin pages with a plain 403 page.
-	d := newFormClient(t, tc)
-	d.login("demo", tc.DemoPass)
-	if p := d.get("/admin/users"); p.Status != http.StatusForbidden || !strings.Contains(p.Body, `data-testid="error-page"`) {
+	d := tc.NewFormClient(t)
+	d.Login("demo", tc.DemoPass)
+	if p := d.Get("/admin/users"); p.Status != http.StatusForbidden || !strings.Contains(p.Body, `data-testid="error-page"`) {
 		t.Errorf("member on /admin/users: got %d", p.Status)
 	}
 	// Validation errors are shown next to the field, nothing is saved.
-	p := b.post("/admin/projects", url.Values{"_csrf": {tok}, "name": {""}})
+	p := b.Post("/admin/projects", url.Values{"_csrf": {tok}, "name": {""}})
 	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `data-testid="error-name"`) {
 		t.Errorf("empty project name: got %d, want 422 with the error by the field", p.Status)
 	}
-	p = b.post("/admin/projects", url.Values{"_csrf": {tok}, "name": {"<b>x</b>&"}, "description": {"<script>alert(1)</script>"}, "enabled": {"on"}})
+	p = b.Post("/admin/projects", url.Values{"_csrf": {tok}, "name": {"<b>x</b>&"}, "description": {"<script>alert(1)</script>"}, "enabled": {"on"}})
 	if p.Status != http.StatusSeeOther {
 		t.Fatalf("create project: got %d", p.Status)
 	}
-	list := b.get("/admin/projects")
+	list := b.Get("/admin/projects")
 	if strings.Contains(list.Body, "<script>alert(1)</script>") || !strings.Contains(list.Body, "&lt;script&gt;") {
 		t.Error("project description is not escaped")
 	}
-	if p := b.post("/admin/projects", url.Values{"_csrf": {tok}, "name": {"<b>x</b>&"}}); !strings.Contains(p.Body, "already taken") {
+	if p := b.Post("/admin/projects", url.Values{"_csrf": {tok}, "name": {"<b>x</b>&"}}); !strings.Contains(p.Body, "already taken") {
 		t.Error("duplicate project name: no error by the field")
 	}
 	// Create a user with a role on a project, from the form.
-	admin := tc.adminToken(t)
-	pid := tc.do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
-	rid := tc.do(t, "GET", "/identity/v3/roles?name=reader", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
-	p = b.post("/admin/users", url.Values{"_csrf": {tok}, "name": {"frank"}, "password": {"frank-pass"}, "confirm": {"frank-pas"}})
+	admin := tc.AdminToken(t)
+	pid := tc.Do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	rid := tc.Do(t, "GET", "/identity/v3/roles?name=reader", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
+	p = b.Post("/admin/users", url.Values{"_csrf": {tok}, "name": {"frank"}, "password": {"frank-pass"}, "confirm": {"frank-pas"}})
 	if !strings.Contains(p.Body, `data-testid="error-confirm"`) {
 		t.Error("mismatched passwords: no error by the confirm field")
 	}
-	p = b.post("/admin/users", url.Values{"_csrf": {tok}, "name": {"frank"}, "email": {"not-an-email"}, "password": {"frank-pass"}, "confirm": {"frank-pass"}})
+	p = b.Post("/admin/users", url.Values{"_csrf": {tok}, "name": {"frank"}, "email": {"not-an-email"}, "password": {"frank-pass"}, "confirm": {"frank-pass"}})
 	if !strings.Contains(p.Body, `data-testid="error-email"`) {
 		t.Error("bad e-mail: no error by the field")
 	}
-	p = b.post("/admin/users", url.Values{"_csrf": {tok}, "name": {"frank"}, "password": {"frank-pass"}, "confirm": {"frank-pass"},
+	p = b.Post("/admin/users", url.Values{"_csrf": {tok}, "name": {"frank"}, "password": {"frank-pass"}, "confirm": {"frank-pass"},
 		"default_project_id": {pid}, "role_id": {rid}, "enabled": {"on"}})
 	if p.Status != http.StatusSeeOther {
 		t.Fatalf("create user: got %d", p.Status)
 	}
-	r := tc.do(t, "GET", "/identity/v3/role_assignments?scope.project.id="+pid+"&role.id="+rid+"&include_names", admin, nil)
+	r := tc.Do(t, "GET", "/identity/v3/role_assignments?scope.project.id="+pid+"&role.id="+rid+"&include_names", admin, nil)
 	if !strings.Contains(string(r.Body), `"name":"frank"`) {
 		t.Errorf("frank has no reader role on demo: %s", r.Body)
 	}
 	// frank can sign in; disabling him ends his session at once.
-	f := newFormClient(t, tc)
-	if p := f.login("frank", "frank-pass"); p.Status != 200 {
+	f := tc.NewFormClient(t)
+	if p := f.Login("frank", "frank-pass"); p.Status != 200 {
 		t.Fatalf("frank's overview: %d", p.Status)
 	}
-	uid := tc.do(t, "GET", "/identity/v3/users?name=frank", admin, nil).JSON(t)["users"].([]any)[0].(map[string]any)["id"].(string)
-	if p := b.post("/admin/users/"+uid+"/disable", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
+	uid := tc.Do(t, "GET", "/identity/v3/users?name=frank", admin, nil).JSON(t)["users"].([]any)[0].(map[string]any)["id"].(string)
+	if p := b.Post("/admin/users/"+uid+"/disable", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("disable: got %d", p.Status)
 	}
-	if p := f.get("/project/"); p.Status != http.StatusFound {
+	if p := f.Get("/project/"); p.Status != http.StatusFound {
 		t.Errorf("disabled user's session: got %d, want redirect to login", p.Status)
 	}
 	// Members page: remove the role again.
-	if p := b.post("/admin/projects/"+pid+"/members/remove", url.Values{"_csrf": {tok}, "user_id": {uid}, "role_id": {rid}}); p.Status != http.StatusSeeOther {
+	if p := b.Post("/admin/projects/"+pid+"/members/remove", url.Values{"_csrf": {tok}, "user_id": {uid}, "role_id": {rid}}); p.Status != http.StatusSeeOther {
 		t.Errorf("remove role: got %d", p.Status)
 	}
-	if p := b.get("/admin/projects/" + pid + "/members"); strings.Contains(p.Body, "member-row-frank") {
+	if p := b.Get("/admin/projects/" + pid + "/members"); strings.Contains(p.Body, "member-row-frank") {
 		t.Error("frank still listed as a member")
 	}
 	// Unknown pages and ids: plain 404, no internals.
 	for _, path := range []string{"/nowhere", "/admin/projects/0123/edit", "/admin/users/%27;select/edit"} {
-		p := b.get(path)
+		p := b.Get(path)
 		if p.Status != http.StatusNotFound || !strings.Contains(p.Body, `data-testid="error-page"`) {
 			t.Errorf("%s: got %d, want the 404 page", path, p.Status)
 		}
@@ -303,7 +228,7 @@ func TestPortalAdminPages(t *testing.T) {
 		}
 	}
 	// The RC file names the current project and never holds a password.
-	rc := b.get("/project/api_access/openrc")
+	rc := b.Get("/project/api_access/openrc")
 	if !strings.Contains(rc.Body, "OS_PROJECT_NAME='admin'") || !strings.Contains(rc.Body, "read -sr OS_PASSWORD_INPUT") ||
 		strings.Contains(rc.Body, tc.AdminPass) {
 		t.Errorf("rc file: %s", rc.Body)
@@ -314,49 +239,49 @@ func TestPortalAdminPages(t *testing.T) {
 }
 
 func TestPortalProjectSwitch(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	admin := tc.adminToken(t)
-	pid := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "second"}}).JSON(t)["project"].(map[string]any)["id"].(string)
-	uid := tc.do(t, "GET", "/identity/v3/users?name=demo", admin, nil).JSON(t)["users"].([]any)[0].(map[string]any)["id"].(string)
-	rid := tc.do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
-	tc.do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, admin, nil)
-	b := newFormClient(t, tc)
-	over := b.login("demo", tc.DemoPass)
+	tc := controllertest.New(t, nil)
+	admin := tc.AdminToken(t)
+	pid := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "second"}}).JSON(t)["project"].(map[string]any)["id"].(string)
+	uid := tc.Do(t, "GET", "/identity/v3/users?name=demo", admin, nil).JSON(t)["users"].([]any)[0].(map[string]any)["id"].(string)
+	rid := tc.Do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
+	tc.Do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, admin, nil)
+	b := tc.NewFormClient(t)
+	over := b.Login("demo", tc.DemoPass)
 	if !strings.Contains(over.Body, `data-testid="project-switcher"`) {
 		t.Fatal("no project switcher for a user with two projects")
 	}
-	p := b.post("/auth/switch", url.Values{"_csrf": {csrfOf(t, over)}, "project_id": {pid}})
+	p := b.Post("/auth/switch", url.Values{"_csrf": {controllertest.CSRFOf(t, over)}, "project_id": {pid}})
 	if p.Status != http.StatusSeeOther {
 		t.Fatalf("switch: got %d", p.Status)
 	}
-	if over = b.get("/project/"); !strings.Contains(over.Body, `data-testid="overview-project">second<`) {
+	if over = b.Get("/project/"); !strings.Contains(over.Body, `data-testid="overview-project">second<`) {
 		t.Error("overview does not show the new project")
 	}
 	// Switching to a project without a role is refused.
-	adminPID := tc.do(t, "GET", "/identity/v3/projects?name=admin", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
-	b.post("/auth/switch", url.Values{"_csrf": {csrfOf(t, over)}, "project_id": {adminPID}})
-	if over = b.get("/project/"); !strings.Contains(over.Body, `data-testid="overview-project">second<`) {
+	adminPID := tc.Do(t, "GET", "/identity/v3/projects?name=admin", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	b.Post("/auth/switch", url.Values{"_csrf": {controllertest.CSRFOf(t, over)}, "project_id": {adminPID}})
+	if over = b.Get("/project/"); !strings.Contains(over.Body, `data-testid="overview-project">second<`) {
 		t.Error("switch to a foreign project changed the project")
 	}
 }
 
 func TestPortalSessionExpiry(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
-		tc := newTestCloud(t, map[string]string{"NIMBUS_SESSION_IDLE": "1s"})
-		b := newFormClient(t, tc)
-		b.login("demo", tc.DemoPass)
+		tc := controllertest.New(t, map[string]string{"NIMBUS_SESSION_IDLE": "1s"})
+		b := tc.NewFormClient(t)
+		b.Login("demo", tc.DemoPass)
 		time.Sleep(1500 * time.Millisecond)
-		if p := b.get("/project/"); p.Status != http.StatusFound {
+		if p := b.Get("/project/"); p.Status != http.StatusFound {
 			t.Errorf("after 1.5s idle with a 1s idle limit: got %d, want redirect to login", p.Status)
 		}
 	})
 	t.Run("absolute", func(t *testing.T) {
-		tc := newTestCloud(t, map[string]string{"NIMBUS_SESSION_MAX": "2s"})
-		b := newFormClient(t, tc)
-		b.login("demo", tc.DemoPass)
+		tc := controllertest.New(t, map[string]string{"NIMBUS_SESSION_MAX": "2s"})
+		b := tc.NewFormClient(t)
+		b.Login("demo", tc.DemoPass)
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			p := b.get("/project/") // activity keeps the idle timer fresh
+			p := b.Get("/project/") // activity keeps the idle timer fresh
 			if p.Status == http.StatusFound {
 				break
 			}
@@ -369,10 +294,10 @@ func TestPortalSessionExpiry(t *testing.T) {
 }
 
 func TestPortalSecureCookieBehindHTTPS(t *testing.T) {
-	tc := newTestCloud(t, map[string]string{"NIMBUS_PUBLIC_URL": "https://cloud.example.org"})
-	b := newFormClient(t, tc)
-	lp := b.get("/auth/login")
-	p := b.post("/auth/login", url.Values{"_csrf": {csrfOf(t, lp)}, "username": {"demo"}, "password": {tc.DemoPass}})
+	tc := controllertest.New(t, map[string]string{"NIMBUS_PUBLIC_URL": "https://cloud.example.org"})
+	b := tc.NewFormClient(t)
+	lp := b.Get("/auth/login")
+	p := b.Post("/auth/login", url.Values{"_csrf": {controllertest.CSRFOf(t, lp)}, "username": {"demo"}, "password": {tc.DemoPass}})
 	if !strings.Contains(strings.Join(p.Header.Values("Set-Cookie"), "\n"), "secure") {
 		t.Errorf("session cookie without Secure behind an https public URL: %v", p.Header.Values("Set-Cookie"))
 	}
@@ -381,15 +306,15 @@ func TestPortalSecureCookieBehindHTTPS(t *testing.T) {
 // TestTrustedProxyAddresses: behind a trusted proxy, the throttle counts
 // the client named in X-Forwarded-For, not the proxy.
 func TestTrustedProxyAddresses(t *testing.T) {
-	tc := newTestCloud(t, map[string]string{"NIMBUS_TRUSTED_PROXIES": "127.0.0.1", "NIMBUS_LOGIN_FAIL_PER_ADDR": "3",
+	tc := controllertest.New(t, map[string]string{"NIMBUS_TRUSTED_PROXIES": "127.0.0.1", "NIMBUS_LOGIN_FAIL_PER_ADDR": "3",
 		"NIMBUS_LOGIN_FAIL_PER_USER": "100"})
 	for i := 0; i < 3; i++ {
-		tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", "wrong", ""), "X-Forwarded-For", "198.51.100.7")
+		tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", "wrong", ""), "X-Forwarded-For", "198.51.100.7")
 	}
-	if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, ""), "X-Forwarded-For", "198.51.100.7"); r.Status != 429 {
+	if r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", tc.DemoPass, ""), "X-Forwarded-For", "198.51.100.7"); r.Status != 429 {
 		t.Errorf("client that failed 3 times: got %d, want 429", r.Status)
 	}
-	if r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth("demo", tc.DemoPass, ""), "X-Forwarded-For", "198.51.100.8"); r.Status != 201 {
+	if r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth("demo", tc.DemoPass, ""), "X-Forwarded-For", "198.51.100.8"); r.Status != 201 {
 		t.Errorf("another client behind the same proxy: got %d, want 201", r.Status)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
+	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
 // needQEMU skips (or under CI fails) when libvirt's QEMU driver or the
@@ -54,18 +56,18 @@ func stateDir(t *testing.T) string {
 // startQEMUAgent runs a nimbus-agent on qemu:///system with its state in
 // dir and waits until the controller sees its host. The first libvirt
 // capability probe on a machine takes tens of seconds.
-func startQEMUAgent(t *testing.T, tc *testCloud, host, dir string) {
+func startQEMUAgent(t *testing.T, tc *controllertest.Cloud, host, dir string) {
 	t.Helper()
-	cmd := exec.Command(agentBinary(t), "--libvirt-uri", "qemu:///system", "--host", host,
+	cmd := exec.Command(controllertest.AgentBinary(t), "--libvirt-uri", "qemu:///system", "--host", host,
 		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
-	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.cfg.RedisPrefix,
+	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.Env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.Config.RedisPrefix,
 		"NIMBUS_LOG_LEVEL=info")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	tc.waitHostsFor(t, 1, 120*time.Second)
+	tc.WaitHostsFor(t, 1, 120*time.Second)
 }
 
 func virsh(t *testing.T, args ...string) string {
@@ -82,7 +84,7 @@ func virsh(t *testing.T, args ...string) string {
 // and back through events.
 func TestQEMUEndToEnd(t *testing.T) {
 	img := needQEMU(t)
-	tc := newTestCloud(t, nil)
+	tc := controllertest.New(t, nil)
 	// A state directory that does not exist yet: the agent makes it before
 	// measuring its disk (a missing one once reported 0 GB).
 	dir := filepath.Join(stateDir(t), "agent")
@@ -104,7 +106,7 @@ func TestQEMUEndToEnd(t *testing.T) {
 	}
 	// The guest really boots: its banner reaches the serial log.
 	logPath := filepath.Join(dir, "instances", id, "console.log")
-	waitFor(t, 180*time.Second, "the guest's banner on the serial console", func() bool {
+	controllertest.WaitFor(t, 180*time.Second, "the guest's banner on the serial console", func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "Nimbus tiny image")
 	})
@@ -122,12 +124,12 @@ func TestQEMUEndToEnd(t *testing.T) {
 		if cu["type"] != "novnc" || !strings.HasPrefix(u, tc.ConsoleURL+"/vnc_lite.html?path=") {
 			t.Fatalf("openstack console url show: %v", cu)
 		}
-		ws, _, err := tc.dialConsole(tokenOf(t, u), tc.URL)
+		ws, _, err := tc.DialConsole(controllertest.TokenOf(t, u), tc.URL)
 		if err != nil {
 			t.Fatalf("console websocket: %v", err)
 		}
 		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, m, err := ws.ReadMessage(); err != nil || string(m) != rfbBanner {
+		if _, m, err := ws.ReadMessage(); err != nil || string(m) != testenv.RFBBanner {
 			t.Fatalf("QEMU's VNC banner through the proxy: %q %v", m, err)
 		}
 		return ws
@@ -138,12 +140,12 @@ func TestQEMUEndToEnd(t *testing.T) {
 		return strings.TrimSpace(string(demo("server", "show", "-f", "value", "-c", "status", "vm1")))
 	}
 	demo("server", "stop", "vm1")
-	waitFor(t, 90*time.Second, "SHUTOFF", func() bool { return status() == "SHUTOFF" })
+	controllertest.WaitFor(t, 90*time.Second, "SHUTOFF", func() bool { return status() == "SHUTOFF" })
 	if st := virsh(t, "domstate", "nimbus-"+id); !strings.Contains(st, "shut off") {
 		t.Errorf("domstate after stop: %s", st)
 	}
 	demo("server", "start", "vm1")
-	waitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
+	controllertest.WaitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
 	// Powered off behind Nimbus's back (as a guest's own shutdown would):
 	// the agent's power sync turns the instance SHUTOFF.
 	// Its open console closes (QEMU's VNC server goes away), and a console
@@ -153,7 +155,7 @@ func TestQEMUEndToEnd(t *testing.T) {
 	defer offConsole.Close()
 	unused := decodeJSON[map[string]any](t, demo("console", "url", "show", "-f", "json", "vm1"))["url"].(string)
 	virsh(t, "destroy", "nimbus-"+id)
-	waitFor(t, 60*time.Second, "SHUTOFF after a power-off outside Nimbus", func() bool { return status() == "SHUTOFF" })
+	controllertest.WaitFor(t, 60*time.Second, "SHUTOFF after a power-off outside Nimbus", func() bool { return status() == "SHUTOFF" })
 	offConsole.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		if _, _, err := offConsole.ReadMessage(); err != nil {
@@ -163,12 +165,12 @@ func TestQEMUEndToEnd(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, 10*time.Second, "the earlier console URL refused after the power-off", func() bool {
-		_, resp, err := tc.dialConsole(tokenOf(t, unused), tc.URL)
+	controllertest.WaitFor(t, 10*time.Second, "the earlier console URL refused after the power-off", func() bool {
+		_, resp, err := tc.DialConsole(controllertest.TokenOf(t, unused), tc.URL)
 		return err != nil && resp != nil && resp.StatusCode == 403
 	})
 	demo("server", "start", "vm1")
-	waitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
+	controllertest.WaitFor(t, 60*time.Second, "ACTIVE", func() bool { return status() == "ACTIVE" })
 	demo("server", "reboot", "--hard", "--wait", "vm1")
 	demo("server", "reboot", "--soft", "--wait", "vm1")
 	if got := status(); got != "ACTIVE" {

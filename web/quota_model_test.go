@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // TestQuotaModel drives one project with random (seeded, logged) steps,
@@ -30,26 +32,26 @@ func TestQuotaModel(t *testing.T) {
 	t.Logf("seed %d (NIMBUS_QUOTA_SEED=%d replays it)", seed, seed)
 	rng := rand.New(rand.NewSource(seed))
 
-	tc := newTestCloud(t, nil)
-	startAgent(t, tc, "qm-a")
-	startAgent(t, tc, "qm-b")
-	tc.waitHosts(t, 2)
-	img := tc.activeImage(t)
-	admin := tc.adminToken(t)
-	pid := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "qm"}}).JSON(t)["project"].(map[string]any)["id"].(string)
-	uid := tc.do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "qm-user", "password": "qm-pass-1", "default_project_id": pid}}).JSON(t)["user"].(map[string]any)["id"].(string)
-	rid := tc.do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
-	tc.do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, admin, nil)
-	tok := tc.token(t, "qm-user", "qm-pass-1", "qm")
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "qm-a")
+	tc.StartAgent(t, "qm-b")
+	tc.WaitHosts(t, 2)
+	img := tc.ActiveImage(t)
+	admin := tc.AdminToken(t)
+	pid := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": "qm"}}).JSON(t)["project"].(map[string]any)["id"].(string)
+	uid := tc.Do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": "qm-user", "password": "qm-pass-1", "default_project_id": pid}}).JSON(t)["user"].(map[string]any)["id"].(string)
+	rid := tc.Do(t, "GET", "/identity/v3/roles?name=member", admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
+	tc.Do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, admin, nil)
+	tok := tc.Token(t, "qm-user", "qm-pass-1", "qm")
 
 	// Flavors: tiny (m1.tiny), double, and huge (four times the largest
 	// host's memory, so scheduling fails and the instance ends in ERROR).
 	hostMB := 0
-	for _, h := range tc.do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil).JSON(t)["hypervisors"].([]any) {
+	for _, h := range tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil).JSON(t)["hypervisors"].([]any) {
 		hostMB = max(hostMB, int(h.(map[string]any)["memory_mb"].(float64)))
 	}
 	mkFlavor := func(name string, vcpus, ram int) qmFlavor {
-		r := tc.do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{"name": name, "vcpus": vcpus, "ram": ram, "disk": 1}})
+		r := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{"name": name, "vcpus": vcpus, "ram": ram, "disk": 1}})
 		if r.Status != 200 {
 			t.Fatalf("flavor %s: %d %s", name, r.Status, r.Body)
 		}
@@ -60,7 +62,7 @@ func TestQuotaModel(t *testing.T) {
 
 	m := &qmModel{servers: map[string]qmFlavor{}, limits: qmUsage{instances: 10, cores: 20, ram: 51200}}
 	setQuota := func(l qmUsage) int {
-		return tc.do(t, "PUT", "/compute/v2.1/os-quota-sets/"+pid, admin, map[string]any{"quota_set": map[string]any{
+		return tc.Do(t, "PUT", "/compute/v2.1/os-quota-sets/"+pid, admin, map[string]any{"quota_set": map[string]any{
 			"instances": l.instances, "cores": l.cores, "ram": l.ram}}).Status
 	}
 	m.limits = qmUsage{instances: 8, cores: 12, ram: 2*huge + 4096}
@@ -81,7 +83,7 @@ func TestQuotaModel(t *testing.T) {
 				return
 			case <-time.After(30 * time.Millisecond):
 			}
-			r := tc.do(t, "GET", "/compute/v2.1/limits", tok, nil)
+			r := tc.Do(t, "GET", "/compute/v2.1/limits", tok, nil)
 			if r.Status != 200 {
 				continue
 			}
@@ -116,10 +118,10 @@ func TestQuotaModel(t *testing.T) {
 				defer bwg.Done()
 				switch o.kind {
 				case "launch":
-					o.status = tc.createServer(t, tok, map[string]any{"name": o.name, "flavorRef": o.flavor.id, "imageRef": img,
+					o.status = tc.CreateServer(t, tok, map[string]any{"name": o.name, "flavorRef": o.flavor.id, "imageRef": img,
 						"min_count": o.min, "max_count": o.max}).Status
 				case "delete":
-					o.status = tc.do(t, "DELETE", "/compute/v2.1/servers/"+o.id, tok, nil).Status
+					o.status = tc.Do(t, "DELETE", "/compute/v2.1/servers/"+o.id, tok, nil).Status
 				case "quota":
 					o.status = setQuota(o.limits)
 				}
@@ -129,7 +131,7 @@ func TestQuotaModel(t *testing.T) {
 		for _, o := range ops {
 			stats[fmt.Sprintf("%s %d", o.kind, o.status)]++
 		}
-		listed := tc.settle(t, tok)
+		listed := settle(t, tc, tok)
 		for _, s := range listed {
 			if s.status == "ERROR" {
 				stats["in ERROR after a step"]++
@@ -313,9 +315,9 @@ func (m *qmModel) apply(t *testing.T, step int, ops []qmOp, listed map[string]qm
 }
 
 // check compares /limits with the model.
-func (m *qmModel) check(t *testing.T, step int, tc *testCloud, tok string) {
+func (m *qmModel) check(t *testing.T, step int, tc *controllertest.Cloud, tok string) {
 	t.Helper()
-	abs := tc.do(t, "GET", "/compute/v2.1/limits", tok, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
+	abs := tc.Do(t, "GET", "/compute/v2.1/limits", tok, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
 	u := m.usage()
 	got := qmUsage{int(abs["totalInstancesUsed"].(float64)), int(abs["totalCoresUsed"].(float64)), int(abs["totalRAMUsed"].(float64))}
 	lim := qmUsage{int(abs["maxTotalInstances"].(float64)), int(abs["maxTotalCores"].(float64)), int(abs["maxTotalRAMSize"].(float64))}
@@ -331,11 +333,11 @@ type qmListed struct{ name, status string }
 
 // settle waits until no instance of the project is building or being
 // deleted, and returns those left by id.
-func (tc *testCloud) settle(t *testing.T, tok string) map[string]qmListed {
+func settle(t *testing.T, tc *controllertest.Cloud, tok string) map[string]qmListed {
 	t.Helper()
 	var out map[string]qmListed
-	waitFor(t, 20*time.Second, "instances to settle", func() bool {
-		r := tc.do(t, "GET", "/compute/v2.1/servers/detail", tok, nil)
+	controllertest.WaitFor(t, 20*time.Second, "instances to settle", func() bool {
+		r := tc.Do(t, "GET", "/compute/v2.1/servers/detail", tok, nil)
 		if r.Status != 200 {
 			return false
 		}

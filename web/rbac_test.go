@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 )
@@ -52,14 +53,14 @@ type principal struct {
 	name      string
 	token     string
 	tok       *model.Token // nil: anonymous
-	portal    *formClient
+	portal    *controllertest.FormClient
 	csrf      string
 	user, pwd string
 }
 
 // rbacFixture holds the ids the routes name.
 type rbacFixture struct {
-	tc                      *testCloud
+	tc                      *controllertest.Cloud
 	admin                   string
 	home, away              string // project ids
 	member                  string // home member's user id
@@ -74,15 +75,15 @@ type rbacFixture struct {
 }
 
 func TestRBACMatrix(t *testing.T) {
-	tc := newTestCloud(t, nil)
-	fx := &rbacFixture{tc: tc, admin: tc.adminToken(t)}
+	tc := controllertest.New(t, nil)
+	fx := &rbacFixture{tc: tc, admin: tc.AdminToken(t)}
 	fx.setup(t)
 	ps := fx.principals(t)
 	routes := rbacRoutes()
 
 	seen := map[string]bool{}
 	var keys []string
-	for _, r := range tc.srv.app.GetRoutes(true) {
+	for _, r := range tc.Server.App().GetRoutes(true) {
 		key := r.Method + " " + r.Path
 		if seen[key] {
 			continue
@@ -197,17 +198,17 @@ func (fx *rbacFixture) call(t *testing.T, p *principal, method string, r rbacRou
 	if !portal {
 		hdr := r.hdr
 		if strings.HasPrefix(path, "/identity/v3/auth/tokens") && method != "POST" {
-			hdr = []string{"X-Subject-Token", fx.tc.token(t, "rbac-member", "member-pw-1", "home")}
+			hdr = []string{"X-Subject-Token", fx.tc.Token(t, "rbac-member", "member-pw-1", "home")}
 		}
 		if strings.HasSuffix(path, "/remote-consoles") {
 			hdr = []string{"OpenStack-API-Version", "compute 2.6"}
 		}
-		res := fx.tc.do(t, method, path, p.token, r.body, hdr...)
+		res := fx.tc.Do(t, method, path, p.token, r.body, hdr...)
 		return res.Status, res.Header.Get("Location"), string(res.Body)
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if p.portal != nil {
-		client = p.portal.client
+		client = p.portal.Client
 	}
 	var body *strings.Reader
 	switch b := r.body.(type) {
@@ -232,7 +233,7 @@ func (fx *rbacFixture) call(t *testing.T, p *principal, method string, r rbacRou
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg := readPage(t, res)
+	pg := controllertest.ReadPage(t, res)
 	return pg.Status, pg.Location, pg.Body
 }
 
@@ -266,13 +267,13 @@ func (fx *rbacFixture) make(t *testing.T, what string) string {
 	fx.n++
 	switch what {
 	case "server":
-		r := tc.createServer(t, fx.admin, map[string]any{"name": fmt.Sprintf("victim-%d", fx.n), "flavorRef": "1", "imageRef": fx.publicImage})
+		r := tc.CreateServer(t, fx.admin, map[string]any{"name": fmt.Sprintf("victim-%d", fx.n), "flavorRef": "1", "imageRef": fx.publicImage})
 		if r.Status != 202 {
 			t.Fatalf("victim server: %d %s", r.Status, r.Body)
 		}
 		id := r.JSON(t)["server"].(map[string]any)["id"].(string)
 		// The admin made it in its own project; move it to home.
-		if _, err := tc.srv.pool.Exec(context.Background(), `UPDATE instances SET project_id = $1 WHERE id = $2`, fx.home, id); err != nil {
+		if _, err := tc.Server.Pool().Exec(context.Background(), `UPDATE instances SET project_id = $1 WHERE id = $2`, fx.home, id); err != nil {
 			t.Fatal(err)
 		}
 		return id
@@ -280,8 +281,8 @@ func (fx *rbacFixture) make(t *testing.T, what string) string {
 		return fx.homeImage(t, fmt.Sprintf("victim-%d", fx.n))
 	case "keypair":
 		name := fmt.Sprintf("victim-key-%d", fx.n)
-		member := tc.token(t, "rbac-member", "member-pw-1", "home")
-		if r := tc.do(t, "POST", "/compute/v2.1/os-keypairs", member, map[string]any{"keypair": map[string]any{"name": name}}); r.Status != 200 && r.Status != 201 {
+		member := tc.Token(t, "rbac-member", "member-pw-1", "home")
+		if r := tc.Do(t, "POST", "/compute/v2.1/os-keypairs", member, map[string]any{"keypair": map[string]any{"name": name}}); r.Status != 200 && r.Status != 201 {
 			t.Fatalf("victim key pair: %d %s", r.Status, r.Body)
 		}
 		return name
@@ -291,8 +292,8 @@ func (fx *rbacFixture) make(t *testing.T, what string) string {
 }
 
 func (fx *rbacFixture) homeImage(t *testing.T, name string) string {
-	member := fx.tc.token(t, "rbac-member", "member-pw-1", "home")
-	return fx.tc.createImage(t, member, map[string]any{"name": name, "disk_format": "raw", "container_format": "bare"})["id"].(string)
+	member := fx.tc.Token(t, "rbac-member", "member-pw-1", "home")
+	return fx.tc.CreateImage(t, member, map[string]any{"name": name, "disk_format": "raw", "container_format": "bare"})["id"].(string)
 }
 
 // setup makes projects home and away, their users, and the resources the
@@ -300,23 +301,23 @@ func (fx *rbacFixture) homeImage(t *testing.T, name string) string {
 func (fx *rbacFixture) setup(t *testing.T) {
 	tc, admin := fx.tc, fx.admin
 	project := func(name string) string {
-		r := tc.do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": name}})
+		r := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": name}})
 		if r.Status != 201 {
 			t.Fatalf("create project %s: %d %s", name, r.Status, r.Body)
 		}
 		return r.JSON(t)["project"].(map[string]any)["id"].(string)
 	}
 	roleID := func(name string) string {
-		return tc.do(t, "GET", "/identity/v3/roles?name="+name, admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
+		return tc.Do(t, "GET", "/identity/v3/roles?name="+name, admin, nil).JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
 	}
 	user := func(name, pw, project, role string) string {
-		r := tc.do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": name, "password": pw, "default_project_id": project}})
+		r := tc.Do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{"name": name, "password": pw, "default_project_id": project}})
 		if r.Status != 201 {
 			t.Fatalf("create user %s: %d %s", name, r.Status, r.Body)
 		}
 		id := r.JSON(t)["user"].(map[string]any)["id"].(string)
 		if role != "" {
-			if g := tc.do(t, "PUT", "/identity/v3/projects/"+project+"/users/"+id+"/roles/"+roleID(role), admin, nil); g.Status != 204 {
+			if g := tc.Do(t, "PUT", "/identity/v3/projects/"+project+"/users/"+id+"/roles/"+roleID(role), admin, nil); g.Status != 204 {
 				t.Fatalf("grant %s to %s: %d %s", role, name, g.Status, g.Body)
 			}
 		}
@@ -330,31 +331,31 @@ func (fx *rbacFixture) setup(t *testing.T) {
 	fx.victimProj, fx.portalProj = project("victim"), project("portal-victim")
 	fx.victimUser = user("rbac-victim", "victim-pw-1", fx.victimProj, "reader")
 	fx.portalUser = user("rbac-portal-victim", "victim-pw-1", fx.portalProj, "")
-	r := tc.do(t, "POST", "/identity/v3/roles", admin, map[string]any{"role": map[string]any{"name": "victim-role"}})
+	r := tc.Do(t, "POST", "/identity/v3/roles", admin, map[string]any{"role": map[string]any{"name": "victim-role"}})
 	fx.victimRole = r.JSON(t)["role"].(map[string]any)["id"].(string)
 	flavor := func(name string) string {
-		r := tc.do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{"name": name, "ram": 64, "vcpus": 1, "disk": 1}})
+		r := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{"name": name, "ram": 64, "vcpus": 1, "disk": 1}})
 		if r.Status != 200 {
 			t.Fatalf("create flavor %s: %d %s", name, r.Status, r.Body)
 		}
 		return r.JSON(t)["flavor"].(map[string]any)["id"].(string)
 	}
 	fx.victimFlav, fx.portalFlav, fx.flavor = flavor("victim"), flavor("portal-victim"), "1"
-	if q := tc.do(t, "PUT", "/compute/v2.1/os-quota-sets/"+fx.home, admin, map[string]any{"quota_set": map[string]any{"instances": 100, "cores": 200, "ram": 1 << 20}}); q.Status != 200 {
+	if q := tc.Do(t, "PUT", "/compute/v2.1/os-quota-sets/"+fx.home, admin, map[string]any{"quota_set": map[string]any{"instances": 100, "cores": 200, "ram": 1 << 20}}); q.Status != 200 {
 		t.Fatalf("home quota: %d %s", q.Status, q.Body)
 	}
-	fx.publicImage = tc.activeImage(t)
+	fx.publicImage = tc.ActiveImage(t)
 	fx.image = fx.homeImage(t, "home-image")
-	member := tc.token(t, "rbac-member", "member-pw-1", "home")
-	if r := tc.do(t, "POST", "/compute/v2.1/os-keypairs", member, map[string]any{"keypair": map[string]any{"name": "rbac-key"}}); r.Status != 200 && r.Status != 201 {
+	member := tc.Token(t, "rbac-member", "member-pw-1", "home")
+	if r := tc.Do(t, "POST", "/compute/v2.1/os-keypairs", member, map[string]any{"keypair": map[string]any{"name": "rbac-key"}}); r.Status != 200 && r.Status != 201 {
 		t.Fatalf("key pair: %d %s", r.Status, r.Body)
 	}
-	s := tc.createServer(t, member, map[string]any{"name": "home-server", "flavorRef": "1", "imageRef": fx.publicImage})
+	s := tc.CreateServer(t, member, map[string]any{"name": "home-server", "flavorRef": "1", "imageRef": fx.publicImage})
 	if s.Status != 202 {
 		t.Fatalf("home server: %d %s", s.Status, s.Body)
 	}
 	fx.server = s.JSON(t)["server"].(map[string]any)["id"].(string)
-	acts := tc.do(t, "GET", "/compute/v2.1/servers/"+fx.server+"/os-instance-actions", member, nil).JSON(t)["instanceActions"].([]any)
+	acts := tc.Do(t, "GET", "/compute/v2.1/servers/"+fx.server+"/os-instance-actions", member, nil).JSON(t)["instanceActions"].([]any)
 	fx.request = acts[0].(map[string]any)["request_id"].(string)
 }
 
@@ -375,18 +376,18 @@ func (fx *rbacFixture) principals(t *testing.T) []*principal {
 // login gives p a fresh API token and portal session.
 func (fx *rbacFixture) login(t *testing.T, p *principal) {
 	t.Helper()
-	r := fx.tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth(p.user, p.pwd, ""))
+	r := fx.tc.Do(t, "POST", "/identity/v3/auth/tokens", "", controllertest.PasswordAuth(p.user, p.pwd, ""))
 	if r.Status != 201 {
 		t.Fatalf("token for %s: %d %s", p.user, r.Status, r.Body)
 	}
 	p.token = r.Header.Get("X-Subject-Token")
-	tok, err := fx.tc.srv.identity.Validate(context.Background(), p.token)
+	tok, err := fx.tc.Server.Identity().Validate(context.Background(), p.token)
 	if err != nil || tok.ProjectID == "" {
 		t.Fatalf("token for %s: %v (project %q)", p.user, err, tok.ProjectID)
 	}
 	p.tok = tok
-	p.portal = newFormClient(t, fx.tc)
-	p.csrf = csrfOf(t, p.portal.login(p.user, p.pwd))
+	p.portal = fx.tc.NewFormClient(t)
+	p.csrf = controllertest.CSRFOf(t, p.portal.Login(p.user, p.pwd))
 }
 
 // rbacRoutes is the matrix: one entry per route (HEAD follows GET).
@@ -413,7 +414,7 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /identity":                                           {op: opPublic, path: "/identity"},
 		"GET /identity/":                                          {op: opPublic, path: "/identity/"},
 		"GET /identity/v3/":                                       {op: opPublic, path: "/identity/v3/"},
-		"POST /identity/v3/auth/tokens":                           {op: opPublic, path: "/identity/v3/auth/tokens", body: passwordAuth("rbac-member", "member-pw-1", "")},
+		"POST /identity/v3/auth/tokens":                           {op: opPublic, path: "/identity/v3/auth/tokens", body: controllertest.PasswordAuth("rbac-member", "member-pw-1", "")},
 		"GET /identity/v3/auth/tokens":                            {op: policy.ValidateToken, on: "member", path: "/identity/v3/auth/tokens"},
 		"DELETE /identity/v3/auth/tokens":                         {op: policy.RevokeToken, on: "member", path: "/identity/v3/auth/tokens"},
 		"GET /identity/v3/auth/projects":                          {op: opToken, path: "/identity/v3/auth/projects"},

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // TestSlowHeadersCutOffUploadsNot: a client that sends its headers slowly
@@ -15,7 +17,7 @@ import (
 // says what it is. The read timeout used to be the upload's hour for every
 // request, headers included.
 func TestSlowHeadersCutOffUploadsNot(t *testing.T) {
-	tc := newTestCloud(t, map[string]string{"NIMBUS_READ_TIMEOUT": "1s"})
+	tc := controllertest.New(t, map[string]string{"NIMBUS_READ_TIMEOUT": "1s"})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -32,8 +34,8 @@ func TestSlowHeadersCutOffUploadsNot(t *testing.T) {
 	}
 
 	// An upload whose body pauses longer than the read timeout completes.
-	admin := tc.adminToken(t)
-	id := tc.createImage(t, admin, map[string]any{"name": "slow", "disk_format": "raw", "container_format": "bare"})["id"].(string)
+	admin := tc.AdminToken(t)
+	id := tc.CreateImage(t, admin, map[string]any{"name": "slow", "disk_format": "raw", "container_format": "bare"})["id"].(string)
 	pr, pw := io.Pipe()
 	go func() {
 		pw.Write([]byte(strings.Repeat("a", 4096)))

@@ -25,6 +25,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nimbus-cloud/nimbus/internal/console"
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
@@ -438,25 +439,6 @@ func startPlainRelay(t *testing.T, target string) string {
 	return addr
 }
 
-// nimbusBinary is bin/nimbus from $NIMBUS_TEST_BIN_DIR (make bench sets
-// it after make build), else one built from this checkout for the test.
-func nimbusBinary(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("NIMBUS_TEST_BIN_DIR"); dir != "" {
-		p := filepath.Join(dir, "nimbus")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		t.Logf("console bench: %s is missing; building nimbus for the test", p)
-	}
-	out := filepath.Join(t.TempDir(), "nimbus")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/nimbus-cloud/nimbus/web")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build nimbus: %v\n%s", err, b)
-	}
-	return out
-}
-
 // nimbusBin is the binary startNimbusProxy ran, for the report.
 var nimbusBin string
 
@@ -465,7 +447,7 @@ var nimbusBin string
 // and returns its address once GET /healthz answers 200.
 func startNimbusProxy(t *testing.T, redisURL, prefix string) string {
 	t.Helper()
-	nimbusBin = nimbusBinary(t)
+	nimbusBin = controllertest.Binary(t, "nimbus", "github.com/nimbus-cloud/nimbus/web")
 	addr := freeAddr(t)
 	cmd := exec.Command(nimbusBin, "-console-only")
 	// Only these settings reach it: a NIMBUS_* variable of the caller's

@@ -1,4 +1,13 @@
-package main
+// Package controllertest starts a whole controller in-process for tests:
+// on random loopback ports, against a fresh PostgreSQL database and its
+// own Redis key prefix (internal/testenv), with the helpers the API,
+// portal and domain suites share: requests and tokens, compute agents on
+// libvirt's test driver, images and servers, a portal form client and
+// console websockets.
+//
+// Without NIMBUS_TEST_DATABASE_URL and NIMBUS_TEST_REDIS_URL a test that
+// starts a cloud is skipped (under CI=true it fails), as testenv does.
+package controllertest
 
 import (
 	"bytes"
@@ -11,43 +20,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
-	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/controller"
-	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
 
-// serverParts are the running controller's parts the tests reach into.
-type serverParts struct {
-	pool     *pgxpool.Pool
-	rdb      *redis.Client
-	identity *identity.Service
-	compute  *compute.Service
-	consoles *console.Tokens
-	app      *fiber.App
-}
-
-// testCloud is a whole controller running in-process on a random port,
+// Cloud is a whole controller running in-process on a random port,
 // against a fresh database and its own Redis key prefix.
-type testCloud struct {
+type Cloud struct {
 	URL        string
 	ConsoleURL string // the console proxy
 	AdminPass  string
 	DemoPass   string
 	DataDir    string
-	cfg        *config.Config
-	srv        *serverParts
-	env        map[string]string
+	Config     *config.Config
+	Server     *controller.Server
+	Env        map[string]string // the NIMBUS_* settings it was started with
 }
 
-// newTestCloud starts a controller; extra are NIMBUS_* settings to add.
-func newTestCloud(t *testing.T, extra map[string]string) *testCloud {
+// New starts a controller that stops when the test ends; extra are
+// NIMBUS_* settings to add or override.
+func New(t *testing.T, extra map[string]string) *Cloud {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,7 +51,7 @@ func newTestCloud(t *testing.T, extra map[string]string) *testCloud {
 		t.Fatal(err)
 	}
 	_, prefix := testenv.Redis(t)
-	tc := &testCloud{URL: "http://" + ln.Addr().String(), DataDir: t.TempDir(), ConsoleURL: "http://" + consoleLn.Addr().String()}
+	tc := &Cloud{URL: "http://" + ln.Addr().String(), DataDir: t.TempDir(), ConsoleURL: "http://" + consoleLn.Addr().String()}
 	env := map[string]string{
 		"NIMBUS_DATABASE_URL":       testenv.DatabaseURL(t),
 		"NIMBUS_REDIS_URL":          testenv.RedisURL(t),
@@ -74,20 +67,19 @@ func newTestCloud(t *testing.T, extra map[string]string) *testCloud {
 	for k, v := range extra {
 		env[k] = v
 	}
-	tc.env = env
+	tc.Env = env
 	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc.cfg = cfg
+	tc.Config = cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := controller.Start(ctx, cfg, config.Logger(cfg.LogLevel, false))
 	if err != nil {
 		cancel()
 		t.Fatalf("start nimbus: %v", err)
 	}
-	tc.srv = &serverParts{pool: srv.Pool(), rdb: srv.RDB(), identity: srv.Identity(), compute: srv.Compute(),
-		consoles: srv.Consoles(), app: srv.App()}
+	tc.Server = srv
 	tc.AdminPass, tc.DemoPass = srv.Credentials().AdminPassword, srv.Credentials().DemoPassword
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeOn(ctx, ln, consoleLn, nil) }()
@@ -107,14 +99,15 @@ func newTestCloud(t *testing.T, extra map[string]string) *testCloud {
 	return tc
 }
 
-// apiResp is a decoded API answer.
-type apiResp struct {
+// Resp is a decoded API answer.
+type Resp struct {
 	Status int
 	Header http.Header
 	Body   []byte
 }
 
-func (r apiResp) JSON(t *testing.T) map[string]any {
+// JSON decodes the body as a JSON object, failing the test if it is not one.
+func (r Resp) JSON(t *testing.T) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -123,8 +116,9 @@ func (r apiResp) JSON(t *testing.T) map[string]any {
 	return m
 }
 
-// do sends an API request with an optional token and JSON body.
-func (tc *testCloud) do(t *testing.T, method, path, token string, body any, hdr ...string) apiResp {
+// Do sends an API request with an optional token and body (a string is
+// sent as it is, anything else as JSON); hdr are header name, value pairs.
+func (tc *Cloud) Do(t *testing.T, method, path, token string, body any, hdr ...string) Resp {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -149,18 +143,24 @@ func (tc *testCloud) do(t *testing.T, method, path, token string, body any, hdr 
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	return Send(t, req)
+}
+
+// Send sends req with the default client and reads the whole answer.
+func Send(t *testing.T, req *http.Request) Resp {
+	t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return apiResp{Status: res.StatusCode, Header: res.Header, Body: b}
+	return Resp{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
-// passwordAuth is a Keystone password auth body for a user in Default,
+// PasswordAuth is a Keystone password auth body for a user in Default,
 // scoped to project (by name) unless project is empty.
-func passwordAuth(user, password, project string) map[string]any {
+func PasswordAuth(user, password, project string) map[string]any {
 	auth := map[string]any{
 		"identity": map[string]any{
 			"methods": []string{"password"},
@@ -175,20 +175,35 @@ func passwordAuth(user, password, project string) map[string]any {
 	return map[string]any{"auth": auth}
 }
 
-// token issues a project-scoped token for user and returns it.
-func (tc *testCloud) token(t *testing.T, user, password, project string) string {
+// Token issues a project-scoped token for user and returns it.
+func (tc *Cloud) Token(t *testing.T, user, password, project string) string {
 	t.Helper()
-	r := tc.do(t, "POST", "/identity/v3/auth/tokens", "", passwordAuth(user, password, project))
+	r := tc.Do(t, "POST", "/identity/v3/auth/tokens", "", PasswordAuth(user, password, project))
 	if r.Status != 201 {
 		t.Fatalf("issue token for %s: got %d %s, want 201", user, r.Status, r.Body)
 	}
 	return r.Header.Get("X-Subject-Token")
 }
 
-func (tc *testCloud) adminToken(t *testing.T) string {
-	return tc.token(t, "admin", tc.AdminPass, "admin")
+// AdminToken is a token of the seeded admin, on project admin.
+func (tc *Cloud) AdminToken(t *testing.T) string {
+	return tc.Token(t, "admin", tc.AdminPass, "admin")
 }
 
-func (tc *testCloud) demoToken(t *testing.T) string {
-	return tc.token(t, "demo", tc.DemoPass, "demo")
+// DemoToken is a token of the seeded demo user, a member of project demo.
+func (tc *Cloud) DemoToken(t *testing.T) string {
+	return tc.Token(t, "demo", tc.DemoPass, "demo")
+}
+
+// WaitFor polls ok every 100 ms and fails the test when it is not true
+// within d.
+func WaitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

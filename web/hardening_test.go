@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
+	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
 // outboxJobs counts the jobs of kind for instance written to the outbox.
-func outboxJobs(t *testing.T, tc *controllertest.Cloud, kind, instance string) int {
+func outboxJobs(t *testing.T, tc *controllertest.Cloud, kind queue.JobKind, instance string) int {
 	t.Helper()
 	var n int
 	if err := tc.Server.Pool().QueryRow(context.Background(), `SELECT count(*) FROM outbox
@@ -63,12 +64,12 @@ func TestEventsTwiceOrLateChangeNothing(t *testing.T) {
 	tc.Server.Pool().QueryRow(ctx, `SELECT id FROM instance_actions WHERE instance_id = $1 AND action = 'stop'`, id).Scan(&stopAction)
 	old := time.Now().Add(-time.Hour)
 	events := []queue.Event{
-		{Kind: queue.EventSpawned, Job: queue.JobBuild, ActionID: createAction, Power: "running"},
-		{Kind: queue.EventSpawned, Job: queue.JobBuild}, // no action id at all
-		{Kind: queue.EventStopped, Job: queue.JobStop, ActionID: stopAction, Power: "shutoff"},
+		{Kind: queue.EventDone, Job: queue.JobBuild, ActionID: createAction, Power: model.PowerRunning},
+		{Kind: queue.EventDone, Job: queue.JobBuild}, // no action id at all
+		{Kind: queue.EventDone, Job: queue.JobStop, ActionID: stopAction, Power: model.PowerShutdown},
 		{Kind: queue.EventFailed, Job: queue.JobStop, ActionID: stopAction},
-		{Kind: queue.EventDeleted, Job: queue.JobDelete},
-		{Kind: queue.EventPower, Power: "shutoff", At: old}, // taken before the start
+		{Kind: queue.EventDone, Job: queue.JobDelete},
+		{Kind: queue.EventPower, Power: model.PowerShutdown, At: old}, // taken before the start
 	}
 	deletesBefore := outboxJobs(t, tc, queue.JobDelete, id)
 	for _, ev := range events {
@@ -90,8 +91,8 @@ func TestEventsTwiceOrLateChangeNothing(t *testing.T) {
 		}
 	}
 	// The real path too: a duplicate spawned through the events stream.
-	b, _ := json.Marshal(queue.Event{V: queue.Version, Kind: queue.EventSpawned, Job: queue.JobBuild, InstanceID: id,
-		ActionID: createAction, Host: "sim-dup", Power: "running", At: time.Now()})
+	b, _ := json.Marshal(queue.Event{V: queue.Version, Kind: queue.EventDone, Job: queue.JobBuild, InstanceID: id,
+		ActionID: createAction, Host: "sim-dup", Power: model.PowerRunning, At: time.Now()})
 	if err := queue.Publish(ctx, tc.Server.RDB(), queue.EventStream(tc.Config.RedisPrefix), b); err != nil {
 		t.Fatal(err)
 	}
@@ -136,9 +137,9 @@ func TestDomainsTheDatabaseDoesNotPlaceAreKept(t *testing.T) {
 		ev         queue.Event
 		instanceID string
 	}{
-		{"a domain the database has no instance for", queue.Event{Kind: queue.EventPower, InstanceID: unknown, Host: "sim-own", Power: "running"}, unknown},
-		{"the same instance reported by a renamed host", queue.Event{Kind: queue.EventPower, InstanceID: id, Host: "sim-renamed", Power: "running"}, id},
-		{"a late build on a host the instance never tried", queue.Event{Kind: queue.EventSpawned, Job: queue.JobBuild, InstanceID: id, Host: "sim-other", Power: "running"}, id},
+		{"a domain the database has no instance for", queue.Event{Kind: queue.EventPower, InstanceID: unknown, Host: "sim-own", Power: model.PowerRunning}, unknown},
+		{"the same instance reported by a renamed host", queue.Event{Kind: queue.EventPower, InstanceID: id, Host: "sim-renamed", Power: model.PowerRunning}, id},
+		{"a late build on a host the instance never tried", queue.Event{Kind: queue.EventDone, Job: queue.JobBuild, InstanceID: id, Host: "sim-other", Power: model.PowerRunning}, id},
 	}
 	for _, c := range cases {
 		apply(c.ev)
@@ -177,11 +178,11 @@ func TestDomainsTheDatabaseDoesNotPlaceAreKept(t *testing.T) {
 		return vm == "deleted"
 	})
 	before := outboxJobs(t, tc, queue.JobDelete, id)
-	apply(queue.Event{Kind: queue.EventPower, InstanceID: id, Host: "sim-renamed", Power: "running"})
+	apply(queue.Event{Kind: queue.EventPower, InstanceID: id, Host: "sim-renamed", Power: model.PowerRunning})
 	if outboxJobs(t, tc, queue.JobDelete, id) != before {
 		t.Fatal("a deleted instance's domain on a host that never owned it was destroyed")
 	}
-	apply(queue.Event{Kind: queue.EventPower, InstanceID: id, Host: "sim-own", Power: "running"})
+	apply(queue.Event{Kind: queue.EventPower, InstanceID: id, Host: "sim-own", Power: model.PowerRunning})
 	if outboxJobs(t, tc, queue.JobDelete, id) != before+1 {
 		t.Fatal("a deleted instance's domain on its own host was not removed")
 	}

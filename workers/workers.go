@@ -118,6 +118,12 @@ func (w *Compute) Start(ctx context.Context) {
 			return err
 		})
 	})
+	w.run(func() {
+		w.every(ctx, 10*time.Second, "offload shelved instances", func(ctx context.Context) error {
+			_, err := w.d.Compute.OffloadShelved(ctx, time.Now())
+			return err
+		})
+	})
 	w.run(func() { w.every(ctx, 10*time.Minute, "purge outbox", w.d.Store.PurgeSentOutbox) })
 	w.run(func() { w.every(ctx, time.Minute, "trim streams", w.trimStreams) })
 }

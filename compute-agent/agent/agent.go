@@ -331,13 +331,39 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 		return a.build(ctx, log, j)
 	case queue.JobSnapshot:
 		return a.snapshot(ctx, log, j)
+	case queue.JobShelve:
+		// A snapshot, then off: the domain stays until offloaded.
+		if _, err := a.snapshot(ctx, log, j); err != nil {
+			return queue.Event{}, err
+		}
+		st, err := a.drv.Get(ctx, id)
+		if err != nil {
+			return queue.Event{}, err
+		}
+		if st.State == hypervisor.Paused {
+			// A paused guest cannot hear the power button.
+			err = a.drv.Destroy(ctx, id)
+		} else {
+			err = a.drv.Shutdown(ctx, id, a.cfg.ShutdownTimeout)
+		}
+		if err != nil {
+			return queue.Event{}, err
+		}
+		ev, err := a.done(ctx, id)
+		ev.ImageID = j.ImageID()
+		return ev, err
+	case queue.JobOffload:
+		if err := a.discard(ctx, id); err != nil {
+			return queue.Event{}, err
+		}
+		return queue.Event{Kind: queue.EventDone}, nil
 	case queue.JobRebuild:
 		return a.rebuild(ctx, log, j)
 	case queue.JobRescue:
 		return a.rescue(ctx, log, j)
 	case queue.JobUnrescue:
 		return a.unrescue(ctx, j)
-	case queue.JobStart, queue.JobResume:
+	case queue.JobStart, queue.JobResume, queue.JobUnshelve:
 		// Start restores a suspended domain from its save.
 		err = a.drv.Start(ctx, id)
 	case queue.JobReboot:

@@ -522,6 +522,14 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 			return h.rebuild(c, v)
 		case "rescue":
 			return h.rescue(c, v)
+		case "shelve":
+			if !isNull(v) {
+				return fault.Invalid(k, "Invalid input for field/attribute shelve. Value: %s. %s is not of type 'null'", v, v)
+			}
+			if err := h.svc.Shelve(c.UserContext(), api.Token(c), api.Param(c, "id"), api.ReqID(c)); err != nil {
+				return err
+			}
+			return empty(c, fiber.StatusAccepted)
 
 		case "os-start":
 			a = compute.ActionStart
@@ -644,7 +652,7 @@ func (h *Handler) rescue(c *fiber.Ctx, v json.RawMessage) error {
 var simpleActions = map[string]compute.Action{
 	"pause": compute.ActionPause, "unpause": compute.ActionUnpause, "suspend": compute.ActionSuspend,
 	"resume": compute.ActionResume, "lock": compute.ActionLock, "unlock": compute.ActionUnlock,
-	"unrescue": compute.ActionUnrescue,
+	"unrescue": compute.ActionUnrescue, "shelveOffload": compute.ActionOffload, "unshelve": compute.ActionUnshelve,
 	// (lock takes {"locked_reason": ...} from 2.73, above the microversions served)
 }
 

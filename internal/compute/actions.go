@@ -34,8 +34,11 @@ type shaper func(tx *store.Store, in model.Instance, j *queue.Job, u *store.Inst
 // action began.
 func (s *Service) act(ctx context.Context, caller *model.Token, id string, a Action, requestID string, shape shaper) (model.Instance, error) {
 	op := policy.ServerAction
-	if a == ActionDelete {
+	switch a {
+	case ActionDelete:
 		op = policy.DeleteServer
+	case ActionOffload:
+		op = policy.ShelveOffload
 	}
 	cur, err := s.visibleInstance(ctx, caller, id, op)
 	if err != nil {
@@ -61,54 +64,20 @@ func (s *Service) act(ctx context.Context, caller *model.Token, id string, a Act
 			// the host is down); the agent's delete is idempotent.
 			return s.resend(ctx, tx, in, time.Now())
 		}
-		next, err = Begin(a, in.VMState, in.TaskState)
-		if err != nil {
-			if errors.Is(err, fault.ErrNotFound) {
-				return notFound(id)
-			}
-			return err
+		next, err = s.begin(ctx, tx, actor{caller.UserID, caller.ProjectID}, in, a, requestID, shape)
+		if errors.Is(err, fault.ErrNotFound) {
+			return notFound(id)
 		}
-		actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: id, Action: next.Record,
-			RequestID: requestID, UserID: caller.UserID, ProjectID: caller.ProjectID})
-		if err != nil {
-			return err
-		}
-		if next.Job == "" {
+		if err == nil && next.Job == "" {
 			return s.setLock(ctx, tx, caller, in, a)
 		}
-		if in.Host == "" {
-			// Never placed (or placement failed): nothing runs anywhere.
-			if a != ActionDelete {
-				return fault.Conflict("Cannot '%s' instance %s: it has no host", a, id)
-			}
-			return s.finishDelete(ctx, tx, in, actionID, "")
-		}
-		j := queue.Job{V: queue.Version, Kind: next.Job, InstanceID: id, RequestID: requestID, ActionID: actionID, Hard: next.Hard}
-		u := store.InstanceUpdate{ID: id, FromVM: []model.VMState{in.VMState}, FromTask: []model.TaskState{in.TaskState},
-			VMState: &next.VM, TaskState: &next.Task, TaskAction: &actionID}
-		if definesDomain[j.Kind] {
-			// The domain is defined anew from what the instance is.
-			j.Build = s.buildSpec(in, s.instanceImage(ctx, in))
-		}
-		if shape != nil {
-			if err := shape(tx, in, &j, &u); err != nil {
-				return err
-			}
-		}
-		// The job is kept with the task, so it can be sent again as it was.
-		if u.TaskJob, err = json.Marshal(j); err != nil {
-			return err
-		}
-		if err := tx.UpdateInstance(ctx, u); err != nil {
-			return err
-		}
-		if err := tx.StartEvent(ctx, actionID, next.Event, in.Host, time.Now()); err != nil {
-			return err
-		}
-		return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, in.Host), j)
+		return err
 	})
 	if err == nil {
 		s.opt.Kick()
+		if a == ActionDelete && began.Host == "" {
+			s.dropImage(ctx, began.ShelvedImageID) // deleted at once: no host had it
+		}
 		if next.EndsScreen {
 			// The screen goes away (a hard reboot starts a new VNC
 			// server): no console outlives the request that ended it.
@@ -116,4 +85,59 @@ func (s *Service) act(ctx context.Context, caller *model.Token, id string, a Act
 		}
 	}
 	return began, err
+}
+
+// actor is who an action is recorded for: the caller, or for actions
+// Nimbus takes itself (a shelved instance offloaded), the instance's
+// owner.
+type actor struct{ userID, projectID string }
+
+// begin begins action a on in (locked by the caller's transaction): the
+// lifecycle table's answer, the action record, and, when a host is to do
+// something, the task, the kept job, the event and the job in the outbox
+// (to the scheduler for a job that needs a host first).
+func (s *Service) begin(ctx context.Context, tx *store.Store, by actor, in model.Instance, a Action, requestID string, shape shaper) (Next, error) {
+	next, err := Begin(a, in.VMState, in.TaskState)
+	if err != nil {
+		return next, err
+	}
+	actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: in.ID, Action: next.Record,
+		RequestID: requestID, UserID: by.userID, ProjectID: by.projectID})
+	if err != nil || next.Job == "" {
+		return next, err
+	}
+	stream := queue.HostStream(s.opt.RedisPrefix, in.Host)
+	switch {
+	case next.Job == queue.JobSchedule:
+		stream = queue.SchedulerStream(s.opt.RedisPrefix)
+	case in.Host == "":
+		// Never placed (or placement failed): nothing runs anywhere.
+		if a != ActionDelete {
+			return next, fault.Conflict("Cannot '%s' instance %s: it has no host", a, in.ID)
+		}
+		return next, s.finishDelete(ctx, tx, in, actionID, "")
+	}
+	j := queue.Job{V: queue.Version, Kind: next.Job, InstanceID: in.ID, RequestID: requestID, ActionID: actionID, Hard: next.Hard}
+	u := store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState}, FromTask: []model.TaskState{in.TaskState},
+		VMState: &next.VM, TaskState: &next.Task, TaskAction: &actionID}
+	if definesDomain[j.Kind] {
+		// The domain is defined anew from what the instance is.
+		j.Build = s.buildSpec(in, s.instanceImage(ctx, in))
+	}
+	if shape != nil {
+		if err := shape(tx, in, &j, &u); err != nil {
+			return next, err
+		}
+	}
+	// The job is kept with the task, so it can be sent again as it was.
+	if u.TaskJob, err = json.Marshal(j); err != nil {
+		return next, err
+	}
+	if err := tx.UpdateInstance(ctx, u); err != nil {
+		return next, err
+	}
+	if err := tx.StartEvent(ctx, actionID, next.Event, in.Host, time.Now()); err != nil {
+		return next, err
+	}
+	return next, tx.Enqueue(ctx, stream, j)
 }

@@ -35,8 +35,9 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 		return s.applyInventory(ctx, ev)
 	}
 	revoke := false // the instance lost its screen: close its consoles after the commit
+	var after afterJob
 	err := s.store.Tx(ctx, func(tx *store.Store) error {
-		revoke = false
+		revoke, after = false, afterJob{}
 		in, err := tx.LockInstance(ctx, ev.InstanceID)
 		if errors.Is(err, store.ErrNotFound) {
 			if reportsDomain(ev) {
@@ -75,7 +76,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 				FromTask: []model.TaskState{in.TaskState}, ForAction: ev.ActionID, TaskState: &next.Task}))
 		case queue.EventDone, queue.EventFailed:
 			var err error
-			revoke, err = s.finishJob(ctx, tx, in, ev)
+			revoke, after, err = s.finishJob(ctx, tx, in, ev)
 			return err
 		case queue.EventPower:
 			if in.VMState == model.VMBuilding {
@@ -96,6 +97,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			s.revokeConsoles(ctx, ev.InstanceID)
 		}
 		s.discardFailedSnapshot(ctx, ev)
+		s.dropImage(ctx, after.dropImage)
 	}
 	return err
 }
@@ -106,8 +108,9 @@ func reportsDomain(ev queue.Event) bool {
 }
 
 // finishJob applies a job's outcome through the lifecycle table. It
-// reports whether the instance lost its screen.
-func (s *Service) finishJob(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event) (revoke bool, err error) {
+// reports whether the instance lost its screen, and what is left to do
+// once committed.
+func (s *Service) finishJob(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event) (revoke bool, after afterJob, err error) {
 	by := Trigger{Kind: Done, Job: ev.Job}
 	if ev.Kind == queue.EventFailed {
 		by.Kind = Failed
@@ -117,24 +120,24 @@ func (s *Service) finishJob(ctx context.Context, tx *store.Store, in model.Insta
 		// A build that finished after the instance gave up on it
 		// (timeout, dead letter): the instance never ran, so what the
 		// build made goes.
-		return false, s.enqueueCleanup(ctx, tx, ev.Host, in.ID)
+		return false, after, s.enqueueCleanup(ctx, tx, ev.Host, in.ID)
 	}
 	if !currentAction(in, ev) {
-		return false, nil // the outcome of an older action: its task is over
+		return false, after, nil // the outcome of an older action: its task is over
 	}
 	if by.Kind == Failed && ev.Job == queue.JobBuild && ev.Retryable && in.Attempts+1 < s.opt.MaxAttempts {
 		by = Trigger{Kind: Retry}
 	}
 	next, err := Transition(State{in.VMState, in.TaskState}, by)
 	if err != nil {
-		return false, nil // a replay, or a report the state has moved past
+		return false, after, nil // a replay, or a report the state has moved past
 	}
 	at := ev.At.UTC()
 	if next.VM == model.VMDeleted {
-		return true, s.finishDelete(ctx, tx, in, ev.ActionID, in.Host)
+		return true, afterJob{dropImage: in.ShelvedImageID}, s.finishDelete(ctx, tx, in, ev.ActionID, in.Host)
 	}
 	if ev.Job == queue.JobBuild && by.Kind != Done {
-		return false, s.failedBuild(ctx, tx, in, ev, next)
+		return false, after, s.failedBuild(ctx, tx, in, ev, next)
 	}
 	u := store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState}, FromTask: []model.TaskState{in.TaskState},
 		ForAction: ev.ActionID, VMState: &next.VM, TaskState: &next.Task, AgentAt: &at}
@@ -156,10 +159,22 @@ func (s *Service) finishJob(ctx context.Context, tx *store.Store, in model.Insta
 			u.Fault = &model.Fault{Code: 500, Message: failMessage(ev), Details: ev.Details, Created: at}
 		}
 	}
-	if err := tx.UpdateInstance(ctx, u); err != nil {
-		return false, ignoreConflict(err)
+	if after, err = s.jobEffects(ctx, tx, in, by, next, &u); err != nil {
+		return false, after, err
 	}
-	return next.EndsScreen, tx.FinishEvent(ctx, ev.ActionID, next.Event, ev.Host, result, ev.Details, ev.At)
+	if err := tx.UpdateInstance(ctx, u); err != nil {
+		return false, afterJob{}, ignoreConflict(err)
+	}
+	if err := tx.FinishEvent(ctx, ev.ActionID, next.Event, ev.Host, result, ev.Details, ev.At); err != nil {
+		return false, after, err
+	}
+	if after.offload {
+		in.VMState, in.TaskState = next.VM, next.Task
+		if err := s.offload(ctx, tx, in); err != nil {
+			return false, after, err
+		}
+	}
+	return next.EndsScreen, after, nil
 }
 
 // naturalPower is the power an instance has once a job leaves it in vm,
@@ -274,16 +289,19 @@ func (s *Service) applyInventory(ctx context.Context, ev queue.Event) error {
 const inventorySettle = 30 * time.Second
 
 // failedBuild releases a failed build's claim and sends it to another
-// host (next is building/scheduling: Retry) or to ERROR.
+// host (next is scheduling again: Retry) or to where the table says (a
+// build: ERROR; an unshelve: back to SHELVED_OFFLOADED), with a fault.
 func (s *Service) failedBuild(ctx context.Context, tx *store.Store, in model.Instance, ev queue.Event, next Next) error {
 	if err := tx.ReleaseClaim(ctx, in.ID); err != nil {
 		return err
 	}
-	if err := tx.FinishEvent(ctx, ev.ActionID, "compute__do_build_and_run_instance", ev.Host, "Error", ev.Details, ev.At); err != nil {
+	build, _ := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: Done, Job: queue.JobBuild})
+	if err := tx.FinishEvent(ctx, ev.ActionID, build.Event, ev.Host, "Error", ev.Details, ev.At); err != nil {
 		return err
 	}
-	if next.VM == model.VMError {
-		return s.failBuild(ctx, tx, in, ev.ActionID, ev.Host, failMessage(ev), ev.Details)
+	if next.Task == model.TaskNone {
+		return s.failPlacement(ctx, tx, in, ev.ActionID, ev.Host, Trigger{Kind: Failed, Job: queue.JobBuild},
+			failMessage(ev), ev.Details)
 	}
 	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
 		FromTask: []model.TaskState{in.TaskState}, TaskState: &next.Task, ClearHost: true, Attempt: in.Host}); err != nil {

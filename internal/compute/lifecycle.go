@@ -2,7 +2,6 @@ package compute
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
@@ -48,6 +47,9 @@ const (
 	ActionRebuild    Action = "rebuild"
 	ActionRescue     Action = "rescue"
 	ActionUnrescue   Action = "unrescue"
+	ActionShelve     Action = "shelve"
+	ActionOffload    Action = "shelveOffload"
+	ActionUnshelve   Action = "unshelve"
 	actionCreate     Action = "create" // POST /servers; not an action on an existing instance
 )
 
@@ -145,13 +147,16 @@ type op struct {
 
 var (
 	// settled is every vm_state an instance can rest in (with no task).
-	settled = []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued, model.VMError}
+	settled = []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued,
+		model.VMShelved, model.VMShelvedOffloaded, model.VMError}
 	// vmStates and taskStates are every state the table knows.
 	vmStates   = append([]model.VMState{model.VMBuilding}, append(append([]model.VMState{}, settled...), model.VMDeleted)...)
 	taskStates = []model.TaskState{model.TaskNone, model.TaskScheduling, model.TaskSpawning, model.TaskPoweringOff,
 		model.TaskPoweringOn, model.TaskRebooting, model.TaskRebootingHard, model.TaskDeleting, model.TaskPausing,
 		model.TaskUnpausing, model.TaskSuspending, model.TaskResuming, model.TaskImageSnapshot, model.TaskImagePendingUpload,
-		model.TaskImageUploading, model.TaskRebuilding, model.TaskRescuing, model.TaskUnrescuing}
+		model.TaskImageUploading, model.TaskRebuilding, model.TaskRescuing, model.TaskUnrescuing, model.TaskShelving,
+		model.TaskShelvingImagePendingUpload, model.TaskShelvingImageUploading, model.TaskShelvingOffloading,
+		model.TaskUnshelving}
 )
 
 // ops are the operations. The allowed starting states are Nova's
@@ -189,6 +194,16 @@ var ops = []op{
 		job: queue.JobRescue, done: model.VMRescued, endsScreen: true},
 	{action: ActionUnrescue, from: vms(model.VMRescued), task: model.TaskUnrescuing, job: queue.JobUnrescue,
 		done: model.VMActive, endsScreen: true},
+	// Shelve: a snapshot (Nova's shelving_* steps), then power off; the
+	// domain stays until offloaded (at once, or after
+	// NIMBUS_SHELVED_OFFLOAD_TIME), which frees the host.
+	{action: ActionShelve, from: vms(model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend),
+		task: model.TaskShelving, steps: []model.TaskState{model.TaskShelvingImagePendingUpload, model.TaskShelvingImageUploading},
+		job: queue.JobShelve, done: model.VMShelved, endsOnDone: true},
+	{action: ActionOffload, from: vms(model.VMShelved), task: model.TaskShelvingOffloading, job: queue.JobOffload,
+		done: model.VMShelvedOffloaded, event: "compute_shelve_offload_instance"},
+	{action: ActionUnshelve, from: vms(model.VMShelved), task: model.TaskUnshelving, job: queue.JobUnshelve,
+		done: model.VMActive},
 	// Lock and unlock change a flag, not the state; nothing runs on the host.
 	{action: ActionLock, from: settled},
 	{action: ActionUnlock, from: settled},
@@ -287,6 +302,22 @@ func buildTable() map[edge]Next {
 		add(State{model.VMBuilding, task}, Trigger{Kind: TimedOut},
 			Next{State: State{model.VMError, model.TaskNone}, Record: "create", Event: sched})
 	}
+	// Unshelving an offloaded instance schedules it like a build, onto
+	// any host, from its shelved snapshot; without a host it stays
+	// offloaded.
+	off := model.VMShelvedOffloaded
+	unshelve := "compute_unshelve_instance"
+	add(State{off, model.TaskNone}, Trigger{Kind: Request, Action: ActionUnshelve},
+		Next{State: State{off, model.TaskUnshelving}, Job: queue.JobSchedule, Record: "unshelve", Event: sched})
+	add(State{off, model.TaskUnshelving}, Trigger{Kind: Placed},
+		Next{State: State{off, model.TaskSpawning}, Job: queue.JobBuild, Record: "unshelve", Event: sched})
+	add(State{off, model.TaskUnshelving}, Trigger{Kind: Unplaced}, Next{State: State{off, model.TaskNone}, Record: "unshelve", Event: sched})
+	add(State{off, model.TaskSpawning}, Trigger{Kind: Done, Job: queue.JobBuild},
+		Next{State: State{model.VMActive, model.TaskNone}, Record: "unshelve", Event: unshelve})
+	add(State{off, model.TaskSpawning}, Trigger{Kind: Failed, Job: queue.JobBuild},
+		Next{State: State{off, model.TaskNone}, Record: "unshelve", Event: unshelve})
+	add(State{off, model.TaskSpawning}, Trigger{Kind: Retry},
+		Next{State: State{off, model.TaskUnshelving}, Record: "unshelve", Event: sched})
 	// What the hosts find: a guest that stopped by itself (Nova's power
 	// sync stops ACTIVE and PAUSED instances whose guest is off), a
 	// domain that is gone.
@@ -359,19 +390,22 @@ func Begin(a Action, vm model.VMState, task model.TaskState) (Next, error) {
 }
 
 // taskJob is the job (and its hard flag) and instance action a running
-// task waits for, so a lost job can be sent again.
-func taskJob(t model.TaskState) (job queue.JobKind, hard bool, record string) {
-	for _, o := range ops {
-		if o.task != model.TaskNone && (o.task == t || slices.Contains(o.steps, t)) {
-			r := o.record
-			if r == "" {
-				r = string(o.action)
-			}
-			return o.job, o.hard, r
+// task waits for, so a lost job can be sent again: the job of the request
+// (or placement) that began the task, or of the job whose step it is.
+func taskJob(st State) (job queue.JobKind, hard bool, record string) {
+	if st == (State{model.VMBuilding, model.TaskScheduling}) {
+		return queue.JobSchedule, false, "create" // begun by POST /servers
+	}
+	for e, n := range table {
+		if n.State != st {
+			continue
+		}
+		switch {
+		case (e.by.Kind == Request || e.by.Kind == Placed) && n.Job != "":
+			return n.Job, n.Hard, n.Record
+		case e.by.Kind == Progressed:
+			return e.by.Job, false, n.Record
 		}
 	}
-	if t == model.TaskScheduling {
-		return queue.JobSchedule, false, "create"
-	}
-	return "", false, string(t)
+	return "", false, string(st.Task)
 }

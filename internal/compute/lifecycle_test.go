@@ -20,11 +20,12 @@ var update = flag.Bool("update", false, "rewrite testdata/lifecycle.txt from the
 func triggers() []Trigger {
 	var ts []Trigger
 	for _, a := range []Action{ActionStart, ActionStop, ActionReboot, ActionRebootHard, ActionPause, ActionUnpause,
-		ActionSuspend, ActionResume, ActionLock, ActionUnlock, ActionSnapshot, ActionRebuild, ActionRescue, ActionUnrescue, ActionDelete} {
+		ActionSuspend, ActionResume, ActionLock, ActionUnlock, ActionSnapshot, ActionRebuild, ActionRescue, ActionUnrescue, ActionShelve, ActionOffload, ActionUnshelve, ActionDelete} {
 		ts = append(ts, Trigger{Kind: Request, Action: a})
 	}
 	for _, j := range []queue.JobKind{queue.JobBuild, queue.JobStart, queue.JobStop, queue.JobReboot, queue.JobPause,
-		queue.JobUnpause, queue.JobSuspend, queue.JobResume, queue.JobSnapshot, queue.JobRebuild, queue.JobRescue, queue.JobUnrescue, queue.JobDelete} {
+		queue.JobUnpause, queue.JobSuspend, queue.JobResume, queue.JobSnapshot, queue.JobRebuild, queue.JobRescue, queue.JobUnrescue, queue.JobShelve, queue.JobOffload, queue.JobUnshelve,
+		queue.JobDelete} {
 		ts = append(ts, Trigger{Kind: Done, Job: j}, Trigger{Kind: Failed, Job: j}, Trigger{Kind: Progressed, Job: j})
 	}
 	for _, k := range []TriggerKind{Placed, Unplaced, Retry, TimedOut, PoweredOff, Vanished} {
@@ -152,12 +153,17 @@ func checkTransition(t *testing.T, from State, by Trigger, next Next) {
 			t.Errorf("%s on %s: job %s sent with no task waiting for it", from, by, next.Job)
 		}
 		// Every task a request begins is finished by its job's Done and
-		// Failed: nothing is left in a task for ever.
-		done, err := Transition(next.State, Trigger{Kind: Done, Job: next.Job})
-		if err != nil || done.Task != model.TaskNone {
+		// Failed (a scheduling job's: Placed and Unplaced): nothing is
+		// left in a task for ever.
+		doneBy, failedBy := Trigger{Kind: Done, Job: next.Job}, Trigger{Kind: Failed, Job: next.Job}
+		if next.Job == queue.JobSchedule {
+			doneBy, failedBy = Trigger{Kind: Placed}, Trigger{Kind: Unplaced}
+		}
+		done, err := Transition(next.State, doneBy)
+		if err != nil || (done.Task != model.TaskNone && next.Job != queue.JobSchedule) {
 			t.Errorf("%s on %s: its job %s done from %s: %v %v", from, by, next.Job, next.State, done, err)
 		}
-		failed, err := Transition(next.State, Trigger{Kind: Failed, Job: next.Job})
+		failed, err := Transition(next.State, failedBy)
 		if err != nil || failed.Task != model.TaskNone {
 			t.Errorf("%s on %s: its job %s failed from %s: %v %v", from, by, next.Job, next.State, failed, err)
 		}
@@ -189,7 +195,7 @@ func TestTaskJobsMatchTheTable(t *testing.T) {
 		if e.by.Kind != Request || n.Job == "" {
 			continue
 		}
-		job, hard, record := taskJob(n.Task)
+		job, hard, record := taskJob(n.State)
 		if job != n.Job || hard != n.Hard || record != n.Record {
 			t.Errorf("task %s: re-sends %s hard=%v (%s), the request sent %s hard=%v (%s)", n.Task, job, hard, record,
 				n.Job, n.Hard, n.Record)

@@ -61,7 +61,7 @@ func sameTime(a, b *time.Time) bool {
 // resend sends again the job the instance's task waits for, in the
 // caller's transaction, or settles the task when its host is down.
 func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance, now time.Time) error {
-	job, hard, record := taskJob(in.TaskState)
+	job, hard, record := taskJob(State{in.VMState, in.TaskState})
 	actionID := in.TaskActionID
 	if actionID == 0 {
 		id, err := tx.ActionByRequestKind(ctx, in.ID, record)
@@ -85,13 +85,20 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 		return err
 	}
 	if !up {
-		switch in.TaskState {
-		case model.TaskSpawning:
-			return nil // the build deadline settles it (ReapBuilds)
-		case model.TaskDeleting:
+		switch {
+		case in.TaskState == model.TaskDeleting:
 			s.log.Warn("host down: instance deleted locally; its domain goes when the host returns",
 				"host", in.Host, "instance_id", in.ID)
 			return s.finishDelete(ctx, tx, in, actionID, in.Host)
+		case in.VMState == model.VMBuilding:
+			return nil // the build deadline settles it (ReapBuilds)
+		case in.TaskState == model.TaskSpawning:
+			// An unshelve whose host died: offloaded again, its claim freed.
+			if err := tx.ReleaseClaim(ctx, in.ID); err != nil {
+				return err
+			}
+			return s.failPlacement(ctx, tx, in, actionID, in.Host, Trigger{Kind: Failed, Job: queue.JobBuild},
+				"The compute host went away while unshelving the instance.", "compute host "+in.Host+" is down")
 		}
 		// Given up: as if the host had failed the job.
 		next, err := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: Failed, Job: job})

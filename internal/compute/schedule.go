@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
@@ -37,9 +36,14 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		if err != nil {
 			return err
 		}
-		im, err := tx.Image(ctx, in.ImageID)
+		bootImage := in.ImageID
+		if in.VMState == model.VMShelvedOffloaded {
+			bootImage = in.ShelvedImageID // unshelved from its snapshot
+		}
+		im, err := tx.Image(ctx, bootImage)
 		if err != nil {
-			return s.failBuild(ctx, tx, in, job.ActionID, "", "Image "+in.ImageID+" is gone.", "image missing at scheduling time")
+			return s.failPlacement(ctx, tx, in, job.ActionID, "", Trigger{Kind: Unplaced}, "Image "+bootImage+" is gone.",
+				"image missing at scheduling time")
 		}
 		now := time.Now()
 		live := s.liveness(ctx)
@@ -108,7 +112,7 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		if err != nil {
 			details = err.Error()
 		}
-		return s.failBuild(ctx, tx, in, job.ActionID, "", noValidHost+"There are not enough hosts available.", details)
+		return s.failPlacement(ctx, tx, in, job.ActionID, "", Trigger{Kind: Unplaced}, noValidHost+"There are not enough hosts available.", details)
 	})
 	if err == nil {
 		s.opt.Kick()
@@ -131,21 +135,27 @@ func (s *Service) buildSpec(in model.Instance, im model.Image) *queue.Build {
 	return b
 }
 
-// failBuild puts a building instance in ERROR with a fault: message for
-// everyone, details for admins only.
-func (s *Service) failBuild(ctx context.Context, tx *store.Store, in model.Instance, actionID int64, host, message, details string) error {
-	vm, task := model.VMError, model.TaskNone
-	now := time.Now().UTC()
-	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{model.VMBuilding},
-		VMState: &vm, TaskState: &task, Fault: &model.Fault{Code: 500, Message: message, Details: details, Created: now}}); err != nil {
-		if errors.Is(err, fault.ErrConflict) {
-			return nil
-		}
-		return err
+// failPlacement ends a build or an unshelve that could not be placed or
+// started (by: Unplaced, TimedOut, Failed build) where the lifecycle table
+// says, with a fault: message for everyone, details for admins only.
+func (s *Service) failPlacement(ctx context.Context, tx *store.Store, in model.Instance, actionID int64, host string, by Trigger, message, details string) error {
+	next, err := Transition(State{in.VMState, in.TaskState}, by)
+	if err != nil {
+		return nil // moved on meanwhile
 	}
-	event := "conductor_schedule_and_build_instances"
+	now := time.Now().UTC()
+	u := store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState}, FromTask: []model.TaskState{in.TaskState},
+		VMState: &next.VM, TaskState: &next.Task, Fault: &model.Fault{Code: 500, Message: message, Details: details, Created: now}}
+	if next.VM != model.VMError {
+		u.ClearHost = true // an unshelve that found no host is offloaded still
+	}
+	if err := tx.UpdateInstance(ctx, u); err != nil {
+		return ignoreConflict(err)
+	}
+	event := next.Event
 	if host != "" {
-		event = "compute__do_build_and_run_instance"
+		build, _ := Transition(State{in.VMState, model.TaskSpawning}, Trigger{Kind: Done, Job: queue.JobBuild})
+		event = build.Event
 	}
 	return tx.FinishEvent(ctx, actionID, event, host, "Error", details, now)
 }
@@ -169,7 +179,7 @@ func (s *Service) ReapBuilds(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return err
 			}
-			if err := s.failBuild(ctx, tx, cur, actionID, cur.Host, "Build of instance "+in.ID+" timed out.",
+			if err := s.failPlacement(ctx, tx, cur, actionID, cur.Host, Trigger{Kind: TimedOut}, "Build of instance "+in.ID+" timed out.",
 				"no agent finished the build before its deadline"); err != nil {
 				return err
 			}
@@ -194,15 +204,21 @@ func (s *Service) ReapBuilds(ctx context.Context, now time.Time) (int, error) {
 	return n, nil
 }
 
-// ErrorInstance puts an instance whose job was given up on in ERROR (the
-// dead-letter path).
+// ErrorInstance ends the placement of an instance whose scheduling job
+// was given up on (the dead-letter path) as a placement without a host.
 func (s *Service) ErrorInstance(ctx context.Context, id, message, details string) error {
-	vm, task := model.VMError, model.TaskNone
-	err := s.store.UpdateInstance(ctx, store.InstanceUpdate{ID: id, FromVM: []model.VMState{model.VMBuilding, model.VMActive,
-		model.VMStopped, model.VMError}, VMState: &vm, TaskState: &task,
-		Fault: &model.Fault{Code: 500, Message: message, Details: details, Created: time.Now().UTC()}})
-	if errors.Is(err, fault.ErrConflict) {
-		return nil
-	}
-	return err
+	return s.store.Tx(ctx, func(tx *store.Store) error {
+		in, err := tx.LockInstance(ctx, id)
+		if err != nil {
+			return ignoreNotFound(err)
+		}
+		actionID := in.TaskActionID
+		if actionID == 0 { // a build: its create action
+			_, _, record := taskJob(State{in.VMState, in.TaskState})
+			if actionID, err = tx.ActionByRequestKind(ctx, in.ID, record); err != nil {
+				return ignoreNotFound(err)
+			}
+		}
+		return s.failPlacement(ctx, tx, in, actionID, "", Trigger{Kind: Unplaced}, message, details)
+	})
 }

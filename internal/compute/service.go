@@ -24,12 +24,15 @@ import (
 
 // Options configure the instance lifecycle.
 type Options struct {
-	RedisPrefix   string           // stream names live under it
-	BuildTimeout  time.Duration    // a build not finished by then goes to ERROR
-	AgentLiveness time.Duration    // hosts silent longer are down
-	MaxAttempts   int              // build attempts across hosts (Nova: 3)
-	TaskResend    time.Duration    // a task whose job has not finished by then has it sent again
-	Scheduler     scheduler.Config // ratios and weigher multipliers
+	RedisPrefix   string        // stream names live under it
+	BuildTimeout  time.Duration // a build not finished by then goes to ERROR
+	AgentLiveness time.Duration // hosts silent longer are down
+	MaxAttempts   int           // build attempts across hosts (Nova: 3)
+	TaskResend    time.Duration // a task whose job has not finished by then has it sent again
+	// ShelvedOffload is how long a shelved instance keeps its host: 0
+	// offloads at once, negative never (Nova's shelved_offload_time).
+	ShelvedOffload time.Duration
+	Scheduler      scheduler.Config // ratios and weigher multipliers
 	// ImageURL returns a download URL an agent may use for an image
 	// without a token (signed, expiring).
 	ImageURL func(imageID string) string
@@ -51,7 +54,8 @@ type Options struct {
 // Images is what snapshots need of the image service.
 type Images interface {
 	Create(ctx context.Context, caller *model.Token, in image.Input) (model.Image, error)
-	Discard(ctx context.Context, id string) error
+	Discard(ctx context.Context, id string) error // only an image that is not active
+	Drop(ctx context.Context, id string) error    // whatever its status
 }
 
 // Service is the compute service shared by the API, the portal and the

@@ -57,25 +57,7 @@ func (s *Service) Snapshot(ctx context.Context, caller *model.Token, id string, 
 	if _, err := Begin(ActionSnapshot, cur.VMState, cur.TaskState); err != nil {
 		return model.Image{}, err
 	}
-	props := map[string]string{}
-	minDisk, minRAM := cur.RootGB, 0
-	if base, err := s.store.Image(ctx, cur.ImageID); err == nil {
-		for k, v := range base.Properties {
-			if !notCopied[k] {
-				props[k] = v
-			}
-		}
-		minDisk, minRAM = max(minDisk, base.MinDisk), base.MinRAM
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return model.Image{}, err
-	}
-	for k, v := range r.Metadata {
-		props[k] = v
-	}
-	props["image_type"], props["instance_uuid"], props["base_image_ref"] = "snapshot", cur.ID, cur.ImageID
-	props["user_id"] = caller.UserID
-	im, err := s.opt.Images.Create(ctx, caller, image.Input{Name: r.Name, DiskFormat: "qcow2", ContainerFormat: "bare",
-		Visibility: "private", MinDisk: minDisk, MinRAM: minRAM, Properties: props, Owner: cur.ProjectID})
+	im, err := s.snapshotImage(ctx, caller, cur, r.Name, r.Metadata)
 	if err != nil {
 		return model.Image{}, err
 	}
@@ -93,10 +75,36 @@ func (s *Service) Snapshot(ctx context.Context, caller *model.Token, id string, 
 	return im, nil
 }
 
+// snapshotImage creates the (queued) image a snapshot of in fills: owned
+// by the instance's project, with the base image's properties, metadata
+// over them, and Nova's snapshot properties.
+func (s *Service) snapshotImage(ctx context.Context, caller *model.Token, in model.Instance, name string, metadata map[string]string) (model.Image, error) {
+	props := map[string]string{}
+	minDisk, minRAM := in.RootGB, 0
+	if base, err := s.store.Image(ctx, in.ImageID); err == nil {
+		for k, v := range base.Properties {
+			if !notCopied[k] {
+				props[k] = v
+			}
+		}
+		minDisk, minRAM = max(minDisk, base.MinDisk), base.MinRAM
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return model.Image{}, err
+	}
+	for k, v := range metadata {
+		props[k] = v
+	}
+	props["image_type"], props["instance_uuid"], props["base_image_ref"] = "snapshot", in.ID, in.ImageID
+	props["user_id"] = caller.UserID
+	return s.opt.Images.Create(ctx, caller, image.Input{Name: name, DiskFormat: "qcow2", ContainerFormat: "bare",
+		Visibility: "private", MinDisk: minDisk, MinRAM: minRAM, Properties: props, Owner: in.ProjectID})
+}
+
 // discardFailedSnapshot removes the image of a snapshot whose host failed
 // it (Nova deletes it too); an image that did become active stays.
 func (s *Service) discardFailedSnapshot(ctx context.Context, ev queue.Event) {
-	if ev.Kind != queue.EventFailed || ev.Job != queue.JobSnapshot || ev.ImageID == "" || s.opt.Images == nil {
+	if ev.Kind != queue.EventFailed || (ev.Job != queue.JobSnapshot && ev.Job != queue.JobShelve) || ev.ImageID == "" ||
+		s.opt.Images == nil {
 		return
 	}
 	if err := s.opt.Images.Discard(ctx, ev.ImageID); err != nil {

@@ -27,6 +27,10 @@ func Status(vm model.VMState, task model.TaskState) string {
 		return "SHUTOFF"
 	case model.VMRescued:
 		return "RESCUE"
+	case model.VMShelved:
+		return "SHELVED"
+	case model.VMShelvedOffloaded:
+		return "SHELVED_OFFLOADED"
 	case model.VMPaused:
 		return "PAUSED"
 	case model.VMSuspend:
@@ -54,6 +58,10 @@ func StatusFilter(status string) ([]model.VMState, bool) {
 		return []model.VMState{model.VMStopped}, true
 	case "RESCUE":
 		return []model.VMState{model.VMRescued}, true
+	case "SHELVED":
+		return []model.VMState{model.VMShelved}, true
+	case "SHELVED_OFFLOADED":
+		return []model.VMState{model.VMShelvedOffloaded}, true
 	case "PAUSED":
 		return []model.VMState{model.VMPaused}, true
 	case "SUSPENDED":

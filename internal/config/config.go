@@ -75,7 +75,10 @@ type Config struct {
 	BuildTimeout    time.Duration // a build not finished by then goes to ERROR
 	ClaimIdle       time.Duration // a job pending this long on a dead consumer is reclaimed
 	TaskResend      time.Duration // a task's job not finished by then is sent again
-	Scheduler       SchedulerConfig
+	// ShelvedOffloadTime is Nova's shelved_offload_time in seconds: 0
+	// offloads a shelved instance at once, -1 never, N after N seconds.
+	ShelvedOffloadTime int
+	Scheduler          SchedulerConfig
 
 	// DBAcquireTimeout bounds waiting for a PostgreSQL connection (and
 	// connecting): past it a request answers 503 rather than queueing.
@@ -238,6 +241,8 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.dur(&c.BuildTimeout, "build-timeout", "NIMBUS_BUILD_TIMEOUT", 10*time.Minute, "a build not finished by then goes to ERROR", &errs)
 	s.dur(&c.ClaimIdle, "claim-idle", "NIMBUS_CLAIM_IDLE", 30*time.Second, "pending jobs of a dead consumer are reclaimed after this", &errs)
 	s.dur(&c.TaskResend, "task-resend", "NIMBUS_TASK_RESEND", 2*time.Minute, "a task whose job has not finished by then has it sent again", &errs)
+	s.integer(&c.ShelvedOffloadTime, "shelved-offload-time", "NIMBUS_SHELVED_OFFLOAD_TIME", 0,
+		"seconds a shelved instance keeps its host (0: none, -1: until offloaded by hand)", &errs)
 	sc := &c.Scheduler
 	s.float(&sc.CPUAllocationRatio, "cpu-allocation-ratio", "NIMBUS_CPU_ALLOCATION_RATIO", 16, "vCPUs per physical CPU", &errs)
 	s.float(&sc.RAMAllocationRatio, "ram-allocation-ratio", "NIMBUS_RAM_ALLOCATION_RATIO", 1.5, "RAM overcommit", &errs)

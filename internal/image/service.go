@@ -343,9 +343,15 @@ func SignedUploadPath(secret []byte, id string, exp time.Time) string {
 
 // Discard removes an image that never became active (a snapshot that
 // failed), with whatever data it has.
-func (s *Service) Discard(ctx context.Context, id string) error {
+func (s *Service) Discard(ctx context.Context, id string) error { return s.remove(ctx, id, false) }
+
+// Drop removes an image Nimbus made and no longer needs (a shelved
+// instance's snapshot once unshelved or deleted), active or not.
+func (s *Service) Drop(ctx context.Context, id string) error { return s.remove(ctx, id, true) }
+
+func (s *Service) remove(ctx context.Context, id string, active bool) error {
 	im, err := s.store.Image(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && im.Status == model.ImageActive) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && im.Status == model.ImageActive && !active) {
 		return nil
 	}
 	if err != nil {

@@ -13,8 +13,13 @@ const (
 	VMPaused   VMState = "paused"
 	VMSuspend  VMState = "suspended"
 	VMRescued  VMState = "rescued"
-	VMError    VMState = "error"
-	VMDeleted  VMState = "deleted"
+	// VMShelved keeps its domain on its host, powered off, with a
+	// snapshot; VMShelvedOffloaded has neither host nor domain, only the
+	// snapshot it is unshelved from.
+	VMShelved          VMState = "shelved"
+	VMShelvedOffloaded VMState = "shelved_offloaded"
+	VMError            VMState = "error"
+	VMDeleted          VMState = "deleted"
 )
 
 // TaskState is Nova's task_state: what is being done to the instance.
@@ -43,6 +48,12 @@ const (
 	TaskRebuilding         TaskState = "rebuilding"
 	TaskRescuing           TaskState = "rescuing"
 	TaskUnrescuing         TaskState = "unrescuing"
+	// Shelving is a snapshot's three steps, then a power-off.
+	TaskShelving                   TaskState = "shelving"
+	TaskShelvingImagePendingUpload TaskState = "shelving_image_pending_upload"
+	TaskShelvingImageUploading     TaskState = "shelving_image_uploading"
+	TaskShelvingOffloading         TaskState = "shelving_offloading"
+	TaskUnshelving                 TaskState = "unshelving"
 )
 
 // PowerState is a domain's power: what a host's hypervisor driver sees,
@@ -148,6 +159,9 @@ type Instance struct {
 	// LockedBy is "owner" or "admin" while the instance is locked ("":
 	// unlocked); LockedByUser locked it, saying LockedReason.
 	LockedBy, LockedByUser, LockedReason string
+	// ShelvedImageID is the snapshot a shelved instance is unshelved from.
+	ShelvedImageID string
+	ShelvedAt      *time.Time
 	// TaskJob is the job the task waits for, as sent (JSON; may be
 	// empty for tasks begun before it was kept).
 	TaskJob       []byte

@@ -89,6 +89,8 @@ const (
 	// OverrideLock acts on a locked instance as if it were not, and
 	// unlocks what someone else locked.
 	OverrideLock Op = "os_compute_api:os-lock-server:unlock:unlock_override"
+	// ShelveOffload frees a shelved instance's host at once.
+	ShelveOffload Op = "os_compute_api:os-shelve:shelve_offload"
 )
 
 // Portal-only operations (the pages with no API of their own yet).
@@ -195,6 +197,7 @@ var table = map[Op]Rule{
 	OtherProjectLimits: Admin,
 	ZoneDetail:         Admin,
 	OverrideLock:       Admin,
+	ShelveOffload:      Admin,
 	ViewProject:        ProjectReader,
 	ViewAdmin:          Admin,
 }

@@ -61,7 +61,7 @@ var reference = map[string]refRule{
 	"os_compute_api:os-hypervisors": refAdmin, "os_compute_api:os-quota-sets:update": refAdmin,
 	"os_compute_api:servers:allow_all_filters": refAdmin, "os_compute_api:os-instance-actions:events:details": refAdmin,
 	"os_compute_api:limits:other_project": refAdmin, "os_compute_api:os-availability-zone:detail": refAdmin,
-	"os_compute_api:os-lock-server:unlock:unlock_override": refAdmin,
+	"os_compute_api:os-lock-server:unlock:unlock_override": refAdmin, "os_compute_api:os-shelve:shelve_offload": refAdmin,
 	// The portal's own pages: a project's overview is its readers', the
 	// admin pages the admin's.
 	"portal:view_project": refProjectReader, "portal:view_admin": refAdmin,

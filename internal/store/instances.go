@@ -16,7 +16,8 @@ const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_nam
 	availability_zone, coalesce(host, ''), vm_state, coalesce(task_state, ''), power_state, coalesce(vnc_port, 0), fault,
 	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
 	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at,
-	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, ''), task_job`
+	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, ''), task_job,
+	coalesce(shelved_image_id::text, ''), shelved_at`
 
 func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	var in model.Instance
@@ -26,7 +27,7 @@ func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
 		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
 		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt,
-		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob)
+		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt)
 	if err != nil {
 		return in, err
 	}
@@ -234,6 +235,10 @@ type InstanceUpdate struct {
 	Name     *string
 	Metadata map[string]string
 	Key      *model.KeyPair
+	// ShelvedImage sets (or, "", clears) the shelved snapshot; Shelved
+	// notes the instance shelved now.
+	ShelvedImage *string
+	Shelved      bool
 	// TaskJob is the job the new task waits for, as sent (JSON).
 	TaskJob []byte
 	// Lock locks the instance (Unlock unlocks it).
@@ -313,6 +318,13 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	if u.ImageID != nil {
 		set("image_id", *u.ImageID)
 	}
+	if u.ShelvedImage != nil {
+		set("shelved_image_id", nullIfEmpty(*u.ShelvedImage))
+		sets[len(sets)-1] += "::uuid"
+	}
+	if u.Shelved {
+		sets = append(sets, "shelved_at = clock_timestamp()")
+	}
 	if u.Name != nil {
 		set("name", *u.Name)
 	}
@@ -357,6 +369,15 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 // UpdateInstanceName renames an instance (PUT /servers/{id}).
 func (s *Store) UpdateInstanceName(ctx context.Context, id, name string) error {
 	return affected(s.db.Exec(ctx, `UPDATE instances SET name = $2, updated_at = clock_timestamp() WHERE id = $1 AND deleted_at IS NULL`, id, name))
+}
+
+// ShelvedBefore returns the ids of instances shelved (not offloaded, no
+// task) since before t.
+func (s *Store) ShelvedBefore(ctx context.Context, t time.Time, limit int) ([]string, error) {
+	rows, _ := s.db.Query(ctx, `SELECT id::text FROM instances WHERE vm_state = 'shelved' AND task_state IS NULL
+		AND deleted_at IS NULL AND shelved_at < $1 ORDER BY shelved_at LIMIT $2`, t, limit)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapErr(err)
 }
 
 // OverdueBuilds returns instances still building past their deadline.

@@ -114,6 +114,10 @@ type InstanceDetail struct {
 	// console tab's setup then.
 	ConsoleReady bool
 	Console      ConsoleView
+	// CanSnapshot and CanRebuild show those forms; Images are what a
+	// rebuild may choose.
+	CanSnapshot, CanRebuild bool
+	Images                  []Ref
 }
 
 // ConsoleLog is the Log tab's body.

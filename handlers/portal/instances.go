@@ -37,6 +37,8 @@ func (h *Handler) registerInstances(g fiber.Router) {
 	g.Get("/instances/:id/console", h.consolePage)
 	g.Post("/instances/:id/console-token", h.consoleToken)
 	g.Get("/instances/:id/log", h.consoleLog)
+	g.Post("/instances/:id/snapshot", h.instanceSnapshot)
+	g.Post("/instances/:id/rebuild", h.instanceRebuild)
 	g.Post("/instances/:id/:action", h.instanceAction)
 }
 
@@ -164,16 +166,24 @@ func (h *Handler) quotaUses(c *fiber.Ctx, project string, resources ...string) (
 	return out, nil
 }
 
+// activeImages are the images the caller may boot, by name.
+func (h *Handler) activeImages(c *fiber.Ctx) ([]views.Ref, error) {
+	ims, err := h.images.List(c.UserContext(), api.Token(c), store.ImageFilter{Status: model.ImageActive, Limit: 1000, SortKey: "name"}, "")
+	out := make([]views.Ref, 0, len(ims))
+	for _, im := range ims {
+		out = append(out, views.Ref{ID: im.ID, Name: im.Name})
+	}
+	return out, err
+}
+
 func (h *Handler) launchView(c *fiber.Ctx, f views.Form) (views.LaunchForm, error) {
 	ctx, tok := c.UserContext(), api.Token(c)
 	v := views.LaunchForm{Page: h.page(c, "instances", "instances.launch_title"), Form: f}
-	ims, err := h.images.List(ctx, tok, store.ImageFilter{Status: model.ImageActive, Limit: 1000, SortKey: "name"}, "")
+	ims, err := h.activeImages(c)
 	if err != nil {
 		return v, err
 	}
-	for _, im := range ims {
-		v.Images = append(v.Images, views.Ref{ID: im.ID, Name: im.Name})
-	}
+	v.Images = ims
 	fl, err := h.compute.Flavors(ctx, tok, store.FlavorFilter{})
 	if err != nil {
 		return v, err
@@ -254,34 +264,48 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 
 // portalActions are the instance buttons, in the order shown; the name
 // is the URL segment (/project/instances/<id>/<name>) and the message key.
+// Snapshot and rebuild are forms of their own (instanceSnapshot,
+// instanceRebuild).
 var portalActions = []struct {
 	name string
 	act  compute.Action
 }{{"start", compute.ActionStart}, {"stop", compute.ActionStop}, {"reboot", compute.ActionReboot},
 	{"reboot-hard", compute.ActionRebootHard}, {"pause", compute.ActionPause}, {"unpause", compute.ActionUnpause},
-	{"suspend", compute.ActionSuspend}, {"resume", compute.ActionResume}, {"lock", compute.ActionLock},
-	{"unlock", compute.ActionUnlock}, {"delete", compute.ActionDelete}}
+	{"suspend", compute.ActionSuspend}, {"resume", compute.ActionResume}, {"rescue", compute.ActionRescue},
+	{"unrescue", compute.ActionUnrescue}, {"shelve", compute.ActionShelve}, {"unshelve", compute.ActionUnshelve},
+	{"shelve-offload", compute.ActionOffload}, {"lock", compute.ActionLock}, {"unlock", compute.ActionUnlock},
+	{"delete", compute.ActionDelete}}
 
 // validActions lists the buttons the lifecycle table allows now: for a
 // locked instance, a caller who may not override the lock sees none but
 // unlock (and that only if they locked it).
 func validActions(tok *model.Token, in model.Instance) []string {
-	override := policy.Allowed(tok, policy.OverrideLock, policy.Target{ProjectID: in.ProjectID})
 	var out []string
 	for _, a := range portalActions {
-		if _, err := compute.Begin(a.act, in.VMState, in.TaskState); err != nil {
-			continue
+		if allowedNow(tok, in, a.act) {
+			out = append(out, a.name)
 		}
-		switch {
-		case a.act == compute.ActionDelete && in.TaskState == model.TaskDeleting,
-			a.act == compute.ActionLock && in.Locked(), a.act == compute.ActionUnlock && !in.Locked():
-			continue
-		case in.Locked() && !override && (a.act != compute.ActionUnlock || in.LockedByUser != tok.UserID):
-			continue
-		}
-		out = append(out, a.name)
 	}
 	return out
+}
+
+// allowedNow says whether the caller may ask a of in now: the lifecycle
+// table, the lock and the policy agree.
+func allowedNow(tok *model.Token, in model.Instance, a compute.Action) bool {
+	if _, err := compute.Begin(a, in.VMState, in.TaskState); err != nil {
+		return false
+	}
+	override := policy.Allowed(tok, policy.OverrideLock, policy.Target{ProjectID: in.ProjectID})
+	switch {
+	case a == compute.ActionDelete && in.TaskState == model.TaskDeleting,
+		a == compute.ActionLock && in.Locked(), a == compute.ActionUnlock && !in.Locked():
+		return false
+	case a == compute.ActionOffload && !policy.Allowed(tok, policy.ShelveOffload, policy.Target{ProjectID: in.ProjectID}):
+		return false
+	case in.Locked() && !override && (a != compute.ActionUnlock || in.LockedByUser != tok.UserID):
+		return false
+	}
+	return true
 }
 
 func (h *Handler) instanceDetail(c *fiber.Ctx) error {
@@ -299,6 +323,7 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 		Row: h.row(in, h.imageNames(c), showHost), VMState: string(in.VMState), KeyName: in.KeyName,
 		AZ: in.AvailabilityZone, Created: in.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Metadata: in.Metadata, Actions: validActions(tok, in), Tab: detailTab(c.Query("tab")),
+		CanSnapshot: allowedNow(tok, in, compute.ActionSnapshot), CanRebuild: allowedNow(tok, in, compute.ActionRebuild),
 		ConsoleReady: consoleReady(in)}
 	if v.Tab == "console" && v.ConsoleReady {
 		v.Console = views.ConsoleView{TokenURL: "/project/instances/" + in.ID + "/console-token", CSRF: v.CSRF,
@@ -306,6 +331,11 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 	}
 	if v.Tab == "console" && v.ConsoleReady && c.Query("waiting") == "1" && c.Get("HX-Request") == "true" {
 		c.Set("HX-Refresh", "true") // the screen is there now: reload to mount the console
+	}
+	if v.CanRebuild {
+		if v.Images, err = h.activeImages(c); err != nil {
+			return err
+		}
 	}
 	if in.LaunchedAt != nil {
 		v.Launched = in.LaunchedAt.UTC().Format("2006-01-02 15:04:05 UTC")
@@ -336,18 +366,77 @@ func (h *Handler) instanceAction(c *fiber.Ctx) error {
 	if act == "" {
 		return fiber.ErrNotFound
 	}
-	if err := h.compute.Act(c.UserContext(), api.Token(c), id, act, api.ReqID(c)); err != nil {
-		if errors.Is(err, fault.ErrConflict) {
-			h.flash(c, "error", "error.409.message")
-			return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+	ctx, tok := c.UserContext(), api.Token(c)
+	var err error
+	switch act {
+	case compute.ActionShelve:
+		err = h.compute.Shelve(ctx, tok, id, api.ReqID(c))
+	case compute.ActionRescue:
+		var pass string
+		if pass, err = h.compute.Rescue(ctx, tok, id, "", "", api.ReqID(c)); err == nil {
+			h.flash(c, "ok", "instances.rescue_flash", pass)
 		}
-		return err
+	default:
+		err = h.compute.Act(ctx, tok, id, act, api.ReqID(c))
+	}
+	if err != nil {
+		return h.actionRefused(c, id, err)
 	}
 	if act == compute.ActionDelete {
 		h.flash(c, "ok", "instances.deleting_flash")
 		return c.Redirect("/project/instances", fiber.StatusSeeOther)
 	}
 	return c.Redirect("/project/instances/"+id+tabOf(c.Get(fiber.HeaderReferer), id), fiber.StatusSeeOther)
+}
+
+// actionRefused shows a refused action on the instance's page: a state
+// that no longer allows it (409) or a quota (403) as a flash, anything
+// else as an error page.
+func (h *Handler) actionRefused(c *fiber.Ctx, id string, err error) error {
+	var over *fault.OverQuota
+	switch {
+	case errors.Is(err, fault.ErrConflict):
+		h.flash(c, "error", "error.409.message")
+	case errors.As(err, &over):
+		h.flash(c, "error", "instances.over_quota_server", over.Resource, over.Used, over.Limit)
+	default:
+		return err
+	}
+	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+}
+
+// instanceSnapshot is the Create Snapshot form: the image appears in
+// Images at once and becomes active when the host has sent it.
+func (h *Handler) instanceSnapshot(c *fiber.Ctx) error {
+	id := api.Param(c, "id")
+	name := strings.TrimSpace(c.FormValue("name"))
+	im, err := h.compute.Snapshot(c.UserContext(), api.Token(c), id, compute.SnapshotRequest{Name: name, RequestID: api.ReqID(c)})
+	if err != nil {
+		var v *fault.Validation
+		if errors.As(err, &v) {
+			h.flash(c, "error", "instances.snapshot_invalid")
+			return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+		}
+		return h.actionRefused(c, id, err)
+	}
+	h.flash(c, "ok", "instances.snapshot_flash", im.Name)
+	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+}
+
+// instanceRebuild is the Rebuild form: a fresh disk from the chosen image.
+func (h *Handler) instanceRebuild(c *fiber.Ctx) error {
+	id := api.Param(c, "id")
+	if _, err := h.compute.Rebuild(c.UserContext(), api.Token(c), id,
+		compute.RebuildRequest{ImageRef: c.FormValue("image"), RequestID: api.ReqID(c)}); err != nil {
+		var v *fault.Validation
+		if errors.As(err, &v) {
+			h.flash(c, "error", "instances.rebuild_invalid")
+			return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+		}
+		return h.actionRefused(c, id, err)
+	}
+	h.flash(c, "ok", "instances.rebuild_flash")
+	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
 }
 
 // tabOf keeps the tab an action was pressed on: "?tab=console" when the

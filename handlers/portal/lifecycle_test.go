@@ -1,0 +1,106 @@
+package portal_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
+)
+
+// TestPortalLifecycleActions drives pause, snapshot, rebuild, rescue,
+// shelve and unshelve from the instance page: each button is there only
+// when the lifecycle table allows it, each reaches its state, the
+// snapshot form makes an image, and the page speaks Chinese to a browser
+// that asks for it.
+func TestPortalLifecycleActions(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "portal-host")
+	tc.WaitHosts(t, 1)
+	demo := tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	r := tc.CreateServer(t, demo, map[string]any{"name": "web", "flavorRef": "1", "imageRef": img})
+	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+	b := tc.NewFormClient(t)
+	tok := controllertest.CSRFOf(t, b.Login("demo", tc.DemoPass))
+	page := func() string { t.Helper(); return b.Get("/project/instances/" + id).Body }
+	has := func(body string, buttons ...string) bool {
+		for _, x := range buttons {
+			if !strings.Contains(body, `data-testid="`+x+`"`) {
+				return false
+			}
+		}
+		return true
+	}
+	post := func(path string, form url.Values) controllertest.Page {
+		t.Helper()
+		form.Set("_csrf", tok)
+		p := b.Post("/project/instances/"+id+"/"+path, form)
+		if p.Status != http.StatusSeeOther {
+			t.Fatalf("%s: %d %s", path, p.Status, p.Body)
+		}
+		return p
+	}
+	await := func(status string) {
+		t.Helper()
+		tc.WaitStatus(t, demo, id, status, time.Minute)
+		controllertest.WaitFor(t, 30*time.Second, "no task on "+status, func() bool {
+			s := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)
+			return s["OS-EXT-STS:task_state"] == nil
+		})
+	}
+	d := page()
+	if !has(d, "action-pause", "action-suspend", "action-shelve", "action-rescue", "snapshot-form", "rebuild-form") ||
+		has(d, "action-unpause") || has(d, "action-unshelve") || has(d, "action-shelve-offload") {
+		t.Fatalf("an active instance's buttons are wrong:\n%s", d)
+	}
+	post("pause", url.Values{})
+	await("PAUSED")
+	if d := page(); !has(d, "action-unpause") || has(d, "action-pause") || has(d, "rebuild-form") {
+		t.Error("a paused instance must offer unpause, not pause or rebuild")
+	}
+	post("unpause", url.Values{})
+	await("ACTIVE")
+	post("snapshot", url.Values{"name": {"web-snap"}})
+	controllertest.WaitFor(t, time.Minute, "the snapshot image", func() bool {
+		ims := tc.Do(t, "GET", "/image/v2/images?name=web-snap", demo, nil).JSON(t)["images"].([]any)
+		return len(ims) == 1 && ims[0].(map[string]any)["status"] == "active"
+	})
+	await("ACTIVE")
+	post("rebuild", url.Values{"image": {img}})
+	await("ACTIVE")
+	post("rescue", url.Values{})
+	await("RESCUE")
+	if d := page(); !has(d, "action-unrescue") || has(d, "action-rescue") {
+		t.Error("a rescued instance must offer unrescue only")
+	}
+	post("unrescue", url.Values{})
+	await("ACTIVE")
+	post("shelve", url.Values{})
+	await("SHELVED_OFFLOADED")
+	if d := page(); !has(d, "action-unshelve") || has(d, "action-shelve") || has(d, "snapshot-form") {
+		t.Error("an offloaded instance must offer unshelve only")
+	}
+	// In Chinese: the glossary's words.
+	req, _ := http.NewRequest("GET", tc.URL+"/project/instances/"+id, nil)
+	req.Header.Set("Accept-Language", "zh-CN,zh;q=0.9")
+	res, err := b.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zh := controllertest.ReadPage(t, res).Body
+	for _, word := range []string{"取消搁置", "已搁置卸载"} {
+		if !strings.Contains(zh, word) {
+			t.Errorf("the zh-CN page lacks %q", word)
+		}
+	}
+	post("unshelve", url.Values{})
+	await("ACTIVE")
+	// A refused action (the state moved on) is a notice, not an error page.
+	if p := b.Post("/project/instances/"+id+"/unshelve", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
+		t.Errorf("unshelve of an active instance: %d, want a redirect with a notice", p.Status)
+	}
+}

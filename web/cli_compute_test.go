@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +82,60 @@ func TestOpenStackCLIServers(t *testing.T) {
 	demo("server", "delete", "--wait", "vm1")
 	if out := string(demo("server", "list", "-f", "value")); strings.TrimSpace(out) != "" {
 		t.Errorf("server list after delete: %q", out)
+	}
+}
+
+func TestOpenStackCLIFlavorsAndKeyPairs(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	osc := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
+	fl := decodeJSON[[]map[string]any](t, osc("flavor", "list", "-f", "json"))
+	if len(fl) != 5 {
+		t.Errorf("flavor list: %v", fl)
+	}
+	f := decodeJSON[map[string]any](t, osc("flavor", "create", "--ram", "256", "--vcpus", "1", "--disk", "1", "--property", "hw:cpu_policy=shared", "-f", "json", "cli.small"))
+	if f["name"] != "cli.small" || f["ram"] != 256.0 {
+		t.Errorf("flavor create: %v", f)
+	}
+	kp := string(osc("keypair", "create", "cli-key"))
+	if !strings.Contains(kp, "OPENSSH PRIVATE KEY") {
+		t.Errorf("keypair create did not print the private key: %s", kp)
+	}
+	ks := decodeJSON[[]map[string]any](t, osc("keypair", "list", "-f", "json"))
+	if len(ks) != 1 || ks[0]["Name"] != "cli-key" {
+		t.Errorf("keypair list: %v", ks)
+	}
+	img := decodeJSON[map[string]any](t, osc("image", "create", "--file", "cli_test.go", "--disk-format", "raw", "--container-format", "bare", "-f", "json", "cli-image"))
+	if img["name"] != "cli-image" {
+		t.Errorf("image create: %v", img)
+	}
+	shown := decodeJSON[map[string]any](t, osc("image", "show", "-f", "json", "cli-image"))
+	if shown["status"] != "active" || shown["checksum"] == nil {
+		t.Errorf("image show after upload: %v", shown)
+	}
+	out := t.TempDir() + "/saved"
+	osc("image", "save", "--file", out, "cli-image")
+	want, _ := os.ReadFile("cli_test.go")
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Errorf("image save: %d bytes back, want the %d uploaded", len(got), len(want))
+	}
+	osc("image", "delete", "cli-image")
+	osc("keypair", "delete", "cli-key")
+	osc("flavor", "delete", "cli.small")
+}
+
+// TestOpenStackCLIAdminDeleteWait: `openstack server delete --wait` as an
+// admin returns once the server is gone (it polled until its timeout
+// while admins saw deleted servers as DELETED).
+func TestOpenStackCLIAdminDeleteWait(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "compat-3")
+	tc.WaitHosts(t, 1)
+	admin := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
+	admin("image", "create", "--public", "--file", "cli_compute_test.go", "--disk-format", "raw", "--container-format", "bare", "tiny")
+	admin("server", "create", "--flavor", "m1.tiny", "--image", "tiny", "--wait", "vm-admin")
+	start := time.Now()
+	admin("server", "delete", "--wait", "vm-admin")
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("server delete --wait as admin took %s", d)
 	}
 }

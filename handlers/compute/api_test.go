@@ -1,8 +1,6 @@
-package main
+package compute_test
 
 import (
-	"bytes"
-	"os"
 	"strings"
 	"testing"
 
@@ -189,42 +187,4 @@ func TestKeyPairsAPI(t *testing.T) {
 	if r := tc.Do(t, "DELETE", "/compute/v2.1/os-keypairs/gen", demo, nil, v22...); r.Status != 204 {
 		t.Errorf("delete at 2.2: %d", r.Status)
 	}
-}
-
-func TestOpenStackCLIFlavorsAndKeyPairs(t *testing.T) {
-	tc := controllertest.New(t, nil)
-	osc := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
-	fl := decodeJSON[[]map[string]any](t, osc("flavor", "list", "-f", "json"))
-	if len(fl) != 5 {
-		t.Errorf("flavor list: %v", fl)
-	}
-	f := decodeJSON[map[string]any](t, osc("flavor", "create", "--ram", "256", "--vcpus", "1", "--disk", "1", "--property", "hw:cpu_policy=shared", "-f", "json", "cli.small"))
-	if f["name"] != "cli.small" || f["ram"] != 256.0 {
-		t.Errorf("flavor create: %v", f)
-	}
-	kp := string(osc("keypair", "create", "cli-key"))
-	if !strings.Contains(kp, "OPENSSH PRIVATE KEY") {
-		t.Errorf("keypair create did not print the private key: %s", kp)
-	}
-	ks := decodeJSON[[]map[string]any](t, osc("keypair", "list", "-f", "json"))
-	if len(ks) != 1 || ks[0]["Name"] != "cli-key" {
-		t.Errorf("keypair list: %v", ks)
-	}
-	img := decodeJSON[map[string]any](t, osc("image", "create", "--file", "cli_test.go", "--disk-format", "raw", "--container-format", "bare", "-f", "json", "cli-image"))
-	if img["name"] != "cli-image" {
-		t.Errorf("image create: %v", img)
-	}
-	shown := decodeJSON[map[string]any](t, osc("image", "show", "-f", "json", "cli-image"))
-	if shown["status"] != "active" || shown["checksum"] == nil {
-		t.Errorf("image show after upload: %v", shown)
-	}
-	out := t.TempDir() + "/saved"
-	osc("image", "save", "--file", out, "cli-image")
-	want, _ := os.ReadFile("cli_test.go")
-	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
-		t.Errorf("image save: %d bytes back, want the %d uploaded", len(got), len(want))
-	}
-	osc("image", "delete", "cli-image")
-	osc("keypair", "delete", "cli-key")
-	osc("flavor", "delete", "cli.small")
 }

@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"context"
@@ -97,7 +97,7 @@ func TestRBACMatrix(t *testing.T) {
 			lookup = "GET " + strings.TrimPrefix(key, "HEAD ")
 		}
 		if _, ok := routes[lookup]; !ok {
-			t.Errorf("route %s has no entry in the RBAC matrix (web/rbac_test.go rbacRoutes)", key)
+			t.Errorf("route %s has no entry in the RBAC matrix (handlers/api/rbac_test.go rbacRoutes)", key)
 		}
 	}
 	for key := range routes {

@@ -119,8 +119,11 @@ func (w *Compute) Start(ctx context.Context) {
 		})
 	})
 	w.run(func() {
-		w.every(ctx, 10*time.Second, "offload shelved instances", func(ctx context.Context) error {
+		w.every(ctx, 10*time.Second, "offload shelved and reclaim deleted instances", func(ctx context.Context) error {
 			_, err := w.d.Compute.OffloadShelved(ctx, time.Now())
+			if err == nil {
+				_, err = w.d.Compute.ReclaimDeleted(ctx, time.Now())
+			}
 			return err
 		})
 	})

@@ -336,22 +336,14 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 		if _, err := a.snapshot(ctx, log, j); err != nil {
 			return queue.Event{}, err
 		}
-		st, err := a.drv.Get(ctx, id)
-		if err != nil {
-			return queue.Event{}, err
-		}
-		if st.State == hypervisor.Paused {
-			// A paused guest cannot hear the power button.
-			err = a.drv.Destroy(ctx, id)
-		} else {
-			err = a.drv.Shutdown(ctx, id, a.cfg.ShutdownTimeout)
-		}
-		if err != nil {
+		if err := a.powerOff(ctx, id); err != nil {
 			return queue.Event{}, err
 		}
 		ev, err := a.done(ctx, id)
 		ev.ImageID = j.ImageID()
 		return ev, err
+	case queue.JobSoftDelete:
+		err = a.powerOff(ctx, id)
 	case queue.JobOffload:
 		if err := a.discard(ctx, id); err != nil {
 			return queue.Event{}, err
@@ -363,7 +355,7 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 		return a.rescue(ctx, log, j)
 	case queue.JobUnrescue:
 		return a.unrescue(ctx, j)
-	case queue.JobStart, queue.JobResume, queue.JobUnshelve:
+	case queue.JobStart, queue.JobResume, queue.JobUnshelve, queue.JobRestore:
 		// Start restores a suspended domain from its save.
 		err = a.drv.Start(ctx, id)
 	case queue.JobReboot:
@@ -389,6 +381,19 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 		return queue.Event{}, err
 	}
 	return a.done(ctx, id)
+}
+
+// powerOff shuts a domain down, as stop does, but pulls the plug of a
+// paused one: a paused guest cannot hear the power button.
+func (a *Agent) powerOff(ctx context.Context, id string) error {
+	st, err := a.drv.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.State == hypervisor.Paused {
+		return a.drv.Destroy(ctx, id)
+	}
+	return a.drv.Shutdown(ctx, id, a.cfg.ShutdownTimeout)
 }
 
 // done is a job's report: the domain as it is now.

@@ -522,6 +522,17 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 			return h.rebuild(c, v)
 		case "rescue":
 			return h.rescue(c, v)
+		case "os-resetState":
+			var b struct {
+				State string `json:"state"`
+			}
+			if err := json.Unmarshal(v, &b); err != nil || (b.State != "active" && b.State != "error") {
+				return fault.Invalid("state", "Invalid input for field/attribute state. Value must be one of 'active', 'error'.")
+			}
+			if err := h.svc.ResetState(c.UserContext(), api.Token(c), api.Param(c, "id"), b.State == "error"); err != nil {
+				return err
+			}
+			return empty(c, fiber.StatusAccepted)
 		case "shelve":
 			if !isNull(v) {
 				return fault.Invalid(k, "Invalid input for field/attribute shelve. Value: %s. %s is not of type 'null'", v, v)
@@ -653,6 +664,7 @@ var simpleActions = map[string]compute.Action{
 	"pause": compute.ActionPause, "unpause": compute.ActionUnpause, "suspend": compute.ActionSuspend,
 	"resume": compute.ActionResume, "lock": compute.ActionLock, "unlock": compute.ActionUnlock,
 	"unrescue": compute.ActionUnrescue, "shelveOffload": compute.ActionOffload, "unshelve": compute.ActionUnshelve,
+	"restore": compute.ActionRestore, "forceDelete": compute.ActionForceDelete,
 	// (lock takes {"locked_reason": ...} from 2.73, above the microversions served)
 }
 

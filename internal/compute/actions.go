@@ -35,7 +35,7 @@ type shaper func(tx *store.Store, in model.Instance, j *queue.Job, u *store.Inst
 func (s *Service) act(ctx context.Context, caller *model.Token, id string, a Action, requestID string, shape shaper) (model.Instance, error) {
 	op := policy.ServerAction
 	switch a {
-	case ActionDelete:
+	case ActionDelete, ActionForceDelete:
 		op = policy.DeleteServer
 	case ActionOffload:
 		op = policy.ShelveOffload
@@ -63,6 +63,11 @@ func (s *Service) act(ctx context.Context, caller *model.Token, id string, a Act
 			// repeated delete sends it again (or finishes the delete when
 			// the host is down); the agent's delete is idempotent.
 			return s.resend(ctx, tx, in, time.Now())
+		}
+		if a == ActionDelete && s.opt.Reclaim > 0 && in.LaunchedAt != nil {
+			if _, err := Begin(ActionSoftDelete, in.VMState, in.TaskState); err == nil {
+				a = ActionSoftDelete // restorable until reclaimed
+			}
 		}
 		next, err = s.begin(ctx, tx, actor{caller.UserID, caller.ProjectID}, in, a, requestID, shape)
 		if errors.Is(err, fault.ErrNotFound) {
@@ -140,4 +145,35 @@ func (s *Service) begin(ctx context.Context, tx *store.Store, by actor, in model
 		return next, err
 	}
 	return next, tx.Enqueue(ctx, stream, j)
+}
+
+// ResetState is an admin's os-resetState: the instance to ACTIVE (or
+// ERROR) with no task, whatever was running; a late report of the job it
+// waited for then changes nothing (the lifecycle table has no row for
+// it).
+func (s *Service) ResetState(ctx context.Context, caller *model.Token, id string, toError bool) error {
+	cur, err := s.visibleInstance(ctx, caller, id, policy.ResetState)
+	if err != nil {
+		return err
+	}
+	by := Trigger{Kind: ResetActive}
+	if toError {
+		by.Kind = ResetError
+	}
+	var next Next
+	err = s.store.Tx(ctx, func(tx *store.Store) error {
+		in, err := tx.LockInstance(ctx, cur.ID)
+		if err != nil {
+			return fault.NotFoundAs(err, notFound(cur.ID))
+		}
+		if next, err = Transition(State{in.VMState, in.TaskState}, by); err != nil {
+			return notFound(cur.ID) // deleted
+		}
+		return tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+			FromTask: []model.TaskState{in.TaskState}, VMState: &next.VM, TaskState: &next.Task})
+	})
+	if err == nil && next.EndsScreen {
+		s.revokeConsoles(ctx, cur.ID)
+	}
+	return err
 }

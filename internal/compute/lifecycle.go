@@ -32,25 +32,28 @@ type Action string
 
 // The actions the API offers.
 const (
-	ActionStart      Action = "start"
-	ActionStop       Action = "stop"
-	ActionReboot     Action = "reboot"
-	ActionRebootHard Action = "reboot_hard"
-	ActionDelete     Action = "delete"
-	ActionPause      Action = "pause"
-	ActionUnpause    Action = "unpause"
-	ActionSuspend    Action = "suspend"
-	ActionResume     Action = "resume"
-	ActionLock       Action = "lock"
-	ActionUnlock     Action = "unlock"
-	ActionSnapshot   Action = "createImage"
-	ActionRebuild    Action = "rebuild"
-	ActionRescue     Action = "rescue"
-	ActionUnrescue   Action = "unrescue"
-	ActionShelve     Action = "shelve"
-	ActionOffload    Action = "shelveOffload"
-	ActionUnshelve   Action = "unshelve"
-	actionCreate     Action = "create" // POST /servers; not an action on an existing instance
+	ActionStart       Action = "start"
+	ActionStop        Action = "stop"
+	ActionReboot      Action = "reboot"
+	ActionRebootHard  Action = "reboot_hard"
+	ActionDelete      Action = "delete"
+	ActionPause       Action = "pause"
+	ActionUnpause     Action = "unpause"
+	ActionSuspend     Action = "suspend"
+	ActionResume      Action = "resume"
+	ActionLock        Action = "lock"
+	ActionUnlock      Action = "unlock"
+	ActionSnapshot    Action = "createImage"
+	ActionRebuild     Action = "rebuild"
+	ActionRescue      Action = "rescue"
+	ActionUnrescue    Action = "unrescue"
+	ActionShelve      Action = "shelve"
+	ActionOffload     Action = "shelveOffload"
+	ActionUnshelve    Action = "unshelve"
+	ActionSoftDelete  Action = "softDelete" // DELETE when soft delete is on (NIMBUS_RECLAIM_INSTANCE_INTERVAL)
+	ActionRestore     Action = "restore"
+	ActionForceDelete Action = "forceDelete"
+	actionCreate      Action = "create" // POST /servers; not an action on an existing instance
 )
 
 // State is where an instance is.
@@ -79,16 +82,18 @@ type TriggerKind int
 
 // Triggers.
 const (
-	Request    TriggerKind = iota // the API asks Action
-	Done                          // the host finished Job
-	Progressed                    // Job reached its next step
-	Failed                        // the host failed Job, or it was given up on
-	Placed                        // the scheduler claimed a host for the build
-	Unplaced                      // no host could take the build
-	Retry                         // the build failed where another host may not: schedule again
-	TimedOut                      // the build passed its deadline
-	PoweredOff                    // the power sync found the guest off by itself
-	Vanished                      // the host's inventory no longer has the domain
+	Request     TriggerKind = iota // the API asks Action
+	Done                           // the host finished Job
+	Progressed                     // Job reached its next step
+	Failed                         // the host failed Job, or it was given up on
+	Placed                         // the scheduler claimed a host for the build
+	Unplaced                       // no host could take the build
+	Retry                          // the build failed where another host may not: schedule again
+	TimedOut                       // the build passed its deadline
+	PoweredOff                     // the power sync found the guest off by itself
+	Vanished                       // the host's inventory no longer has the domain
+	ResetActive                    // an admin's os-resetState to active
+	ResetError                     // an admin's os-resetState to error
 )
 
 func (t Trigger) String() string {
@@ -103,7 +108,7 @@ func (t Trigger) String() string {
 		return "progressed " + string(t.Job)
 	}
 	return [...]string{Placed: "placed", Unplaced: "unplaced", Retry: "retry", TimedOut: "timed out",
-		PoweredOff: "powered off", Vanished: "vanished"}[t.Kind]
+		PoweredOff: "powered off", Vanished: "vanished", ResetActive: "reset to active", ResetError: "reset to error"}[t.Kind]
 }
 
 // Next is what a transition does.
@@ -148,7 +153,7 @@ type op struct {
 var (
 	// settled is every vm_state an instance can rest in (with no task).
 	settled = []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued,
-		model.VMShelved, model.VMShelvedOffloaded, model.VMError}
+		model.VMShelved, model.VMShelvedOffloaded, model.VMSoftDeleted, model.VMError}
 	// vmStates and taskStates are every state the table knows.
 	vmStates   = append([]model.VMState{model.VMBuilding}, append(append([]model.VMState{}, settled...), model.VMDeleted)...)
 	taskStates = []model.TaskState{model.TaskNone, model.TaskScheduling, model.TaskSpawning, model.TaskPoweringOff,
@@ -156,7 +161,7 @@ var (
 		model.TaskUnpausing, model.TaskSuspending, model.TaskResuming, model.TaskImageSnapshot, model.TaskImagePendingUpload,
 		model.TaskImageUploading, model.TaskRebuilding, model.TaskRescuing, model.TaskUnrescuing, model.TaskShelving,
 		model.TaskShelvingImagePendingUpload, model.TaskShelvingImageUploading, model.TaskShelvingOffloading,
-		model.TaskUnshelving}
+		model.TaskUnshelving, model.TaskSoftDeleting, model.TaskRestoring}
 )
 
 // ops are the operations. The allowed starting states are Nova's
@@ -203,6 +208,13 @@ var ops = []op{
 	{action: ActionOffload, from: vms(model.VMShelved), task: model.TaskShelvingOffloading, job: queue.JobOffload,
 		done: model.VMShelvedOffloaded, event: "compute_shelve_offload_instance"},
 	{action: ActionUnshelve, from: vms(model.VMShelved), task: model.TaskUnshelving, job: queue.JobUnshelve,
+		done: model.VMActive},
+	// Soft delete: off, restorable until reclaimed (then deleted for good)
+	// or force-deleted.
+	{action: ActionSoftDelete, from: vms(model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMError),
+		task: model.TaskSoftDeleting, job: queue.JobSoftDelete, done: model.VMSoftDeleted, record: "delete",
+		event: "compute_soft_delete_instance", endsScreen: true},
+	{action: ActionRestore, from: vms(model.VMSoftDeleted), task: model.TaskRestoring, job: queue.JobRestore,
 		done: model.VMActive},
 	// Lock and unlock change a flag, not the state; nothing runs on the host.
 	{action: ActionLock, from: settled},
@@ -327,6 +339,23 @@ func buildTable() map[edge]Next {
 	}
 	for _, vm := range []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued} {
 		add(State{vm, model.TaskNone}, Trigger{Kind: Vanished}, Next{State: State{model.VMError, model.TaskNone}, EndsScreen: true})
+	}
+	// forceDelete deletes a soft-deleted instance (as delete does).
+	add(State{model.VMSoftDeleted, model.TaskNone}, Trigger{Kind: Request, Action: ActionForceDelete},
+		t[edge{State{model.VMSoftDeleted, model.TaskNone}, Trigger{Kind: Request, Action: ActionDelete}}])
+	// An admin's os-resetState puts any instance but a deleted one in
+	// ACTIVE or ERROR with no task, whatever was running: the way out of
+	// a state nothing else leaves (Nova's reset-state).
+	resettable := map[State]bool{}
+	for e, n := range t {
+		resettable[e.from] = true
+		if n.VM != model.VMDeleted {
+			resettable[n.State] = true
+		}
+	}
+	for st := range resettable {
+		add(st, Trigger{Kind: ResetActive}, Next{State: State{model.VMActive, model.TaskNone}, EndsScreen: true})
+		add(st, Trigger{Kind: ResetError}, Next{State: State{model.VMError, model.TaskNone}, EndsScreen: true})
 	}
 	// Delete, lock and unlock may be asked at any time but after
 	// deletion, whatever runs. Delete's job supersedes the running task's;

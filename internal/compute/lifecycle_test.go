@@ -20,15 +20,15 @@ var update = flag.Bool("update", false, "rewrite testdata/lifecycle.txt from the
 func triggers() []Trigger {
 	var ts []Trigger
 	for _, a := range []Action{ActionStart, ActionStop, ActionReboot, ActionRebootHard, ActionPause, ActionUnpause,
-		ActionSuspend, ActionResume, ActionLock, ActionUnlock, ActionSnapshot, ActionRebuild, ActionRescue, ActionUnrescue, ActionShelve, ActionOffload, ActionUnshelve, ActionDelete} {
+		ActionSuspend, ActionResume, ActionLock, ActionUnlock, ActionSnapshot, ActionRebuild, ActionRescue, ActionUnrescue, ActionShelve, ActionOffload, ActionUnshelve, ActionSoftDelete, ActionRestore, ActionForceDelete, ActionDelete} {
 		ts = append(ts, Trigger{Kind: Request, Action: a})
 	}
 	for _, j := range []queue.JobKind{queue.JobBuild, queue.JobStart, queue.JobStop, queue.JobReboot, queue.JobPause,
 		queue.JobUnpause, queue.JobSuspend, queue.JobResume, queue.JobSnapshot, queue.JobRebuild, queue.JobRescue, queue.JobUnrescue, queue.JobShelve, queue.JobOffload, queue.JobUnshelve,
-		queue.JobDelete} {
+		queue.JobSoftDelete, queue.JobRestore, queue.JobDelete} {
 		ts = append(ts, Trigger{Kind: Done, Job: j}, Trigger{Kind: Failed, Job: j}, Trigger{Kind: Progressed, Job: j})
 	}
-	for _, k := range []TriggerKind{Placed, Unplaced, Retry, TimedOut, PoweredOff, Vanished} {
+	for _, k := range []TriggerKind{Placed, Unplaced, Retry, TimedOut, PoweredOff, Vanished, ResetActive, ResetError} {
 		ts = append(ts, Trigger{Kind: k})
 	}
 	return ts
@@ -167,7 +167,7 @@ func checkTransition(t *testing.T, from State, by Trigger, next Next) {
 		if err != nil || failed.Task != model.TaskNone {
 			t.Errorf("%s on %s: its job %s failed from %s: %v %v", from, by, next.Job, next.State, failed, err)
 		}
-		if by.Action != ActionDelete && by.Action != ActionRebuild && err == nil && failed.VM != from.VM {
+		if next.Job != queue.JobDelete && by.Action != ActionRebuild && err == nil && failed.VM != from.VM {
 			t.Errorf("%s on %s: a failed %s leaves %s, want it back in %s", from, by, next.Job, failed.VM, from.VM)
 		}
 	case Progressed:
@@ -181,6 +181,8 @@ func checkTransition(t *testing.T, from State, by Trigger, next Next) {
 		if next.Task != model.TaskNone && by != (Trigger{Kind: Failed, Job: queue.JobBuild}) {
 			t.Errorf("%s on %s: a finished job left task %s", from, by, next.Task)
 		}
+	case ResetActive, ResetError:
+		// (an admin's override: from any state, whatever runs)
 	case PoweredOff, Vanished:
 		if from.Task != model.TaskNone {
 			t.Errorf("%s on %s: a host finding overrode a running task", from, by)

@@ -32,7 +32,10 @@ type Options struct {
 	// ShelvedOffload is how long a shelved instance keeps its host: 0
 	// offloads at once, negative never (Nova's shelved_offload_time).
 	ShelvedOffload time.Duration
-	Scheduler      scheduler.Config // ratios and weigher multipliers
+	// Reclaim, when positive, makes DELETE a soft delete: the instance is
+	// restorable that long, then deleted (Nova's reclaim_instance_interval).
+	Reclaim   time.Duration
+	Scheduler scheduler.Config // ratios and weigher multipliers
 	// ImageURL returns a download URL an agent may use for an image
 	// without a token (signed, expiring).
 	ImageURL func(imageID string) string

@@ -75,6 +75,10 @@ func (s *Service) jobEffects(ctx context.Context, tx *store.Store, in model.Inst
 		if err := tx.ReleaseClaim(ctx, in.ID); err != nil {
 			return after, err
 		}
+	case by.Kind == Done && next.VM == model.VMSoftDeleted:
+		u.SoftDeleted = true
+	case by.Kind == Done && in.VMState == model.VMSoftDeleted:
+		u.Restored = true
 	case by.Kind == Done && next.VM == model.VMActive && in.ShelvedImageID != "":
 		// Unshelved: the snapshot it was kept in goes, as Nova deletes it.
 		none := ""
@@ -111,6 +115,37 @@ func (s *Service) OffloadShelved(ctx context.Context, now time.Time) (int, error
 			}
 			n++
 			return s.offload(ctx, tx, in)
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	if n > 0 {
+		s.opt.Kick()
+	}
+	return n, nil
+}
+
+// ReclaimDeleted deletes for good instances soft-deleted longer than
+// Reclaim ago. It returns how many it began to delete.
+func (s *Service) ReclaimDeleted(ctx context.Context, now time.Time) (int, error) {
+	if s.opt.Reclaim <= 0 {
+		return 0, nil
+	}
+	due, err := s.store.SoftDeletedBefore(ctx, now.Add(-s.opt.Reclaim), 100)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range due {
+		err := s.store.Tx(ctx, func(tx *store.Store) error {
+			in, err := tx.LockInstance(ctx, id)
+			if err != nil || in.VMState != model.VMSoftDeleted || in.TaskState != model.TaskNone {
+				return ignoreNotFound(err)
+			}
+			n++
+			_, err = s.begin(ctx, tx, actor{in.UserID, in.ProjectID}, in, ActionForceDelete, "", nil)
+			return err
 		})
 		if err != nil {
 			return n, err

@@ -31,6 +31,8 @@ func Status(vm model.VMState, task model.TaskState) string {
 		return "SHELVED"
 	case model.VMShelvedOffloaded:
 		return "SHELVED_OFFLOADED"
+	case model.VMSoftDeleted:
+		return "SOFT_DELETED"
 	case model.VMPaused:
 		return "PAUSED"
 	case model.VMSuspend:
@@ -62,6 +64,8 @@ func StatusFilter(status string) ([]model.VMState, bool) {
 		return []model.VMState{model.VMShelved}, true
 	case "SHELVED_OFFLOADED":
 		return []model.VMState{model.VMShelvedOffloaded}, true
+	case "SOFT_DELETED":
+		return []model.VMState{model.VMSoftDeleted}, true
 	case "PAUSED":
 		return []model.VMState{model.VMPaused}, true
 	case "SUSPENDED":

@@ -78,7 +78,10 @@ type Config struct {
 	// ShelvedOffloadTime is Nova's shelved_offload_time in seconds: 0
 	// offloads a shelved instance at once, -1 never, N after N seconds.
 	ShelvedOffloadTime int
-	Scheduler          SchedulerConfig
+	// ReclaimInstanceInterval is Nova's reclaim_instance_interval in
+	// seconds: 0 deletes at once; N soft-deletes, restorable for N seconds.
+	ReclaimInstanceInterval int
+	Scheduler               SchedulerConfig
 
 	// DBAcquireTimeout bounds waiting for a PostgreSQL connection (and
 	// connecting): past it a request answers 503 rather than queueing.
@@ -243,6 +246,8 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.dur(&c.TaskResend, "task-resend", "NIMBUS_TASK_RESEND", 2*time.Minute, "a task whose job has not finished by then has it sent again", &errs)
 	s.integer(&c.ShelvedOffloadTime, "shelved-offload-time", "NIMBUS_SHELVED_OFFLOAD_TIME", 0,
 		"seconds a shelved instance keeps its host (0: none, -1: until offloaded by hand)", &errs)
+	s.integer(&c.ReclaimInstanceInterval, "reclaim-instance-interval", "NIMBUS_RECLAIM_INSTANCE_INTERVAL", 0,
+		"seconds a deleted instance stays restorable (0: deleted at once)", &errs)
 	sc := &c.Scheduler
 	s.float(&sc.CPUAllocationRatio, "cpu-allocation-ratio", "NIMBUS_CPU_ALLOCATION_RATIO", 16, "vCPUs per physical CPU", &errs)
 	s.float(&sc.RAMAllocationRatio, "ram-allocation-ratio", "NIMBUS_RAM_ALLOCATION_RATIO", 1.5, "RAM overcommit", &errs)

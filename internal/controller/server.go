@@ -164,6 +164,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 	s.compute = compute.New(st, log, compute.Options{
 		RedisPrefix: cfg.RedisPrefix, BuildTimeout: cfg.BuildTimeout, AgentLiveness: cfg.AgentLiveness,
 		TaskResend: cfg.TaskResend, ShelvedOffload: time.Duration(cfg.ShelvedOffloadTime) * time.Second,
+		Reclaim: time.Duration(cfg.ReclaimInstanceInterval) * time.Second,
 		Scheduler: scheduler.Config{CPUAllocationRatio: sc.CPUAllocationRatio, RAMAllocationRatio: sc.RAMAllocationRatio,
 			DiskAllocationRatio: sc.DiskAllocationRatio, RAMWeightMultiplier: sc.RAMWeightMultiplier,
 			CPUWeightMultiplier: sc.CPUWeightMultiplier},

@@ -18,8 +18,11 @@ const (
 	// snapshot it is unshelved from.
 	VMShelved          VMState = "shelved"
 	VMShelvedOffloaded VMState = "shelved_offloaded"
-	VMError            VMState = "error"
-	VMDeleted          VMState = "deleted"
+	// VMSoftDeleted is deleted but restorable until reclaimed (Nova's
+	// soft delete, when NIMBUS_RECLAIM_INSTANCE_INTERVAL is set).
+	VMSoftDeleted VMState = "soft-delete"
+	VMError       VMState = "error"
+	VMDeleted     VMState = "deleted"
 )
 
 // TaskState is Nova's task_state: what is being done to the instance.
@@ -54,6 +57,8 @@ const (
 	TaskShelvingImageUploading     TaskState = "shelving_image_uploading"
 	TaskShelvingOffloading         TaskState = "shelving_offloading"
 	TaskUnshelving                 TaskState = "unshelving"
+	TaskSoftDeleting               TaskState = "soft-deleting"
+	TaskRestoring                  TaskState = "restoring"
 )
 
 // PowerState is a domain's power: what a host's hypervisor driver sees,

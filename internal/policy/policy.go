@@ -91,6 +91,21 @@ const (
 	OverrideLock Op = "os_compute_api:os-lock-server:unlock:unlock_override"
 	// ShelveOffload frees a shelved instance's host at once.
 	ShelveOffload Op = "os_compute_api:os-shelve:shelve_offload"
+	// ResetState sets an instance's state by hand.
+	ResetState Op = "os_compute_api:os-admin-actions:reset_state"
+	// Server metadata and tags: Nova names each route's operation.
+	ListServerMetadata    Op = "os_compute_api:server-metadata:index"
+	ShowServerMetadata    Op = "os_compute_api:server-metadata:show"
+	CreateServerMetadata  Op = "os_compute_api:server-metadata:create"
+	UpdateServerMetadata  Op = "os_compute_api:server-metadata:update"
+	ReplaceServerMetadata Op = "os_compute_api:server-metadata:update_all"
+	DeleteServerMetadata  Op = "os_compute_api:server-metadata:delete"
+	ListServerTags        Op = "os_compute_api:os-server-tags:index"
+	ShowServerTag         Op = "os_compute_api:os-server-tags:show"
+	AddServerTag          Op = "os_compute_api:os-server-tags:update"
+	ReplaceServerTags     Op = "os_compute_api:os-server-tags:update_all"
+	DeleteServerTag       Op = "os_compute_api:os-server-tags:delete"
+	DeleteServerTags      Op = "os_compute_api:os-server-tags:delete_all"
 )
 
 // Portal-only operations (the pages with no API of their own yet).
@@ -198,8 +213,23 @@ var table = map[Op]Rule{
 	ZoneDetail:         Admin,
 	OverrideLock:       Admin,
 	ShelveOffload:      Admin,
+	ResetState:         Admin,
 	ViewProject:        ProjectReader,
 	ViewAdmin:          Admin,
+
+	// Server metadata and tags: readers look, members change.
+	ListServerMetadata:    ProjectReader,
+	ShowServerMetadata:    ProjectReader,
+	CreateServerMetadata:  ProjectMember,
+	UpdateServerMetadata:  ProjectMember,
+	ReplaceServerMetadata: ProjectMember,
+	DeleteServerMetadata:  ProjectMember,
+	ListServerTags:        ProjectReader,
+	ShowServerTag:         ProjectReader,
+	AddServerTag:          ProjectMember,
+	ReplaceServerTags:     ProjectMember,
+	DeleteServerTag:       ProjectMember,
+	DeleteServerTags:      ProjectMember,
 }
 
 // Allowed reports whether the token may perform op on target. An operation

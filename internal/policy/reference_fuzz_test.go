@@ -62,6 +62,13 @@ var reference = map[string]refRule{
 	"os_compute_api:servers:allow_all_filters": refAdmin, "os_compute_api:os-instance-actions:events:details": refAdmin,
 	"os_compute_api:limits:other_project": refAdmin, "os_compute_api:os-availability-zone:detail": refAdmin,
 	"os_compute_api:os-lock-server:unlock:unlock_override": refAdmin, "os_compute_api:os-shelve:shelve_offload": refAdmin,
+	"os_compute_api:os-admin-actions:reset_state": refAdmin,
+	"os_compute_api:server-metadata:index":        refProjectReader, "os_compute_api:server-metadata:show": refProjectReader,
+	"os_compute_api:server-metadata:create": refProjectMember, "os_compute_api:server-metadata:update": refProjectMember,
+	"os_compute_api:server-metadata:update_all": refProjectMember, "os_compute_api:server-metadata:delete": refProjectMember,
+	"os_compute_api:os-server-tags:index": refProjectReader, "os_compute_api:os-server-tags:show": refProjectReader,
+	"os_compute_api:os-server-tags:update": refProjectMember, "os_compute_api:os-server-tags:update_all": refProjectMember,
+	"os_compute_api:os-server-tags:delete": refProjectMember, "os_compute_api:os-server-tags:delete_all": refProjectMember,
 	// The portal's own pages: a project's overview is its readers', the
 	// admin pages the admin's.
 	"portal:view_project": refProjectReader, "portal:view_admin": refAdmin,

@@ -26,23 +26,25 @@ type JobKind string
 
 // Job kinds.
 const (
-	JobSchedule JobKind = "schedule" // scheduler: pick a host for a building instance
-	JobBuild    JobKind = "build"    // agent: create and start the domain
-	JobStart    JobKind = "start"
-	JobStop     JobKind = "stop"
-	JobReboot   JobKind = "reboot" // Hard: power off and on
-	JobDelete   JobKind = "delete"
-	JobPause    JobKind = "pause"          // hold the guest in the host's memory
-	JobUnpause  JobKind = "unpause"        // let it run again
-	JobSuspend  JobKind = "suspend"        // save its memory to the host's disk and stop (managed save)
-	JobResume   JobKind = "resume"         // start it from that save, which is removed
-	JobSnapshot JobKind = "snapshot"       // copy the root disk into an image (Snapshot says which)
-	JobRebuild  JobKind = "rebuild"        // a fresh root disk from Build's image, the same domain
-	JobRescue   JobKind = "rescue"         // boot from Rescue's image with the root disk second
-	JobUnrescue JobKind = "unrescue"       // boot from the root disk again
-	JobShelve   JobKind = "shelve"         // a snapshot (Snapshot), then power off
-	JobOffload  JobKind = "shelve_offload" // remove the shelved domain and its disks
-	JobUnshelve JobKind = "unshelve"       // power a shelved (not offloaded) domain on
+	JobSchedule   JobKind = "schedule" // scheduler: pick a host for a building instance
+	JobBuild      JobKind = "build"    // agent: create and start the domain
+	JobStart      JobKind = "start"
+	JobStop       JobKind = "stop"
+	JobReboot     JobKind = "reboot" // Hard: power off and on
+	JobDelete     JobKind = "delete"
+	JobPause      JobKind = "pause"          // hold the guest in the host's memory
+	JobUnpause    JobKind = "unpause"        // let it run again
+	JobSuspend    JobKind = "suspend"        // save its memory to the host's disk and stop (managed save)
+	JobResume     JobKind = "resume"         // start it from that save, which is removed
+	JobSnapshot   JobKind = "snapshot"       // copy the root disk into an image (Snapshot says which)
+	JobRebuild    JobKind = "rebuild"        // a fresh root disk from Build's image, the same domain
+	JobRescue     JobKind = "rescue"         // boot from Rescue's image with the root disk second
+	JobUnrescue   JobKind = "unrescue"       // boot from the root disk again
+	JobShelve     JobKind = "shelve"         // a snapshot (Snapshot), then power off
+	JobOffload    JobKind = "shelve_offload" // remove the shelved domain and its disks
+	JobUnshelve   JobKind = "unshelve"       // power a shelved (not offloaded) domain on
+	JobSoftDelete JobKind = "soft_delete"    // power off a soft-deleted instance; its disks stay
+	JobRestore    JobKind = "restore"        // power a soft-deleted instance on again
 )
 
 // Job is a unit of work for the scheduler or an agent. It carries ids and

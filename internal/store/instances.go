@@ -239,6 +239,9 @@ type InstanceUpdate struct {
 	// notes the instance shelved now.
 	ShelvedImage *string
 	Shelved      bool
+	// SoftDeleted notes the instance soft-deleted now (terminated_at, the
+	// reclaim clock); Restored clears it.
+	SoftDeleted, Restored bool
 	// TaskJob is the job the new task waits for, as sent (JSON).
 	TaskJob []byte
 	// Lock locks the instance (Unlock unlocks it).
@@ -325,6 +328,12 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	if u.Shelved {
 		sets = append(sets, "shelved_at = clock_timestamp()")
 	}
+	if u.SoftDeleted {
+		sets = append(sets, "terminated_at = clock_timestamp()")
+	}
+	if u.Restored {
+		sets = append(sets, "terminated_at = NULL")
+	}
 	if u.Name != nil {
 		set("name", *u.Name)
 	}
@@ -376,6 +385,15 @@ func (s *Store) UpdateInstanceName(ctx context.Context, id, name string) error {
 func (s *Store) ShelvedBefore(ctx context.Context, t time.Time, limit int) ([]string, error) {
 	rows, _ := s.db.Query(ctx, `SELECT id::text FROM instances WHERE vm_state = 'shelved' AND task_state IS NULL
 		AND deleted_at IS NULL AND shelved_at < $1 ORDER BY shelved_at LIMIT $2`, t, limit)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapErr(err)
+}
+
+// SoftDeletedBefore returns the ids of instances soft-deleted (no task)
+// since before t.
+func (s *Store) SoftDeletedBefore(ctx context.Context, t time.Time, limit int) ([]string, error) {
+	rows, _ := s.db.Query(ctx, `SELECT id::text FROM instances WHERE vm_state = 'soft-delete' AND task_state IS NULL
+		AND deleted_at IS NULL AND terminated_at < $1 ORDER BY terminated_at LIMIT $2`, t, limit)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return ids, mapErr(err)
 }

@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
+	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
+
+	"github.com/chromedp/chromedp"
 )
 
 // consoleStateJS reads the console's state: connecting, connected,
@@ -186,4 +187,8 @@ func TestBrowserConsolePageConnectsUnderCSP(t *testing.T) {
 	if got := browserRun(t, ctx, "console state", chromedp.Evaluate[string](consoleStateJS)); got == "error" {
 		t.Errorf("console state %q after reaching the VNC server", got)
 	}
+}
+
+func consoleTarget(instance, addr string) console.Target {
+	return console.Target{InstanceID: instance, Addr: addr}
 }

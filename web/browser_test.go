@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -323,5 +326,59 @@ func TestBrowserAdminCreatesProjectWithValidation(t *testing.T) {
 	}
 	if got, want := countProjects(), before+1; got != want {
 		t.Errorf("projects after save: got %d, want %d", got, want)
+	}
+}
+
+// TestPortalImagesBrowserUpload drives the upload page's script in
+// Chromium: the file goes with a PUT carrying the page's CSRF token, the
+// progress bar fills, and the browser returns to the list.
+func TestPortalImagesBrowserUpload(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	ctx := newBrowser(t)
+	browserLogin(t, ctx, tc, "demo", tc.DemoPass)
+	data := make([]byte, 3<<20+777)
+	rand.Read(data)
+	sum := md5.Sum(data)
+	file := filepath.Join(t.TempDir(), "disk.raw")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	browserDo(t, ctx, "open create image form",
+		chromedp.Navigate(tc.URL+"/project/images/new"),
+		chromedp.WaitVisible(tid("image-form")),
+		chromedp.SetValue(tid("field-name"), "browser-img"),
+		chromedp.SetValue(tid("field-disk_format"), "raw"),
+	)
+	if st := submit(t, ctx, "create image", chromedp.Click(tid("image-save"))); st != 200 {
+		t.Fatalf("create image: got status %d", st)
+	}
+	// With script, the upload form shows and the CLI hint hides.
+	browserDo(t, ctx, "wait for the upload form", chromedp.WaitVisible(tid("upload-form")), chromedp.WaitNotVisible(tid("upload-nojs")))
+	if !present(t, ctx, "upload-progress") {
+		t.Fatal("no progress bar")
+	}
+	// Record the progress bar's last value before the page moves on.
+	browserDo(t, ctx, "watch progress", chromedp.Evaluate[chromedp.Void](`
+		new MutationObserver(() => {
+			sessionStorage.setItem("progress", document.querySelector('[data-upload]').dataset.progress || "");
+		}).observe(document.querySelector('[data-upload]'), {attributes: true});`))
+	browserDo(t, ctx, "choose file", chromedp.SetUploadFiles(tid("field-file"), []string{file}))
+	browserDo(t, ctx, "upload",
+		chromedp.Click(tid("image-upload-start")),
+		chromedp.WaitVisible(tid("image-row-browser-img")),
+	)
+	if p := pagePath(t, ctx); p != "/project/images" {
+		t.Errorf("after upload the browser is on %s", p)
+	}
+	if got := textOf(t, ctx, "image-status-browser-img"); got != "Active" {
+		t.Errorf("status after browser upload: %q", got)
+	}
+	if got := browserRun(t, ctx, "read progress", chromedp.Evaluate[string](`sessionStorage.getItem("progress") || ""`)); got != "100" {
+		t.Errorf("progress reached %q, want 100", got)
+	}
+	r := tc.Do(t, "GET", "/image/v2/images?name=browser-img", tc.DemoToken(t), nil).JSON(t)
+	ims := r["images"].([]any)
+	if len(ims) != 1 || ims[0].(map[string]any)["checksum"] != hex.EncodeToString(sum[:]) {
+		t.Errorf("uploaded image: %v, want checksum %x", ims, sum)
 	}
 }

@@ -39,11 +39,8 @@ type Page struct {
 // Get fetches a portal page.
 func (b *FormClient) Get(path string) Page {
 	b.t.Helper()
-	res, err := b.Client.Get(b.tc.URL + path)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return ReadPage(b.t, res)
+	req, _ := http.NewRequest("GET", b.tc.URL+path, nil)
+	return b.Do(req)
 }
 
 // Post submits a form, with Origin set as the client's.
@@ -54,11 +51,7 @@ func (b *FormClient) Post(path string, form url.Values) Page {
 	if b.Origin != "" {
 		req.Header.Set("Origin", b.Origin)
 	}
-	res, err := b.Client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return ReadPage(b.t, res)
+	return b.Do(req)
 }
 
 // Put sends a PUT with a streamed body (its length known, as a browser's
@@ -71,11 +64,28 @@ func (b *FormClient) Put(path string, body io.Reader, length int64, hdr ...strin
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	return b.Do(req)
+}
+
+// Do sends req with the client's cookies and reads the answer.
+func (b *FormClient) Do(req *http.Request) Page {
+	b.t.Helper()
 	res, err := b.Client.Do(req)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	return ReadPage(b.t, res)
+}
+
+// ConsoleToken asks for a console of instance id as the instance page's
+// script does (POST .../console-token with the page's CSRF token); a 200
+// answer's JSON holds the websocket URL.
+func (b *FormClient) ConsoleToken(id, csrf string) Page {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.tc.URL+"/project/instances/"+id+"/console-token", nil)
+	req.Header.Set("X-CSRF-Token", csrf)
+	req.Header.Set("Origin", b.tc.URL)
+	return b.Do(req)
 }
 
 // Login signs in through the form and returns the overview page.

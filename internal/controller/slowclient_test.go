@@ -1,4 +1,4 @@
-package main
+package controller_test
 
 import (
 	"io"

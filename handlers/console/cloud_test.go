@@ -1,11 +1,10 @@
-package main
+package console_test
 
 import (
 	"context"
 	"encoding/json"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,15 +14,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nimbus-cloud/nimbus/internal/console"
-	"github.com/nimbus-cloud/nimbus/internal/controller"
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )
-
-func consoleTarget(instance, addr string) console.Target {
-	return console.Target{InstanceID: instance, Addr: addr}
-}
 
 // TestConsolePortConfirmedByAgent: a console token opens only a port the
 // instance's agent confirms is the instance's VNC server now, on the
@@ -76,130 +70,6 @@ func TestConsolePortConfirmedByAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		refused(c.what, tok)
-	}
-}
-
-// TestConsoleOnlyMode runs nimbus with -console-only, as a deployment
-// that puts the proxy on its own machine does: with Redis and no
-// PostgreSQL it serves the proxy alone, and a token a controller issued
-// (here, straight into Redis) opens the VNC server through it.
-func TestConsoleOnlyMode(t *testing.T) {
-	tc := controllertest.New(t, nil) // for its Redis settings only
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	env := map[string]string{
-		"NIMBUS_REDIS_URL": tc.Env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX": tc.Env["NIMBUS_REDIS_PREFIX"],
-		"NIMBUS_LOG_LEVEL": "error", // and no NIMBUS_DATABASE_URL
-		// The fake VNC server has no agent to confirm its port.
-		"NIMBUS_CONSOLE_VERIFY_PORT": "false",
-		"NIMBUS_PUBLIC_URL":          "http://portal.example", "NIMBUS_DATA_DIR": t.TempDir(),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- controller.Run(ctx, []string{"-console-only", "-console-listen", addr}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("console-only run: %v", err)
-		}
-	}()
-	controllertest.WaitFor(t, 10*time.Second, "the console-only proxy's health check", func() bool {
-		res, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	})
-	token, err := tc.Server.Consoles().Issue(context.Background(), consoleTarget("i-alone", testenv.FakeVNC(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.Dial("ws://"+addr+"/websockify?token="+token, http.Header{"Origin": {"http://portal.example"}})
-	if err != nil {
-		t.Fatalf("console through the console-only proxy: %v", err)
-	}
-	defer ws.Close()
-	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, m, err := ws.ReadMessage(); err != nil || string(m) != testenv.RFBBanner {
-		t.Fatalf("banner through the console-only proxy: %q %v", m, err)
-	}
-}
-
-// TestPortalConsoleTabWaitsForScreen: the Console tab of an instance with
-// no screen says so and keeps asking; once the screen is there, the answer
-// tells htmx to reload the page (which then mounts the console); an action
-// pressed on the Console tab comes back to it; the console token endpoint
-// gives a websocket URL on the proxy only when there is a screen.
-func TestPortalConsoleTabWaitsForScreen(t *testing.T) {
-	tc := controllertest.New(t, controllertest.NoPortCheck)
-	tc.StartAgent(t, "sim-tab")
-	tc.WaitHosts(t, 1)
-	img := tc.ActiveImage(t)
-	demo := tc.DemoToken(t)
-	id := tc.CreateServer(t, demo, map[string]any{"name": "tab", "flavorRef": "1", "imageRef": img}).JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.WaitStatus(t, demo, id, "ACTIVE", 20*time.Second)
-	b := tc.NewFormClient(t)
-	b.Login("demo", tc.DemoPass)
-	poll := func() controllertest.Page {
-		req, _ := http.NewRequest("GET", tc.URL+"/project/instances/"+id+"?fragment=1&tab=console&waiting=1", nil)
-		req.Header.Set("HX-Request", "true")
-		res, err := b.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return controllertest.ReadPage(t, res)
-	}
-	p := b.Get("/project/instances/" + id + "?tab=console")
-	if !strings.Contains(p.Body, `data-testid="console-not-running"`) || !strings.Contains(p.Body, "waiting=1") || strings.Contains(p.Body, "data-console-screen") {
-		t.Fatalf("console tab without a screen: want the notice and a waiting poll, no console:\n%.400s", p.Body)
-	}
-	if got := poll().Header.Get("HX-Refresh"); got != "" {
-		t.Fatalf("poll without a screen: HX-Refresh %q", got)
-	}
-	csrf := controllertest.CSRFOf(t, p)
-	tokenReq := func() controllertest.Page {
-		req, _ := http.NewRequest("POST", tc.URL+"/project/instances/"+id+"/console-token", nil)
-		req.Header.Set("X-CSRF-Token", csrf)
-		req.Header.Set("Origin", tc.URL)
-		res, err := b.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return controllertest.ReadPage(t, res)
-	}
-	if r := tokenReq(); r.Status != 409 {
-		t.Fatalf("console token without a screen: %d %s, want 409", r.Status, r.Body)
-	}
-	tc.FakeScreen(t, id)
-	if got := poll().Header.Get("HX-Refresh"); got != "true" {
-		t.Fatalf("poll once the screen is there: HX-Refresh %q, want true", got)
-	}
-	if p := b.Get("/project/instances/" + id + "?tab=console"); !strings.Contains(p.Body, "data-console-screen") {
-		t.Fatal("console tab with a screen has no console")
-	}
-	r := tokenReq()
-	wsURL := "ws" + strings.TrimPrefix(tc.ConsoleURL, "http") + "/websockify?token="
-	if r.Status != 200 || !strings.Contains(r.Body, wsURL) {
-		t.Fatalf("console token: %d %s, want a URL starting %s", r.Status, r.Body, wsURL)
-	}
-	req, _ := http.NewRequest("POST", tc.URL+"/project/instances/"+id+"/stop", strings.NewReader(url.Values{"_csrf": {csrf}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", tc.URL)
-	req.Header.Set("Referer", tc.URL+"/project/instances/"+id+"?tab=console")
-	res, err := b.Client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := controllertest.ReadPage(t, res); p.Status != 303 || p.Location != "/project/instances/"+id+"?tab=console" {
-		t.Fatalf("stop from the console tab: %d to %q, want back to the console tab", p.Status, p.Location)
 	}
 }
 
@@ -279,8 +149,8 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 			ws := open(t, tc.Token(t, "carol", pw, "demo"))
 			c.end()
 			defer c.undo()
-			consoleClosedWith(t, c.name, ws, 2*time.Second, console.ReasonAccess)
-			stillRelays(t, "demo's console", others)
+			closedWith(t, c.name, ws, 2*time.Second, websocket.CloseNormalClosure, console.ReasonAccess)
+			stillOpen(t, "demo's console", others)
 		})
 	}
 
@@ -289,17 +159,7 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 		b := tc.NewFormClient(t)
 		b.Login("carol", pw)
 		csrf := controllertest.CSRFOf(t, b.Get("/project/instances/"+id))
-		portalConsole := func() controllertest.Page {
-			req, _ := http.NewRequest("POST", tc.URL+"/project/instances/"+id+"/console-token", nil)
-			req.Header.Set("X-CSRF-Token", csrf)
-			req.Header.Set("Origin", tc.URL)
-			res, err := b.Client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return controllertest.ReadPage(t, res)
-		}
-		p := portalConsole()
+		p := b.ConsoleToken(id, csrf)
 		if p.Status != 200 {
 			t.Fatalf("console token: %d %s", p.Status, p.Body)
 		}
@@ -311,7 +171,7 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 		ws := openWS(t, tc, u.Query().Get("token"))
 
 		// Two open: a third of carol's is refused, with its token kept.
-		p = portalConsole()
+		p = b.ConsoleToken(id, csrf)
 		json.Unmarshal([]byte(p.Body), &got)
 		u, _ = url.Parse(got.URL)
 		third := u.Query().Get("token")
@@ -327,9 +187,9 @@ func TestConsoleClosesWhenAccessEnds(t *testing.T) {
 		if p := b.Post("/auth/logout", url.Values{"_csrf": {csrf}}); p.Status != 303 {
 			t.Fatalf("sign out: %d", p.Status)
 		}
-		consoleClosedWith(t, "the portal's console after sign-out", ws, 2*time.Second, console.ReasonAccess)
-		stillRelays(t, "carol's console from the API", cli)
-		stillRelays(t, "demo's console", others)
+		closedWith(t, "the portal's console after sign-out", ws, 2*time.Second, websocket.CloseNormalClosure, console.ReasonAccess)
+		stillOpen(t, "carol's console from the API", cli)
+		stillOpen(t, "demo's console", others)
 		// The token issued by the signed-out session is void too.
 		if _, res, err := tc.DialConsole(third, tc.URL); err == nil || res == nil || res.StatusCode != 403 {
 			t.Fatalf("a console token of a signed-out session: %v %v, want 403", res, err)
@@ -355,27 +215,4 @@ func openWS(t *testing.T, tc *controllertest.Cloud, token string) *websocket.Con
 		t.Fatalf("banner: %q %v", m, err)
 	}
 	return ws
-}
-
-// consoleClosedWith checks the proxy closes ws within d with reason.
-func consoleClosedWith(t *testing.T, what string, ws *websocket.Conn, d time.Duration, reason string) {
-	t.Helper()
-	start := time.Now()
-	ws.SetReadDeadline(start.Add(d))
-	_, _, err := ws.ReadMessage()
-	if ce, ok := err.(*websocket.CloseError); !ok || ce.Text != reason {
-		t.Fatalf("%s: %v after %v; want closed within %v saying %q", what, err, time.Since(start), d, reason)
-	}
-}
-
-// stillRelays checks ws is open: bytes sent come back from the fake VNC.
-func stillRelays(t *testing.T, what string, ws *websocket.Conn) {
-	t.Helper()
-	if err := ws.WriteMessage(websocket.BinaryMessage, []byte("still here")); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	ws.SetReadDeadline(time.Now().Add(3 * time.Second))
-	if _, m, err := ws.ReadMessage(); err != nil || string(m) != "still here" {
-		t.Fatalf("%s: %q %v, want it open", what, m, err)
-	}
 }

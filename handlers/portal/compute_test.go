@@ -1,4 +1,4 @@
-package main
+package portal_test
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
+	"github.com/nimbus-cloud/nimbus/internal/diskimage/diskimagetest"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -506,56 +506,36 @@ func TestPortalHosts(t *testing.T) {
 	}
 }
 
-// TestPortalImagesBrowserUpload drives the upload page's script in
-// Chromium: the file goes with a PUT carrying the page's CSRF token, the
-// progress bar fills, and the browser returns to the list.
-func TestPortalImagesBrowserUpload(t *testing.T) {
+// TestPortalImageUploadRefused: the portal's upload goes through the same
+// inspection and answers in the user's language, as plain text its
+// upload page shows.
+func TestPortalImageUploadRefused(t *testing.T) {
+	diskimagetest.Need(t, "qemu-img")
 	tc := controllertest.New(t, nil)
-	ctx := newBrowser(t)
-	browserLogin(t, ctx, tc, "demo", tc.DemoPass)
-	data := make([]byte, 3<<20+777)
-	rand.Read(data)
-	sum := md5.Sum(data)
-	file := filepath.Join(t.TempDir(), "disk.raw")
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	browserDo(t, ctx, "open create image form",
-		chromedp.Navigate(tc.URL+"/project/images/new"),
-		chromedp.WaitVisible(tid("image-form")),
-		chromedp.SetValue(tid("field-name"), "browser-img"),
-		chromedp.SetValue(tid("field-disk_format"), "raw"),
-	)
-	if st := submit(t, ctx, "create image", chromedp.Click(tid("image-save"))); st != 200 {
-		t.Fatalf("create image: got status %d", st)
-	}
-	// With script, the upload form shows and the CLI hint hides.
-	browserDo(t, ctx, "wait for the upload form", chromedp.WaitVisible(tid("upload-form")), chromedp.WaitNotVisible(tid("upload-nojs")))
-	if !present(t, ctx, "upload-progress") {
-		t.Fatal("no progress bar")
-	}
-	// Record the progress bar's last value before the page moves on.
-	browserDo(t, ctx, "watch progress", chromedp.Evaluate[chromedp.Void](`
-		new MutationObserver(() => {
-			sessionStorage.setItem("progress", document.querySelector('[data-upload]').dataset.progress || "");
-		}).observe(document.querySelector('[data-upload]'), {attributes: true});`))
-	browserDo(t, ctx, "choose file", chromedp.SetUploadFiles(tid("field-file"), []string{file}))
-	browserDo(t, ctx, "upload",
-		chromedp.Click(tid("image-upload-start")),
-		chromedp.WaitVisible(tid("image-row-browser-img")),
-	)
-	if p := pagePath(t, ctx); p != "/project/images" {
-		t.Errorf("after upload the browser is on %s", p)
-	}
-	if got := textOf(t, ctx, "image-status-browser-img"); got != "Active" {
-		t.Errorf("status after browser upload: %q", got)
-	}
-	if got := browserRun(t, ctx, "read progress", chromedp.Evaluate[string](`sessionStorage.getItem("progress") || ""`)); got != "100" {
-		t.Errorf("progress reached %q, want 100", got)
-	}
-	r := tc.Do(t, "GET", "/image/v2/images?name=browser-img", tc.DemoToken(t), nil).JSON(t)
-	ims := r["images"].([]any)
-	if len(ims) != 1 || ims[0].(map[string]any)["checksum"] != hex.EncodeToString(sum[:]) {
-		t.Errorf("uploaded image: %v, want checksum %x", ims, sum)
+	d := tc.NewFormClient(t)
+	tok := controllertest.CSRFOf(t, d.Login("demo", tc.DemoPass))
+	backed := diskimagetest.Backed(t, t.TempDir())
+	for _, c := range []struct{ lang, want string }{
+		{"en", "This image refers to a backing file, which is not allowed."},
+		{"zh-CN,zh;q=0.9", "该镜像引用了后端文件 (backing file)，不允许使用。"},
+	} {
+		p := d.Post("/project/images", url.Values{"_csrf": {tok}, "name": {"portal-" + c.lang}, "disk_format": {"qcow2"}, "visibility": {"private"}})
+		m := regexp.MustCompile(`/project/images/([0-9a-f-]{36})/upload`).FindStringSubmatch(p.Location)
+		if m == nil {
+			t.Fatalf("create: got %d %q", p.Status, p.Location)
+		}
+		f, err := os.Open(backed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		p = d.Put("/project/images/"+m[1]+"/file", f, st.Size(), "Origin", tc.URL, "X-CSRF-Token", tok, "Accept-Language", c.lang)
+		f.Close()
+		if p.Status != http.StatusBadRequest || !strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") || !strings.HasPrefix(p.Body, c.want) {
+			t.Errorf("%s: got %d %q %q, want 400 text/plain starting %q", c.lang, p.Status, p.Header.Get("Content-Type"), p.Body, c.want)
+		}
+		if im := tc.Do(t, "GET", "/image/v2/images/"+m[1], tc.DemoToken(t), nil).JSON(t); im["status"] != "queued" {
+			t.Errorf("%s: image %v after the refusal, want queued", c.lang, im["status"])
+		}
 	}
 }

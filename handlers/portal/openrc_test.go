@@ -1,4 +1,4 @@
-package main
+package portal_test
 
 import (
 	"os"

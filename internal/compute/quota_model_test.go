@@ -1,4 +1,4 @@
-package main
+package compute_test
 
 import (
 	"fmt"
@@ -131,7 +131,7 @@ func TestQuotaModel(t *testing.T) {
 		for _, o := range ops {
 			stats[fmt.Sprintf("%s %d", o.kind, o.status)]++
 		}
-		listed := settle(t, tc, tok)
+		listed := qmSettle(t, tc, tok)
 		for _, s := range listed {
 			if s.status == "ERROR" {
 				stats["in ERROR after a step"]++
@@ -331,9 +331,9 @@ func (m *qmModel) check(t *testing.T, step int, tc *controllertest.Cloud, tok st
 
 type qmListed struct{ name, status string }
 
-// settle waits until no instance of the project is building or being
+// qmSettle waits until no instance of the project is building or being
 // deleted, and returns those left by id.
-func settle(t *testing.T, tc *controllertest.Cloud, tok string) map[string]qmListed {
+func qmSettle(t *testing.T, tc *controllertest.Cloud, tok string) map[string]qmListed {
 	t.Helper()
 	var out map[string]qmListed
 	controllertest.WaitFor(t, 20*time.Second, "instances to settle", func() bool {

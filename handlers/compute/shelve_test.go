@@ -49,6 +49,10 @@ func TestShelveOnTheTestDriver(t *testing.T) {
 		if got := used(); got != before {
 			t.Errorf("hypervisor memory used %v after unshelve, want %v", got, before)
 		}
+		// Shelved a second time, offloaded again (Nimbus's own offload
+		// action once reused the first one's request id and rolled back).
+		act(t, tc, demo, id, map[string]any{"shelve": nil}, 202)
+		tc.WaitStatus(t, admin, id, "SHELVED_OFFLOADED", time.Minute)
 	})
 	t.Run("offload by an admin", func(t *testing.T) {
 		tc, id := shelveCloud(t, map[string]string{"NIMBUS_SHELVED_OFFLOAD_TIME": "-1"})

@@ -2,8 +2,9 @@ package compute
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
@@ -89,10 +90,17 @@ func (s *Service) jobEffects(ctx context.Context, tx *store.Store, in model.Inst
 
 // offload begins offloading a shelved instance on Nimbus's own account.
 func (s *Service) offload(ctx context.Context, tx *store.Store, in model.Instance) error {
-	_, err := s.begin(ctx, tx, actor{in.UserID, in.ProjectID}, in, ActionOffload, "", nil)
-	if errors.Is(err, fault.ErrConflict) {
-		return nil // no longer shelved
+	return s.beginOwn(ctx, tx, in, ActionOffload)
+}
+
+// beginOwn begins an action Nimbus takes itself (an offload, a reclaim),
+// recorded for the instance's owner under a request id of its own, when
+// the instance's state still allows it.
+func (s *Service) beginOwn(ctx context.Context, tx *store.Store, in model.Instance, a Action) error {
+	if _, err := Begin(a, in.VMState, in.TaskState); err != nil {
+		return nil // moved on meanwhile
 	}
+	_, err := s.begin(ctx, tx, actor{in.UserID, in.ProjectID}, in, a, "req-"+uuid.NewString(), nil)
 	return err
 }
 
@@ -144,8 +152,7 @@ func (s *Service) ReclaimDeleted(ctx context.Context, now time.Time) (int, error
 				return ignoreNotFound(err)
 			}
 			n++
-			_, err = s.begin(ctx, tx, actor{in.UserID, in.ProjectID}, in, ActionForceDelete, "", nil)
-			return err
+			return s.beginOwn(ctx, tx, in, ActionForceDelete)
 		})
 		if err != nil {
 			return n, err

@@ -126,3 +126,47 @@ func TestSnapshotOnTheTestDriver(t *testing.T) {
 func imageFromLocation(loc string) string {
 	return loc[strings.LastIndex(loc, "/")+1:]
 }
+
+// TestSnapshotSurvivesAgentRestart kills the agent (SIGKILL) after it has
+// copied a snapshot's disk and before it sends it, then starts it again:
+// the pending job is delivered again and ends the task one way or the
+// other, never leaving a task_state or a queued image for ever. (On
+// libvirt's test driver a restarted agent has lost its domains, so the
+// job fails and the snapshot's image is discarded, Nova's rule for a
+// snapshot cut short; on QEMU the domain is still there and the snapshot
+// is made again.)
+func TestSnapshotSurvivesAgentRestart(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	dir := t.TempDir()
+	agent := tc.StartAgentOn(t, "snap-crash", "test:///default", dir, "NIMBUS_FAILPOINTS=agent.snapshot.copied")
+	tc.WaitHosts(t, 1)
+	demo := tc.DemoToken(t)
+	r := tc.CreateServer(t, demo, map[string]any{"name": "vm1", "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
+	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+	r = tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo,
+		map[string]any{"createImage": map[string]any{"name": "snap"}}, "OpenStack-API-Version", "compute 2.45")
+	if r.Status != 202 {
+		t.Fatalf("createImage: %d %s", r.Status, r.Body)
+	}
+	snap := r.JSON(t)["image_id"].(string)
+	if err := agent.Cmd.Wait(); err == nil {
+		t.Fatal("the agent exited cleanly; it should have died at its failpoint")
+	}
+	s := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)
+	if s["OS-EXT-STS:task_state"] == nil {
+		t.Fatal("the snapshot's task ended with its agent dead")
+	}
+	tc.StartAgentOn(t, "snap-crash", "test:///default", dir)
+	var status any
+	controllertest.WaitFor(t, time.Minute, "the snapshot's task to end after the restart", func() bool {
+		s = tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)
+		im := tc.Do(t, "GET", "/image/v2/images/"+snap, demo, nil)
+		status = im.Status
+		if im.Status == 200 {
+			status = im.JSON(t)["status"]
+		}
+		return s["OS-EXT-STS:task_state"] == nil && (status == "active" || status == 404)
+	})
+	t.Logf("after the restart: server %v, image %v", s["status"], status)
+}

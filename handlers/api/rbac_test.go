@@ -400,6 +400,7 @@ func rbacRoutes() map[string]rbacRoute {
 		return v
 	}
 	js := func(k string, v any) map[string]any { return map[string]any{k: v} }
+	mv226 := []string{"OpenStack-API-Version", "compute 2.26"} // where the server tag routes begin
 	return map[string]rbacRoute{
 		"GET /healthz":    {op: opPublic, path: "/healthz", health: true},
 		"GET /":           {op: opPublic, path: "/"},
@@ -486,6 +487,18 @@ func rbacRoutes() map[string]rbacRoute {
 		"POST /compute/v2.1/servers/:id/remote-consoles":         {op: policy.RemoteConsole, on: "home", path: "/compute/v2.1/servers/{server}/remote-consoles", body: js("remote_console", map[string]any{"protocol": "vnc", "type": "novnc"})},
 		"GET /compute/v2.1/servers/:id/os-instance-actions":      {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-instance-actions"},
 		"GET /compute/v2.1/servers/:id/os-instance-actions/:req": {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-instance-actions/{request}"},
+		"GET /compute/v2.1/servers/:id/metadata":                 {op: policy.ListServerMetadata, on: "home", path: "/compute/v2.1/servers/{server}/metadata"},
+		"POST /compute/v2.1/servers/:id/metadata":                {op: policy.CreateServerMetadata, on: "home", path: "/compute/v2.1/servers/{server}/metadata", body: js("metadata", map[string]any{"k": "v"})},
+		"PUT /compute/v2.1/servers/:id/metadata":                 {op: policy.ReplaceServerMetadata, on: "home", path: "/compute/v2.1/servers/{server}/metadata", body: js("metadata", map[string]any{"k": "v"})},
+		"GET /compute/v2.1/servers/:id/metadata/:key":            {op: policy.ShowServerMetadata, on: "home", path: "/compute/v2.1/servers/{server}/metadata/k"},
+		"PUT /compute/v2.1/servers/:id/metadata/:key":            {op: policy.UpdateServerMetadata, on: "home", path: "/compute/v2.1/servers/{server}/metadata/k", body: js("meta", map[string]any{"k": "v"})},
+		"DELETE /compute/v2.1/servers/:id/metadata/:key":         {op: policy.DeleteServerMetadata, on: "home", path: "/compute/v2.1/servers/{server}/metadata/k"},
+		"GET /compute/v2.1/servers/:id/tags":                     {op: policy.ListServerTags, on: "home", path: "/compute/v2.1/servers/{server}/tags", hdr: mv226},
+		"PUT /compute/v2.1/servers/:id/tags":                     {op: policy.ReplaceServerTags, on: "home", path: "/compute/v2.1/servers/{server}/tags", body: js("tags", []string{"t"}), hdr: mv226},
+		"DELETE /compute/v2.1/servers/:id/tags":                  {op: policy.DeleteServerTags, on: "home", path: "/compute/v2.1/servers/{server}/tags", hdr: mv226},
+		"GET /compute/v2.1/servers/:id/tags/:tag":                {op: policy.ShowServerTag, on: "home", path: "/compute/v2.1/servers/{server}/tags/t", hdr: mv226},
+		"PUT /compute/v2.1/servers/:id/tags/:tag":                {op: policy.AddServerTag, on: "home", path: "/compute/v2.1/servers/{server}/tags/t", hdr: mv226},
+		"DELETE /compute/v2.1/servers/:id/tags/:tag":             {op: policy.DeleteServerTag, on: "home", path: "/compute/v2.1/servers/{server}/tags/t", hdr: mv226},
 		"GET /compute/v2.1/limits":                               {op: policy.ListServers, on: "own", path: "/compute/v2.1/limits"},
 		"GET /compute/v2.1/os-quota-sets/:project":               {op: policy.ListServers, on: "home", path: "/compute/v2.1/os-quota-sets/{home}", deny: 403},
 		"GET /compute/v2.1/os-quota-sets/:project/detail":        {op: policy.ListServers, on: "home", path: "/compute/v2.1/os-quota-sets/{home}/detail", deny: 403},

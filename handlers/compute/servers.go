@@ -166,7 +166,9 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 		m.Description = jsonNull
 	}
 	if v.AtLeast(2, 26) {
-		m.Tags = []string{}
+		if m.Tags = in.Tags; in.Tags == nil {
+			m.Tags = []string{}
+		}
 	}
 	if policy.Allowed(tok, policy.ShowServerHost, policy.Target{}) {
 		m.Host, m.HypervisorHN, m.InstanceName = orNull(in.Host), orNull(in.Host), "nimbus-"+in.ID
@@ -205,6 +207,7 @@ type createBody struct {
 		MaxCount  json.RawMessage   `json:"max_count"`
 		Networks  json.RawMessage   `json:"networks"`
 		ReturnRes bool              `json:"return_reservation_id"`
+		Tags      *[]string         `json:"tags"` // 2.52
 		// Fields a user must not set: refused rather than silently taken.
 		ProjectID *json.RawMessage `json:"project_id"`
 		TenantID  *json.RawMessage `json:"tenant_id"`
@@ -214,6 +217,27 @@ type createBody struct {
 		VMState   *json.RawMessage `json:"OS-EXT-STS:vm_state"`
 		TaskState *json.RawMessage `json:"OS-EXT-STS:task_state"`
 	} `json:"server"`
+	// Hints are scheduler hints; group names the server group to join.
+	Hints *struct {
+		Group json.RawMessage `json:"group"`
+	} `json:"os:scheduler_hints"`
+}
+
+// groupHint reads the group scheduler hint: a string, or (as the CLI may
+// send it) a list of one.
+func (b createBody) groupHint() (string, error) {
+	if b.Hints == nil || len(b.Hints.Group) == 0 {
+		return "", nil
+	}
+	var g string
+	if json.Unmarshal(b.Hints.Group, &g) == nil {
+		return g, nil
+	}
+	var gs []string
+	if json.Unmarshal(b.Hints.Group, &gs) == nil && len(gs) == 1 {
+		return gs[0], nil
+	}
+	return "", fault.Invalid("group", "Invalid input for field/attribute group: a server group id is required.")
 }
 
 // intField reads Nova's count fields, which may be numbers or strings.
@@ -288,9 +312,21 @@ func (h *Handler) createServer(c *fiber.Ctx) error {
 	if s.ImageRef != nil {
 		image = *s.ImageRef
 	}
+	var tags []string
+	if s.Tags != nil {
+		if !version(c).AtLeast(2, 52) {
+			return fault.Invalid("tags", "Additional properties are not allowed ('tags' was unexpected)")
+		}
+		tags = *s.Tags
+	}
+	group, err := b.groupHint()
+	if err != nil {
+		return err
+	}
 	ins, err := h.svc.Create(c.UserContext(), api.Token(c), compute.CreateRequest{
 		Name: *s.Name, FlavorRef: flavor, ImageRef: image, KeyName: s.KeyName, UserData: s.UserData,
-		Metadata: s.Metadata, AZ: s.AZ, MinCount: minC, MaxCount: maxC, RequestID: api.ReqID(c),
+		Metadata: s.Metadata, Tags: tags, AZ: s.AZ, MinCount: minC, MaxCount: maxC, RequestID: api.ReqID(c),
+		Group: group,
 	})
 	if err != nil {
 		return err
@@ -336,6 +372,7 @@ func (h *Handler) listServers(detail bool) fiber.Handler {
 			Marker: strings.Clone(c.Query("marker")), Host: strings.Clone(c.Query("host")),
 			Image: strings.Clone(c.Query("image")), Flavor: strings.Clone(c.Query("flavor")), IP: strings.Clone(c.Query("ip")),
 			Deleted: truthy(c.Query("deleted"))}
+		tagFilters(c, &o)
 		// all_tenants given with no value ("?all_tenants") counts as true,
 		// as in Nova.
 		if c.Context().QueryArgs().Has("all_tenants") {

@@ -26,7 +26,9 @@ type CreateRequest struct {
 	KeyName   string
 	UserData  string // base64, as Nova takes it
 	Metadata  map[string]string
+	Tags      []string // 2.52
 	AZ        string
+	Group     string // os:scheduler_hints group: the server group to join
 	MinCount  int
 	MaxCount  int
 	RequestID string
@@ -165,6 +167,8 @@ type ListOptions struct {
 	IP           string // regular expression on fixed addresses
 	Marker       string
 	Limit        int
+	// Tags (all of), TagsAny, NotTags (not all of), NotTagsAny: 2.26.
+	Tags, TagsAny, NotTags, NotTagsAny []string
 }
 
 // List returns a page of the caller's project's instances (all projects
@@ -208,7 +212,8 @@ func (s *Service) listFilter(ctx context.Context, caller *model.Token, o ListOpt
 	if err := policy.Check(caller, policy.ListServers, policy.Target{ProjectID: caller.ProjectID}); err != nil {
 		return f, false, err
 	}
-	f = store.InstanceFilter{ProjectID: caller.ProjectID, ChangesSince: o.ChangesSince, Limit: o.Limit}
+	f = store.InstanceFilter{ProjectID: caller.ProjectID, ChangesSince: o.ChangesSince, Limit: o.Limit,
+		Tags: store.TagFilter{All: o.Tags, Any: o.TagsAny, NotAll: o.NotTags, NotAny: o.NotTagsAny}}
 	if o.AllTenants {
 		if err := policy.Check(caller, policy.ListAllServers, policy.Target{}); err != nil {
 			return f, false, err
@@ -270,6 +275,9 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 		return nil, err
 	}
 	if err := checkMetadata(r.Metadata); err != nil {
+		return nil, err
+	}
+	if err := checkTags(r.Tags); err != nil {
 		return nil, err
 	}
 	if r.MinCount == 0 {
@@ -347,6 +355,20 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 			}
 			if err := tx.InsertInstance(ctx, in); err != nil {
 				return err
+			}
+			if r.Group != "" {
+				limits, err := tx.QuotaLimits(ctx, caller.ProjectID)
+				if err != nil {
+					return err
+				}
+				if err := s.joinGroup(ctx, tx, caller, r.Group, in.ID, limits); err != nil {
+					return err
+				}
+			}
+			if len(r.Tags) > 0 {
+				if err := tx.SetInstanceTags(ctx, in.ID, r.Tags); err != nil {
+					return err
+				}
 			}
 			actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: in.ID, Action: "create",
 				RequestID: r.RequestID, UserID: caller.UserID, ProjectID: caller.ProjectID})

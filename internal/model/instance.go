@@ -144,6 +144,7 @@ type Instance struct {
 	KeyData          string
 	UserData         string
 	Metadata         map[string]string
+	Tags             []string // sorted (Nova's server tags, 2.26)
 	AvailabilityZone string
 	Host             string
 	VMState          VMState

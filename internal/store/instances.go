@@ -17,7 +17,7 @@ const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_nam
 	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
 	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at,
 	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, ''), task_job,
-	coalesce(shelved_image_id::text, ''), shelved_at`
+	coalesce(shelved_image_id::text, ''), shelved_at, ` + instanceTagsCol
 
 func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	var in model.Instance
@@ -27,7 +27,7 @@ func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
 		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
 		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt,
-		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt)
+		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt, &in.Tags)
 	if err != nil {
 		return in, err
 	}
@@ -91,6 +91,7 @@ type InstanceFilter struct {
 	FlavorID     string
 	Marker       *model.Instance
 	Limit        int
+	Tags         TagFilter
 }
 
 // Instances lists instances newest first (created_at, id), one page.
@@ -168,6 +169,7 @@ func instancePage(cols string, f InstanceFilter) (string, []any) {
 	if f.Host != "" {
 		add("host = $?", f.Host)
 	}
+	f.Tags.where(add)
 	if f.Marker != nil {
 		args = append(args, f.Marker.CreatedAt, f.Marker.ID)
 		n := len(args)

@@ -54,8 +54,12 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 				VCPUs: h.VCPUs, VCPUsUsed: h.VCPUsUsed, MemoryMB: h.MemoryMB, MemoryMBUsed: h.MemoryMBUsed,
 				DiskGB: h.DiskGB, DiskGBUsed: h.DiskGBUsed, RunningVMs: h.RunningVMs})
 		}
+		groupPolicy, groupHosts, err := tx.GroupPlacement(ctx, in.ID)
+		if err != nil {
+			return err
+		}
 		req := scheduler.Request{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, DiskGB: in.RootGB, AZ: in.AvailabilityZone,
-			ImageProps: im.Properties, IgnoreHosts: in.TriedHosts}
+			ImageProps: im.Properties, IgnoreHosts: in.TriedHosts, GroupPolicy: groupPolicy, GroupHosts: groupHosts}
 		cfg := s.opt.Scheduler.Effective() // the claim must use the ratios the filters used
 		ranked, err := scheduler.Place(cands, req, cfg)
 		if err != nil && !errors.Is(err, scheduler.ErrNoValidHost) {

@@ -55,3 +55,16 @@ type KeyPair struct {
 	Fingerprint string
 	CreatedAt   time.Time
 }
+
+// ServerGroup is Nova's server group: instances the scheduler places
+// together (affinity) or apart (anti-affinity), strictly or by preference
+// (soft-).
+type ServerGroup struct {
+	ID        string
+	Name      string
+	ProjectID string
+	UserID    string
+	Policy    string
+	Members   []string // instance ids, not deleted
+	CreatedAt time.Time
+}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,6 +23,19 @@ const (
 	RamFilter              = "RamFilter"
 	CoreFilter             = "CoreFilter"
 	DiskFilter             = "DiskFilter"
+	// ServerGroupAffinityFilter keeps an affinity group's member on the
+	// host its other members are on; ServerGroupAntiAffinityFilter off
+	// every host one of them is on.
+	ServerGroupAffinityFilter     = "ServerGroupAffinityFilter"
+	ServerGroupAntiAffinityFilter = "ServerGroupAntiAffinityFilter"
+)
+
+// Server group policies (Nova's).
+const (
+	PolicyAffinity         = "affinity"
+	PolicyAntiAffinity     = "anti-affinity"
+	PolicySoftAffinity     = "soft-affinity"
+	PolicySoftAntiAffinity = "soft-anti-affinity"
 )
 
 // Image property keys ImagePropertiesFilter looks at. When both the current
@@ -56,6 +70,8 @@ var filters = [...]filter{
 	{RamFilter, checkRAM},
 	{CoreFilter, checkCore},
 	{DiskFilter, checkDisk},
+	{ServerGroupAffinityFilter, checkGroupAffinity},
+	{ServerGroupAntiAffinityFilter, checkGroupAntiAffinity},
 }
 
 // FilterNames returns the names of the filters in the order they run.
@@ -107,6 +123,26 @@ hosts:
 		passed = append(passed, *h)
 	}
 	return passed, rejected
+}
+
+func checkGroupAffinity(h *Host, in *filterInput) string {
+	if in.req.GroupPolicy != PolicyAffinity || len(in.req.GroupHosts) == 0 || slices.Contains(in.req.GroupHosts, h.Name) {
+		return ""
+	}
+	return "the server group's policy is affinity and its members are on " + strings.Join(uniq(in.req.GroupHosts), ", ")
+}
+
+func checkGroupAntiAffinity(h *Host, in *filterInput) string {
+	if in.req.GroupPolicy != PolicyAntiAffinity || !slices.Contains(in.req.GroupHosts, h.Name) {
+		return ""
+	}
+	return "the server group's policy is anti-affinity and a member is on this host"
+}
+
+func uniq(xs []string) []string {
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func checkIgnoreHosts(h *Host, in *filterInput) string {

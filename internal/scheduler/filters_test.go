@@ -58,6 +58,7 @@ func TestFilterNames(t *testing.T) {
 	want := []string{
 		"IgnoreHostsFilter", "ComputeFilter", "AvailabilityZoneFilter",
 		"ImagePropertiesFilter", "RamFilter", "CoreFilter", "DiskFilter",
+		"ServerGroupAffinityFilter", "ServerGroupAntiAffinityFilter",
 	}
 	if got := scheduler.FilterNames(); !slices.Equal(got, want) {
 		t.Errorf("FilterNames: got %v, want %v", got, want)
@@ -288,5 +289,52 @@ func TestFilterEmpty(t *testing.T) {
 	passed, rejected := scheduler.Filter(nil, small, scheduler.DefaultConfig())
 	if len(passed) != 0 || len(rejected) != 0 {
 		t.Errorf("got passed %v, rejected %v; want both empty", passed, rejected)
+	}
+}
+
+// TestServerGroupFilters: affinity keeps a member to its group's host,
+// anti-affinity off every host a member is on, and a group with no member
+// placed yet goes anywhere; the soft forms only reorder.
+func TestServerGroupFilters(t *testing.T) {
+	hosts := []scheduler.Host{host("a"), host("b"), host("c")}
+	names := func(hs []scheduler.Host) []string {
+		var out []string
+		for _, h := range hs {
+			out = append(out, h.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	cases := []struct {
+		policy string
+		on     []string
+		want   []string
+		filter string
+	}{
+		{scheduler.PolicyAffinity, nil, []string{"a", "b", "c"}, ""},
+		{scheduler.PolicyAffinity, []string{"b", "b"}, []string{"b"}, scheduler.ServerGroupAffinityFilter},
+		{scheduler.PolicyAntiAffinity, []string{"a", "c"}, []string{"b"}, scheduler.ServerGroupAntiAffinityFilter},
+		{scheduler.PolicyAntiAffinity, []string{"a", "b", "c"}, nil, scheduler.ServerGroupAntiAffinityFilter},
+		{scheduler.PolicySoftAntiAffinity, []string{"a", "b", "c"}, []string{"a", "b", "c"}, ""},
+	}
+	for _, c := range cases {
+		req := scheduler.Request{VCPUs: 1, MemoryMB: 512, GroupPolicy: c.policy, GroupHosts: c.on}
+		passed, rejected := scheduler.Filter(hosts, req, scheduler.DefaultConfig())
+		if got := names(passed); !slices.Equal(got, c.want) {
+			t.Errorf("%s with members on %v: passed %v, want %v", c.policy, c.on, got, c.want)
+		}
+		for _, r := range rejected {
+			if r.Filter != c.filter {
+				t.Errorf("%s: %s rejected by %s, want %s", c.policy, r.Host, r.Filter, c.filter)
+			}
+		}
+	}
+	// Soft: equal hosts, so the members decide the order.
+	for policy, first := range map[string]string{scheduler.PolicySoftAffinity: "c", scheduler.PolicySoftAntiAffinity: "a"} {
+		req := scheduler.Request{VCPUs: 1, MemoryMB: 512, GroupPolicy: policy, GroupHosts: []string{"c", "c", "b"}}
+		placed, err := scheduler.Place(hosts, req, scheduler.DefaultConfig())
+		if err != nil || placed[0].Name != first {
+			t.Errorf("%s: first %v (%v), want %s", policy, placed, err, first)
+		}
 	}
 }

@@ -37,6 +37,11 @@ type Request struct {
 	AZ          string            // "" = any
 	ImageProps  map[string]string // image properties, e.g. hw_architecture, img_hv_type
 	IgnoreHosts []string          // hosts already tried (rescheduling)
+	// GroupPolicy is the policy of the server group the instance belongs
+	// to ("" for none); GroupHosts the hosts of its other members, once
+	// per member.
+	GroupPolicy string
+	GroupHosts  []string
 }
 
 // Config holds allocation ratios and weigher multipliers (Nova's defaults:

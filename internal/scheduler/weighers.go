@@ -20,13 +20,37 @@ const (
 // weigher scores one host (RAMWeigher, CPUWeigher); raw values are
 // normalised across the candidates before the multiplier is applied.
 type weigher struct {
-	raw        func(h *Host, cfg Config) float64
+	raw        func(h *Host, req *Request, cfg Config) float64
 	multiplier func(cfg Config) float64
 }
 
 var weighers = [...]weigher{
-	{freeRAMMB, func(c Config) float64 { return c.RAMWeightMultiplier }},
-	{freeVCPUs, func(c Config) float64 { return c.CPUWeightMultiplier }},
+	{func(h *Host, _ *Request, c Config) float64 { return freeRAMMB(h, c) }, func(c Config) float64 { return c.RAMWeightMultiplier }},
+	{func(h *Host, _ *Request, c Config) float64 { return freeVCPUs(h, c) }, func(c Config) float64 { return c.CPUWeightMultiplier }},
+	// The soft group policies (Nova's ServerGroupSoftAffinityWeigher and
+	// ServerGroupSoftAntiAffinityWeigher, multiplier 1.0): hosts holding
+	// more of the group's members first, or last.
+	{groupMembersOn, func(Config) float64 { return 1 }},
+}
+
+// groupMembersOn is how many of the request's group members a host
+// holds: positive for soft-affinity, negative for soft-anti-affinity, 0
+// otherwise.
+func groupMembersOn(h *Host, req *Request, _ Config) float64 {
+	sign := 0.0
+	switch req.GroupPolicy {
+	case PolicySoftAffinity:
+		sign = 1
+	case PolicySoftAntiAffinity:
+		sign = -1
+	}
+	n := 0
+	for _, g := range req.GroupHosts {
+		if g == h.Name {
+			n++
+		}
+	}
+	return sign * float64(n)
 }
 
 // Weigh scores hosts (Nova's normalisation: each weigher's raw values are
@@ -58,7 +82,7 @@ func Weigh(hosts []Host, req Request, cfg Config) []Weighed {
 			continue
 		}
 		for i := range hosts {
-			raw[i] = w.raw(&hosts[i], cfg)
+			raw[i] = w.raw(&hosts[i], &req, cfg)
 		}
 		lo, hi := slices.Min(raw), slices.Max(raw)
 		if lo == hi {

@@ -279,6 +279,17 @@ func (fx *rbacFixture) make(t *testing.T, what string) string {
 		return id
 	case "image":
 		return fx.homeImage(t, fmt.Sprintf("victim-%d", fx.n))
+	case "group":
+		// As home's member, with home's group quota lifted: every call
+		// uses one up.
+		tc.Do(t, "PUT", "/compute/v2.1/os-quota-sets/"+fx.home, fx.admin, map[string]any{"quota_set": map[string]any{"server_groups": -1}})
+		member := tc.Token(t, "rbac-member", "member-pw-1", "home")
+		r := tc.Do(t, "POST", "/compute/v2.1/os-server-groups", member,
+			map[string]any{"server_group": map[string]any{"name": fmt.Sprintf("victim-%d", fx.n), "policies": []string{"affinity"}}})
+		if r.Status != 200 {
+			t.Fatalf("victim group: %d %s", r.Status, r.Body)
+		}
+		return r.JSON(t)["server_group"].(map[string]any)["id"].(string)
 	case "keypair":
 		name := fmt.Sprintf("victim-key-%d", fx.n)
 		member := tc.Token(t, "rbac-member", "member-pw-1", "home")
@@ -448,17 +459,18 @@ func rbacRoutes() map[string]rbacRoute {
 
 		// Glance v2. Reading is by visibility: a project's private image
 		// is its readers' (and the admin's), hidden from others.
-		"GET /image":                     {op: opPublic, path: "/image"},
-		"GET /image/":                    {op: opPublic, path: "/image/"},
-		"GET /image/versions":            {op: opPublic, path: "/image/versions"},
-		"GET /image/nimbus/download/:id": {op: opPublic, path: "/image/nimbus/download/{image}"}, // agents' one-use URL, checked by its own token
-		"GET /image/v2/images":           {op: policy.ListImages, on: "own", path: "/image/v2/images"},
-		"POST /image/v2/images":          {op: policy.AddImage, on: "own", path: "/image/v2/images", body: map[string]any{"name": "made-by-rbac", "disk_format": "raw", "container_format": "bare"}},
-		"GET /image/v2/images/:id":       {op: policy.ListImages, on: "home", path: "/image/v2/images/{image}"},
-		"PATCH /image/v2/images/:id":     {op: policy.ModifyImage, on: "home", path: "/image/v2/images/{image}", body: `[{"op":"replace","path":"/name","value":"renamed"}]`},
-		"DELETE /image/v2/images/:id":    {op: policy.DeleteImage, on: "home", path: "/image/v2/images/{image}", fresh: []string{"image"}},
-		"PUT /image/v2/images/:id/file":  {op: policy.UploadImage, on: "home", path: "/image/v2/images/{image}/file", fresh: []string{"image"}},
-		"GET /image/v2/images/:id/file":  {op: policy.ListImages, on: "home", path: "/image/v2/images/{image}/file"},
+		"GET /image":                        {op: opPublic, path: "/image"},
+		"GET /image/":                       {op: opPublic, path: "/image/"},
+		"GET /image/versions":               {op: opPublic, path: "/image/versions"},
+		"GET /image/nimbus/download/:id":    {op: opPublic, path: "/image/nimbus/download/{image}"},    // agents' one-use URL, checked by its own token
+		"PUT /image/nimbus/upload/:id/file": {op: opPublic, path: "/image/nimbus/upload/{image}/file"}, // agents' signed snapshot upload
+		"GET /image/v2/images":              {op: policy.ListImages, on: "own", path: "/image/v2/images"},
+		"POST /image/v2/images":             {op: policy.AddImage, on: "own", path: "/image/v2/images", body: map[string]any{"name": "made-by-rbac", "disk_format": "raw", "container_format": "bare"}},
+		"GET /image/v2/images/:id":          {op: policy.ListImages, on: "home", path: "/image/v2/images/{image}"},
+		"PATCH /image/v2/images/:id":        {op: policy.ModifyImage, on: "home", path: "/image/v2/images/{image}", body: `[{"op":"replace","path":"/name","value":"renamed"}]`},
+		"DELETE /image/v2/images/:id":       {op: policy.DeleteImage, on: "home", path: "/image/v2/images/{image}", fresh: []string{"image"}},
+		"PUT /image/v2/images/:id/file":     {op: policy.UploadImage, on: "home", path: "/image/v2/images/{image}/file", fresh: []string{"image"}},
+		"GET /image/v2/images/:id/file":     {op: policy.ListImages, on: "home", path: "/image/v2/images/{image}/file"},
 
 		// Nova v2.1.
 		"GET /compute":                                           {op: opPublic, path: "/compute"},
@@ -505,6 +517,10 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /compute/v2.1/os-quota-sets/:project/defaults":      {op: opToken, path: "/compute/v2.1/os-quota-sets/{home}/defaults"},
 		"PUT /compute/v2.1/os-quota-sets/:project":               {op: policy.ManageQuotas, path: "/compute/v2.1/os-quota-sets/{away}", body: js("quota_set", map[string]any{"instances": 20})},
 		"DELETE /compute/v2.1/os-quota-sets/:project":            {op: policy.ManageQuotas, path: "/compute/v2.1/os-quota-sets/{away}"},
+		"GET /compute/v2.1/os-server-groups":                     {op: policy.ListServerGroups, on: "own", path: "/compute/v2.1/os-server-groups"},
+		"POST /compute/v2.1/os-server-groups":                    {op: policy.CreateServerGroup, on: "own", path: "/compute/v2.1/os-server-groups", body: js("server_group", map[string]any{"name": "rbac", "policies": []string{"affinity"}})},
+		"GET /compute/v2.1/os-server-groups/:id":                 {op: policy.ShowServerGroup, on: "home", path: "/compute/v2.1/os-server-groups/{group}", fresh: []string{"group"}, deny: 404},
+		"DELETE /compute/v2.1/os-server-groups/:id":              {op: policy.DeleteServerGroup, on: "home", path: "/compute/v2.1/os-server-groups/{group}", fresh: []string{"group"}, deny: 404},
 		"GET /compute/v2.1/os-hypervisors":                       {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors"},
 		"GET /compute/v2.1/os-hypervisors/detail":                {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors/detail"},
 		"GET /compute/v2.1/os-hypervisors/statistics":            {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors/statistics"},
@@ -533,6 +549,8 @@ func rbacRoutes() map[string]rbacRoute {
 		"POST /project/instances/:id/console-token": {op: policy.RemoteConsole, on: "home", path: "/project/instances/{server}/console-token"},
 		"GET /project/instances/:id/log":            {op: policy.ConsoleOutput, on: "home", path: "/project/instances/{server}/log"},
 		"POST /project/instances/:id/:action":       {op: policy.DeleteServer, on: "home", path: "/project/instances/{server}/delete", fresh: []string{"server"}},
+		"POST /project/instances/:id/snapshot":      {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/snapshot", body: url.Values{"name": {"rbac-snap"}}},
+		"POST /project/instances/:id/rebuild":       {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/rebuild", body: url.Values{"image": {"no-such-image"}}},
 		"GET /project/images":                       {op: policy.ViewProject, on: "own", path: "/project/images"},
 		"GET /project/images/new":                   {op: policy.AddImage, on: "own", path: "/project/images/new"},
 		"POST /project/images":                      {op: policy.AddImage, on: "own", path: "/project/images", body: form("name", "made-by-rbac", "disk_format", "raw", "visibility", "private")},

@@ -16,17 +16,28 @@ import (
 )
 
 // versionOf reads the top-level "v" the way a reader of the format would:
-// the message must be a JSON object whose "v" is the number 1 exactly.
-// encoding/json matches keys case-insensitively and keeps the last of
-// duplicates, so this does too.
+// the message must be a JSON object whose "v" is the current version
+// exactly. encoding/json matches keys case-insensitively and keeps the
+// last of duplicates in document order, so this does too.
 func versionOf(b []byte) (v int, ok bool) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
+	if !json.Valid(b) {
+		return 0, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return 0, false
 	}
 	var raw json.RawMessage
-	for k, val := range m {
-		if bytes.EqualFold([]byte(k), []byte("v")) {
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return 0, false
+		}
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return 0, false
+		}
+		if key, _ := k.(string); bytes.EqualFold([]byte(key), []byte("v")) {
 			raw = val
 		}
 	}

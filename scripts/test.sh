@@ -15,9 +15,12 @@ scripts/libvirt.sh qemu:///system
 scripts/build-test-image.sh .data/test-image >/dev/null
 export NIMBUS_TEST_IMAGE=$PWD/.data/test-image/tiny.qcow2
 mkdir -p test-artifacts
-# -p 2: two packages at a time on these two cores.
-# The web package holds the end-to-end suites (QEMU, browser, fault runs)
-# and is the long pole: about 10 minutes on an idle machine.
+# -p 2: two packages at a time on these two cores. Most of the time goes
+# to the suites that start whole controllers (controllertest): beside
+# handlers/*, internal/compute and internal/controller, one to four minutes
+# each, and web's end-to-end suites (QEMU, browser, CLI, fault runs), the
+# long pole. Without the QEMU runs (no NIMBUS_TEST_IMAGE) web took about
+# 5 minutes and the whole go test run about 16, with -race, here.
 go test -race -count=1 -p 2 -timeout 25m ./... "$@"
 # Every fuzz target for a short budget (FUZZTIME, default 7s each, about
 # two minutes in all with the builds): the seed corpora in testdata/fuzz

@@ -11,6 +11,7 @@ import (
 
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 

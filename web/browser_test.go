@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // These tests drive the portal in a real headless Chromium. Each starts
-// its own controller (newTestCloud) and its own browser with a fresh
+// its own controller (controllertest.New) and its own browser with a fresh
 // profile, so they share nothing.
 
 const chromiumPath = "/usr/bin/chromium"

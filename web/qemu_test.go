@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"github.com/nimbus-cloud/nimbus/internal/testenv"
 )

@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
 // dbSnapshot fingerprints every table an API request could write, so a

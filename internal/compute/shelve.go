@@ -114,24 +114,7 @@ func (s *Service) OffloadShelved(ctx context.Context, now time.Time) (int, error
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, id := range due {
-		err := s.store.Tx(ctx, func(tx *store.Store) error {
-			in, err := tx.LockInstance(ctx, id)
-			if err != nil || in.VMState != model.VMShelved || in.TaskState != model.TaskNone {
-				return ignoreNotFound(err)
-			}
-			n++
-			return s.offload(ctx, tx, in)
-		})
-		if err != nil {
-			return n, err
-		}
-	}
-	if n > 0 {
-		s.opt.Kick()
-	}
-	return n, nil
+	return s.beginOwnEach(ctx, due, ActionOffload)
 }
 
 // ReclaimDeleted deletes for good instances soft-deleted longer than
@@ -144,15 +127,25 @@ func (s *Service) ReclaimDeleted(ctx context.Context, now time.Time) (int, error
 	if err != nil {
 		return 0, err
 	}
+	return s.beginOwnEach(ctx, due, ActionForceDelete)
+}
+
+// beginOwnEach begins a on each instance (each in its own transaction,
+// with the instance locked) whose state still allows it, and returns how
+// many it began.
+func (s *Service) beginOwnEach(ctx context.Context, ids []string, a Action) (int, error) {
 	n := 0
-	for _, id := range due {
+	for _, id := range ids {
 		err := s.store.Tx(ctx, func(tx *store.Store) error {
 			in, err := tx.LockInstance(ctx, id)
-			if err != nil || in.VMState != model.VMSoftDeleted || in.TaskState != model.TaskNone {
+			if err != nil {
 				return ignoreNotFound(err)
 			}
+			if _, err := Begin(a, in.VMState, in.TaskState); err != nil {
+				return nil // moved on meanwhile
+			}
 			n++
-			return s.beginOwn(ctx, tx, in, ActionForceDelete)
+			return s.beginOwn(ctx, tx, in, a)
 		})
 		if err != nil {
 			return n, err

@@ -85,6 +85,7 @@ type LaunchForm struct {
 	Images   []Ref
 	Flavors  []Choice
 	KeyPairs []Ref
+	Groups   []Ref // the project's server groups (name and policy)
 	Quotas   []QuotaUse
 }
 

@@ -198,11 +198,18 @@ func (h *Handler) launchView(c *fiber.Ctx, f views.Form) (views.LaunchForm, erro
 	for _, k := range ks {
 		v.KeyPairs = append(v.KeyPairs, views.Ref{ID: k.Name, Name: k.Name})
 	}
+	gs, err := h.compute.ServerGroups(ctx, tok, false)
+	if err != nil {
+		return v, err
+	}
+	for _, g := range gs {
+		v.Groups = append(v.Groups, views.Ref{ID: g.ID, Name: g.Name + " (" + i18n.T(ctx, "groups.policy."+g.Policy) + ")"})
+	}
 	v.Quotas, err = h.quotaUses(c, tok.ProjectID, "instances", "cores", "ram")
 	return v, err
 }
 
-var launchFields = []string{"name", "image", "flavor", "key_name", "count", "user_data"}
+var launchFields = []string{"name", "image", "flavor", "key_name", "group", "count", "user_data"}
 
 func (h *Handler) launchPage(c *fiber.Ctx) error {
 	v, err := h.launchView(c, views.Form{Values: map[string]string{"count": "1"}, Errors: map[string]string{}})
@@ -233,7 +240,7 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 		}
 		_, err = h.compute.Create(ctx, api.Token(c), compute.CreateRequest{Name: f.V("name"), ImageRef: f.V("image"),
 			FlavorRef: f.V("flavor"), KeyName: f.V("key_name"), UserData: ud, MinCount: count, MaxCount: count,
-			RequestID: api.ReqID(c)})
+			Group: f.V("group"), RequestID: api.ReqID(c)})
 		var oq *fault.OverQuota
 		var val *fault.Validation
 		switch {
@@ -241,7 +248,7 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 			f.Errors["_form"] = i18n.T(ctx, "instances.over_quota_server", i18n.T(ctx, "quota."+oq.Resource), oq.Used, oq.Limit)
 		case errors.As(err, &val):
 			field := map[string]string{"imageRef": "image", "flavorRef": "flavor", "key_name": "key_name", "name": "name",
-				"user_data": "user_data", "min_count": "count"}[val.Field]
+				"user_data": "user_data", "min_count": "count", "group": "group"}[val.Field]
 			if field == "" {
 				field = "_form"
 			}

@@ -104,3 +104,38 @@ func TestPortalLifecycleActions(t *testing.T) {
 		t.Errorf("unshelve of an active instance: %d, want a redirect with a notice", p.Status)
 	}
 }
+
+// TestPortalLaunchIntoServerGroup: the launch page offers the project's
+// server groups (with their policy) and a launch made there joins the
+// chosen group.
+func TestPortalLaunchIntoServerGroup(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "group-host")
+	tc.WaitHosts(t, 1)
+	demo := tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	r := tc.Do(t, "POST", "/compute/v2.1/os-server-groups", demo,
+		map[string]any{"server_group": map[string]any{"name": "web-tier", "policies": []string{"anti-affinity"}}})
+	group := r.JSON(t)["server_group"].(map[string]any)["id"].(string)
+	b := tc.NewFormClient(t)
+	tok := controllertest.CSRFOf(t, b.Login("demo", tc.DemoPass))
+	lp := b.Get("/project/instances/launch")
+	if !strings.Contains(lp.Body, `data-testid="field-group"`) || !strings.Contains(lp.Body, "web-tier (anti-affinity: all different hosts)") {
+		t.Fatalf("the launch page does not offer the group:\n%s", lp.Body)
+	}
+	p := b.Post("/project/instances", url.Values{"_csrf": {tok}, "name": {"grouped"}, "image": {img}, "flavor": {"1"},
+		"count": {"1"}, "group": {group}})
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("launch: %d %s", p.Status, p.Body)
+	}
+	g := tc.Do(t, "GET", "/compute/v2.1/os-server-groups/"+group, demo, nil).JSON(t)["server_group"].(map[string]any)
+	if len(g["members"].([]any)) != 1 {
+		t.Errorf("group members after the launch: %v", g["members"])
+	}
+	// A group that is not there is an error next to the field.
+	p = b.Post("/project/instances", url.Values{"_csrf": {tok}, "name": {"x"}, "image": {img}, "flavor": {"1"},
+		"count": {"1"}, "group": {"6a3c0b6e-0000-4000-8000-000000000000"}})
+	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `data-testid="error-group"`) {
+		t.Errorf("launch into a missing group: %d", p.Status)
+	}
+}

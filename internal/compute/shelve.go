@@ -25,27 +25,7 @@ func (s *Service) Shelve(ctx context.Context, caller *model.Token, id, requestID
 	if err != nil {
 		return err
 	}
-	if err := checkLock(caller, cur, ActionShelve); err != nil {
-		return err
-	}
-	if _, err := Begin(ActionShelve, cur.VMState, cur.TaskState); err != nil {
-		return err
-	}
-	im, err := s.snapshotImage(ctx, caller, cur, cur.Name+"-shelved", nil)
-	if err != nil {
-		return err
-	}
-	_, err = s.act(ctx, caller, cur.ID, ActionShelve, requestID,
-		func(_ *store.Store, in model.Instance, j *queue.Job, u *store.InstanceUpdate) error {
-			j.Snapshot = &queue.Snapshot{ImageID: im.ID, UploadURL: s.opt.UploadURL(im.ID), RootGB: in.RootGB}
-			u.ShelvedImage = &im.ID
-			return nil
-		})
-	if err != nil {
-		if derr := s.opt.Images.Discard(context.WithoutCancel(ctx), im.ID); derr != nil {
-			s.log.Warn("discard the image of a refused shelve", "image_id", im.ID, "error", derr)
-		}
-	}
+	_, err = s.snapshotAct(ctx, caller, cur, ActionShelve, cur.Name+"-shelved", nil, requestID, true)
 	return err
 }
 

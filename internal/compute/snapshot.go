@@ -49,26 +49,37 @@ func (s *Service) Snapshot(ctx context.Context, caller *model.Token, id string, 
 	if err := checkMetadata(r.Metadata); err != nil {
 		return model.Image{}, err
 	}
-	// Refused before an image is made for nothing; checked again below
-	// with the instance locked.
-	if err := checkLock(caller, cur, ActionSnapshot); err != nil {
+	return s.snapshotAct(ctx, caller, cur, ActionSnapshot, r.Name, r.Metadata, r.RequestID, false)
+}
+
+// snapshotAct begins a (createImage, shelve) on cur, whose job fills a
+// new snapshot image: refused before the image is made when the lock or
+// the state already refuses it (both checked again with the instance
+// locked), and the image discarded when the action is refused after all.
+// shelved records the image as the instance's shelved snapshot.
+func (s *Service) snapshotAct(ctx context.Context, caller *model.Token, cur model.Instance, a Action, name string,
+	metadata map[string]string, requestID string, shelved bool) (model.Image, error) {
+	if err := checkLock(caller, cur, a); err != nil {
 		return model.Image{}, err
 	}
-	if _, err := Begin(ActionSnapshot, cur.VMState, cur.TaskState); err != nil {
+	if _, err := Begin(a, cur.VMState, cur.TaskState); err != nil {
 		return model.Image{}, err
 	}
-	im, err := s.snapshotImage(ctx, caller, cur, r.Name, r.Metadata)
+	im, err := s.snapshotImage(ctx, caller, cur, name, metadata)
 	if err != nil {
 		return model.Image{}, err
 	}
-	_, err = s.act(ctx, caller, cur.ID, ActionSnapshot, r.RequestID,
-		func(_ *store.Store, in model.Instance, j *queue.Job, _ *store.InstanceUpdate) error {
+	_, err = s.act(ctx, caller, cur.ID, a, requestID,
+		func(_ *store.Store, in model.Instance, j *queue.Job, u *store.InstanceUpdate) error {
 			j.Snapshot = &queue.Snapshot{ImageID: im.ID, UploadURL: s.opt.UploadURL(im.ID), RootGB: in.RootGB}
+			if shelved {
+				u.ShelvedImage = &im.ID
+			}
 			return nil
 		})
 	if err != nil {
 		if derr := s.opt.Images.Discard(context.WithoutCancel(ctx), im.ID); derr != nil {
-			s.log.Warn("discard the image of a refused snapshot", "image_id", im.ID, "error", derr)
+			s.log.Warn("discard the image of a refused "+string(a), "image_id", im.ID, "error", derr)
 		}
 		return model.Image{}, err
 	}

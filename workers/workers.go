@@ -119,12 +119,14 @@ func (w *Compute) Start(ctx context.Context) {
 		})
 	})
 	w.run(func() {
-		w.every(ctx, 10*time.Second, "offload shelved and reclaim deleted instances", func(ctx context.Context) error {
-			_, err := w.d.Compute.OffloadShelved(ctx, time.Now())
-			if err == nil {
-				_, err = w.d.Compute.ReclaimDeleted(ctx, time.Now())
+		w.every(ctx, 10*time.Second, "offload shelved, reclaim deleted and confirm resized instances", func(ctx context.Context) error {
+			for _, due := range []func(context.Context, time.Time) (int, error){w.d.Compute.OffloadShelved,
+				w.d.Compute.ReclaimDeleted, w.d.Compute.ConfirmResized} {
+				if _, err := due(ctx, time.Now()); err != nil {
+					return err
+				}
 			}
-			return err
+			return nil
 		})
 	})
 	w.run(func() { w.every(ctx, 10*time.Minute, "purge outbox", w.d.Store.PurgeSentOutbox) })

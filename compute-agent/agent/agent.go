@@ -368,9 +368,26 @@ func (a *Agent) run(ctx context.Context, log *slog.Logger, j queue.Job) (queue.E
 		err = a.drv.Unpause(ctx, id)
 	case queue.JobSuspend:
 		err = a.drv.Save(ctx, id)
-	case queue.JobDelete:
-		// Undefine removes the managed save of a suspended domain too.
+	case queue.JobResizeOut:
+		return a.resizeOut(ctx, log, j)
+	case queue.JobResizeIn:
+		return a.resizeIn(ctx, log, j)
+	case queue.JobConfirmMove:
+		return a.confirmMove(j)
+	case queue.JobFinishRevert:
+		return a.unpark(ctx, j)
+	case queue.JobRevertMove:
 		if err := a.discard(ctx, id); err != nil {
+			return queue.Event{}, err
+		}
+		return queue.Event{Kind: queue.EventDone}, nil
+	case queue.JobDelete:
+		// Undefine removes the managed save of a suspended domain too; a
+		// move's parked copy goes with the rest.
+		if err := a.discard(ctx, id); err != nil {
+			return queue.Event{}, err
+		}
+		if err := os.RemoveAll(a.parkedDir(id)); err != nil {
 			return queue.Event{}, err
 		}
 		return queue.Event{Kind: queue.EventDone}, nil

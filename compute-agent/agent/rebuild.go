@@ -23,8 +23,14 @@ func (a *Agent) rebuild(ctx context.Context, log *slog.Logger, j queue.Job) (que
 	return a.build(ctx, log, j)
 }
 
-// discard removes an instance's domain and files, if any.
+// discard removes an instance's domain and files, if any. A domain of
+// that name this agent does not own (its directory is not here) is left
+// alone: on a libvirtd two agents share, it is the other's (the
+// destination's copy of an instance this host parked).
 func (a *Agent) discard(ctx context.Context, id string) error {
+	if !a.owns(id) {
+		return nil
+	}
 	if err := a.drv.Destroy(ctx, id); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 		return err
 	}

@@ -54,7 +54,7 @@ func (a *Agent) snapshot(ctx context.Context, log *slog.Logger, j queue.Job) (qu
 	failpoint.Hit("agent.snapshot.copied")
 	a.progress(ctx, j) // image_uploading
 	t1 := time.Now()
-	n, err := a.upload(ctx, j.Snapshot.UploadURL, tmp)
+	n, err := a.upload(ctx, j.Snapshot.UploadURL, tmp, nil)
 	if err != nil {
 		return queue.Event{}, err
 	}
@@ -109,8 +109,8 @@ func (a *Agent) copyDisk(ctx context.Context, id, dst string) error {
 	return qemuImg(ctx, "convert", "-U", "-f", "qcow2", "-O", "qcow2", filepath.Join(a.instanceDir(id), "disk"), dst)
 }
 
-// upload sends a file in one streamed PUT.
-func (a *Agent) upload(ctx context.Context, url, path string) (int64, error) {
+// upload sends a file in one streamed PUT, with header.
+func (a *Agent) upload(ctx context.Context, url, path string, header map[string]string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -126,14 +126,17 @@ func (a *Agent) upload(ctx context.Context, url, path string) (int64, error) {
 	}
 	req.ContentLength = fi.Size()
 	req.Header.Set("Content-Type", "application/octet-stream")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	res, err := a.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("upload snapshot: %w", err)
+		return 0, fmt.Errorf("upload: %w", err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		err := fmt.Errorf("upload snapshot: %s: %s", res.Status, msg)
+		err := fmt.Errorf("upload: %s: %s", res.Status, msg)
 		if res.StatusCode == http.StatusBadRequest || res.StatusCode == http.StatusForbidden {
 			err = errors.Join(err, errPermanent)
 		}

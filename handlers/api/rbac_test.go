@@ -464,6 +464,8 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /image/versions":               {op: opPublic, path: "/image/versions"},
 		"GET /image/nimbus/download/:id":    {op: opPublic, path: "/image/nimbus/download/{image}"},    // agents' one-use URL, checked by its own token
 		"PUT /image/nimbus/upload/:id/file": {op: opPublic, path: "/image/nimbus/upload/{image}/file"}, // agents' signed snapshot upload
+		"PUT /image/nimbus/disks/:id":       {op: opPublic, path: "/image/nimbus/disks/{image}"},       // agents' signed move relay
+		"GET /image/nimbus/disks/:id":       {op: opPublic, path: "/image/nimbus/disks/{image}"},
 		"GET /image/v2/images":              {op: policy.ListImages, on: "own", path: "/image/v2/images"},
 		"POST /image/v2/images":             {op: policy.AddImage, on: "own", path: "/image/v2/images", body: map[string]any{"name": "made-by-rbac", "disk_format": "raw", "container_format": "bare"}},
 		"GET /image/v2/images/:id":          {op: policy.ListImages, on: "home", path: "/image/v2/images/{image}"},
@@ -522,6 +524,8 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /compute/v2.1/os-server-groups/:id":                 {op: policy.ShowServerGroup, on: "home", path: "/compute/v2.1/os-server-groups/{group}", fresh: []string{"group"}, deny: 404},
 		"DELETE /compute/v2.1/os-server-groups/:id":              {op: policy.DeleteServerGroup, on: "home", path: "/compute/v2.1/os-server-groups/{group}", fresh: []string{"group"}, deny: 404},
 		"GET /compute/v2.1/os-hypervisors":                       {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors"},
+		"GET /compute/v2.1/os-migrations":                        {op: policy.ListMigrations, path: "/compute/v2.1/os-migrations"},
+		"GET /compute/v2.1/servers/:id/migrations":               {op: policy.ListMigrations, on: "home", path: "/compute/v2.1/servers/{server}/migrations", deny: 404},
 		"GET /compute/v2.1/os-hypervisors/detail":                {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors/detail"},
 		"GET /compute/v2.1/os-hypervisors/statistics":            {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors/statistics"},
 		"GET /compute/v2.1/os-hypervisors/:id":                   {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors/1"},

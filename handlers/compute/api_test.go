@@ -12,7 +12,7 @@ func TestComputeVersionsAndMicroversions(t *testing.T) {
 	tc := controllertest.New(t, nil)
 	r := tc.Do(t, "GET", "/compute/v2.1/", "", nil)
 	v := r.JSON(t)["version"].(map[string]any)
-	if r.Status != 200 || v["version"] != "2.55" || v["min_version"] != "2.1" {
+	if r.Status != 200 || v["version"] != "2.56" || v["min_version"] != "2.1" {
 		t.Errorf("version document: %d %v", r.Status, v)
 	}
 	if r := tc.Do(t, "GET", "/compute", "", nil); r.Status != 200 || len(r.JSON(t)["versions"].([]any)) != 1 {
@@ -25,7 +25,7 @@ func TestComputeVersionsAndMicroversions(t *testing.T) {
 	}{
 		{"", "compute 2.1", 200},
 		{"compute 2.10", "compute 2.10", 200},
-		{"compute latest", "compute 2.55", 200},
+		{"compute latest", "compute 2.56", 200},
 		{"compute 2.99", "", 406},
 		{"compute 1.0", "", 406},
 		{"compute two", "", 400},

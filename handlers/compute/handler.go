@@ -23,7 +23,7 @@ import (
 // implemented; raise MaxVersion only with the changes it brings.
 var (
 	MinVersion = Version{2, 1}
-	MaxVersion = Version{2, 55}
+	MaxVersion = Version{2, 56}
 )
 
 // Version is a compute API microversion.
@@ -85,6 +85,7 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Get("/flavors/:id/os-flavor-access", h.listFlavorAccess)
 	a.Post("/flavors/:id/action", h.flavorAction)
 	h.registerServerGroups(a)
+	h.registerMigrations(a)
 	a.Post("/servers", h.createServer)
 	a.Get("/servers", h.listServers(false))
 	a.Get("/servers/detail", h.listServers(true))

@@ -559,6 +559,10 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 			return h.rebuild(c, v)
 		case "rescue":
 			return h.rescue(c, v)
+		case "resize":
+			return h.resize(c, v)
+		case "migrate":
+			return h.migrate(c, v)
 		case "os-resetState":
 			var b struct {
 				State string `json:"state"`
@@ -611,6 +615,9 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 	}
 	if err := h.svc.Act(c.UserContext(), api.Token(c), api.Param(c, "id"), a, api.ReqID(c)); err != nil {
 		return err
+	}
+	if a == compute.ActionConfirm {
+		return empty(c, fiber.StatusNoContent) // as Nova answers it
 	}
 	return empty(c, fiber.StatusAccepted)
 }
@@ -702,6 +709,7 @@ var simpleActions = map[string]compute.Action{
 	"resume": compute.ActionResume, "lock": compute.ActionLock, "unlock": compute.ActionUnlock,
 	"unrescue": compute.ActionUnrescue, "shelveOffload": compute.ActionOffload, "unshelve": compute.ActionUnshelve,
 	"restore": compute.ActionRestore, "forceDelete": compute.ActionForceDelete,
+	"confirmResize": compute.ActionConfirm, "revertResize": compute.ActionRevert,
 	// (lock takes {"locked_reason": ...} from 2.73, above the microversions served)
 }
 

@@ -67,6 +67,8 @@ func (h *Handler) Register(r fiber.Router, auth fiber.Handler) {
 	r.Get("/image/versions", h.versions)
 	r.Get("/image/nimbus/download/:id", h.agentDownload)
 	r.Put("/image/nimbus/upload/:id/file", h.agentUpload)
+	r.Put("/image/nimbus/disks/:id", h.diskPut)
+	r.Get("/image/nimbus/disks/:id", h.diskGet)
 	v2 := r.Group("/image/v2", auth)
 	v2.Get("/images", h.list)
 	v2.Post("/images", h.create)
@@ -423,6 +425,33 @@ func (h *Handler) agentUpload(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// diskPut takes a resized or migrated instance's disk from its source
+// agent (signed URL; X-Nimbus-SHA512 says what it sends).
+func (h *Handler) diskPut(c *fiber.Ctx) error {
+	err := h.svc.PutDisk(c.UserContext(), h.Secret, api.Param(c, "id"), c.Query("expires"), c.Query("sig"),
+		c.Get("X-Nimbus-SHA512"), time.Now(), api.BodyReader(c))
+	if err != nil {
+		c.Context().SetConnectionClose() // the rest of the body may not have been read
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// diskGet gives that disk to the destination agent (signed URL).
+func (h *Handler) diskGet(c *fiber.Ctx) error {
+	f, err := h.svc.OpenDisk(h.Secret, api.Param(c, "id"), c.Query("expires"), c.Query("sig"), time.Now())
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	return c.SendStream(f, int(fi.Size())) // fasthttp closes f
 }
 
 // decode reads a JSON body, refusing malformed JSON with 400.

@@ -125,6 +125,17 @@ func (s *Service) begin(ctx context.Context, tx *store.Store, by actor, in model
 	j := queue.Job{V: queue.Version, Kind: next.Job, InstanceID: in.ID, RequestID: requestID, ActionID: actionID, Hard: next.Hard}
 	u := store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState}, FromTask: []model.TaskState{in.TaskState},
 		VMState: &next.VM, TaskState: &next.Task, TaskAction: &actionID}
+	if _, move := moveJobs[j.Kind]; move {
+		m, err := tx.OpenMigration(ctx, in.ID)
+		if err != nil {
+			return next, err
+		}
+		host, err := s.shapeMove(ctx, tx, in, m, &j, &u)
+		if err != nil {
+			return next, err
+		}
+		stream = queue.HostStream(s.opt.RedisPrefix, host)
+	}
 	if definesDomain[j.Kind] {
 		// The domain is defined anew from what the instance is.
 		j.Build = s.buildSpec(in, s.instanceImage(ctx, in))

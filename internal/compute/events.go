@@ -49,7 +49,13 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			return err
 		}
 		if ev.Host != "" && in.Host != ev.Host {
-			return s.foreignDomain(ctx, tx, in, ev)
+			if moving, err := s.movingVia(ctx, tx, in, ev.Host); err != nil || moving {
+				if _, move := moveJobs[ev.Job]; err != nil || !move {
+					return err // the other end of a move: its domain is the move's, its power not the instance's
+				}
+			} else {
+				return s.foreignDomain(ctx, tx, in, ev)
+			}
 		}
 		if in.VMState == model.VMDeleted {
 			if reportsDomain(ev) {
@@ -98,6 +104,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 		}
 		s.discardFailedSnapshot(ctx, ev)
 		s.dropImage(ctx, after.dropImage)
+		s.removeDisk(after.removeDisk)
 	}
 	return err
 }
@@ -159,7 +166,12 @@ func (s *Service) finishJob(ctx context.Context, tx *store.Store, in model.Insta
 			u.Fault = &model.Fault{Code: 500, Message: failMessage(ev), Details: ev.Details, Created: at}
 		}
 	}
-	if after, err = s.jobEffects(ctx, tx, in, by, next, &u); err != nil {
+	if _, move := moveJobs[ev.Job]; move {
+		after, err = s.moveEffects(ctx, tx, in, ev, by, next, &u)
+	} else {
+		after, err = s.jobEffects(ctx, tx, in, by, next, &u)
+	}
+	if err != nil {
 		return false, after, err
 	}
 	if err := tx.UpdateInstance(ctx, u); err != nil {
@@ -167,6 +179,14 @@ func (s *Service) finishJob(ctx context.Context, tx *store.Store, in model.Insta
 	}
 	if err := tx.FinishEvent(ctx, ev.ActionID, next.Event, ev.Host, result, ev.Details, ev.At); err != nil {
 		return false, after, err
+	}
+	if after.chain != nil {
+		if err := tx.StartEvent(ctx, ev.ActionID, moveEvents[after.chain.Kind], after.chainHost, ev.At); err != nil {
+			return false, after, err
+		}
+		if err := tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, after.chainHost), *after.chain); err != nil {
+			return false, after, err
+		}
 	}
 	if after.offload {
 		in.VMState, in.TaskState = next.VM, next.Task
@@ -220,6 +240,15 @@ func (s *Service) foreignDomain(ctx context.Context, tx *store.Store, in model.I
 		return s.enqueueCleanup(ctx, tx, ev.Host, in.ID)
 	}
 	return s.noteUnrecognised(ctx, tx, ev, store.PlacedElsewhere, in.Host)
+}
+
+// movingVia says whether the instance has an open move to or from host.
+func (s *Service) movingVia(ctx context.Context, tx *store.Store, in model.Instance, host string) (bool, error) {
+	m, err := tx.OpenMigration(ctx, in.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && (m.SourceHost == host || m.DestHost == host), err
 }
 
 // enqueueCleanup tells host to remove an instance's domain and files.

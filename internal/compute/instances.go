@@ -539,6 +539,13 @@ func (s *Service) finishDelete(ctx context.Context, tx *store.Store, in model.In
 	if err := tx.ReleaseClaim(ctx, in.ID); err != nil {
 		return err
 	}
+	// A move in progress ends with it: its claims, its relayed disk and
+	// the other host's copy.
+	disk, err := s.abandonMove(ctx, tx, in)
+	if err != nil {
+		return err
+	}
+	s.removeDisk(disk)
 	return tx.FinishEvent(ctx, actionID, "compute_delete_instance", host, "Success", "", time.Now())
 }
 

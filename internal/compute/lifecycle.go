@@ -53,6 +53,10 @@ const (
 	ActionSoftDelete  Action = "softDelete" // DELETE when soft delete is on (NIMBUS_RECLAIM_INSTANCE_INTERVAL)
 	ActionRestore     Action = "restore"
 	ActionForceDelete Action = "forceDelete"
+	ActionResize      Action = "resize"
+	ActionMigrate     Action = "migrate" // an admin's cold migration: a resize to the same flavor, another host
+	ActionConfirm     Action = "confirmResize"
+	ActionRevert      Action = "revertResize"
 	actionCreate      Action = "create" // POST /servers; not an action on an existing instance
 )
 
@@ -153,7 +157,7 @@ type op struct {
 var (
 	// settled is every vm_state an instance can rest in (with no task).
 	settled = []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued,
-		model.VMShelved, model.VMShelvedOffloaded, model.VMSoftDeleted, model.VMError}
+		model.VMShelved, model.VMShelvedOffloaded, model.VMSoftDeleted, model.VMResized, model.VMError}
 	// vmStates and taskStates are every state the table knows.
 	vmStates   = append([]model.VMState{model.VMBuilding}, append(append([]model.VMState{}, settled...), model.VMDeleted)...)
 	taskStates = []model.TaskState{model.TaskNone, model.TaskScheduling, model.TaskSpawning, model.TaskPoweringOff,
@@ -161,7 +165,8 @@ var (
 		model.TaskUnpausing, model.TaskSuspending, model.TaskResuming, model.TaskImageSnapshot, model.TaskImagePendingUpload,
 		model.TaskImageUploading, model.TaskRebuilding, model.TaskRescuing, model.TaskUnrescuing, model.TaskShelving,
 		model.TaskShelvingImagePendingUpload, model.TaskShelvingImageUploading, model.TaskShelvingOffloading,
-		model.TaskUnshelving, model.TaskSoftDeleting, model.TaskRestoring}
+		model.TaskUnshelving, model.TaskSoftDeleting, model.TaskRestoring, model.TaskResizePrep, model.TaskResizeMigrating,
+		model.TaskResizeFinish, model.TaskResizeConfirming, model.TaskResizeReverting}
 )
 
 // ops are the operations. The allowed starting states are Nova's
@@ -330,6 +335,7 @@ func buildTable() map[edge]Next {
 		Next{State: State{off, model.TaskNone}, Record: "unshelve", Event: unshelve})
 	add(State{off, model.TaskSpawning}, Trigger{Kind: Retry},
 		Next{State: State{off, model.TaskUnshelving}, Record: "unshelve", Event: sched})
+	moveRows(add)
 	// What the hosts find: a guest that stopped by itself (Nova's power
 	// sync stops ACTIVE and PAUSED instances whose guest is off), a
 	// domain that is gone.
@@ -337,7 +343,8 @@ func buildTable() map[edge]Next {
 		add(State{vm, model.TaskNone}, Trigger{Kind: PoweredOff},
 			Next{State: State{model.VMStopped, model.TaskNone}, EndsScreen: true})
 	}
-	for _, vm := range []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued} {
+	for _, vm := range []model.VMState{model.VMActive, model.VMStopped, model.VMPaused, model.VMSuspend, model.VMRescued,
+		model.VMResized} {
 		add(State{vm, model.TaskNone}, Trigger{Kind: Vanished}, Next{State: State{model.VMError, model.TaskNone}, EndsScreen: true})
 	}
 	// forceDelete deletes a soft-deleted instance (as delete does).
@@ -383,6 +390,64 @@ func buildTable() map[edge]Next {
 		}
 	}
 	return t
+}
+
+// moveEvents are the Nova event names of a resize's (or migration's)
+// steps, by the job that does each.
+var moveEvents = map[queue.JobKind]string{queue.JobSchedule: "conductor_migrate_server",
+	queue.JobResizeOut: "compute_resize_instance", queue.JobResizeIn: "compute_finish_resize",
+	queue.JobConfirmMove: "compute_confirm_resize", queue.JobRevertMove: "compute_revert_resize",
+	queue.JobFinishRevert: "compute_finish_revert_resize"}
+
+// moveRows are a resize's and a cold migration's transitions. They span
+// two hosts, so a finished step may begin the next (a Next with a Job
+// from Done or Failed): the source sends the disk out (resize_migrating),
+// the destination starts it (resize_finish) and the instance waits in
+// RESIZED (VERIFY_RESIZE) for confirm (the source's copy goes) or revert
+// (the destination's copy goes, then the source starts its own again). A
+// destination that fails to start the copy is reverted the same way.
+// Every Done and Failed names the event of the job that ended.
+func moveRows(add func(State, Trigger, Next)) {
+	next := func(vm model.VMState, task model.TaskState, job queue.JobKind, event queue.JobKind, record string) Next {
+		return Next{State: State{vm, task}, Job: job, Record: record, Event: moveEvents[event]}
+	}
+	done := func(j queue.JobKind) Trigger { return Trigger{Kind: Done, Job: j} }
+	failed := func(j queue.JobKind) Trigger { return Trigger{Kind: Failed, Job: j} }
+	for _, vm := range []model.VMState{model.VMActive, model.VMStopped} {
+		for _, a := range []Action{ActionResize, ActionMigrate} {
+			n := next(vm, model.TaskResizePrep, queue.JobSchedule, queue.JobSchedule, string(a))
+			n.EndsScreen = true // the guest moves: its console with it
+			add(State{vm, model.TaskNone}, Trigger{Kind: Request, Action: a}, n)
+		}
+		prep, out, fin, back := State{vm, model.TaskResizePrep}, State{vm, model.TaskResizeMigrating},
+			State{vm, model.TaskResizeFinish}, State{vm, model.TaskResizeReverting}
+		add(prep, Trigger{Kind: Placed}, next(vm, model.TaskResizeMigrating, queue.JobResizeOut, queue.JobResizeOut, "resize"))
+		add(prep, Trigger{Kind: Unplaced}, next(vm, model.TaskNone, "", queue.JobSchedule, "resize"))
+		add(out, done(queue.JobResizeOut), next(vm, model.TaskResizeFinish, queue.JobResizeIn, queue.JobResizeOut, "resize"))
+		// The source started its guest again before it reported failure.
+		add(out, failed(queue.JobResizeOut), next(vm, model.TaskNone, "", queue.JobResizeOut, "resize"))
+		add(fin, done(queue.JobResizeIn), next(model.VMResized, model.TaskNone, "", queue.JobResizeIn, "resize"))
+		add(fin, failed(queue.JobResizeIn), next(vm, model.TaskResizeReverting, queue.JobFinishRevert, queue.JobResizeIn, "resize"))
+		add(back, done(queue.JobFinishRevert), next(vm, model.TaskNone, "", queue.JobFinishRevert, "resize"))
+		add(back, failed(queue.JobFinishRevert), next(model.VMError, model.TaskNone, "", queue.JobFinishRevert, "resize"))
+	}
+	// From VERIFY_RESIZE. Done ends ACTIVE; the move's effects make it
+	// STOPPED when the guest reported off (Nova's power-state rule).
+	resized := model.VMResized
+	add(State{resized, model.TaskNone}, Trigger{Kind: Request, Action: ActionConfirm},
+		next(resized, model.TaskResizeConfirming, queue.JobConfirmMove, queue.JobConfirmMove, string(ActionConfirm)))
+	confirming := State{resized, model.TaskResizeConfirming}
+	add(confirming, done(queue.JobConfirmMove), next(model.VMActive, model.TaskNone, "", queue.JobConfirmMove, "confirmResize"))
+	add(confirming, failed(queue.JobConfirmMove), next(model.VMError, model.TaskNone, "", queue.JobConfirmMove, "confirmResize"))
+	revert := next(resized, model.TaskResizeReverting, queue.JobRevertMove, queue.JobRevertMove, string(ActionRevert))
+	revert.EndsScreen = true
+	add(State{resized, model.TaskNone}, Trigger{Kind: Request, Action: ActionRevert}, revert)
+	reverting := State{resized, model.TaskResizeReverting}
+	add(reverting, done(queue.JobRevertMove),
+		next(resized, model.TaskResizeReverting, queue.JobFinishRevert, queue.JobRevertMove, "revertResize"))
+	add(reverting, failed(queue.JobRevertMove), next(model.VMError, model.TaskNone, "", queue.JobRevertMove, "revertResize"))
+	add(reverting, done(queue.JobFinishRevert), next(model.VMActive, model.TaskNone, "", queue.JobFinishRevert, "revertResize"))
+	add(reverting, failed(queue.JobFinishRevert), next(model.VMError, model.TaskNone, "", queue.JobFinishRevert, "revertResize"))
 }
 
 // Transition returns what trigger does to an instance in state from. An
@@ -432,6 +497,8 @@ func taskJob(st State) (job queue.JobKind, hard bool, record string) {
 		switch {
 		case (e.by.Kind == Request || e.by.Kind == Placed) && n.Job != "":
 			return n.Job, n.Hard, n.Record
+		case (e.by.Kind == Done || e.by.Kind == Failed) && n.Job != "" && e.from != n.State:
+			return n.Job, false, n.Record // the next step of a move
 		case e.by.Kind == Progressed:
 			return e.by.Job, false, n.Record
 		}

@@ -80,8 +80,28 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 		}
 		return nil
 	}
-	up, err := s.hostUp(ctx, tx, in.Host, now)
+	var kept queue.Job
+	if len(in.TaskJob) > 0 && json.Unmarshal(in.TaskJob, &kept) == nil && kept.ActionID == actionID && kept.Kind != "" {
+		job = kept.Kind
+	}
+	target := in.Host
+	if end, move := moveJobs[job]; move {
+		// A move's step runs on one of its two hosts.
+		m, err := tx.OpenMigration(ctx, in.ID)
+		if err != nil {
+			return ignoreNotFound(err)
+		}
+		target = end.host(m)
+	}
+	up, err := s.hostUp(ctx, tx, target, now)
 	if err != nil {
+		return err
+	}
+	if _, move := moveJobs[job]; move && !up {
+		// Given up as if the host had failed it: the move's own rules
+		// (claims, the next step on the other host) apply.
+		_, _, err := s.finishJob(ctx, tx, in, queue.Event{Kind: queue.EventFailed, Job: job, InstanceID: in.ID,
+			ActionID: actionID, Host: target, Details: "compute host " + target + " is down", At: now})
 		return err
 	}
 	if !up {
@@ -113,8 +133,7 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 			"compute host "+in.Host+" is down", now)
 	}
 	j := queue.Job{V: queue.Version, Kind: job, Hard: hard, InstanceID: in.ID, ActionID: actionID}
-	var kept queue.Job
-	if len(in.TaskJob) > 0 && json.Unmarshal(in.TaskJob, &kept) == nil && kept.ActionID == actionID && kept.Kind != "" {
+	if kept.Kind != "" {
 		j = kept // as sent, with what the row does not hold (a snapshot's image)
 	}
 	if j.Kind == "" {
@@ -136,7 +155,13 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 	if j.Rescue != nil && j.Rescue.Image != nil {
 		j.Rescue.Image.URL = s.opt.ImageURL(j.Rescue.Image.ID)
 	}
-	return s.sendAgain(ctx, tx, in, queue.HostStream(s.opt.RedisPrefix, in.Host), j)
+	if j.Move != nil && j.Move.PutURL != "" {
+		j.Move.PutURL = s.opt.DiskPutURL(j.Move.Migration)
+	}
+	if j.Move != nil && j.Move.GetURL != "" {
+		j.Move.GetURL = s.opt.DiskGetURL(j.Move.Migration)
+	}
+	return s.sendAgain(ctx, tx, in, queue.HostStream(s.opt.RedisPrefix, target), j)
 }
 
 func (s *Service) sendAgain(ctx context.Context, tx *store.Store, in model.Instance, stream string, j queue.Job) error {

@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -32,9 +33,8 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		if err != nil {
 			return nil // done already, or deleted meanwhile
 		}
-		hosts, err := tx.Hosts(ctx)
-		if err != nil {
-			return err
+		if in.TaskState == model.TaskResizePrep {
+			return s.placeMove(ctx, tx, in, job, placed)
 		}
 		bootImage := in.ImageID
 		if in.VMState == model.VMShelvedOffloaded {
@@ -46,54 +46,13 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 				"image missing at scheduling time")
 		}
 		now := time.Now()
-		live := s.liveness(ctx)
-		cands := make([]scheduler.Host, 0, len(hosts))
-		for _, h := range hosts {
-			cands = append(cands, scheduler.Host{Name: h.Host, AZ: h.AZ, Enabled: !h.Disabled,
-				Up: live.up(h, now, s.opt.AgentLiveness), HypervisorType: h.HypervisorType, Arch: h.Arch,
-				VCPUs: h.VCPUs, VCPUsUsed: h.VCPUsUsed, MemoryMB: h.MemoryMB, MemoryMBUsed: h.MemoryMBUsed,
-				DiskGB: h.DiskGB, DiskGBUsed: h.DiskGBUsed, RunningVMs: h.RunningVMs})
-		}
-		groupPolicy, groupHosts, err := tx.GroupPlacement(ctx, in.ID)
-		if err != nil {
-			return err
-		}
 		req := scheduler.Request{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, DiskGB: in.RootGB, AZ: in.AvailabilityZone,
-			ImageProps: im.Properties, IgnoreHosts: in.TriedHosts, GroupPolicy: groupPolicy, GroupHosts: groupHosts}
-		cfg := s.opt.Scheduler.Effective() // the claim must use the ratios the filters used
-		ranked, err := scheduler.Place(cands, req, cfg)
+			ImageProps: im.Properties, IgnoreHosts: in.TriedHosts}
+		host, err := s.placeOn(ctx, tx, in, req, now, func(h string, r store.Ratios, live time.Time, skipBusy bool) (store.ClaimResult, error) {
+			return tx.Claim(ctx, h, in.VCPUs, in.MemoryMB, in.RootGB, r, live, skipBusy)
+		})
 		if err != nil && !errors.Is(err, scheduler.ErrNoValidHost) {
 			return err
-		}
-		ratios := store.Ratios{CPU: cfg.CPUAllocationRatio, RAM: cfg.RAMAllocationRatio, Disk: cfg.DiskAllocationRatio}
-		// Claim in ranking order, first passing over hosts another launch
-		// is claiming right now, then waiting for those if nothing else fit.
-		var busy []scheduler.Host
-		claim := func(h scheduler.Host, skipBusy bool) (bool, error) {
-			r, err := tx.Claim(ctx, h.Name, in.VCPUs, in.MemoryMB, in.RootGB, ratios, live.claimCutoff(now, s.opt.AgentLiveness), skipBusy)
-			if r == store.Busy {
-				busy = append(busy, h)
-			}
-			return r == store.Claimed, err
-		}
-		var host string
-		for _, h := range ranked {
-			if ok, err := claim(h, true); err != nil {
-				return err
-			} else if ok {
-				host = h.Name
-				break
-			}
-		}
-		for _, h := range busy {
-			if host != "" {
-				break
-			}
-			if ok, err := claim(h, false); err != nil {
-				return err
-			} else if ok {
-				host = h.Name
-			}
 		}
 		if host != "" {
 			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
@@ -112,16 +71,148 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 				Build: s.buildSpec(in, im),
 			})
 		}
-		details := "every candidate host was taken by other launches before this claim"
-		if err != nil {
-			details = err.Error()
-		}
-		return s.failPlacement(ctx, tx, in, job.ActionID, "", Trigger{Kind: Unplaced}, noValidHost+"There are not enough hosts available.", details)
+		return s.failPlacement(ctx, tx, in, job.ActionID, "", Trigger{Kind: Unplaced}, noValidHost+"There are not enough hosts available.",
+			unplacedDetails(err))
 	})
 	if err == nil {
 		s.opt.Kick()
 	}
 	return err
+}
+
+// unplacedDetails says why placement found no host, for admins.
+func unplacedDetails(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "every candidate host was taken by other launches before this claim"
+}
+
+// claimFunc claims what an instance needs on a host.
+type claimFunc func(host string, r store.Ratios, liveSince time.Time, skipBusy bool) (store.ClaimResult, error)
+
+// placeOn ranks the hosts for req (the instance's server group added) and
+// claims on the first that takes the claim: first passing over hosts
+// another launch is claiming right now, then waiting for those if nothing
+// else fit. It returns the host, or "" with scheduler.ErrNoValidHost (the
+// filters' report) or nil (every host taken meanwhile).
+func (s *Service) placeOn(ctx context.Context, tx *store.Store, in model.Instance, req scheduler.Request, now time.Time, claim claimFunc) (string, error) {
+	hosts, err := tx.Hosts(ctx)
+	if err != nil {
+		return "", err
+	}
+	live := s.liveness(ctx)
+	cands := make([]scheduler.Host, 0, len(hosts))
+	for _, h := range hosts {
+		cands = append(cands, scheduler.Host{Name: h.Host, AZ: h.AZ, Enabled: !h.Disabled,
+			Up: live.up(h, now, s.opt.AgentLiveness), HypervisorType: h.HypervisorType, Arch: h.Arch,
+			VCPUs: h.VCPUs, VCPUsUsed: h.VCPUsUsed, MemoryMB: h.MemoryMB, MemoryMBUsed: h.MemoryMBUsed,
+			DiskGB: h.DiskGB, DiskGBUsed: h.DiskGBUsed, RunningVMs: h.RunningVMs})
+	}
+	if req.GroupPolicy, req.GroupHosts, err = tx.GroupPlacement(ctx, in.ID); err != nil {
+		return "", err
+	}
+	cfg := s.opt.Scheduler.Effective() // the claim must use the ratios the filters used
+	ranked, placeErr := scheduler.Place(cands, req, cfg)
+	if placeErr != nil && !errors.Is(placeErr, scheduler.ErrNoValidHost) {
+		return "", placeErr
+	}
+	ratios := store.Ratios{CPU: cfg.CPUAllocationRatio, RAM: cfg.RAMAllocationRatio, Disk: cfg.DiskAllocationRatio}
+	cutoff := live.claimCutoff(now, s.opt.AgentLiveness)
+	var busy []scheduler.Host
+	for _, h := range ranked {
+		r, err := claim(h.Name, ratios, cutoff, true)
+		if err != nil {
+			return "", err
+		}
+		switch r {
+		case store.Claimed:
+			return h.Name, nil
+		case store.Busy:
+			busy = append(busy, h)
+		}
+	}
+	for _, h := range busy {
+		if r, err := claim(h.Name, ratios, cutoff, false); err != nil || r == store.Claimed {
+			return h.Name, err
+		}
+	}
+	return "", placeErr
+}
+
+// placeMove places a resize or migration: a destination for the new
+// flavor (never the source, unless a resize may stay there), its claim
+// held by the migration, and the source told to send the disk out. With
+// no destination the instance stays where it is, as it was.
+func (s *Service) placeMove(ctx context.Context, tx *store.Store, in model.Instance, job queue.Job, placed Next) error {
+	m, err := tx.OpenMigration(ctx, in.ID)
+	if err != nil {
+		return ignoreNotFound(err)
+	}
+	now := time.Now()
+	req := scheduler.Request{VCPUs: m.NewFlavor.VCPUs, MemoryMB: m.NewFlavor.RAMMB, DiskGB: m.NewFlavor.DiskGB,
+		AZ: in.AvailabilityZone}
+	if m.Type == "migration" || !s.opt.AllowResizeToSameHost {
+		req.IgnoreHosts = []string{m.SourceHost}
+	}
+	if m.RequestedHost != "" {
+		req.OnlyHost = m.RequestedHost
+	}
+	if im, err := tx.Image(ctx, in.ImageID); err == nil {
+		req.ImageProps = im.Properties
+	}
+	host, err := s.placeOn(ctx, tx, in, req, now, func(h string, r store.Ratios, live time.Time, skipBusy bool) (store.ClaimResult, error) {
+		return tx.ClaimMigrationDest(ctx, m, h, r, live, skipBusy)
+	})
+	if err != nil && !errors.Is(err, scheduler.ErrNoValidHost) {
+		return err
+	}
+	if host == "" {
+		return s.unplacedMove(ctx, tx, in, m, job.ActionID, unplacedDetails(err))
+	}
+	m.DestHost = host
+	j := queue.Job{V: queue.Version, Kind: placed.Job, InstanceID: in.ID, RequestID: job.RequestID, ActionID: job.ActionID}
+	u := store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState}, FromTask: []model.TaskState{in.TaskState},
+		TaskState: &placed.Task}
+	src, err := s.shapeMove(ctx, tx, in, m, &j, &u)
+	if err != nil {
+		return err
+	}
+	if u.TaskJob, err = json.Marshal(j); err != nil {
+		return err
+	}
+	if err := tx.UpdateInstance(ctx, u); err != nil {
+		return err
+	}
+	if err := tx.FinishEvent(ctx, job.ActionID, moveEvents[queue.JobSchedule], "", "Success", "", now); err != nil {
+		return err
+	}
+	if err := tx.StartEvent(ctx, job.ActionID, placed.Event, src, now); err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, src), j)
+}
+
+// unplacedMove ends a move no host could take: the instance stays on its
+// source with its old flavor and claim, a fault says why.
+func (s *Service) unplacedMove(ctx context.Context, tx *store.Store, in model.Instance, m model.Migration, actionID int64, details string) error {
+	next, err := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: Unplaced})
+	if err != nil {
+		return nil
+	}
+	now := time.Now().UTC()
+	if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+		FromTask: []model.TaskState{in.TaskState}, TaskState: &next.Task, Flavor: &m.OldFlavor,
+		Fault: &model.Fault{Code: 500, Message: noValidHost + "There are not enough hosts available.", Details: details, Created: now}}); err != nil {
+		return ignoreConflict(err)
+	}
+	if err := tx.UpdateMigration(ctx, store.MigrationUpdate{ID: m.ID, Status: model.MigrationError}); err != nil {
+		return err
+	}
+	if err := s.endMove(ctx, tx, m, source); err != nil {
+		return err
+	}
+	return tx.FinishEvent(ctx, actionID, next.Event, "", "Error", details, now)
 }
 
 func (s *Service) buildSpec(in model.Instance, im model.Image) *queue.Build {

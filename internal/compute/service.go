@@ -44,6 +44,14 @@ type Options struct {
 	// data without a token (signed, expiring).
 	Images    Images
 	UploadURL func(imageID string) string
+	// DiskPutURL and DiskGetURL are where a move's source sends the
+	// instance's disk and its destination fetches it (the relay; signed).
+	DiskPutURL, DiskGetURL func(migration string) string
+	// ResizeConfirmWindow confirms a resize left in VERIFY_RESIZE that
+	// long (0: never); AllowResizeToSameHost lets a resize stay on its
+	// host (Nova's allow_resize_to_same_host).
+	ResizeConfirmWindow   time.Duration
+	AllowResizeToSameHost bool
 	// Kick wakes the outbox relay after a commit; nil is fine.
 	Kick func()
 	// Consoles issues and revokes console tokens; nil: no consoles.
@@ -59,6 +67,7 @@ type Images interface {
 	Create(ctx context.Context, caller *model.Token, in image.Input) (model.Image, error)
 	Discard(ctx context.Context, id string) error // only an image that is not active
 	Drop(ctx context.Context, id string) error    // whatever its status
+	RemoveDisk(migration string) error            // a move's relayed disk
 }
 
 // Service is the compute service shared by the API, the portal and the

@@ -35,6 +35,11 @@ func (s *Service) Shelve(ctx context.Context, caller *model.Token, id, requestID
 type afterJob struct {
 	dropImage string // delete this image once committed
 	offload   bool   // offload the instance now (shelved, ShelvedOffload 0)
+	// chain is a move's next step, for chainHost; removeDisk the
+	// migration whose relayed disk goes once committed.
+	chain      *queue.Job
+	chainHost  string
+	removeDisk string
 }
 
 // jobEffects adds to a finished job's update what the job means beyond

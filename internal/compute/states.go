@@ -7,6 +7,12 @@ import (
 // Status maps vm_state and task_state to the API status clients wait on
 // (Nova's api/openstack/common.py state map).
 func Status(vm model.VMState, task model.TaskState) string {
+	switch task {
+	case model.TaskResizePrep, model.TaskResizeMigrating, model.TaskResizeFinish:
+		return "RESIZE"
+	case model.TaskResizeReverting:
+		return "REVERT_RESIZE"
+	}
 	switch vm {
 	case model.VMBuilding:
 		return "BUILD"
@@ -27,6 +33,8 @@ func Status(vm model.VMState, task model.TaskState) string {
 		return "SHUTOFF"
 	case model.VMRescued:
 		return "RESCUE"
+	case model.VMResized:
+		return "VERIFY_RESIZE"
 	case model.VMShelved:
 		return "SHELVED"
 	case model.VMShelvedOffloaded:
@@ -60,6 +68,8 @@ func StatusFilter(status string) ([]model.VMState, bool) {
 		return []model.VMState{model.VMStopped}, true
 	case "RESCUE":
 		return []model.VMState{model.VMRescued}, true
+	case "VERIFY_RESIZE", "REVERT_RESIZE":
+		return []model.VMState{model.VMResized}, true
 	case "SHELVED":
 		return []model.VMState{model.VMShelved}, true
 	case "SHELVED_OFFLOADED":

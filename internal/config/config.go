@@ -81,7 +81,12 @@ type Config struct {
 	// ReclaimInstanceInterval is Nova's reclaim_instance_interval in
 	// seconds: 0 deletes at once; N soft-deletes, restorable for N seconds.
 	ReclaimInstanceInterval int
-	Scheduler               SchedulerConfig
+	// ResizeConfirmWindow is Nova's resize_confirm_window in seconds: a
+	// resize left in VERIFY_RESIZE that long is confirmed (0: never).
+	ResizeConfirmWindow int
+	// AllowResizeToSameHost is Nova's allow_resize_to_same_host.
+	AllowResizeToSameHost bool
+	Scheduler             SchedulerConfig
 
 	// DBAcquireTimeout bounds waiting for a PostgreSQL connection (and
 	// connecting): past it a request answers 503 rather than queueing.
@@ -248,6 +253,10 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 		"seconds a shelved instance keeps its host (0: none, -1: until offloaded by hand)", &errs)
 	s.integer(&c.ReclaimInstanceInterval, "reclaim-instance-interval", "NIMBUS_RECLAIM_INSTANCE_INTERVAL", 0,
 		"seconds a deleted instance stays restorable (0: deleted at once)", &errs)
+	s.integer(&c.ResizeConfirmWindow, "resize-confirm-window", "NIMBUS_RESIZE_CONFIRM_WINDOW", 0,
+		"seconds after which a resize waiting in VERIFY_RESIZE is confirmed (0: never)", &errs)
+	s.boolean(&c.AllowResizeToSameHost, "allow-resize-to-same-host", "NIMBUS_ALLOW_RESIZE_TO_SAME_HOST", false,
+		"a resize may stay on its host", &errs)
 	sc := &c.Scheduler
 	s.float(&sc.CPUAllocationRatio, "cpu-allocation-ratio", "NIMBUS_CPU_ALLOCATION_RATIO", 16, "vCPUs per physical CPU", &errs)
 	s.float(&sc.RAMAllocationRatio, "ram-allocation-ratio", "NIMBUS_RAM_ALLOCATION_RATIO", 1.5, "RAM overcommit", &errs)

@@ -164,7 +164,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 	s.compute = compute.New(st, log, compute.Options{
 		RedisPrefix: cfg.RedisPrefix, BuildTimeout: cfg.BuildTimeout, AgentLiveness: cfg.AgentLiveness,
 		TaskResend: cfg.TaskResend, ShelvedOffload: time.Duration(cfg.ShelvedOffloadTime) * time.Second,
-		Reclaim: time.Duration(cfg.ReclaimInstanceInterval) * time.Second,
+		Reclaim:             time.Duration(cfg.ReclaimInstanceInterval) * time.Second,
+		ResizeConfirmWindow: time.Duration(cfg.ResizeConfirmWindow) * time.Second, AllowResizeToSameHost: cfg.AllowResizeToSameHost,
 		Scheduler: scheduler.Config{CPUAllocationRatio: sc.CPUAllocationRatio, RAMAllocationRatio: sc.RAMAllocationRatio,
 			DiskAllocationRatio: sc.DiskAllocationRatio, RAMWeightMultiplier: sc.RAMWeightMultiplier,
 			CPUWeightMultiplier: sc.CPUWeightMultiplier},
@@ -174,6 +175,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 		Images: s.images,
 		UploadURL: func(id string) string {
 			return cfg.PublicURL + image.SignedUploadPath(s.imageSecret, id, time.Now().Add(snapshotUploadTime))
+		},
+		DiskPutURL: func(id string) string {
+			return cfg.PublicURL + image.SignedDiskPutPath(s.imageSecret, id, time.Now().Add(snapshotUploadTime))
+		},
+		DiskGetURL: func(id string) string {
+			return cfg.PublicURL + image.SignedDiskGetPath(s.imageSecret, id, time.Now().Add(cfg.BuildTimeout+time.Hour))
 		},
 		Kick:     kick.Kick,
 		Consoles: s.consoles, ConsoleURL: cfg.ConsolePublicURL, RDB: s.rdb,

@@ -21,8 +21,11 @@ const (
 	// VMSoftDeleted is deleted but restorable until reclaimed (Nova's
 	// soft delete, when NIMBUS_RECLAIM_INSTANCE_INTERVAL is set).
 	VMSoftDeleted VMState = "soft-delete"
-	VMError       VMState = "error"
-	VMDeleted     VMState = "deleted"
+	// VMResized runs on its new host (or flavor) until the resize is
+	// confirmed or reverted (the API's VERIFY_RESIZE).
+	VMResized VMState = "resized"
+	VMError   VMState = "error"
+	VMDeleted VMState = "deleted"
 )
 
 // TaskState is Nova's task_state: what is being done to the instance.
@@ -59,6 +62,15 @@ const (
 	TaskUnshelving                 TaskState = "unshelving"
 	TaskSoftDeleting               TaskState = "soft-deleting"
 	TaskRestoring                  TaskState = "restoring"
+	// A resize or migration: the destination being chosen, the source
+	// copying the disk out, the destination starting it; then confirm
+	// (the source's copy removed) or revert (the destination's removed,
+	// the source's started again).
+	TaskResizePrep       TaskState = "resize_prep"
+	TaskResizeMigrating  TaskState = "resize_migrating"
+	TaskResizeFinish     TaskState = "resize_finish"
+	TaskResizeConfirming TaskState = "resize_confirming"
+	TaskResizeReverting  TaskState = "resize_reverting"
 )
 
 // PowerState is a domain's power: what a host's hypervisor driver sees,

@@ -100,6 +100,10 @@ const (
 	DeleteServerGroup   Op = "os_compute_api:os-server-groups:delete"
 	// ResetState sets an instance's state by hand.
 	ResetState Op = "os_compute_api:os-admin-actions:reset_state"
+	// MigrateServer moves an instance to another host (cold), and
+	// ListMigrations lists moves (os-migrations, /servers/{id}/migrations).
+	MigrateServer  Op = "os_compute_api:os-migrate-server:migrate"
+	ListMigrations Op = "os_compute_api:os-migrations:index"
 	// Server metadata and tags: Nova names each route's operation.
 	ListServerMetadata    Op = "os_compute_api:server-metadata:index"
 	ShowServerMetadata    Op = "os_compute_api:server-metadata:show"
@@ -221,6 +225,8 @@ var table = map[Op]Rule{
 	OverrideLock:        Admin,
 	ShelveOffload:       Admin,
 	ResetState:          Admin,
+	MigrateServer:       Admin,
+	ListMigrations:      Admin,
 	CreateServerGroup:   ProjectMember,
 	ListServerGroups:    ProjectReader,
 	ListAllServerGroups: Admin,

@@ -45,6 +45,12 @@ const (
 	JobUnshelve   JobKind = "unshelve"       // power a shelved (not offloaded) domain on
 	JobSoftDelete JobKind = "soft_delete"    // power off a soft-deleted instance; its disks stay
 	JobRestore    JobKind = "restore"        // power a soft-deleted instance on again
+	// A resize or cold migration (Migration says where the disk goes):
+	JobResizeOut    JobKind = "resize_out"     // source: power off, park the domain's files, send the disk out
+	JobResizeIn     JobKind = "resize_in"      // destination: fetch the disk, define and start the new domain
+	JobConfirmMove  JobKind = "confirm_resize" // source: remove the parked files
+	JobRevertMove   JobKind = "revert_resize"  // destination: remove its domain and files
+	JobFinishRevert JobKind = "finish_revert"  // source: the parked files back, the old domain defined and started
 )
 
 // Job is a unit of work for the scheduler or an agent. It carries ids and
@@ -61,6 +67,19 @@ type Job struct {
 	Build    *Build    `json:"build,omitempty"`
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Rescue   *Rescue   `json:"rescue,omitempty"`
+	Move     *Move     `json:"move,omitempty"`
+}
+
+// Move is where a resized or migrated instance's disk goes: the source
+// sends it to PutURL, the destination fetches it from GetURL and checks
+// SHA512 (the controller's relay, see internal/image/disks.go).
+type Move struct {
+	Migration string `json:"migration"` // the migration's uuid, naming the relayed disk
+	PutURL    string `json:"put_url,omitempty"`
+	GetURL    string `json:"get_url,omitempty"`
+	SHA512    string `json:"sha512,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	RootGB    int    `json:"root_gb"` // the new flavor's root disk: the disk grows to it
 }
 
 // Rescue is what an agent boots a rescued instance from.
@@ -150,7 +169,10 @@ type Event struct {
 	Retryable  bool             `json:"retryable,omitempty"`
 	Instances  []string         `json:"instances,omitempty"` // inventory: the host's domains
 	ImageID    string           `json:"image_id,omitempty"`  // a snapshot's image
-	At         time.Time        `json:"at"`
+	// SHA512 and Size are the disk a resize_out sent to the relay.
+	SHA512 string    `json:"sha512,omitempty"`
+	Size   int64     `json:"size,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // DoneKey is where the agent of host keeps the event that ended job j,

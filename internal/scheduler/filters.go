@@ -147,7 +147,10 @@ func uniq(xs []string) []string {
 
 func checkIgnoreHosts(h *Host, in *filterInput) string {
 	if _, ok := in.ignore[h.Name]; ok {
-		return "host was already tried for this request"
+		return "host was already tried for this request, or is where the instance moves from"
+	}
+	if in.req.OnlyHost != "" && h.Name != in.req.OnlyHost {
+		return "the request names host " + in.req.OnlyHost
 	}
 	return ""
 }

@@ -36,7 +36,9 @@ type Request struct {
 	DiskGB      int
 	AZ          string            // "" = any
 	ImageProps  map[string]string // image properties, e.g. hw_architecture, img_hv_type
-	IgnoreHosts []string          // hosts already tried (rescheduling)
+	IgnoreHosts []string          // hosts already tried (rescheduling), or a move's source
+	// OnlyHost is the one host an admin named (a migration's target).
+	OnlyHost string
 	// GroupPolicy is the policy of the server group the instance belongs
 	// to ("" for none); GroupHosts the hosts of its other members, once
 	// per member.

@@ -249,6 +249,8 @@ type InstanceUpdate struct {
 	// Lock locks the instance (Unlock unlocks it).
 	Lock   *model.Lock
 	Unlock bool
+	// Flavor is a resize's flavor (its id, name, vcpus, RAM and disk).
+	Flavor *model.Flavor
 }
 
 // UpdateInstance applies u; ErrConflict when the instance is not in the
@@ -272,6 +274,13 @@ func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
 	}
 	if u.PowerState != nil {
 		set("power_state", int(*u.PowerState))
+	}
+	if u.Flavor != nil {
+		set("flavor_id", u.Flavor.ID)
+		set("flavor_name", u.Flavor.Name)
+		set("vcpus", u.Flavor.VCPUs)
+		set("memory_mb", u.Flavor.RAMMB)
+		set("root_gb", u.Flavor.DiskGB)
 	}
 	if u.Host != nil {
 		set("host", *u.Host)

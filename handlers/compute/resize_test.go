@@ -1,0 +1,149 @@
+package compute_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
+)
+
+// TestResizeAndMigrateOnTheTestDriver: two test-driver hosts. A resize
+// to m1.small goes to the other host (RESIZE -> VERIFY_RESIZE), the
+// flavor and quota usage are the new one's from the request on, both
+// hosts hold a claim until confirm, after which only the destination
+// does; a revert brings the server back to its host and flavor with the
+// destination's claim gone; an admin's migrate moves it to the named host
+// with the same flavor. Refusals: the same flavor, a smaller disk, over
+// quota (403 before anything moves), confirm with nothing to confirm,
+// migrate by a member. os-migrations lists each with its status.
+func TestResizeAndMigrateOnTheTestDriver(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "host-a")
+	tc.StartAgent(t, "host-b")
+	tc.WaitHosts(t, 2)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	r := tc.CreateServer(t, demo, map[string]any{"name": "vm1", "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
+	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	s := tc.WaitStatus(t, admin, id, "ACTIVE", time.Minute)
+	home := s["OS-EXT-SRV-ATTR:host"].(string)
+	other := map[string]string{"host-a": "host-b", "host-b": "host-a"}[home]
+
+	memUsed := func() map[string]float64 {
+		t.Helper()
+		out := map[string]float64{}
+		for _, h := range tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil).JSON(t)["hypervisors"].([]any) {
+			m := h.(map[string]any)
+			out[m["hypervisor_hostname"].(string)] = m["memory_mb_used"].(float64)
+		}
+		return out
+	}
+	ramUsed := func() float64 {
+		t.Helper()
+		return tc.Do(t, "GET", "/compute/v2.1/limits", demo, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)["totalRAMUsed"].(float64)
+	}
+	before := memUsed()
+
+	// Refused before anything moves.
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "1"}}, 400)
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "nope"}}, 400)
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{}}, 400)
+	act(t, tc, demo, id, map[string]any{"confirmResize": nil}, 409)
+	act(t, tc, demo, id, map[string]any{"migrate": nil}, 403)
+	tiny := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{
+		"name": "m1.nodisk", "ram": 256, "vcpus": 1, "disk": 0, "id": "tiny0"}})
+	if tiny.Status != 200 {
+		t.Fatalf("create flavor: %d %s", tiny.Status, tiny.Body)
+	}
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "tiny0"}}, 400) // the disk would shrink
+	projectID := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, admin, nil).JSON(t)["server"].(map[string]any)["tenant_id"].(string)
+	if q := tc.Do(t, "PUT", "/compute/v2.1/os-quota-sets/"+projectID, admin,
+		map[string]any{"quota_set": map[string]any{"ram": 1024}}); q.Status != 200 {
+		t.Fatalf("set quota: %d %s", q.Status, q.Body)
+	}
+	if r := act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 403); r.Status == 403 {
+		if got := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)["status"]; got != "ACTIVE" {
+			t.Errorf("status after a refused resize: %v", got)
+		}
+	}
+	tc.Do(t, "PUT", "/compute/v2.1/os-quota-sets/"+projectID, admin, map[string]any{"quota_set": map[string]any{"ram": -1}})
+
+	// Resize, then revert.
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 202)
+	if got := ramUsed(); got != 2048 {
+		t.Errorf("RAM used counted %v from the resize request on, want the new flavor's 2048", got)
+	}
+	s = tc.WaitStatus(t, admin, id, "VERIFY_RESIZE", time.Minute)
+	if s["OS-EXT-SRV-ATTR:host"] != other || s["flavor"].(map[string]any)["id"] != "2" {
+		t.Errorf("resized: host %v flavor %v, want %s flavor 2", s["OS-EXT-SRV-ATTR:host"], s["flavor"], other)
+	}
+	mid := memUsed()
+	if mid[home] != before[home] || mid[other] != before[other]+2048 {
+		t.Errorf("claims in VERIFY_RESIZE %v (before %v): the source keeps its 512, the destination holds 2048", mid, before)
+	}
+	migs := tc.Do(t, "GET", "/compute/v2.1/os-migrations?instance_uuid="+id, admin, nil, "OpenStack-API-Version", "compute 2.56").JSON(t)["migrations"].([]any)
+	if len(migs) != 1 || migs[0].(map[string]any)["status"] != "finished" || migs[0].(map[string]any)["migration_type"] != "resize" ||
+		migs[0].(map[string]any)["dest_compute"] != other {
+		t.Errorf("os-migrations: %v", migs)
+	}
+	if got := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/migrations", admin, nil).JSON(t)["migrations"].([]any); len(got) != 1 {
+		t.Errorf("server migrations in progress: %v", got)
+	}
+	act(t, tc, demo, id, map[string]any{"os-stop": nil}, 409)
+	act(t, tc, demo, id, map[string]any{"revertResize": nil}, 202)
+	s = tc.WaitStatus(t, admin, id, "ACTIVE", time.Minute)
+	if s["OS-EXT-SRV-ATTR:host"] != home || s["flavor"].(map[string]any)["id"] != "1" {
+		t.Errorf("reverted: host %v flavor %v, want %s flavor 1", s["OS-EXT-SRV-ATTR:host"], s["flavor"], home)
+	}
+	controllertest.WaitFor(t, 10*time.Second, "claims back as before", func() bool {
+		m := memUsed()
+		return m[home] == before[home] && m[other] == before[other]
+	})
+	if got := ramUsed(); got != 512 {
+		t.Errorf("RAM used %v after revert, want 512", got)
+	}
+
+	// Resize again and confirm.
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 202)
+	tc.WaitStatus(t, admin, id, "VERIFY_RESIZE", time.Minute)
+	act(t, tc, demo, id, map[string]any{"confirmResize": nil}, 204)
+	s = tc.WaitStatus(t, admin, id, "ACTIVE", time.Minute)
+	if s["OS-EXT-SRV-ATTR:host"] != other {
+		t.Errorf("confirmed on %v, want %s", s["OS-EXT-SRV-ATTR:host"], other)
+	}
+	controllertest.WaitFor(t, 10*time.Second, "the source's claim released", func() bool {
+		m := memUsed()
+		return m[home] == before[home]-512 && m[other] == before[other]+2048
+	})
+
+	// An admin migrates it back to the named host, stopped; it stays
+	// stopped, and confirm ends it SHUTOFF.
+	act(t, tc, demo, id, map[string]any{"os-stop": nil}, 202)
+	tc.WaitStatus(t, admin, id, "SHUTOFF", time.Minute)
+	r = tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", admin, map[string]any{"migrate": map[string]any{"host": home}},
+		"OpenStack-API-Version", "compute 2.56")
+	if r.Status != 202 {
+		t.Fatalf("migrate: %d %s", r.Status, r.Body)
+	}
+	s = tc.WaitStatus(t, admin, id, "VERIFY_RESIZE", time.Minute)
+	if s["OS-EXT-SRV-ATTR:host"] != home || s["OS-EXT-STS:power_state"] != 4.0 {
+		t.Errorf("migrated: host %v power %v, want %s and off", s["OS-EXT-SRV-ATTR:host"], s["OS-EXT-STS:power_state"], home)
+	}
+	act(t, tc, demo, id, map[string]any{"confirmResize": nil}, 204)
+	tc.WaitStatus(t, admin, id, "SHUTOFF", time.Minute)
+	migs = tc.Do(t, "GET", "/compute/v2.1/os-migrations?instance_uuid="+id, admin, nil, "OpenStack-API-Version", "compute 2.56").JSON(t)["migrations"].([]any)
+	statuses := []string{}
+	for _, m := range migs {
+		statuses = append(statuses, m.(map[string]any)["migration_type"].(string)+":"+m.(map[string]any)["status"].(string))
+	}
+	if len(statuses) != 3 || statuses[0] != "migration:confirmed" || statuses[1] != "resize:confirmed" || statuses[2] != "resize:reverted" {
+		t.Errorf("os-migrations newest first: %v", statuses)
+	}
+	// Deleting it leaves no claim anywhere.
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
+		t.Fatalf("delete: %d", r.Status)
+	}
+	controllertest.WaitFor(t, 30*time.Second, "no claims left", func() bool {
+		m := memUsed()
+		return m[home] == before[home]-512 && m[other] == before[other]
+	})
+}

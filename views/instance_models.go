@@ -2,6 +2,7 @@ package views
 
 import (
 	"net/url"
+	"strconv"
 
 	"github.com/a-h/templ"
 )
@@ -119,6 +120,24 @@ type InstanceDetail struct {
 	// rebuild may choose.
 	CanSnapshot, CanRebuild bool
 	Images                  []Ref
+	// CanResize shows the Resize form: the current flavor beside each it
+	// may become. VerifyResize shows the banner of a resized instance
+	// waiting for confirm or revert (OldFlavor: what revert goes back to).
+	CanResize    bool
+	Current      Choice
+	Resizes      []ResizeChoice
+	VerifyResize bool
+	OldFlavor    string
+}
+
+// ResizeChoice is a flavor a resize may go to, with the project's cores
+// and RAM in use after it (against their limits, -1 unlimited); Over
+// says that goes over quota.
+type ResizeChoice struct {
+	Choice
+	CoresAfter, CoresLimit int
+	RAMAfter, RAMLimit     int
+	Over                   bool
 }
 
 // ConsoleLog is the Log tab's body.
@@ -171,4 +190,12 @@ func (v InstanceDetail) waitingParam() string {
 		return "&waiting=1"
 	}
 	return ""
+}
+
+// quotaAfter is "used / limit" (or "used" when unlimited).
+func quotaAfter(used, limit int) string {
+	if limit < 0 {
+		return strconv.Itoa(used)
+	}
+	return strconv.Itoa(used) + " / " + strconv.Itoa(limit)
 }

@@ -86,7 +86,8 @@ func (g guestLog) lastTick() int {
 }
 
 // TestQEMULifecycle carries one guest on real QEMU through every instance
-// operation of issue 9 but resize and migrate, driven by the openstack
+// operation of issue 9 (resize and migrate onto a second agent sharing the
+// libvirtd), driven by the openstack
 // CLI, and checks each step three ways: the status the API reaches, what
 // libvirt says of the domain, and what the guest itself prints on its
 // serial console (a marker it keeps on its disk, whether it booted). A
@@ -343,7 +344,82 @@ func TestQEMULifecycle(t *testing.T) {
 		t.Errorf("unshelve: the shelved image is left: %v", left)
 	}
 
-	// 10. os-resetState (admin): the record only; the domain runs on.
+	// 10. Resize and migrate between two hosts: a second agent on the
+	// same libvirtd with its own state directory. Each move really copies
+	// the disk (the marker the guest wrote is found on the other host);
+	// the source keeps its parked copy until confirm, and revert boots
+	// that copy again.
+	step("resize to the second host / revert")
+	dir2 := stateDir(t)
+	startQEMUAgentOf(t, tc, "qemu-life-2", dir2, 2)
+	admin("flavor", "create", "--ram", "768", "--disk", "2", "--vcpus", "1", "m1.resized")
+	parked := filepath.Join(dir, "parked", id)
+	log2 := guestLog{t, filepath.Join(dir2, "instances", id, "console.log")}
+	resized := func(what string) {
+		t.Helper()
+		s := waitStatus(id, "VERIFY_RESIZE", 300*time.Second)
+		if s["OS-EXT-SRV-ATTR:host"] != "qemu-life-2" {
+			t.Errorf("%s: on %v, want qemu-life-2", what, s["OS-EXT-SRV-ATTR:host"])
+		}
+		wantDomstate(what, id, "running (booted)")
+		if bl := disks(id); !strings.Contains(bl, filepath.Join(dir2, "instances", id, "disk")) {
+			t.Errorf("%s: the domain's disk is not in the second host's directory:\n%s", what, bl)
+		}
+		if _, err := os.Stat(filepath.Join(parked, "disk")); err != nil {
+			t.Errorf("%s: the source's parked disk: %v", what, err)
+		}
+		if verb, m := log2.boot(what, 180*time.Second); verb != "found" || m != mark2 {
+			t.Errorf("%s: marker %s %s on the second host, want found %s", what, verb, m, mark2)
+		}
+		if out := virsh(t, "dominfo", domain(id)); !regexp.MustCompile(`Max memory:\s+786432 KiB`).MatchString(out) {
+			t.Errorf("%s: the domain does not have the new flavor's 768 MiB:\n%s", what, out)
+		}
+	}
+	demo("server", "resize", "--flavor", "m1.resized", "vm1")
+	resized("resize")
+	demo("server", "resize", "revert", "vm1")
+	s = waitStatus(id, "ACTIVE", 300*time.Second)
+	if s["OS-EXT-SRV-ATTR:host"] != "qemu-life" {
+		t.Errorf("revert: on %v, want qemu-life", s["OS-EXT-SRV-ATTR:host"])
+	}
+	wantDomstate("revert", id, "running (booted)")
+	if verb, m := log1.boot("revert", 180*time.Second); verb != "found" || m != mark2 {
+		t.Errorf("revert: marker %s %s, want found %s", verb, m, mark2)
+	}
+	if _, err := os.Stat(filepath.Join(dir2, "instances", id)); !os.IsNotExist(err) {
+		t.Errorf("revert: the second host's copy is left: %v", err)
+	}
+	if _, err := os.Stat(parked); !os.IsNotExist(err) {
+		t.Errorf("revert: the parked directory is left: %v", err)
+	}
+
+	step("resize / confirm, migrate back / confirm")
+	demo("server", "resize", "--flavor", "m1.resized", "vm1")
+	resized("resize again")
+	demo("server", "resize", "confirm", "vm1")
+	waitStatus(id, "ACTIVE", 120*time.Second)
+	if _, err := os.Stat(parked); !os.IsNotExist(err) {
+		t.Errorf("confirm: the parked directory is left: %v", err)
+	}
+	admin("--os-compute-api-version", "2.56", "server", "migrate", "--host", "qemu-life", "vm1")
+	s = waitStatus(id, "VERIFY_RESIZE", 300*time.Second)
+	if s["OS-EXT-SRV-ATTR:host"] != "qemu-life" {
+		t.Errorf("migrate: on %v, want qemu-life", s["OS-EXT-SRV-ATTR:host"])
+	}
+	if verb, m := log1.boot("migrate", 180*time.Second); verb != "found" || m != mark2 {
+		t.Errorf("migrate: marker %s %s, want found %s", verb, m, mark2)
+	}
+	admin("server", "migration", "confirm", "vm1")
+	waitStatus(id, "ACTIVE", 120*time.Second)
+	migs := decodeJSON[[]map[string]any](t, admin("server", "migration", "list", "-f", "json"))
+	if len(migs) != 3 {
+		t.Errorf("openstack server migration list: %v, want 3", migs)
+	}
+	if _, err := os.Stat(filepath.Join(dir2, "parked", id)); !os.IsNotExist(err) {
+		t.Errorf("migrate confirm: the second host's parked directory is left: %v", err)
+	}
+
+	// 11. os-resetState (admin): the record only; the domain runs on.
 	step("reset state")
 	admin("server", "set", "--state", "error", id)
 	waitStatus(id, "ERROR", 10*time.Second)
@@ -351,7 +427,7 @@ func TestQEMULifecycle(t *testing.T) {
 	waitStatus(id, "ACTIVE", 10*time.Second)
 	wantDomstate("reset state", id, "running (booted)")
 
-	// 11. Soft delete: powered off, kept; restore powers it on again with
+	// 12. Soft delete: powered off, kept; restore powers it on again with
 	// its disk; delete then forceDelete: nothing left.
 	step("soft delete / restore / force delete")
 	demo("server", "delete", "vm1")

@@ -59,6 +59,13 @@ func stateDir(t *testing.T) string {
 // capability probe on a machine takes tens of seconds.
 func startQEMUAgent(t *testing.T, tc *controllertest.Cloud, host, dir string) {
 	t.Helper()
+	startQEMUAgentOf(t, tc, host, dir, 1)
+}
+
+// startQEMUAgentOf starts one more agent on the same libvirtd (hosts in
+// all, once it is up): a second simulated host.
+func startQEMUAgentOf(t *testing.T, tc *controllertest.Cloud, host, dir string, hosts int) {
+	t.Helper()
 	cmd := exec.Command(controllertest.AgentBinary(t), "--libvirt-uri", "qemu:///system", "--host", host,
 		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.Env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.Config.RedisPrefix,
@@ -68,7 +75,7 @@ func startQEMUAgent(t *testing.T, tc *controllertest.Cloud, host, dir string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	tc.WaitHostsFor(t, 1, 120*time.Second)
+	tc.WaitHostsFor(t, hosts, 120*time.Second)
 }
 
 func virsh(t *testing.T, args ...string) string {

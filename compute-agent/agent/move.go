@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha512"
 	"encoding/hex"
@@ -94,9 +95,10 @@ func (a *Agent) sendDisk(ctx context.Context, j queue.Job) (string, int64, error
 	out := filepath.Join(parked, "move.qcow2")
 	defer os.Remove(out)
 	if a.info.DomainType == "test" {
-		// libvirt's test driver has no disk: an empty one of the flavor's
-		// size stands for it, so the relay is still exercised.
-		if err := qemuImg(ctx, "create", "-q", "-f", "qcow2", out, strconv.Itoa(max(j.Move.RootGB, 1))+"G"); err != nil {
+		// libvirt's test driver has no disk: a small one with data in it
+		// (larger than a request body may be but for uploads) stands for
+		// it, so the relay is still exercised whole.
+		if err := standInDisk(ctx, out); err != nil {
 			return "", 0, err
 		}
 	} else if err := qemuImg(ctx, "convert", "-f", "qcow2", "-O", "qcow2", filepath.Join(parked, "disk"), out); err != nil {
@@ -109,6 +111,16 @@ func (a *Agent) sendDisk(ctx context.Context, j queue.Job) (string, int64, error
 	failpoint.Hit("agent.resize.copied")
 	n, err := a.upload(ctx, j.Move.PutURL, out, map[string]string{"X-Nimbus-SHA512": sum})
 	return sum, n, err
+}
+
+// standInDisk writes a qcow2 holding 3 MiB of data at path.
+func standInDisk(ctx context.Context, path string) error {
+	raw := path + ".raw"
+	defer os.Remove(raw)
+	if err := os.WriteFile(raw, bytes.Repeat([]byte("nimbus-move "), 3<<20/12), 0o600); err != nil {
+		return err
+	}
+	return qemuImg(ctx, "convert", "-f", "raw", "-O", "qcow2", raw, path)
 }
 
 func fileSHA512(path string) (string, error) {

@@ -464,8 +464,8 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /image/versions":               {op: opPublic, path: "/image/versions"},
 		"GET /image/nimbus/download/:id":    {op: opPublic, path: "/image/nimbus/download/{image}"},    // agents' one-use URL, checked by its own token
 		"PUT /image/nimbus/upload/:id/file": {op: opPublic, path: "/image/nimbus/upload/{image}/file"}, // agents' signed snapshot upload
-		"PUT /image/nimbus/disks/:id":       {op: opPublic, path: "/image/nimbus/disks/{image}"},       // agents' signed move relay
-		"GET /image/nimbus/disks/:id":       {op: opPublic, path: "/image/nimbus/disks/{image}"},
+		"PUT /image/nimbus/disks/:id/file":  {op: opPublic, path: "/image/nimbus/disks/{image}/file"}, // agents' signed move relay
+		"GET /image/nimbus/disks/:id/file":  {op: opPublic, path: "/image/nimbus/disks/{image}/file"},
 		"GET /image/v2/images":              {op: policy.ListImages, on: "own", path: "/image/v2/images"},
 		"POST /image/v2/images":             {op: policy.AddImage, on: "own", path: "/image/v2/images", body: map[string]any{"name": "made-by-rbac", "disk_format": "raw", "container_format": "bare"}},
 		"GET /image/v2/images/:id":          {op: policy.ListImages, on: "home", path: "/image/v2/images/{image}"},

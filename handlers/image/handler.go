@@ -52,7 +52,8 @@ func IsUploadRequest(method, path string, csrfHeader bool) bool {
 		return false
 	}
 	switch {
-	case strings.HasPrefix(path, "/image/v2/images/"), strings.HasPrefix(path, "/image/nimbus/upload/"):
+	case strings.HasPrefix(path, "/image/v2/images/"), strings.HasPrefix(path, "/image/nimbus/upload/"),
+		strings.HasPrefix(path, "/image/nimbus/disks/"):
 		return true
 	case strings.HasPrefix(path, "/project/images/"):
 		return csrfHeader
@@ -67,8 +68,8 @@ func (h *Handler) Register(r fiber.Router, auth fiber.Handler) {
 	r.Get("/image/versions", h.versions)
 	r.Get("/image/nimbus/download/:id", h.agentDownload)
 	r.Put("/image/nimbus/upload/:id/file", h.agentUpload)
-	r.Put("/image/nimbus/disks/:id", h.diskPut)
-	r.Get("/image/nimbus/disks/:id", h.diskGet)
+	r.Put("/image/nimbus/disks/:id/file", h.diskPut)
+	r.Get("/image/nimbus/disks/:id/file", h.diskGet)
 	v2 := r.Group("/image/v2", auth)
 	v2.Get("/images", h.list)
 	v2.Post("/images", h.create)

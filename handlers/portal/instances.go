@@ -39,6 +39,7 @@ func (h *Handler) registerInstances(g fiber.Router) {
 	g.Get("/instances/:id/log", h.consoleLog)
 	g.Post("/instances/:id/snapshot", h.instanceSnapshot)
 	g.Post("/instances/:id/rebuild", h.instanceRebuild)
+	g.Post("/instances/:id/resize", h.instanceResize)
 	g.Post("/instances/:id/:action", h.instanceAction)
 }
 
@@ -281,6 +282,7 @@ var portalActions = []struct {
 	{"suspend", compute.ActionSuspend}, {"resume", compute.ActionResume}, {"rescue", compute.ActionRescue},
 	{"unrescue", compute.ActionUnrescue}, {"shelve", compute.ActionShelve}, {"unshelve", compute.ActionUnshelve},
 	{"shelve-offload", compute.ActionOffload}, {"lock", compute.ActionLock}, {"unlock", compute.ActionUnlock},
+	{"confirm-resize", compute.ActionConfirm}, {"revert-resize", compute.ActionRevert}, {"migrate", compute.ActionMigrate},
 	{"delete", compute.ActionDelete}}
 
 // validActions lists the buttons the lifecycle table allows now: for a
@@ -307,7 +309,8 @@ func allowedNow(tok *model.Token, in model.Instance, a compute.Action) bool {
 	case a == compute.ActionDelete && in.TaskState == model.TaskDeleting,
 		a == compute.ActionLock && in.Locked(), a == compute.ActionUnlock && !in.Locked():
 		return false
-	case a == compute.ActionOffload && !policy.Allowed(tok, policy.ShelveOffload, policy.Target{ProjectID: in.ProjectID}):
+	case a == compute.ActionOffload && !policy.Allowed(tok, policy.ShelveOffload, policy.Target{ProjectID: in.ProjectID}),
+		a == compute.ActionMigrate && !policy.Allowed(tok, policy.MigrateServer, policy.Target{ProjectID: in.ProjectID}):
 		return false
 	case in.Locked() && !override && (a != compute.ActionUnlock || in.LockedByUser != tok.UserID):
 		return false
@@ -344,6 +347,17 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	if allowedNow(tok, in, compute.ActionResize) {
+		if err := h.resizeChoices(c, in, &v); err != nil {
+			return err
+		}
+	}
+	if in.VMState == model.VMResized && in.TaskState == model.TaskNone {
+		v.VerifyResize = true
+		if m, err := h.compute.OpenMigration(ctx, tok, in.ID); err == nil {
+			v.OldFlavor = m.OldFlavor.Name
+		}
+	}
 	if in.LaunchedAt != nil {
 		v.Launched = in.LaunchedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
@@ -378,6 +392,8 @@ func (h *Handler) instanceAction(c *fiber.Ctx) error {
 	switch act {
 	case compute.ActionShelve:
 		err = h.compute.Shelve(ctx, tok, id, api.ReqID(c))
+	case compute.ActionMigrate:
+		err = h.compute.Migrate(ctx, tok, id, "", api.ReqID(c))
 	case compute.ActionRescue:
 		var pass string
 		if pass, err = h.compute.Rescue(ctx, tok, id, "", "", api.ReqID(c)); err == nil {
@@ -443,6 +459,57 @@ func (h *Handler) instanceRebuild(c *fiber.Ctx) error {
 		return h.actionRefused(c, id, err)
 	}
 	h.flash(c, "ok", "instances.rebuild_flash")
+	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+}
+
+// resizeChoices fills the Resize form: every flavor the instance may
+// become (not its own, no smaller disk), what each adds to the project's
+// cores and RAM, and whether that goes over quota.
+func (h *Handler) resizeChoices(c *fiber.Ctx, in model.Instance, v *views.InstanceDetail) error {
+	ctx, tok := c.UserContext(), api.Token(c)
+	fl, err := h.compute.Flavors(ctx, tok, store.FlavorFilter{})
+	if err != nil {
+		return err
+	}
+	quotas, err := h.quotaUses(c, in.ProjectID, "cores", "ram")
+	if err != nil {
+		return err
+	}
+	use := map[string]views.QuotaUse{}
+	for _, q := range quotas {
+		use[q.Key] = q
+	}
+	v.CanResize = true
+	v.Current = views.Choice{ID: in.FlavorID, Label: in.FlavorName, VCPUs: in.VCPUs, RAMMB: in.MemoryMB, Disk: in.RootGB}
+	for _, f := range fl {
+		if f.ID == in.FlavorID || f.DiskGB < in.RootGB {
+			continue
+		}
+		r := views.ResizeChoice{Choice: views.Choice{ID: f.ID, Label: f.Name, VCPUs: f.VCPUs, RAMMB: f.RAMMB, Disk: f.DiskGB},
+			CoresAfter: use["cores"].Used + f.VCPUs - in.VCPUs, RAMAfter: use["ram"].Used + f.RAMMB - in.MemoryMB,
+			CoresLimit: use["cores"].Limit, RAMLimit: use["ram"].Limit}
+		r.Over = (r.CoresLimit >= 0 && f.VCPUs > in.VCPUs && r.CoresAfter > r.CoresLimit) ||
+			(r.RAMLimit >= 0 && f.RAMMB > in.MemoryMB && r.RAMAfter > r.RAMLimit)
+		v.Resizes = append(v.Resizes, r)
+	}
+	return nil
+}
+
+// instanceResize is the Resize form.
+func (h *Handler) instanceResize(c *fiber.Ctx) error {
+	id := api.Param(c, "id")
+	if err := h.compute.Resize(c.UserContext(), api.Token(c), id, c.FormValue("flavor"), api.ReqID(c)); err != nil {
+		var v *fault.Validation
+		if errors.As(err, &v) {
+			h.flash(c, "error", "instances.resize_invalid")
+			return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+		}
+		return h.actionRefused(c, id, err)
+	}
+	in, err := h.compute.Get(c.UserContext(), api.Token(c), id)
+	if err == nil {
+		h.flash(c, "ok", "instances.resize_flash", in.Name)
+	}
 	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
 }
 

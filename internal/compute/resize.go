@@ -355,3 +355,14 @@ func (s *Service) ServerMigrations(ctx context.Context, caller *model.Token, id 
 	}
 	return s.store.Migrations(ctx, store.MigrationFilter{InstanceID: in.ID, Open: true})
 }
+
+// OpenMigration returns an instance's move in progress (or waiting in
+// VERIFY_RESIZE) for whoever may see the instance: the portal's banner
+// names the flavor a revert goes back to.
+func (s *Service) OpenMigration(ctx context.Context, caller *model.Token, id string) (model.Migration, error) {
+	in, err := s.visibleInstance(ctx, caller, id, policy.GetServer)
+	if err != nil {
+		return model.Migration{}, err
+	}
+	return s.store.OpenMigration(ctx, in.ID)
+}

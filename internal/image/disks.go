@@ -34,13 +34,13 @@ func (s *Service) diskPath(id string) string { return filepath.Join(s.dir, "disk
 // SignedDiskPutPath is where the source agent sends a migration's disk.
 func SignedDiskPutPath(secret []byte, id string, exp time.Time) string {
 	e := strconv.FormatInt(exp.Unix(), 10)
-	return "/image/nimbus/disks/" + id + "?expires=" + e + "&sig=" + sign(secret, "disk-put\x00"+id, e)
+	return "/image/nimbus/disks/" + id + "/file?expires=" + e + "&sig=" + sign(secret, "disk-put\x00"+id, e)
 }
 
 // SignedDiskGetPath is where the destination agent fetches it.
 func SignedDiskGetPath(secret []byte, id string, exp time.Time) string {
 	e := strconv.FormatInt(exp.Unix(), 10)
-	return "/image/nimbus/disks/" + id + "?expires=" + e + "&sig=" + sign(secret, "disk-get\x00"+id, e)
+	return "/image/nimbus/disks/" + id + "/file?expires=" + e + "&sig=" + sign(secret, "disk-get\x00"+id, e)
 }
 
 // PutDisk takes a migration's disk from the source agent: written to a

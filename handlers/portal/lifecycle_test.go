@@ -139,3 +139,78 @@ func TestPortalLaunchIntoServerGroup(t *testing.T) {
 		t.Errorf("launch into a missing group: %d", p.Status)
 	}
 }
+
+// TestPortalResize: the Resize form compares the current flavor with the
+// others and the project's RAM after each, with a choice over quota
+// disabled; a resize from it reaches VERIFY_RESIZE, whose banner (in
+// Chinese for a browser that asks) confirms it; Migrate is an admin's
+// button only.
+func TestPortalResize(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "portal-a")
+	tc.StartAgent(t, "portal-b")
+	tc.WaitHosts(t, 2)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	r := tc.CreateServer(t, demo, map[string]any{"name": "web", "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
+	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	s := tc.WaitStatus(t, admin, id, "ACTIVE", time.Minute)
+	project := s["tenant_id"].(string)
+	// RAM quota 3072 MB with 512 in use: m1.small (2048) fits, m1.medium (4096) does not.
+	if q := tc.Do(t, "PUT", "/compute/v2.1/os-quota-sets/"+project, admin,
+		map[string]any{"quota_set": map[string]any{"ram": 3072}}); q.Status != 200 {
+		t.Fatalf("quota: %d %s", q.Status, q.Body)
+	}
+	b := tc.NewFormClient(t)
+	tok := controllertest.CSRFOf(t, b.Login("demo", tc.DemoPass))
+	d := b.Get("/project/instances/" + id).Body
+	form := between(d, `data-testid="resize-form"`, `</details>`)
+	if !strings.Contains(form, `data-testid="resize-current"`) || !strings.Contains(form, `data-testid="resize-to-2"`) {
+		t.Fatalf("resize form without the current flavor and m1.small:\n%s", form)
+	}
+	if small := between(form, `data-testid="resize-to-2"`, `</tr>`); !strings.Contains(small, "2048 / 3072") || strings.Contains(small, "disabled") {
+		t.Errorf("m1.small's row must show RAM 2048 / 3072 after, selectable:\n%s", small)
+	}
+	if medium := between(form, `data-testid="resize-to-3"`, `</tr>`); !strings.Contains(medium, "disabled") || !strings.Contains(medium, "resize-over") {
+		t.Errorf("m1.medium's row must be over quota and disabled:\n%s", medium)
+	}
+	if strings.Contains(d, `data-testid="action-migrate"`) {
+		t.Error("a member sees Migrate")
+	}
+	if p := b.Post("/project/instances/"+id+"/resize", url.Values{"_csrf": {tok}, "flavor": {"2"}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("resize: %d %s", p.Status, p.Body)
+	}
+	tc.WaitStatus(t, demo, id, "VERIFY_RESIZE", time.Minute)
+	req, _ := http.NewRequest("GET", tc.URL+"/project/instances/"+id, nil)
+	req.Header.Set("Accept-Language", "zh-CN")
+	zh := b.Do(req).Body
+	banner := between(zh, `data-testid="verify-resize-banner"`, `</div>`)
+	if !strings.Contains(banner, "m1.small") || !strings.Contains(banner, "m1.tiny") || !strings.Contains(banner, "确认调整大小") ||
+		!strings.Contains(banner, "回滚调整大小") || !strings.Contains(zh, "待确认调整大小") {
+		t.Errorf("the VERIFY_RESIZE banner in Chinese:\n%s", banner)
+	}
+	if p := b.Post("/project/instances/"+id+"/confirm-resize", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("confirm: %d %s", p.Status, p.Body)
+	}
+	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+	if strings.Contains(b.Get("/project/instances/"+id).Body, `data-testid="verify-resize-banner"`) {
+		t.Error("the banner outlives the confirm")
+	}
+	ab := tc.NewFormClient(t)
+	controllertest.CSRFOf(t, ab.Login("admin", tc.AdminPass))
+	if !strings.Contains(ab.Get("/project/instances/"+id).Body, `data-testid="action-migrate"`) {
+		t.Error("an admin does not see Migrate")
+	}
+}
+
+// between is the part of s from the first from to the next to after it.
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	s = s[i:]
+	if j := strings.Index(s, to); j >= 0 {
+		return s[:j]
+	}
+	return s
+}

@@ -147,3 +147,51 @@ func TestResizeAndMigrateOnTheTestDriver(t *testing.T) {
 		return m[home] == before[home]-512 && m[other] == before[other]
 	})
 }
+
+// TestResizeSurvivesAgentRestart: the source's agent dies after parking
+// the instance, before sending its disk. Started again, it finds the
+// instance parked, sends the disk, and the resize reaches VERIFY_RESIZE
+// on the other host; a revert then brings it back, the claims as they
+// were before.
+func TestResizeSurvivesAgentRestart(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	dir := t.TempDir()
+	agent := tc.StartAgentOn(t, "rz-a", "test:///default", dir, "NIMBUS_FAILPOINTS=agent.resize.parked")
+	tc.WaitHosts(t, 1)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	r := tc.CreateServer(t, demo, map[string]any{"name": "vm1", "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
+	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+	tc.StartAgent(t, "rz-b")
+	tc.WaitHosts(t, 2)
+	used := func() map[string]float64 {
+		out := map[string]float64{}
+		for _, h := range tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil).JSON(t)["hypervisors"].([]any) {
+			m := h.(map[string]any)
+			out[m["hypervisor_hostname"].(string)] = m["memory_mb_used"].(float64)
+		}
+		return out
+	}
+	before := used()
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 202)
+	if err := agent.Cmd.Wait(); err == nil {
+		t.Fatal("the agent exited cleanly; it should have died at its failpoint")
+	}
+	if s := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any); s["OS-EXT-STS:task_state"] != "resize_migrating" {
+		t.Fatalf("with the source's agent dead: task %v, want resize_migrating", s["OS-EXT-STS:task_state"])
+	}
+	tc.StartAgentOn(t, "rz-a", "test:///default", dir)
+	s := tc.WaitStatus(t, admin, id, "VERIFY_RESIZE", 3*time.Minute)
+	if s["OS-EXT-SRV-ATTR:host"] != "rz-b" {
+		t.Errorf("resized onto %v, want rz-b", s["OS-EXT-SRV-ATTR:host"])
+	}
+	act(t, tc, demo, id, map[string]any{"revertResize": nil}, 202)
+	s = tc.WaitStatus(t, admin, id, "ACTIVE", time.Minute)
+	if s["OS-EXT-SRV-ATTR:host"] != "rz-a" {
+		t.Errorf("reverted onto %v, want rz-a", s["OS-EXT-SRV-ATTR:host"])
+	}
+	controllertest.WaitFor(t, 10*time.Second, "the claims as before", func() bool {
+		u := used()
+		return u["rz-a"] == before["rz-a"] && u["rz-b"] == before["rz-b"]
+	})
+}

@@ -17,7 +17,9 @@ import (
 // every instance not deleted counts its flavor in the quota (shelved and
 // offloaded ones too, as in Nova), and a host's used vCPUs and memory are
 // the sum of the flavors of exactly the instances placed on it (an
-// offloaded instance holds no host; an unshelved one holds its new host).
+// offloaded instance holds no host; an unshelved one holds its new host;
+// one in VERIFY_RESIZE holds its new flavor on its new host and its old
+// one on its source, and counts the new one in the quota).
 // NIMBUS_USAGE_SEED replays a run.
 func TestUsageFollowsEveryOperation(t *testing.T) {
 	seed := time.Now().UnixNano()
@@ -32,7 +34,14 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 	tc.WaitHosts(t, 2)
 	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
 	img := tc.ActiveImage(t)
-	flavors := map[string][2]float64{"1": {1, 512}, "2": {1, 2048}} // vcpus, MB
+	flavors := map[string][2]float64{"1": {1, 512}, "2": {1, 2048}, "um": {2, 1024}} // vcpus, MB
+	if r := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{
+		"name": "um", "id": "um", "vcpus": 2, "ram": 1024, "disk": 20}}); r.Status != 200 {
+		t.Fatalf("flavor: %d %s", r.Status, r.Body)
+	}
+	// resizeTo is where a server of flavor f may be resized (the disk
+	// never shrinks: m1.tiny's 1 GB, the others' 20).
+	resizeTo := map[string][]string{"1": {"2", "um"}, "2": {"um"}, "um": {"2"}}
 	var servers []string
 	launch := func() {
 		f := "1"
@@ -49,10 +58,12 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 	// rows, from the outside).
 	ops := map[string][]map[string]any{
 		"ACTIVE": {{"pause": nil}, {"suspend": nil}, {"os-stop": nil}, {"reboot": map[string]any{"type": "HARD"}},
-			{"rescue": nil}, {"shelve": nil}, {"rebuild": map[string]any{"imageRef": img}}, {"lock": nil}, {"unlock": nil}},
+			{"rescue": nil}, {"shelve": nil}, {"rebuild": map[string]any{"imageRef": img}}, {"lock": nil}, {"unlock": nil},
+			{"resize": nil}, {"migrate": nil}},
 		"PAUSED":            {{"unpause": nil}, {"shelve": nil}},
 		"SUSPENDED":         {{"resume": nil}, {"shelve": nil}},
-		"SHUTOFF":           {{"os-start": nil}, {"shelve": nil}, {"rescue": nil}, {"rebuild": map[string]any{"imageRef": img}}},
+		"SHUTOFF":           {{"os-start": nil}, {"shelve": nil}, {"rescue": nil}, {"rebuild": map[string]any{"imageRef": img}}, {"resize": nil}},
+		"VERIFY_RESIZE":     {{"confirmResize": nil}, {"revertResize": nil}},
 		"RESCUE":            {{"unrescue": nil}},
 		"SHELVED_OFFLOADED": {{"unshelve": nil}},
 	}
@@ -89,8 +100,15 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 			if len(choices) == 0 {
 				continue
 			}
-			body := choices[rng.Intn(len(choices))]
-			r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, body)
+			body, who := choices[rng.Intn(len(choices))], demo
+			if _, ok := body["resize"]; ok {
+				to := resizeTo[state[id].flavor]
+				body = map[string]any{"resize": map[string]any{"flavorRef": to[rng.Intn(len(to))]}}
+			}
+			if _, ok := body["migrate"]; ok {
+				who = admin
+			}
+			r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", who, body)
 			for k := range body {
 				stats[k]++
 				if k == "lock" && r.Status == 202 {
@@ -99,7 +117,7 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 					defer tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"unlock": nil})
 				}
 			}
-			if r.Status != 202 && r.Status != 200 && r.Status != 409 {
+			if r.Status != 202 && r.Status != 200 && r.Status != 204 && r.Status != 409 {
 				t.Fatalf("step %d %v on %s (%s): %d %s", step, body, id, state[id].status, r.Status, r.Body)
 			}
 		}
@@ -113,6 +131,8 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 
 type umServer struct {
 	status, host, flavor string
+	// A server in VERIFY_RESIZE also holds its old flavor on its source.
+	source, oldFlavor string
 }
 
 // settle waits until no server has a task and returns each one's status,
@@ -144,8 +164,16 @@ func settle(t *testing.T, tc *controllertest.Cloud, admin string, ids []string) 
 				t.Fatalf("server %s went to ERROR: %v", id, s["fault"])
 			}
 			host, _ := s["OS-EXT-SRV-ATTR:host"].(string)
-			out[id] = umServer{status: s["status"].(string), host: host,
-				flavor: s["flavor"].(map[string]any)["id"].(string)}
+			u := umServer{status: s["status"].(string), host: host, flavor: s["flavor"].(map[string]any)["id"].(string)}
+			if u.status == "VERIFY_RESIZE" {
+				ms := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/migrations", admin, nil).JSON(t)["migrations"].([]any)
+				if len(ms) != 1 {
+					t.Fatalf("server %s in VERIFY_RESIZE has migrations %v", id, ms)
+				}
+				m := ms[0].(map[string]any)
+				u.source, u.oldFlavor = m["source_compute"].(string), m["old_instance_type_id"].(string)
+			}
+			out[id] = u
 		}
 		return true
 	})
@@ -169,6 +197,10 @@ func checkUsage(t *testing.T, tc *controllertest.Cloud, admin, demo string, serv
 		}
 		h := byHost[s.host]
 		byHost[s.host] = [2]float64{h[0] + f[0], h[1] + f[1]}
+		if s.source != "" {
+			old, h := flavors[s.oldFlavor], byHost[s.source]
+			byHost[s.source] = [2]float64{h[0] + old[0], h[1] + old[1]}
+		}
 	}
 	abs := tc.Do(t, "GET", "/compute/v2.1/limits", demo, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
 	if abs["totalInstancesUsed"] != float64(len(servers)) || abs["totalCoresUsed"] != cores || abs["totalRAMUsed"] != ram {

@@ -1,6 +1,8 @@
 package compute_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -194,4 +196,64 @@ func TestResizeSurvivesAgentRestart(t *testing.T) {
 		u := used()
 		return u["rz-a"] == before["rz-a"] && u["rz-b"] == before["rz-b"]
 	})
+}
+
+// TestResizeAutoConfirmAndDelete: with NIMBUS_RESIZE_CONFIRM_WINDOW a
+// resize left in VERIFY_RESIZE confirms itself (the source's parked copy
+// goes); a server deleted while in VERIFY_RESIZE leaves no claim on
+// either host and no parked copy.
+func TestResizeAutoConfirmAndDelete(t *testing.T) {
+	tc := controllertest.New(t, map[string]string{"NIMBUS_RESIZE_CONFIRM_WINDOW": "1"})
+	dirA, dirB := t.TempDir(), t.TempDir()
+	tc.StartAgentOn(t, "ac-a", "test:///default", dirA)
+	tc.WaitHosts(t, 1)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	launch := func(name string) string {
+		r := tc.CreateServer(t, demo, map[string]any{"name": name, "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
+		id := r.JSON(t)["server"].(map[string]any)["id"].(string)
+		tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+		return id
+	}
+	id1, id2 := launch("vm1"), launch("vm2")
+	tc.StartAgentOn(t, "ac-b", "test:///default", dirB)
+	tc.WaitHosts(t, 2)
+	parked := func(id string) bool {
+		_, err := os.Stat(filepath.Join(dirA, "parked", id))
+		return err == nil
+	}
+	act(t, tc, demo, id1, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 202)
+	tc.WaitStatus(t, admin, id1, "VERIFY_RESIZE", time.Minute)
+	if !parked(id1) {
+		t.Error("no parked copy on the source in VERIFY_RESIZE")
+	}
+	s := tc.WaitStatus(t, admin, id1, "ACTIVE", time.Minute) // confirmed by the worker
+	if s["OS-EXT-SRV-ATTR:host"] != "ac-b" {
+		t.Errorf("auto-confirmed on %v, want ac-b", s["OS-EXT-SRV-ATTR:host"])
+	}
+	controllertest.WaitFor(t, 10*time.Second, "the parked copy removed", func() bool { return !parked(id1) })
+	acts := tc.Do(t, "GET", "/compute/v2.1/servers/"+id1+"/os-instance-actions", demo, nil).JSON(t)["instanceActions"].([]any)
+	if len(acts) == 0 || acts[0].(map[string]any)["action"] != "confirmResize" {
+		t.Errorf("newest action %v, want confirmResize", acts)
+	}
+
+	// Delete in VERIFY_RESIZE (the window is one second: delete as soon
+	// as it gets there, racing the worker; either way nothing is left).
+	act(t, tc, demo, id2, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 202)
+	tc.WaitStatus(t, admin, id2, "VERIFY_RESIZE", time.Minute)
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id2, demo, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	controllertest.WaitFor(t, 30*time.Second, "vm2 gone, its parked copy with it", func() bool {
+		return tc.Do(t, "GET", "/compute/v2.1/servers/"+id2, demo, nil).Status == 404 && !parked(id2)
+	})
+	for _, h := range tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil).JSON(t)["hypervisors"].([]any) {
+		m := h.(map[string]any)
+		want := 0.0
+		if m["hypervisor_hostname"] == "ac-b" {
+			want = 2048 // vm1, resized
+		}
+		if m["memory_mb_used"] != want {
+			t.Errorf("host %v claims %v MB, want %v", m["hypervisor_hostname"], m["memory_mb_used"], want)
+		}
+	}
 }

@@ -35,7 +35,10 @@ echo "bench-fill: done"
 // 10 each), then a snapshot (createImage) of a guest that wrote 512 MiB of
 // random data to its disk: MB/s from the request to the image active, and
 // the peak RSS of the controller (this process) and of the agent (its
-// own process) during it. It asserts only that everything completed.
+// own process) during it; then, with a second agent on the same libvirtd,
+// five resizes to the other host (request to VERIFY_RESIZE) each reverted,
+// and five cold migrations each confirmed. It asserts only that
+// everything completed.
 func TestBenchQEMULifecycle(t *testing.T) {
 	if os.Getenv("NIMBUS_BENCH") != "1" {
 		t.Skip("set NIMBUS_BENCH=1 (make bench) to run the QEMU lifecycle benchmark")
@@ -69,12 +72,18 @@ func TestBenchQEMULifecycle(t *testing.T) {
 		return st, s["OS-EXT-STS:task_state"] == nil
 	}
 	// act asks for an action and returns the time until the server shows
-	// want with no task running (polled every 10 ms).
+	// want with no task running (polled every 10 ms); actAs with any body,
+	// as anyone.
+	var actAs func(token, id string, body map[string]any, want string) float64
 	act := func(id, action, want string) float64 {
 		t.Helper()
+		return actAs(demo, id, map[string]any{action: nil}, want)
+	}
+	actAs = func(token, id string, body map[string]any, want string) float64 {
+		t.Helper()
 		t0 := time.Now()
-		if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{action: nil}); r.Status != 202 {
-			t.Fatalf("%s: %d %s", action, r.Status, r.Body)
+		if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", token, body); r.Status != 202 && r.Status != 204 {
+			t.Fatalf("%v: %d %s", body, r.Status, r.Body)
 		}
 		deadline := t0.Add(3 * time.Minute)
 		for {
@@ -82,7 +91,7 @@ func TestBenchQEMULifecycle(t *testing.T) {
 				return float64(time.Since(t0).Microseconds()) / 1000
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not %s after 3 minutes", action, want)
+				t.Fatalf("%v: not %s after 3 minutes", body, want)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -208,6 +217,27 @@ func TestBenchQEMULifecycle(t *testing.T) {
 	copySecs, sentBytes, sendSecs := snapshotStages(agentLog.String())
 	deleteServer(id)
 
+	// Resize and cold migration between two agents on this libvirtd:
+	// request -> VERIFY_RESIZE (the disk copied through the relay and
+	// booted on the other host), and back.
+	startBenchAgentOf(t, tc, "qemu-bench-2", stateDir(t), agentLog, 2)
+	if r := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{
+		"name": "bench-resized", "id": "bench-resized", "vcpus": 1, "ram": 768, "disk": 2}}); r.Status != 200 {
+		t.Fatalf("flavor: %d %s", r.Status, r.Body)
+	}
+	const moves = 5
+	id = launch("mv", "")
+	var resize, revert, migrate, confirm []float64
+	for i := 0; i < moves; i++ {
+		resize = append(resize, actAs(demo, id, map[string]any{"resize": map[string]any{"flavorRef": "bench-resized"}}, "VERIFY_RESIZE"))
+		revert = append(revert, actAs(demo, id, map[string]any{"revertResize": nil}, "ACTIVE"))
+	}
+	for i := 0; i < moves; i++ {
+		migrate = append(migrate, actAs(admin, id, map[string]any{"migrate": nil}, "VERIFY_RESIZE"))
+		confirm = append(confirm, actAs(demo, id, map[string]any{"confirmResize": nil}, "ACTIVE"))
+	}
+	deleteServer(id)
+
 	mib := func(kb int64) float64 { return float64(kb) / 1024 }
 	domType := "?"
 	if m := regexp.MustCompile(`domain_type=(\w+)`).FindStringSubmatch(agentLog.String()); m != nil {
@@ -225,6 +255,8 @@ func TestBenchQEMULifecycle(t *testing.T) {
 	}{
 		{"pause -> PAUSED", pause}, {"unpause -> ACTIVE", unpause}, {"pause + unpause", pauseRT},
 		{"suspend -> SUSPENDED (managed save)", suspend}, {"resume -> ACTIVE", resume}, {"suspend + resume", suspendRT},
+		{"resize to another host -> VERIFY_RESIZE", resize}, {"revertResize -> ACTIVE", revert},
+		{"cold migrate -> VERIFY_RESIZE", migrate}, {"confirmResize -> ACTIVE", confirm},
 	} {
 		sort.Float64s(row.ms)
 		fmt.Printf("%-44s %6d %10.0f %10.0f %10.0f\n", row.name, len(row.ms), median(row.ms), row.ms[0], row.ms[len(row.ms)-1])
@@ -251,6 +283,12 @@ func TestBenchQEMULifecycle(t *testing.T) {
 // for its snapshot stage times) kept in log, and its process returned.
 func startBenchAgent(t *testing.T, tc *controllertest.Cloud, host, dir string, log *lockedBuffer) *exec.Cmd {
 	t.Helper()
+	return startBenchAgentOf(t, tc, host, dir, log, 1)
+}
+
+// startBenchAgentOf starts one more bench agent (hosts in all once up).
+func startBenchAgentOf(t *testing.T, tc *controllertest.Cloud, host, dir string, log *lockedBuffer, hosts int) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(controllertest.AgentBinary(t), "--libvirt-uri", "qemu:///system", "--host", host,
 		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.Env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.Config.RedisPrefix,
@@ -260,7 +298,7 @@ func startBenchAgent(t *testing.T, tc *controllertest.Cloud, host, dir string, l
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	tc.WaitHostsFor(t, 1, 120*time.Second)
+	tc.WaitHostsFor(t, hosts, 120*time.Second)
 	return cmd
 }
 

@@ -401,7 +401,7 @@ func TestQEMULifecycle(t *testing.T) {
 	if _, err := os.Stat(parked); !os.IsNotExist(err) {
 		t.Errorf("confirm: the parked directory is left: %v", err)
 	}
-	admin("--os-compute-api-version", "2.56", "server", "migrate", "--host", "qemu-life", "vm1")
+	admin("--os-compute-api-version", "2.56", "server", "migrate", "--host", "qemu-life", id)
 	s = waitStatus(id, "VERIFY_RESIZE", 300*time.Second)
 	if s["OS-EXT-SRV-ATTR:host"] != "qemu-life" {
 		t.Errorf("migrate: on %v, want qemu-life", s["OS-EXT-SRV-ATTR:host"])
@@ -409,7 +409,7 @@ func TestQEMULifecycle(t *testing.T) {
 	if verb, m := log1.boot("migrate", 180*time.Second); verb != "found" || m != mark2 {
 		t.Errorf("migrate: marker %s %s, want found %s", verb, m, mark2)
 	}
-	admin("server", "migration", "confirm", "vm1")
+	admin("server", "migration", "confirm", id)
 	waitStatus(id, "ACTIVE", 120*time.Second)
 	migs := decodeJSON[[]map[string]any](t, admin("server", "migration", "list", "-f", "json"))
 	if len(migs) != 3 {
@@ -461,6 +461,11 @@ func TestQEMULifecycle(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(filepath.Join(dir, "snapshots")); len(left) != 0 {
 		t.Errorf("snapshot files left after delete: %v", left)
+	}
+	for _, sub := range []string{filepath.Join(dir, "parked"), filepath.Join(dir2, "instances"), filepath.Join(dir2, "parked")} {
+		if left, _ := os.ReadDir(sub); len(left) != 0 {
+			t.Errorf("%s left after delete: %v", sub, left)
+		}
 	}
 	cached, _ := os.ReadDir(filepath.Join(dir, "images"))
 	t.Logf("image cache after the scenario: %d files; whole run %.0f s", len(cached), time.Since(start).Seconds())

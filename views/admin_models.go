@@ -71,3 +71,21 @@ type ProjectRoles struct {
 	Project Ref
 	Roles   []Ref
 }
+
+// AggregateList is Admin > Host Aggregates.
+type AggregateList struct {
+	Page
+	Aggregates []AggregateRow
+	AllHosts   []string
+}
+
+// AggregateRow is one aggregate: its hosts, its metadata (key, value,
+// sorted) and the hosts that may be added.
+type AggregateRow struct {
+	ID       int
+	Name     string
+	AZ       string
+	Hosts    []string
+	Metadata [][2]string
+	Addable  []string
+}

@@ -55,6 +55,7 @@ var (
 		{"admin-quotas", "nav.quotas", "/admin/quotas"},
 		{"admin-hypervisors", "nav.hypervisors", "/admin/hypervisors"},
 		{"admin-services", "nav.services", "/admin/services"},
+		{"admin-aggregates", "nav.aggregates", "/admin/aggregates"},
 	}
 )
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -290,6 +291,13 @@ func (fx *rbacFixture) make(t *testing.T, what string) string {
 			t.Fatalf("victim group: %d %s", r.Status, r.Body)
 		}
 		return r.JSON(t)["server_group"].(map[string]any)["id"].(string)
+	case "aggregate":
+		r := tc.Do(t, "POST", "/compute/v2.1/os-aggregates", fx.admin,
+			map[string]any{"aggregate": map[string]any{"name": fmt.Sprintf("victim-%d", fx.n)}})
+		if r.Status != 200 {
+			t.Fatalf("victim aggregate: %d %s", r.Status, r.Body)
+		}
+		return strconv.Itoa(int(r.JSON(t)["aggregate"].(map[string]any)["id"].(float64)))
 	case "keypair":
 		name := fmt.Sprintf("victim-key-%d", fx.n)
 		member := tc.Token(t, "rbac-member", "member-pw-1", "home")
@@ -464,7 +472,7 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /image/versions":               {op: opPublic, path: "/image/versions"},
 		"GET /image/nimbus/download/:id":    {op: opPublic, path: "/image/nimbus/download/{image}"},    // agents' one-use URL, checked by its own token
 		"PUT /image/nimbus/upload/:id/file": {op: opPublic, path: "/image/nimbus/upload/{image}/file"}, // agents' signed snapshot upload
-		"PUT /image/nimbus/disks/:id/file":  {op: opPublic, path: "/image/nimbus/disks/{image}/file"}, // agents' signed move relay
+		"PUT /image/nimbus/disks/:id/file":  {op: opPublic, path: "/image/nimbus/disks/{image}/file"},  // agents' signed move relay
 		"GET /image/nimbus/disks/:id/file":  {op: opPublic, path: "/image/nimbus/disks/{image}/file"},
 		"GET /image/v2/images":              {op: policy.ListImages, on: "own", path: "/image/v2/images"},
 		"POST /image/v2/images":             {op: policy.AddImage, on: "own", path: "/image/v2/images", body: map[string]any{"name": "made-by-rbac", "disk_format": "raw", "container_format": "bare"}},
@@ -525,7 +533,13 @@ func rbacRoutes() map[string]rbacRoute {
 		"DELETE /compute/v2.1/os-server-groups/:id":              {op: policy.DeleteServerGroup, on: "home", path: "/compute/v2.1/os-server-groups/{group}", fresh: []string{"group"}, deny: 404},
 		"GET /compute/v2.1/os-hypervisors":                       {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors"},
 		"GET /compute/v2.1/os-migrations":                        {op: policy.ListMigrations, path: "/compute/v2.1/os-migrations"},
-		"GET /compute/v2.1/servers/:id/migrations":               {op: policy.ListMigrations, on: "home", path: "/compute/v2.1/servers/{server}/migrations", deny: 404},
+		"GET /compute/v2.1/os-aggregates":                        {op: policy.ListAggregates, path: "/compute/v2.1/os-aggregates"},
+		"POST /compute/v2.1/os-aggregates":                       {op: policy.ManageAggregates, path: "/compute/v2.1/os-aggregates", body: js("aggregate", map[string]any{"name": "rbac-{n}"})},
+		"GET /compute/v2.1/os-aggregates/:id":                    {op: policy.ListAggregates, path: "/compute/v2.1/os-aggregates/{aggregate}", fresh: []string{"aggregate"}},
+		"PUT /compute/v2.1/os-aggregates/:id":                    {op: policy.ManageAggregates, path: "/compute/v2.1/os-aggregates/{aggregate}", fresh: []string{"aggregate"}, body: js("aggregate", map[string]any{"availability_zone": "rbac"})},
+		"DELETE /compute/v2.1/os-aggregates/:id":                 {op: policy.ManageAggregates, path: "/compute/v2.1/os-aggregates/{aggregate}", fresh: []string{"aggregate"}},
+		"POST /compute/v2.1/os-aggregates/:id/action":            {op: policy.ManageAggregates, path: "/compute/v2.1/os-aggregates/{aggregate}/action", fresh: []string{"aggregate"}, body: map[string]any{"set_metadata": map[string]any{"metadata": map[string]any{"k": "v"}}}},
+		"GET /compute/v2.1/servers/:id/migrations":               {op: policy.ListMigrations, on: "home", path: "/compute/v2.1/servers/{server}/migrations"},
 		"GET /compute/v2.1/os-hypervisors/detail":                {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors/detail"},
 		"GET /compute/v2.1/os-hypervisors/statistics":            {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors/statistics"},
 		"GET /compute/v2.1/os-hypervisors/:id":                   {op: policy.ListHosts, path: "/compute/v2.1/os-hypervisors/1"},
@@ -542,62 +556,69 @@ func rbacRoutes() map[string]rbacRoute {
 
 		// The portal: project pages are a project reader's, changes a
 		// member's, the admin pages the admin's.
-		"GET /project":                              {op: policy.ViewProject, on: "own", path: "/project"},
-		"GET /project/":                             {op: policy.ViewProject, on: "own", path: "/project/"},
-		"GET /project/instances":                    {op: policy.ViewProject, on: "own", path: "/project/instances"},
-		"GET /project/instances/rows":               {op: policy.ViewProject, on: "own", path: "/project/instances/rows"},
-		"GET /project/instances/launch":             {op: policy.ViewProject, on: "own", path: "/project/instances/launch"}, // the form; launching is the POST
-		"POST /project/instances":                   {op: policy.CreateServer, on: "own", path: "/project/instances", body: form("name", "made-by-rbac", "flavor", "1", "image", "{publicImage}", "count", "1")},
-		"GET /project/instances/:id":                {op: policy.GetServer, on: "home", path: "/project/instances/{server}"},
-		"GET /project/instances/:id/console":        {op: policy.GetServer, on: "home", path: "/project/instances/{server}/console"}, // the page; its token is the POST
-		"POST /project/instances/:id/console-token": {op: policy.RemoteConsole, on: "home", path: "/project/instances/{server}/console-token"},
-		"GET /project/instances/:id/log":            {op: policy.ConsoleOutput, on: "home", path: "/project/instances/{server}/log"},
-		"POST /project/instances/:id/:action":       {op: policy.DeleteServer, on: "home", path: "/project/instances/{server}/delete", fresh: []string{"server"}},
-		"POST /project/instances/:id/snapshot":      {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/snapshot", body: url.Values{"name": {"rbac-snap"}}},
-		"POST /project/instances/:id/rebuild":       {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/rebuild", body: url.Values{"image": {"no-such-image"}}},
-		"GET /project/images":                       {op: policy.ViewProject, on: "own", path: "/project/images"},
-		"GET /project/images/new":                   {op: policy.AddImage, on: "own", path: "/project/images/new"},
-		"POST /project/images":                      {op: policy.AddImage, on: "own", path: "/project/images", body: form("name", "made-by-rbac", "disk_format", "raw", "visibility", "private")},
-		"GET /project/images/:id/upload":            {op: policy.UploadImage, on: "home", path: "/project/images/{image}/upload"},
-		"PUT /project/images/:id/file":              {op: policy.UploadImage, on: "home", path: "/project/images/{image}/file", fresh: []string{"image"}, body: "bytes"},
-		"POST /project/images/:id/delete":           {op: policy.DeleteImage, on: "home", path: "/project/images/{image}/delete", fresh: []string{"image"}},
-		"POST /project/images/:id/visibility":       {op: policy.PublicizeImage, path: "/project/images/{image}/visibility", fresh: []string{"image"}, body: form("visibility", "public")},
-		"GET /project/key_pairs":                    {op: policy.ViewProject, on: "own", path: "/project/key_pairs"},
-		"GET /project/key_pairs/new":                {op: policy.ViewProject, on: "own", path: "/project/key_pairs/new"},
-		"POST /project/key_pairs":                   {op: policy.ViewProject, on: "own", path: "/project/key_pairs", body: form("name", "made-in-portal")},
-		"GET /project/key_pairs/import":             {op: policy.ViewProject, on: "own", path: "/project/key_pairs/import"},
-		"POST /project/key_pairs/import":            {op: policy.ViewProject, on: "own", path: "/project/key_pairs/import", body: form("name", "imported", "public_key", "not a key")},
-		"POST /project/key_pairs/:name/delete":      {op: policy.ViewProject, on: "own", path: "/project/key_pairs/{keypair}/delete", fresh: []string{"keypair"}},
-		"GET /project/api_access/openrc":            {op: policy.ViewProject, on: "own", path: "/project/api_access/openrc"},
-		"GET /admin/projects":                       {op: policy.ViewAdmin, path: "/admin/projects"},
-		"GET /admin/projects/new":                   {op: policy.ViewAdmin, path: "/admin/projects/new"},
-		"POST /admin/projects":                      {op: policy.ViewAdmin, path: "/admin/projects", body: form("name", "made-in-portal")},
-		"GET /admin/projects/:id/edit":              {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}/edit"},
-		"POST /admin/projects/:id":                  {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}", body: form("name", "portal-victim", "description", "x")},
-		"POST /admin/projects/:id/enable":           {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}/enable"},
-		"POST /admin/projects/:id/disable":          {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}/disable"},
-		"POST /admin/projects/:id/delete":           {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}/delete"},
-		"GET /admin/projects/:id/members":           {op: policy.ViewAdmin, path: "/admin/projects/{home}/members"},
-		"POST /admin/projects/:id/members":          {op: policy.ViewAdmin, path: "/admin/projects/{home}/members", body: form("user_id", "{portalUser}", "role_id", "{role}")},
-		"POST /admin/projects/:id/members/remove":   {op: policy.ViewAdmin, path: "/admin/projects/{home}/members/remove", body: form("user_id", "{portalUser}", "role_id", "{role}")},
-		"GET /admin/users":                          {op: policy.ViewAdmin, path: "/admin/users"},
-		"GET /admin/users/new":                      {op: policy.ViewAdmin, path: "/admin/users/new"},
-		"POST /admin/users":                         {op: policy.ViewAdmin, path: "/admin/users", body: form("name", "made-in-portal", "password", "pw-123456")},
-		"GET /admin/users/:id/edit":                 {op: policy.ViewAdmin, path: "/admin/users/{portalUser}/edit"},
-		"POST /admin/users/:id":                     {op: policy.ViewAdmin, path: "/admin/users/{portalUser}", body: form("name", "rbac-portal-victim", "email", "")},
-		"POST /admin/users/:id/enable":              {op: policy.ViewAdmin, path: "/admin/users/{portalUser}/enable"},
-		"POST /admin/users/:id/disable":             {op: policy.ViewAdmin, path: "/admin/users/{portalUser}/disable"},
-		"POST /admin/users/:id/delete":              {op: policy.ViewAdmin, path: "/admin/users/{portalUser}/delete"},
-		"GET /admin/quotas":                         {op: policy.ViewAdmin, path: "/admin/quotas"},
-		"GET /admin/quotas/:id":                     {op: policy.ViewAdmin, path: "/admin/quotas/{away}"},
-		"POST /admin/quotas/:id":                    {op: policy.ViewAdmin, path: "/admin/quotas/{away}", body: form("instances", "12")},
-		"GET /admin/flavors":                        {op: policy.ViewAdmin, path: "/admin/flavors"},
-		"GET /admin/flavors/new":                    {op: policy.ViewAdmin, path: "/admin/flavors/new"},
-		"POST /admin/flavors":                       {op: policy.ViewAdmin, path: "/admin/flavors", body: form("name", "made-in-portal", "vcpus", "1", "ram", "64", "disk", "1")},
-		"POST /admin/flavors/:id/delete":            {op: policy.ViewAdmin, path: "/admin/flavors/{portalFlav}/delete"},
-		"GET /admin/hypervisors":                    {op: policy.ViewAdmin, path: "/admin/hypervisors"},
-		"GET /admin/services":                       {op: policy.ViewAdmin, path: "/admin/services"},
-		"POST /admin/services/:host/disable":        {op: policy.ViewAdmin, path: "/admin/services/nohost/disable"},
-		"POST /admin/services/:host/enable":         {op: policy.ViewAdmin, path: "/admin/services/nohost/enable"},
+		"GET /project":                                  {op: policy.ViewProject, on: "own", path: "/project"},
+		"GET /project/":                                 {op: policy.ViewProject, on: "own", path: "/project/"},
+		"GET /project/instances":                        {op: policy.ViewProject, on: "own", path: "/project/instances"},
+		"GET /project/instances/rows":                   {op: policy.ViewProject, on: "own", path: "/project/instances/rows"},
+		"GET /project/instances/launch":                 {op: policy.ViewProject, on: "own", path: "/project/instances/launch"}, // the form; launching is the POST
+		"POST /project/instances":                       {op: policy.CreateServer, on: "own", path: "/project/instances", body: form("name", "made-by-rbac", "flavor", "1", "image", "{publicImage}", "count", "1")},
+		"GET /project/instances/:id":                    {op: policy.GetServer, on: "home", path: "/project/instances/{server}"},
+		"GET /project/instances/:id/console":            {op: policy.GetServer, on: "home", path: "/project/instances/{server}/console"}, // the page; its token is the POST
+		"POST /project/instances/:id/console-token":     {op: policy.RemoteConsole, on: "home", path: "/project/instances/{server}/console-token"},
+		"GET /project/instances/:id/log":                {op: policy.ConsoleOutput, on: "home", path: "/project/instances/{server}/log"},
+		"POST /project/instances/:id/:action":           {op: policy.DeleteServer, on: "home", path: "/project/instances/{server}/delete", fresh: []string{"server"}},
+		"POST /project/instances/:id/snapshot":          {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/snapshot", body: url.Values{"name": {"rbac-snap"}}},
+		"POST /project/instances/:id/rebuild":           {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/rebuild", body: url.Values{"image": {"no-such-image"}}},
+		"POST /project/instances/:id/resize":            {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/resize", body: url.Values{"flavor": {"no-such-flavor"}}},
+		"GET /project/images":                           {op: policy.ViewProject, on: "own", path: "/project/images"},
+		"GET /project/images/new":                       {op: policy.AddImage, on: "own", path: "/project/images/new"},
+		"POST /project/images":                          {op: policy.AddImage, on: "own", path: "/project/images", body: form("name", "made-by-rbac", "disk_format", "raw", "visibility", "private")},
+		"GET /project/images/:id/upload":                {op: policy.UploadImage, on: "home", path: "/project/images/{image}/upload"},
+		"PUT /project/images/:id/file":                  {op: policy.UploadImage, on: "home", path: "/project/images/{image}/file", fresh: []string{"image"}, body: "bytes"},
+		"POST /project/images/:id/delete":               {op: policy.DeleteImage, on: "home", path: "/project/images/{image}/delete", fresh: []string{"image"}},
+		"POST /project/images/:id/visibility":           {op: policy.PublicizeImage, path: "/project/images/{image}/visibility", fresh: []string{"image"}, body: form("visibility", "public")},
+		"GET /project/key_pairs":                        {op: policy.ViewProject, on: "own", path: "/project/key_pairs"},
+		"GET /project/key_pairs/new":                    {op: policy.ViewProject, on: "own", path: "/project/key_pairs/new"},
+		"POST /project/key_pairs":                       {op: policy.ViewProject, on: "own", path: "/project/key_pairs", body: form("name", "made-in-portal")},
+		"GET /project/key_pairs/import":                 {op: policy.ViewProject, on: "own", path: "/project/key_pairs/import"},
+		"POST /project/key_pairs/import":                {op: policy.ViewProject, on: "own", path: "/project/key_pairs/import", body: form("name", "imported", "public_key", "not a key")},
+		"POST /project/key_pairs/:name/delete":          {op: policy.ViewProject, on: "own", path: "/project/key_pairs/{keypair}/delete", fresh: []string{"keypair"}},
+		"GET /project/api_access/openrc":                {op: policy.ViewProject, on: "own", path: "/project/api_access/openrc"},
+		"GET /admin/projects":                           {op: policy.ViewAdmin, path: "/admin/projects"},
+		"GET /admin/projects/new":                       {op: policy.ViewAdmin, path: "/admin/projects/new"},
+		"POST /admin/projects":                          {op: policy.ViewAdmin, path: "/admin/projects", body: form("name", "made-in-portal")},
+		"GET /admin/projects/:id/edit":                  {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}/edit"},
+		"POST /admin/projects/:id":                      {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}", body: form("name", "portal-victim", "description", "x")},
+		"POST /admin/projects/:id/enable":               {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}/enable"},
+		"POST /admin/projects/:id/disable":              {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}/disable"},
+		"POST /admin/projects/:id/delete":               {op: policy.ViewAdmin, path: "/admin/projects/{portalProj}/delete"},
+		"GET /admin/projects/:id/members":               {op: policy.ViewAdmin, path: "/admin/projects/{home}/members"},
+		"POST /admin/projects/:id/members":              {op: policy.ViewAdmin, path: "/admin/projects/{home}/members", body: form("user_id", "{portalUser}", "role_id", "{role}")},
+		"POST /admin/projects/:id/members/remove":       {op: policy.ViewAdmin, path: "/admin/projects/{home}/members/remove", body: form("user_id", "{portalUser}", "role_id", "{role}")},
+		"GET /admin/users":                              {op: policy.ViewAdmin, path: "/admin/users"},
+		"GET /admin/users/new":                          {op: policy.ViewAdmin, path: "/admin/users/new"},
+		"POST /admin/users":                             {op: policy.ViewAdmin, path: "/admin/users", body: form("name", "made-in-portal", "password", "pw-123456")},
+		"GET /admin/users/:id/edit":                     {op: policy.ViewAdmin, path: "/admin/users/{portalUser}/edit"},
+		"POST /admin/users/:id":                         {op: policy.ViewAdmin, path: "/admin/users/{portalUser}", body: form("name", "rbac-portal-victim", "email", "")},
+		"POST /admin/users/:id/enable":                  {op: policy.ViewAdmin, path: "/admin/users/{portalUser}/enable"},
+		"POST /admin/users/:id/disable":                 {op: policy.ViewAdmin, path: "/admin/users/{portalUser}/disable"},
+		"POST /admin/users/:id/delete":                  {op: policy.ViewAdmin, path: "/admin/users/{portalUser}/delete"},
+		"GET /admin/quotas":                             {op: policy.ViewAdmin, path: "/admin/quotas"},
+		"GET /admin/quotas/:id":                         {op: policy.ViewAdmin, path: "/admin/quotas/{away}"},
+		"POST /admin/quotas/:id":                        {op: policy.ViewAdmin, path: "/admin/quotas/{away}", body: form("instances", "12")},
+		"GET /admin/flavors":                            {op: policy.ViewAdmin, path: "/admin/flavors"},
+		"GET /admin/flavors/new":                        {op: policy.ViewAdmin, path: "/admin/flavors/new"},
+		"POST /admin/flavors":                           {op: policy.ViewAdmin, path: "/admin/flavors", body: form("name", "made-in-portal", "vcpus", "1", "ram", "64", "disk", "1")},
+		"POST /admin/flavors/:id/delete":                {op: policy.ViewAdmin, path: "/admin/flavors/{portalFlav}/delete"},
+		"GET /admin/hypervisors":                        {op: policy.ViewAdmin, path: "/admin/hypervisors"},
+		"GET /admin/aggregates":                         {op: policy.ViewAdmin, path: "/admin/aggregates"},
+		"POST /admin/aggregates":                        {op: policy.ViewAdmin, path: "/admin/aggregates", body: url.Values{"name": {""}}},
+		"POST /admin/aggregates/:id/delete":             {op: policy.ViewAdmin, path: "/admin/aggregates/{aggregate}/delete", fresh: []string{"aggregate"}},
+		"POST /admin/aggregates/:id/hosts":              {op: policy.ViewAdmin, path: "/admin/aggregates/{aggregate}/hosts", fresh: []string{"aggregate"}, body: url.Values{"host": {"nohost"}}},
+		"POST /admin/aggregates/:id/hosts/:host/remove": {op: policy.ViewAdmin, path: "/admin/aggregates/{aggregate}/hosts/nohost/remove", fresh: []string{"aggregate"}},
+		"POST /admin/aggregates/:id/metadata":           {op: policy.ViewAdmin, path: "/admin/aggregates/{aggregate}/metadata", fresh: []string{"aggregate"}, body: url.Values{"key": {"k"}, "value": {"v"}}},
+		"GET /admin/services":                           {op: policy.ViewAdmin, path: "/admin/services"},
+		"POST /admin/services/:host/disable":            {op: policy.ViewAdmin, path: "/admin/services/nohost/disable"},
+		"POST /admin/services/:host/enable":             {op: policy.ViewAdmin, path: "/admin/services/nohost/enable"},
 	}
 }

@@ -86,6 +86,7 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Post("/flavors/:id/action", h.flavorAction)
 	h.registerServerGroups(a)
 	h.registerMigrations(a)
+	h.registerAggregates(a)
 	a.Post("/servers", h.createServer)
 	a.Get("/servers", h.listServers(false))
 	a.Get("/servers/detail", h.listServers(true))

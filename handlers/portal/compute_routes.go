@@ -36,4 +36,5 @@ func (h *Handler) registerAdminCompute(a fiber.Router) {
 	a.Get("/services", h.serviceList)
 	a.Post("/services/:host/disable", h.serviceSetEnabled(false))
 	a.Post("/services/:host/enable", h.serviceSetEnabled(true))
+	h.registerAdminAggregates(a)
 }

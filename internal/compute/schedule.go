@@ -101,27 +101,39 @@ func (s *Service) placeOn(ctx context.Context, tx *store.Store, in model.Instanc
 	if err != nil {
 		return "", err
 	}
+	meta, err := tx.HostMetadata(ctx)
+	if err != nil {
+		return "", err
+	}
 	live := s.liveness(ctx)
 	cands := make([]scheduler.Host, 0, len(hosts))
 	for _, h := range hosts {
 		cands = append(cands, scheduler.Host{Name: h.Host, AZ: h.AZ, Enabled: !h.Disabled,
 			Up: live.up(h, now, s.opt.AgentLiveness), HypervisorType: h.HypervisorType, Arch: h.Arch,
 			VCPUs: h.VCPUs, VCPUsUsed: h.VCPUsUsed, MemoryMB: h.MemoryMB, MemoryMBUsed: h.MemoryMBUsed,
-			DiskGB: h.DiskGB, DiskGBUsed: h.DiskGBUsed, RunningVMs: h.RunningVMs})
+			DiskGB: h.DiskGB, DiskGBUsed: h.DiskGBUsed, RunningVMs: h.RunningVMs, IoOps: h.IoOps, Aggregates: meta[h.Host]})
 	}
 	if req.GroupPolicy, req.GroupHosts, err = tx.GroupPlacement(ctx, in.ID); err != nil {
 		return "", err
 	}
-	cfg := s.opt.Scheduler.Effective() // the claim must use the ratios the filters used
+	if req.ExtraSpecs, err = tx.ExtraSpecs(ctx, in.FlavorID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err // (a flavor deleted since has no extra specs to match)
+	}
+	cfg := s.opt.Scheduler.Effective()
 	ranked, placeErr := scheduler.Place(cands, req, cfg)
 	if placeErr != nil && !errors.Is(placeErr, scheduler.ErrNoValidHost) {
 		return "", placeErr
 	}
-	ratios := store.Ratios{CPU: cfg.CPUAllocationRatio, RAM: cfg.RAMAllocationRatio, Disk: cfg.DiskAllocationRatio}
+	// The claim is checked with the ratios the filters used on that host
+	// (an aggregate's, where it sets one).
+	ratios := func(h scheduler.Host) store.Ratios {
+		cpu, ram, disk := scheduler.HostRatios(h, cfg)
+		return store.Ratios{CPU: cpu, RAM: ram, Disk: disk}
+	}
 	cutoff := live.claimCutoff(now, s.opt.AgentLiveness)
 	var busy []scheduler.Host
 	for _, h := range ranked {
-		r, err := claim(h.Name, ratios, cutoff, true)
+		r, err := claim(h.Name, ratios(h), cutoff, true)
 		if err != nil {
 			return "", err
 		}
@@ -133,7 +145,7 @@ func (s *Service) placeOn(ctx context.Context, tx *store.Store, in model.Instanc
 		}
 	}
 	for _, h := range busy {
-		if r, err := claim(h.Name, ratios, cutoff, false); err != nil || r == store.Claimed {
+		if r, err := claim(h.Name, ratios(h), cutoff, false); err != nil || r == store.Claimed {
 			return h.Name, err
 		}
 	}

@@ -8,6 +8,7 @@ package compute
 import (
 	"context"
 	"hash/maphash"
+	"reflect"
 
 	"github.com/redis/go-redis/v9"
 
@@ -113,7 +114,7 @@ func New(st *store.Store, log *slog.Logger, opt Options) *Service {
 	if opt.MaxAttempts == 0 {
 		opt.MaxAttempts = 3
 	}
-	if opt.Scheduler == (scheduler.Config{}) {
+	if reflect.DeepEqual(opt.Scheduler, scheduler.Config{}) {
 		opt.Scheduler = scheduler.DefaultConfig()
 	}
 	if opt.Kick == nil {

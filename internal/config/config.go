@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 )
 
 // Config is the whole configuration of the controller (nimbus).
@@ -103,6 +105,10 @@ type Config struct {
 type SchedulerConfig struct {
 	CPUAllocationRatio, RAMAllocationRatio, DiskAllocationRatio float64
 	RAMWeightMultiplier, CPUWeightMultiplier                    float64
+	// EnabledFilters is Nova's enabled_filters (empty: every filter);
+	// MaxInstancesPerHost and MaxIoOpsPerHost its per-host limits.
+	EnabledFilters                       []string
+	MaxInstancesPerHost, MaxIoOpsPerHost int
 }
 
 // Throttle sets how many failed logins are allowed in a window before
@@ -263,6 +269,11 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.float(&sc.DiskAllocationRatio, "disk-allocation-ratio", "NIMBUS_DISK_ALLOCATION_RATIO", 1.0, "disk overcommit", &errs)
 	s.float(&sc.RAMWeightMultiplier, "ram-weight-multiplier", "NIMBUS_RAM_WEIGHT_MULTIPLIER", 1.0, "free-RAM weigher (positive spreads, negative stacks)", &errs)
 	s.float(&sc.CPUWeightMultiplier, "cpu-weight-multiplier", "NIMBUS_CPU_WEIGHT_MULTIPLIER", 1.0, "free-vCPU weigher (positive spreads, negative stacks)", &errs)
+	var filters string
+	s.str(&filters, "scheduler-enabled-filters", "NIMBUS_SCHEDULER_ENABLED_FILTERS", "",
+		"comma-separated scheduler filters that run, Nova's names (empty: all)")
+	s.integer(&sc.MaxInstancesPerHost, "max-instances-per-host", "NIMBUS_MAX_INSTANCES_PER_HOST", 50, "NumInstancesFilter's limit", &errs)
+	s.integer(&sc.MaxIoOpsPerHost, "max-io-ops-per-host", "NIMBUS_MAX_IO_OPS_PER_HOST", 8, "IoOpsFilter's limit", &errs)
 	var imageMaxMB int
 	s.integer(&imageMaxMB, "image-max-mb", "NIMBUS_IMAGE_MAX_MB", 20*1024, "largest image upload, MiB", &errs)
 	s.dur(&c.AgentLiveness, "agent-liveness", "NIMBUS_AGENT_LIVENESS", 60*time.Second, "an agent silent this long is down", &errs)
@@ -282,6 +293,14 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 		errs = append(errs, errors.New("image max size must be at least 1 MiB"))
 	}
 	c.ImageMaxBytes = int64(imageMaxMB) << 20
+	if sc.EnabledFilters = splitList(filters); len(sc.EnabledFilters) > 0 {
+		if err := scheduler.CheckFilterNames(sc.EnabledFilters); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if sc.MaxInstancesPerHost < 1 || sc.MaxIoOpsPerHost < 1 {
+		errs = append(errs, errors.New("max instances and max I/O operations per host must be at least 1"))
+	}
 	for _, p := range splitList(proxies) {
 		if !strings.Contains(p, "/") {
 			if strings.Contains(p, ":") {

@@ -168,7 +168,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 		ResizeConfirmWindow: time.Duration(cfg.ResizeConfirmWindow) * time.Second, AllowResizeToSameHost: cfg.AllowResizeToSameHost,
 		Scheduler: scheduler.Config{CPUAllocationRatio: sc.CPUAllocationRatio, RAMAllocationRatio: sc.RAMAllocationRatio,
 			DiskAllocationRatio: sc.DiskAllocationRatio, RAMWeightMultiplier: sc.RAMWeightMultiplier,
-			CPUWeightMultiplier: sc.CPUWeightMultiplier},
+			CPUWeightMultiplier: sc.CPUWeightMultiplier, EnabledFilters: sc.EnabledFilters,
+			MaxInstancesPerHost: sc.MaxInstancesPerHost, MaxIoOpsPerHost: sc.MaxIoOpsPerHost},
 		ImageURL: func(id string) string {
 			return cfg.PublicURL + image.SignedPath(s.imageSecret, id, time.Now().Add(cfg.BuildTimeout+time.Hour))
 		},

@@ -230,6 +230,7 @@ type ComputeHost struct {
 	MemoryMBUsed   int
 	DiskGBUsed     int
 	RunningVMs     int
+	IoOps          int // instances in an I/O-heavy task here (building, moving, snapshotting, ...)
 	Disabled       bool
 	DisabledReason string
 	LastSeen       time.Time

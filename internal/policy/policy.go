@@ -104,6 +104,9 @@ const (
 	// ListMigrations lists moves (os-migrations, /servers/{id}/migrations).
 	MigrateServer  Op = "os_compute_api:os-migrate-server:migrate"
 	ListMigrations Op = "os_compute_api:os-migrations:index"
+	// Host aggregates: admins list and change them.
+	ListAggregates   Op = "os_compute_api:os-aggregates:index"
+	ManageAggregates Op = "os_compute_api:os-aggregates:update"
 	// Server metadata and tags: Nova names each route's operation.
 	ListServerMetadata    Op = "os_compute_api:server-metadata:index"
 	ShowServerMetadata    Op = "os_compute_api:server-metadata:show"
@@ -227,6 +230,8 @@ var table = map[Op]Rule{
 	ResetState:          Admin,
 	MigrateServer:       Admin,
 	ListMigrations:      Admin,
+	ListAggregates:      Admin,
+	ManageAggregates:    Admin,
 	CreateServerGroup:   ProjectMember,
 	ListServerGroups:    ProjectReader,
 	ListAllServerGroups: Admin,

@@ -49,9 +49,10 @@ const (
 
 // filterInput is what every filter sees besides the host.
 type filterInput struct {
-	req    *Request
-	cfg    Config // effective
-	ignore map[string]struct{}
+	req     *Request
+	cfg     Config // effective
+	ignore  map[string]struct{}
+	enabled map[string]bool // the filters that run
 }
 
 // filter is one step of the chain: check returns "" when the host passes,
@@ -61,17 +62,39 @@ type filter struct {
 	check func(h *Host, in *filterInput) string
 }
 
-// filters is the chain, in order.
+// filters is the chain, in order. Which run is configuration
+// (Config.EnabledFilters, Nova's enabled_filters); IgnoreHostsFilter
+// always runs (it carries rescheduling and a move's source, not policy).
 var filters = [...]filter{
 	{IgnoreHostsFilter, checkIgnoreHosts},
 	{ComputeFilter, checkCompute},
 	{AvailabilityZoneFilter, checkAvailabilityZone},
+	{ComputeCapabilitiesFilter, checkCapabilities},
 	{ImagePropertiesFilter, checkImageProperties},
+	{AggregateInstanceExtraSpecsFilter, checkAggregateExtraSpecs},
 	{RamFilter, checkRAM},
+	{AggregateRamFilter, checkAggregateRAM},
 	{CoreFilter, checkCore},
+	{AggregateCoreFilter, checkAggregateCore},
 	{DiskFilter, checkDisk},
+	{AggregateDiskFilter, checkAggregateDisk},
+	{NumInstancesFilter, checkNumInstances},
+	{AggregateNumInstancesFilter, checkAggregateNumInstances},
+	{IoOpsFilter, checkIoOps},
+	{AggregateIoOpsFilter, checkAggregateIoOps},
 	{ServerGroupAffinityFilter, checkGroupAffinity},
 	{ServerGroupAntiAffinityFilter, checkGroupAntiAffinity},
+}
+
+// CheckFilterNames refuses names that are not filters (a configuration
+// error, found at start).
+func CheckFilterNames(names []string) error {
+	for _, n := range names {
+		if filterRank(n) == len(filters) {
+			return fmt.Errorf("unknown scheduler filter %q (known: %s)", n, strings.Join(FilterNames(), ", "))
+		}
+	}
+	return nil
 }
 
 // FilterNames returns the names of the filters in the order they run.
@@ -102,6 +125,7 @@ func filterRank(name string) int {
 // not modified and the result does not share memory with it.
 func Filter(hosts []Host, req Request, cfg Config) ([]Host, []Rejection) {
 	in := filterInput{req: &req, cfg: cfg.Effective()}
+	in.enabled = in.cfg.enabledSet()
 	if len(req.IgnoreHosts) > 0 {
 		in.ignore = make(map[string]struct{}, len(req.IgnoreHosts))
 		for _, name := range req.IgnoreHosts {
@@ -115,6 +139,9 @@ hosts:
 	for i := range hosts {
 		h := &hosts[i]
 		for _, f := range filters {
+			if !in.enabled[f.name] {
+				continue
+			}
 			if reason := f.check(h, &in); reason != "" {
 				rejected = append(rejected, Rejection{Host: h.Name, Filter: f.name, Reason: reason})
 				continue hosts
@@ -220,15 +247,27 @@ func canonicalHVType(s string) string {
 	return s
 }
 
+// RamFilter, CoreFilter and DiskFilter use the configured ratio, but for
+// a host whose aggregate sets one while the aggregate's filter runs: that
+// filter checks it instead.
 func checkRAM(h *Host, in *filterInput) string {
+	if _, ok := in.aggregateRules(h, AggregateRamFilter, KeyRAMRatio); ok {
+		return ""
+	}
 	return checkCapacity("RAM", "MB", h.MemoryMB, h.MemoryMBUsed, in.cfg.RAMAllocationRatio, in.req.MemoryMB)
 }
 
 func checkCore(h *Host, in *filterInput) string {
+	if _, ok := in.aggregateRules(h, AggregateCoreFilter, KeyCPURatio); ok {
+		return ""
+	}
 	return checkCapacity("vCPUs", "", h.VCPUs, h.VCPUsUsed, in.cfg.CPUAllocationRatio, in.req.VCPUs)
 }
 
 func checkDisk(h *Host, in *filterInput) string {
+	if _, ok := in.aggregateRules(h, AggregateDiskFilter, KeyDiskRatio); ok {
+		return ""
+	}
 	return checkCapacity("disk", "GB", h.DiskGB, h.DiskGBUsed, in.cfg.DiskAllocationRatio, in.req.DiskGB)
 }
 

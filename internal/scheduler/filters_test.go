@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -56,9 +57,10 @@ func withProps(kv ...string) scheduler.Request {
 
 func TestFilterNames(t *testing.T) {
 	want := []string{
-		"IgnoreHostsFilter", "ComputeFilter", "AvailabilityZoneFilter",
-		"ImagePropertiesFilter", "RamFilter", "CoreFilter", "DiskFilter",
-		"ServerGroupAffinityFilter", "ServerGroupAntiAffinityFilter",
+		"IgnoreHostsFilter", "ComputeFilter", "AvailabilityZoneFilter", "ComputeCapabilitiesFilter",
+		"ImagePropertiesFilter", "AggregateInstanceExtraSpecsFilter", "RamFilter", "AggregateRamFilter", "CoreFilter",
+		"AggregateCoreFilter", "DiskFilter", "AggregateDiskFilter", "NumInstancesFilter", "AggregateNumInstancesFilter",
+		"IoOpsFilter", "AggregateIoOpsFilter", "ServerGroupAffinityFilter", "ServerGroupAntiAffinityFilter",
 	}
 	if got := scheduler.FilterNames(); !slices.Equal(got, want) {
 		t.Errorf("FilterNames: got %v, want %v", got, want)
@@ -70,7 +72,7 @@ func TestDefaultConfig(t *testing.T) {
 		CPUAllocationRatio: 16.0, RAMAllocationRatio: 1.5, DiskAllocationRatio: 1.0,
 		RAMWeightMultiplier: 1.0, CPUWeightMultiplier: 1.0,
 	}
-	if got := scheduler.DefaultConfig(); got != want {
+	if got := scheduler.DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig: got %+v, want %+v", got, want)
 	}
 }
@@ -94,7 +96,7 @@ func TestConfigEffective(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := c.cfg.Effective(); got != c.want {
+			if got := c.cfg.Effective(); !reflect.DeepEqual(got, c.want) {
 				t.Errorf("Effective: got %+v, want %+v", got, c.want)
 			}
 		})
@@ -225,7 +227,7 @@ func TestFilterEachFilter(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			passed, rejected := scheduler.Filter([]scheduler.Host{c.host}, c.req, c.cfg)
 			if c.wantFilter == "" {
-				if len(passed) != 1 || passed[0] != c.host || len(rejected) != 0 {
+				if len(passed) != 1 || !reflect.DeepEqual(passed[0], c.host) || len(rejected) != 0 {
 					t.Fatalf("got passed %v, rejected %+v; want the host to pass", passed, rejected)
 				}
 				return
@@ -276,7 +278,7 @@ func TestFilterKeepsOrderAndInput(t *testing.T) {
 			t.Errorf("rejected[%d]: got %s by %s, want %s by %s", i, rejected[i].Host, rejected[i].Filter, w.Host, w.Filter)
 		}
 	}
-	if !slices.Equal(hosts, orig) {
+	if !reflect.DeepEqual(hosts, orig) {
 		t.Errorf("input modified: got %+v, want %+v", hosts, orig)
 	}
 	passed[0].Name = "changed"

@@ -25,7 +25,11 @@ type Host struct {
 	MemoryMBUsed   int
 	DiskGB         int
 	DiskGBUsed     int
-	RunningVMs     int // informational; no built-in filter or weigher uses it
+	RunningVMs     int // instances holding a claim on the host (NumInstancesFilter)
+	IoOps          int // instances in an I/O-heavy task on the host (IoOpsFilter)
+	// Aggregates is every value each metadata key has in the host's
+	// aggregates (the aggregate filters read them).
+	Aggregates map[string][]string
 }
 
 // Request is what one instance needs.
@@ -39,6 +43,9 @@ type Request struct {
 	IgnoreHosts []string          // hosts already tried (rescheduling), or a move's source
 	// OnlyHost is the one host an admin named (a migration's target).
 	OnlyHost string
+	// ExtraSpecs are the flavor's (ComputeCapabilitiesFilter,
+	// AggregateInstanceExtraSpecsFilter).
+	ExtraSpecs map[string]string
 	// GroupPolicy is the policy of the server group the instance belongs
 	// to ("" for none); GroupHosts the hosts of its other members, once
 	// per member.
@@ -60,6 +67,37 @@ type Config struct {
 	DiskAllocationRatio float64
 	RAMWeightMultiplier float64
 	CPUWeightMultiplier float64
+	// EnabledFilters are the filters that run (nil: all of them), Nova's
+	// enabled_filters; MaxInstancesPerHost and MaxIoOpsPerHost are the
+	// limits of NumInstancesFilter and IoOpsFilter (0: Nova's 50 and 8).
+	EnabledFilters      []string
+	MaxInstancesPerHost int
+	MaxIoOpsPerHost     int
+}
+
+// enabledSet is the set of filters that run.
+func (cfg Config) enabledSet() map[string]bool {
+	on := map[string]bool{IgnoreHostsFilter: true}
+	for _, f := range filters {
+		if cfg.EnabledFilters == nil || slices.Contains(cfg.EnabledFilters, f.name) {
+			on[f.name] = true
+		}
+	}
+	return on
+}
+
+func (cfg Config) maxInstances() int {
+	if cfg.MaxInstancesPerHost > 0 {
+		return cfg.MaxInstancesPerHost
+	}
+	return DefaultMaxInstancesPerHost
+}
+
+func (cfg Config) maxIoOps() int {
+	if cfg.MaxIoOpsPerHost > 0 {
+		return cfg.MaxIoOpsPerHost
+	}
+	return DefaultMaxIoOpsPerHost
 }
 
 // Nova's default allocation ratios and weigher multipliers.
@@ -105,6 +143,8 @@ func (cfg Config) Effective() Config {
 		DiskAllocationRatio: ratio(cfg.DiskAllocationRatio, DefaultDiskAllocationRatio),
 		RAMWeightMultiplier: mult(cfg.RAMWeightMultiplier),
 		CPUWeightMultiplier: mult(cfg.CPUWeightMultiplier),
+		EnabledFilters:      cfg.EnabledFilters, MaxInstancesPerHost: cfg.MaxInstancesPerHost,
+		MaxIoOpsPerHost: cfg.MaxIoOpsPerHost,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -406,7 +407,7 @@ func TestPlaceProperties(t *testing.T) {
 		shuffled := slices.Clone(hosts)
 		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 		again, err := scheduler.Place(shuffled, req, cfg)
-		if err != nil || !slices.Equal(got, again) {
+		if err != nil || !reflect.DeepEqual(got, again) {
 			fail("Place on shuffled hosts: got %v, %v; want %v", hostNames(again), err, hostNames(got))
 		}
 	}

@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -173,7 +174,7 @@ func TestWeighInput(t *testing.T) {
 		hosts := []scheduler.Host{host("b", ram(1024, 0)), host("a", ram(2048, 0))}
 		orig := slices.Clone(hosts)
 		got := scheduler.Weigh(hosts, small, scheduler.DefaultConfig())
-		if !slices.Equal(hosts, orig) {
+		if !reflect.DeepEqual(hosts, orig) {
 			t.Errorf("input: got %+v, want %+v", hosts, orig)
 		}
 		got[0].Host.Name = "changed"

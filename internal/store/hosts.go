@@ -8,13 +8,20 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 )
 
-const hostCols = `host, id, uuid::text, az, hypervisor_type, arch, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used, disk_gb_used,
-	running_vms, disabled, disabled_reason, last_seen, created_at`
+var hostCols = `host, id, uuid::text, ` + hostAZ + `, hypervisor_type, arch, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used, disk_gb_used,
+	running_vms, ` + hostIoOps + `, disabled, disabled_reason, last_seen, created_at`
+
+// hostIoOps counts a host's instances in I/O-heavy work (Nova's IoOpsFilter:
+// building, resizing, rebuilding, snapshotting, rescuing, unshelving).
+const hostIoOps = `(SELECT count(*) FROM instances i WHERE i.host = compute_hosts.host AND i.deleted_at IS NULL
+	AND (i.vm_state = 'building' OR i.task_state IN ('resize_prep', 'resize_migrating', 'resize_finish', 'rebuilding',
+	'image_snapshot', 'image_pending_upload', 'image_uploading', 'shelving', 'shelving_image_pending_upload',
+	'shelving_image_uploading', 'rescuing', 'unshelving', 'spawning')))`
 
 func scanHost(row pgx.CollectableRow) (model.ComputeHost, error) {
 	var h model.ComputeHost
 	err := row.Scan(&h.Host, &h.ID, &h.UUID, &h.AZ, &h.HypervisorType, &h.Arch, &h.VCPUs, &h.MemoryMB, &h.DiskGB, &h.VCPUsUsed,
-		&h.MemoryMBUsed, &h.DiskGBUsed, &h.RunningVMs, &h.Disabled, &h.DisabledReason, &h.LastSeen, &h.CreatedAt)
+		&h.MemoryMBUsed, &h.DiskGBUsed, &h.RunningVMs, &h.IoOps, &h.Disabled, &h.DisabledReason, &h.LastSeen, &h.CreatedAt)
 	return h, err
 }
 
@@ -119,7 +126,7 @@ func (s *Store) SetHostDisabled(ctx context.Context, host string, disabled bool,
 // hosts at all only the default zone "nova" exists.
 func (s *Store) ZoneExists(ctx context.Context, az string) (bool, error) {
 	var ok bool
-	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM compute_hosts WHERE az = $1)
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM compute_hosts WHERE `+hostAZ+` = $1)
 		OR ($1 = 'nova' AND NOT EXISTS (SELECT 1 FROM compute_hosts))`, az).Scan(&ok)
 	return ok, mapErr(err)
 }

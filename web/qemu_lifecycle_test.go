@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -233,6 +234,22 @@ func TestQEMULifecycle(t *testing.T) {
 	demo("server", "unlock", "vm1")
 	if s := server(id); s["locked"] != false {
 		t.Errorf("unlock: server shows locked=%v", s["locked"])
+	}
+
+	// Metadata, tags and a server group through the CLI (records only).
+	step("server set --property / --tag, server group create / list")
+	demo("server", "set", "--property", "role=web", "vm1")
+	demo("--os-compute-api-version", "2.26", "server", "set", "--tag", "blue", "vm1")
+	shown := decodeJSON[map[string]any](t, demo("--os-compute-api-version", "2.26", "server", "show", "-f", "json", "vm1"))
+	if props, _ := shown["properties"].(map[string]any); props["role"] != "web" {
+		t.Errorf("server show properties: %v", shown["properties"])
+	}
+	if tags := fmt.Sprint(shown["tags"]); !strings.Contains(tags, "blue") {
+		t.Errorf("server show tags: %v", shown["tags"])
+	}
+	demo("server", "group", "create", "--policy", "anti-affinity", "spread")
+	if groups := string(demo("server", "group", "list", "-f", "json")); !strings.Contains(groups, `"spread"`) || !strings.Contains(groups, "anti-affinity") {
+		t.Errorf("server group list: %s", groups)
 	}
 
 	// 5. Snapshot of the running guest: the agent pauses it for the copy

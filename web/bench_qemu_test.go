@@ -220,7 +220,22 @@ func TestBenchQEMULifecycle(t *testing.T) {
 	// Resize and cold migration between two agents on this libvirtd:
 	// request -> VERIFY_RESIZE (the disk copied through the relay and
 	// booted on the other host), and back.
-	startBenchAgentOf(t, tc, "qemu-bench-2", stateDir(t), agentLog, 2)
+	dir2 := stateDir(t)
+	startBenchAgentOf(t, tc, "qemu-bench-2", dir2, agentLog, 2)
+	// booted waits for the guest's boot banner on whichever host runs it
+	// (QEMU starts each serial log afresh): a guest is moved once it is
+	// up, as a user's would be, not while its kernel still starts.
+	booted := func(id string) {
+		t.Helper()
+		controllertest.WaitFor(t, 3*time.Minute, "the guest booted", func() bool {
+			for _, d := range []string{dir, dir2} {
+				if b, _ := os.ReadFile(filepath.Join(d, "instances", id, "console.log")); bytes.Contains(b, []byte("Nimbus tiny image")) {
+					return true
+				}
+			}
+			return false
+		})
+	}
 	if r := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{
 		"name": "bench-resized", "id": "bench-resized", "vcpus": 1, "ram": 768, "disk": 2}}); r.Status != 200 {
 		t.Fatalf("flavor: %d %s", r.Status, r.Body)
@@ -229,10 +244,13 @@ func TestBenchQEMULifecycle(t *testing.T) {
 	id = launch("mv", "")
 	var resize, revert, migrate, confirm []float64
 	for i := 0; i < moves; i++ {
+		booted(id)
 		resize = append(resize, actAs(demo, id, map[string]any{"resize": map[string]any{"flavorRef": "bench-resized"}}, "VERIFY_RESIZE"))
+		booted(id)
 		revert = append(revert, actAs(demo, id, map[string]any{"revertResize": nil}, "ACTIVE"))
 	}
 	for i := 0; i < moves; i++ {
+		booted(id)
 		migrate = append(migrate, actAs(admin, id, map[string]any{"migrate": nil}, "VERIFY_RESIZE"))
 		confirm = append(confirm, actAs(demo, id, map[string]any{"confirmResize": nil}, "ACTIVE"))
 	}

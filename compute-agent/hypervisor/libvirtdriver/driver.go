@@ -54,6 +54,10 @@ var _ hypervisor.Driver = (*Driver)(nil)
 // pollInterval is how often Shutdown checks whether the guest has powered off.
 const pollInterval = 100 * time.Millisecond
 
+// shutdownRetry is how often a clean shutdown presses the power button
+// again (Nova's 10 s).
+const shutdownRetry = 10 * time.Second
+
 // Where KVM detection looks; variables so tests can point them elsewhere.
 var (
 	kvmDevice   = "/dev/kvm"
@@ -224,6 +228,12 @@ func (d *Driver) Shutdown(ctx context.Context, instanceID string, timeout time.D
 		defer deadline.Stop()
 		tick := time.NewTicker(pollInterval)
 		defer tick.Stop()
+		// A guest still booting (or busy) may miss the power button: it is
+		// pressed again every shutdownRetry until the timeout, as Nova's
+		// clean shutdown does, rather than waiting the whole timeout for a
+		// press that was lost.
+		again := time.NewTicker(shutdownRetry)
+		defer again.Stop()
 	wait:
 		for {
 			select {
@@ -231,6 +241,9 @@ func (d *Driver) Shutdown(ctx context.Context, instanceID string, timeout time.D
 				return fmt.Errorf("shut down domain %s: %w", hypervisor.DomainName(instanceID), ctx.Err())
 			case <-deadline.C:
 				break wait
+			case <-again.C:
+				_ = d.withDomain(ctx, "shut down", instanceID, func(dom *libvirt.Domain) error { return dom.Shutdown() })
+				continue
 			case <-tick.C:
 			}
 			err := d.withDomain(ctx, "shut down", instanceID, func(dom *libvirt.Domain) error {

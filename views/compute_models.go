@@ -231,3 +231,16 @@ func shellQuote(s string) string {
 // escapeSegment escapes s for use as one segment of a URL path (key pair
 // names may hold spaces).
 func escapeSegment(s string) string { return url.PathEscape(s) }
+
+// ServerGroupList is Project > Server Groups.
+type ServerGroupList struct {
+	Page
+	Groups   []ServerGroupRow
+	Policies []string
+}
+
+// ServerGroupRow is one group.
+type ServerGroupRow struct {
+	ID, Name, Policy string
+	Members          int
+}

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"context"
 	"net/url"
 	"strconv"
 
@@ -20,6 +21,8 @@ type InstanceRow struct {
 	Age        string
 	Transition bool // something is in progress: the row keeps refreshing
 	Locked     bool // shown as a lock badge
+	// Actions are the actions valid now (the list's row menu).
+	Actions []string
 }
 
 // InstanceList is Project > Instances.
@@ -128,6 +131,9 @@ type InstanceDetail struct {
 	Resizes      []ResizeChoice
 	VerifyResize bool
 	OldFlavor    string
+	// MetadataRows are the metadata (key, value) by key; Tags the tags.
+	MetadataRows [][2]string
+	Tags         []string
 }
 
 // ResizeChoice is a flavor a resize may go to, with the project's cores
@@ -198,4 +204,26 @@ func quotaAfter(used, limit int) string {
 		return strconv.Itoa(used)
 	}
 	return strconv.Itoa(used) + " / " + strconv.Itoa(limit)
+}
+
+// actionClass is an action button's style: the ones that lose data red,
+// confirm primary.
+func actionClass(a string) string {
+	switch a {
+	case "delete", "revert-resize":
+		return "btn-danger"
+	case "confirm-resize":
+		return "btn-primary"
+	}
+	return ""
+}
+
+// actionConfirm is the question an action asks first ("" for none).
+func actionConfirm(ctx context.Context, a, name string) string {
+	key := map[string]string{"delete": "instances.confirm_delete", "shelve-offload": "instances.confirm_offload",
+		"revert-resize": "instances.confirm_revert_resize", "migrate": "instances.confirm_migrate"}[a]
+	if key == "" {
+		return ""
+	}
+	return t(ctx, key, name)
 }

@@ -47,6 +47,7 @@ var (
 		{"instances", "nav.instances", "/project/instances"},
 		{"images", "nav.images", "/project/images"},
 		{"keypairs", "nav.keypairs", "/project/key_pairs"},
+		{"server-groups", "nav.server_groups", "/project/server_groups"},
 	}
 	AdminNav = []NavItem{
 		{"admin-projects", "nav.projects", "/admin/projects"},

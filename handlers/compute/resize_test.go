@@ -30,15 +30,7 @@ func TestResizeAndMigrateOnTheTestDriver(t *testing.T) {
 	home := s["OS-EXT-SRV-ATTR:host"].(string)
 	other := map[string]string{"host-a": "host-b", "host-b": "host-a"}[home]
 
-	memUsed := func() map[string]float64 {
-		t.Helper()
-		out := map[string]float64{}
-		for _, h := range tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil).JSON(t)["hypervisors"].([]any) {
-			m := h.(map[string]any)
-			out[m["hypervisor_hostname"].(string)] = m["memory_mb_used"].(float64)
-		}
-		return out
-	}
+	memUsed := func() map[string]float64 { return hostMemUsed(t, tc, admin) }
 	ramUsed := func() float64 {
 		t.Helper()
 		return tc.Do(t, "GET", "/compute/v2.1/limits", demo, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)["totalRAMUsed"].(float64)
@@ -166,14 +158,7 @@ func TestResizeSurvivesAgentRestart(t *testing.T) {
 	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
 	tc.StartAgent(t, "rz-b")
 	tc.WaitHosts(t, 2)
-	used := func() map[string]float64 {
-		out := map[string]float64{}
-		for _, h := range tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil).JSON(t)["hypervisors"].([]any) {
-			m := h.(map[string]any)
-			out[m["hypervisor_hostname"].(string)] = m["memory_mb_used"].(float64)
-		}
-		return out
-	}
+	used := func() map[string]float64 { return hostMemUsed(t, tc, admin) }
 	before := used()
 	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 202)
 	if err := agent.Cmd.Wait(); err == nil {
@@ -246,14 +231,18 @@ func TestResizeAutoConfirmAndDelete(t *testing.T) {
 	controllertest.WaitFor(t, 30*time.Second, "vm2 gone, its parked copy with it", func() bool {
 		return tc.Do(t, "GET", "/compute/v2.1/servers/"+id2, demo, nil).Status == 404 && !parked(id2)
 	})
+	if got := hostMemUsed(t, tc, admin); got["ac-a"] != 0 || got["ac-b"] != 2048 {
+		t.Errorf("claims %v MB, want ac-a 0 and ac-b 2048 (vm1, resized)", got)
+	}
+}
+
+// hostMemUsed is each host's claimed memory (MB), as os-hypervisors says.
+func hostMemUsed(t *testing.T, tc *controllertest.Cloud, admin string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
 	for _, h := range tc.Do(t, "GET", "/compute/v2.1/os-hypervisors/detail", admin, nil).JSON(t)["hypervisors"].([]any) {
 		m := h.(map[string]any)
-		want := 0.0
-		if m["hypervisor_hostname"] == "ac-b" {
-			want = 2048 // vm1, resized
-		}
-		if m["memory_mb_used"] != want {
-			t.Errorf("host %v claims %v MB, want %v", m["hypervisor_hostname"], m["memory_mb_used"], want)
-		}
+		out[m["hypervisor_hostname"].(string)] = m["memory_mb_used"].(float64)
 	}
+	return out
 }

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 
@@ -40,7 +41,7 @@ func (h *Handler) aggregateList(c *fiber.Ctx) error {
 	}
 	for _, a := range as {
 		r := views.AggregateRow{ID: a.ID, Name: a.Name, AZ: a.AZ(), Hosts: a.Hosts}
-		for _, k := range sortedKeys(a.Metadata) {
+		for _, k := range slices.Sorted(maps.Keys(a.Metadata)) {
 			r.Metadata = append(r.Metadata, [2]string{k, a.Metadata[k]})
 		}
 		for _, x := range v.AllHosts {
@@ -51,15 +52,6 @@ func (h *Handler) aggregateList(c *fiber.Ctx) error {
 		v.Aggregates = append(v.Aggregates, r)
 	}
 	return render(c, views.AggregateListPage(v))
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // aggregateDone shows err (a refusal the admin can fix) as a flash, or

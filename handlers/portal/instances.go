@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +42,10 @@ func (h *Handler) registerInstances(g fiber.Router) {
 	g.Post("/instances/:id/snapshot", h.instanceSnapshot)
 	g.Post("/instances/:id/rebuild", h.instanceRebuild)
 	g.Post("/instances/:id/resize", h.instanceResize)
+	g.Post("/instances/:id/metadata", h.instanceMetadataSet)
+	g.Post("/instances/:id/metadata/:key/delete", h.instanceMetadataDelete)
+	g.Post("/instances/:id/tags", h.instanceTagAdd)
+	g.Post("/instances/:id/tags/:tag/delete", h.instanceTagDelete)
 	g.Post("/instances/:id/:action", h.instanceAction)
 }
 
@@ -117,7 +123,9 @@ func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
 	images := h.imageNames(c)
 	sum := sha256.New()
 	for _, in := range ins {
-		v.Rows = append(v.Rows, h.row(in, images, v.ShowHost))
+		r := h.row(in, images, v.ShowHost)
+		r.Actions = validActions(tok, in)
+		v.Rows = append(v.Rows, r)
 		fmt.Fprintf(sum, "%s|%s|%d|%s|%s\n", in.ID, in.UpdatedAt.Format(time.RFC3339Nano), in.PowerState, in.VMState, in.TaskState)
 	}
 	v.Version = hex.EncodeToString(sum.Sum(nil))[:16]
@@ -145,6 +153,7 @@ func (h *Handler) instanceRows(c *fiber.Ctx) error {
 	if c.Query("v") == v.Version {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
+	v.Page = h.page(c, "instances", "instances.title") // the rows' action forms carry its CSRF token
 	return render(c, views.InstanceRows(v))
 }
 
@@ -352,6 +361,10 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(in.Metadata)) {
+		v.MetadataRows = append(v.MetadataRows, [2]string{k, in.Metadata[k]})
+	}
+	v.Tags = in.Tags
 	if in.VMState == model.VMResized && in.TaskState == model.TaskNone {
 		v.VerifyResize = true
 		if m, err := h.compute.OpenMigration(ctx, tok, in.ID); err == nil {
@@ -409,7 +422,16 @@ func (h *Handler) instanceAction(c *fiber.Ctx) error {
 		h.flash(c, "ok", "instances.deleting_flash")
 		return c.Redirect("/project/instances", fiber.StatusSeeOther)
 	}
+	if fromList(c.Get(fiber.HeaderReferer)) {
+		return c.Redirect("/project/instances", fiber.StatusSeeOther) // a row menu's action: back to the list
+	}
 	return c.Redirect("/project/instances/"+id+tabOf(c.Get(fiber.HeaderReferer), id), fiber.StatusSeeOther)
+}
+
+// fromList says whether the referring page was the instance list.
+func fromList(referer string) bool {
+	u, err := url.Parse(referer)
+	return err == nil && u.Path == "/project/instances"
 }
 
 // actionRefused shows a refused action on the instance's page: a state
@@ -460,6 +482,55 @@ func (h *Handler) instanceRebuild(c *fiber.Ctx) error {
 	}
 	h.flash(c, "ok", "instances.rebuild_flash")
 	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+}
+
+// labelChanged ends a metadata or tag change: refusals a user can fix
+// (a bad key, the metadata_items quota, a locked or busy instance) are
+// shown as a flash on the instance's page.
+func (h *Handler) labelChanged(c *fiber.Ctx, id string, err error, okKey string) error {
+	var v *fault.Validation
+	var over *fault.OverQuota
+	switch {
+	case err == nil:
+		h.flash(c, "ok", okKey)
+	case errors.As(err, &v), errors.As(err, &over), errors.Is(err, fault.ErrConflict):
+		h.flash(c, "error", "instances.label_refused", err.Error())
+	default:
+		return err
+	}
+	return c.Redirect("/project/instances/"+id, fiber.StatusSeeOther)
+}
+
+func (h *Handler) instanceMetadataSet(c *fiber.Ctx) error {
+	id := api.Param(c, "id")
+	err := h.compute.SetMetadataItem(c.UserContext(), api.Token(c), id, strings.TrimSpace(c.FormValue("key")), c.FormValue("value"))
+	return h.labelChanged(c, id, err, "instances.metadata_flash")
+}
+
+func (h *Handler) instanceMetadataDelete(c *fiber.Ctx) error {
+	id := api.Param(c, "id")
+	key, err := url.PathUnescape(api.Param(c, "key"))
+	if err != nil {
+		return fault.ErrNotFound
+	}
+	err = h.compute.DeleteMetadataItem(c.UserContext(), api.Token(c), id, key)
+	return h.labelChanged(c, id, err, "instances.metadata_flash")
+}
+
+func (h *Handler) instanceTagAdd(c *fiber.Ctx) error {
+	id := api.Param(c, "id")
+	_, err := h.compute.AddTag(c.UserContext(), api.Token(c), id, strings.TrimSpace(c.FormValue("tag")))
+	return h.labelChanged(c, id, err, "instances.tags_flash")
+}
+
+func (h *Handler) instanceTagDelete(c *fiber.Ctx) error {
+	id := api.Param(c, "id")
+	tag, err := url.PathUnescape(api.Param(c, "tag"))
+	if err != nil {
+		return fault.ErrNotFound
+	}
+	err = h.compute.DeleteTag(c.UserContext(), api.Token(c), id, tag)
+	return h.labelChanged(c, id, err, "instances.tags_flash")
 }
 
 // resizeChoices fills the Resize form: every flavor the instance may

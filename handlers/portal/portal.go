@@ -92,6 +92,7 @@ func (h *Handler) Register(app *fiber.App) {
 	g.Get("/", h.overview)
 	h.registerInstances(g)
 	h.registerImagesAndKeys(g)
+	h.registerServerGroups(g)
 	g.Get("/api_access/openrc", h.openrc)
 
 	a := app.Group("/admin", append(signedIn, h.requireAdmin)...)

@@ -23,6 +23,16 @@ var enResize = map[string]string{
 	"status.RESIZE":                   "Resizing",
 	"status.VERIFY_RESIZE":            "Verify resize",
 	"status.REVERT_RESIZE":            "Reverting resize",
+	"instances.metadata":              "Metadata",
+	"instances.metadata_value":        "value",
+	"instances.metadata_add":          "Set",
+	"instances.metadata_flash":        "Metadata saved.",
+	"instances.tags":                  "Tags",
+	"instances.tag_add":               "Add tag",
+	"instances.tags_flash":            "Tags saved.",
+	"instances.remove":                "Remove",
+	"instances.label_refused":         "Refused: %s",
+	"instances.row_actions":           "Actions",
 }
 
 var zhCNResize = map[string]string{
@@ -45,6 +55,16 @@ var zhCNResize = map[string]string{
 	"status.RESIZE":                   "调整大小中",
 	"status.VERIFY_RESIZE":            "待确认调整大小",
 	"status.REVERT_RESIZE":            "回滚调整大小中",
+	"instances.metadata":              "元数据",
+	"instances.metadata_value":        "值",
+	"instances.metadata_add":          "设置",
+	"instances.metadata_flash":        "元数据已保存。",
+	"instances.tags":                  "标签",
+	"instances.tag_add":               "添加标签",
+	"instances.tags_flash":            "标签已保存。",
+	"instances.remove":                "移除",
+	"instances.label_refused":         "已拒绝：%s",
+	"instances.row_actions":           "操作",
 }
 
 func init() {

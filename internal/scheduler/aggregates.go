@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -152,7 +153,7 @@ func checkCount(what string, n, max int, limit string) string {
 // aggregate_instance_extra_specs: (or not scoped at all) must match a
 // value of that key in one of the host's aggregates.
 func checkAggregateExtraSpecs(h *Host, in *filterInput) string {
-	for _, k := range sortedKeys(in.req.ExtraSpecs) {
+	for _, k := range slices.Sorted(maps.Keys(in.req.ExtraSpecs)) {
 		key, ok := strings.CutPrefix(k, "aggregate_instance_extra_specs:")
 		if !ok && strings.Contains(k, ":") {
 			continue // another scope's
@@ -172,7 +173,7 @@ func checkAggregateExtraSpecs(h *Host, in *filterInput) string {
 // checkCapabilities: each flavor extra spec scoped capabilities: must
 // match what the host reports of itself.
 func checkCapabilities(h *Host, in *filterInput) string {
-	for _, k := range sortedKeys(in.req.ExtraSpecs) {
+	for _, k := range slices.Sorted(maps.Keys(in.req.ExtraSpecs)) {
 		key, ok := strings.CutPrefix(k, "capabilities:")
 		if !ok {
 			continue
@@ -266,13 +267,4 @@ func specMatches(have, want string) bool {
 		return false
 	}
 	return strings.EqualFold(strings.TrimSpace(have), want)
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

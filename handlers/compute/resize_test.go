@@ -3,6 +3,7 @@ package compute_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,4 +246,52 @@ func hostMemUsed(t *testing.T, tc *controllertest.Cloud, admin string) map[strin
 		out[m["hypervisor_hostname"].(string)] = m["memory_mb_used"].(float64)
 	}
 	return out
+}
+
+// TestResizeToTheSameHost: with NIMBUS_ALLOW_RESIZE_TO_SAME_HOST and one
+// host, a resize stays on it (its parked copy and its new domain side by
+// side), revert and confirm work there, and the host's claim ends as the
+// flavor the server has.
+func TestResizeToTheSameHost(t *testing.T) {
+	tc := controllertest.New(t, map[string]string{"NIMBUS_ALLOW_RESIZE_TO_SAME_HOST": "true"})
+	tc.StartAgent(t, "same")
+	tc.WaitHosts(t, 1)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	r := tc.CreateServer(t, demo, map[string]any{"name": "vm1", "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
+	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 202)
+	s := tc.WaitStatus(t, admin, id, "VERIFY_RESIZE", time.Minute)
+	if s["OS-EXT-SRV-ATTR:host"] != "same" {
+		t.Errorf("resized onto %v", s["OS-EXT-SRV-ATTR:host"])
+	}
+	if got := hostMemUsed(t, tc, admin)["same"]; got != 512+2048 {
+		t.Errorf("claims in VERIFY_RESIZE: %v MB, want both flavors' 2560", got)
+	}
+	act(t, tc, demo, id, map[string]any{"revertResize": nil}, 202)
+	tc.WaitStatus(t, admin, id, "ACTIVE", time.Minute)
+	act(t, tc, demo, id, map[string]any{"resize": map[string]any{"flavorRef": "2"}}, 202)
+	tc.WaitStatus(t, admin, id, "VERIFY_RESIZE", time.Minute)
+	act(t, tc, demo, id, map[string]any{"confirmResize": nil}, 204)
+	tc.WaitStatus(t, admin, id, "ACTIVE", time.Minute)
+	controllertest.WaitFor(t, 10*time.Second, "the claim of m1.small only", func() bool { return hostMemUsed(t, tc, admin)["same"] == 2048 })
+	// A migration never stays: with one host there is none to go to.
+	act(t, tc, admin, id, map[string]any{"migrate": nil}, 202)
+	controllertest.WaitFor(t, time.Minute, "the migration given up", func() bool {
+		ms := tc.Do(t, "GET", "/compute/v2.1/os-migrations?instance_uuid="+id, admin, nil).JSON(t)["migrations"].([]any)
+		return len(ms) == 3 && ms[0].(map[string]any)["status"] == "error"
+	})
+	s = tc.WaitStatus(t, admin, id, "ACTIVE", time.Minute)
+	if s["flavor"].(map[string]any)["id"] != "2" || s["OS-EXT-SRV-ATTR:host"] != "same" {
+		t.Errorf("after a migration nowhere to go: flavor %v host %v", s["flavor"], s["OS-EXT-SRV-ATTR:host"])
+	}
+	if got := hostMemUsed(t, tc, admin)["same"]; got != 2048 {
+		t.Errorf("claims after a migration nowhere to go: %v MB, want 2048", got)
+	}
+	acts := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/os-instance-actions", admin, nil).JSON(t)["instanceActions"].([]any)
+	req := acts[0].(map[string]any)["request_id"].(string)
+	ev := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/os-instance-actions/"+req, admin, nil).JSON(t)["instanceAction"].(map[string]any)["events"].([]any)
+	if len(ev) == 0 || ev[0].(map[string]any)["result"] != "Error" || !strings.Contains(ev[0].(map[string]any)["traceback"].(string), "IgnoreHostsFilter") {
+		t.Errorf("the migrate action's events: %v", ev)
+	}
 }

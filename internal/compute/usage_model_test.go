@@ -34,19 +34,23 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 	tc.WaitHosts(t, 2)
 	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
 	img := tc.ActiveImage(t)
-	flavors := map[string][2]float64{"1": {1, 512}, "2": {1, 2048}, "um": {2, 1024}} // vcpus, MB
-	if r := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{
-		"name": "um", "id": "um", "vcpus": 2, "ram": 1024, "disk": 20}}); r.Status != 200 {
-		t.Fatalf("flavor: %d %s", r.Status, r.Body)
+	// Small flavors: two test-driver hosts hold 2 x 3072 MB x 1.5, enough
+	// for five servers even all in VERIFY_RESIZE (both flavors claimed).
+	flavors := map[string][2]float64{"1": {1, 512}, "um-s": {1, 256}, "um": {2, 768}} // vcpus, MB
+	for id, f := range map[string][2]float64{"um-s": flavors["um-s"], "um": flavors["um"]} {
+		if r := tc.Do(t, "POST", "/compute/v2.1/flavors", admin, map[string]any{"flavor": map[string]any{
+			"name": id, "id": id, "vcpus": f[0], "ram": f[1], "disk": 20}}); r.Status != 200 {
+			t.Fatalf("flavor: %d %s", r.Status, r.Body)
+		}
 	}
 	// resizeTo is where a server of flavor f may be resized (the disk
 	// never shrinks: m1.tiny's 1 GB, the others' 20).
-	resizeTo := map[string][]string{"1": {"2", "um"}, "2": {"um"}, "um": {"2"}}
+	resizeTo := map[string][]string{"1": {"um-s", "um"}, "um-s": {"um"}, "um": {"um-s"}}
 	var servers []string
 	launch := func() {
 		f := "1"
 		if rng.Intn(2) == 0 {
-			f = "2"
+			f = "um-s"
 		}
 		r := tc.CreateServer(t, demo, map[string]any{"name": "um", "flavorRef": f, "imageRef": img})
 		if r.Status != 202 {

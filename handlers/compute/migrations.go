@@ -59,12 +59,15 @@ func (h *Handler) migrate(c *fiber.Ctx, v json.RawMessage) error {
 	var b struct {
 		Host *string `json:"host"`
 	}
+	if !isNullOrObject(v) {
+		return fault.Invalid("migrate", "Invalid input for field/attribute migrate. Value: %s. %s is not of type 'null', 'object'", v, v)
+	}
 	if !isNull(v) {
-		if !version(c).AtLeast(2, 56) {
-			return fault.Invalid("migrate", "Invalid input for field/attribute migrate. Value: %s. %s is not of type 'null'", v, v)
-		}
 		if err := json.Unmarshal(v, &b); err != nil {
 			return fault.Invalid("migrate", "Invalid input for field/attribute migrate: an object with an optional host.")
+		}
+		if b.Host != nil && !version(c).AtLeast(2, 56) {
+			return fault.Invalid("migrate", "Additional properties are not allowed ('host' was unexpected)")
 		}
 	}
 	host := ""

@@ -575,7 +575,7 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 			}
 			return empty(c, fiber.StatusAccepted)
 		case "shelve":
-			if !isNull(v) {
+			if !isNullOrObject(v) {
 				return fault.Invalid(k, "Invalid input for field/attribute shelve. Value: %s. %s is not of type 'null'", v, v)
 			}
 			if err := h.svc.Shelve(c.UserContext(), api.Token(c), api.Param(c, "id"), api.ReqID(c)); err != nil {
@@ -607,8 +607,8 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 			if !ok {
 				return fault.Invalid("action", "There is no such action: %s", k)
 			}
-			if !isNull(v) {
-				return fault.Invalid(k, "Invalid input for field/attribute %s. Value: %s. %s is not of type 'null'", k, v, v)
+			if !isNullOrObject(v) {
+				return fault.Invalid(k, "Invalid input for field/attribute %s. Value: %s. %s is not of type 'null', 'object'", k, v, v)
 			}
 			a = simple
 		}
@@ -681,7 +681,9 @@ func (h *Handler) rebuild(c *fiber.Ctx, v json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"server": h.serverView(c, in)})
+	// Nova's rebuild answers with the server's plain fields only (the
+	// extended attributes join at 2.75, above the microversions served).
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"server": updatedView(h.serverView(c, in))})
 }
 
 // rescue boots a server from a rescue image: 200 with the rescue
@@ -714,6 +716,14 @@ var simpleActions = map[string]compute.Action{
 }
 
 func isNull(v json.RawMessage) bool { return strings.TrimSpace(string(v)) == "null" }
+
+// isNullOrObject says whether an action's body is null or an object, as
+// clients send {"pause": null} and {"pause": {}} alike (Nova has no
+// schema for these bodies; lock's object holds locked_reason from 2.73).
+func isNullOrObject(v json.RawMessage) bool {
+	t := strings.TrimSpace(string(v))
+	return t == "null" || strings.HasPrefix(t, "{")
+}
 
 func actionJSON(a model.InstanceAction) fiber.Map {
 	var msg any

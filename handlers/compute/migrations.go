@@ -122,9 +122,8 @@ func migrationJSON(c *fiber.Ctx, m model.Migration) fiber.Map {
 	}
 	out := fiber.Map{"id": m.ID, "instance_uuid": m.InstanceID, "status": string(m.Status), "source_compute": m.SourceHost,
 		"source_node": m.SourceHost, "dest_compute": dest, "dest_node": dest, "dest_host": dest,
-		"old_instance_type_id": m.OldFlavor.ID, "new_instance_type_id": m.NewFlavor.ID, "source_region": "RegionOne",
-		"dest_region": "RegionOne", "created_at": m.CreatedAt.UTC().Format(novaTS),
-		"updated_at": m.UpdatedAt.UTC().Format(novaTS)}
+		"old_instance_type_id": flavorNumber(m.OldFlavor.ID), "new_instance_type_id": flavorNumber(m.NewFlavor.ID),
+		"created_at": m.CreatedAt.UTC().Format(novaTS), "updated_at": m.UpdatedAt.UTC().Format(novaTS)}
 	if version(c).AtLeast(2, 23) {
 		out["migration_type"] = m.Type
 	}
@@ -132,4 +131,14 @@ func migrationJSON(c *fiber.Ctx, m model.Migration) fiber.Map {
 		out["uuid"] = m.UUID
 	}
 	return out
+}
+
+// flavorNumber is a flavor id as Nova's *_instance_type_id: Nova gives
+// its flavors' internal integer ids there; Nimbus has only the public id,
+// given when it is a number, else null.
+func flavorNumber(id string) any {
+	if n, err := strconv.Atoi(id); err == nil {
+		return n
+	}
+	return nil
 }

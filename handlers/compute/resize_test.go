@@ -77,8 +77,9 @@ func TestResizeAndMigrateOnTheTestDriver(t *testing.T) {
 	}
 	migs := tc.Do(t, "GET", "/compute/v2.1/os-migrations?instance_uuid="+id, admin, nil, "OpenStack-API-Version", "compute 2.56").JSON(t)["migrations"].([]any)
 	if len(migs) != 1 || migs[0].(map[string]any)["status"] != "finished" || migs[0].(map[string]any)["migration_type"] != "resize" ||
-		migs[0].(map[string]any)["dest_compute"] != other {
-		t.Errorf("os-migrations: %v", migs)
+		migs[0].(map[string]any)["dest_compute"] != other || migs[0].(map[string]any)["old_instance_type_id"] != 1.0 ||
+		migs[0].(map[string]any)["new_instance_type_id"] != 2.0 || migs[0].(map[string]any)["source_region"] != nil {
+		t.Errorf("os-migrations (flavor ids as numbers, no regions, as tempest's schema wants): %v", migs)
 	}
 	if got := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/migrations", admin, nil).JSON(t)["migrations"].([]any); len(got) != 1 {
 		t.Errorf("server migrations in progress: %v", got)

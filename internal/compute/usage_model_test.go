@@ -75,9 +75,10 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 		launch()
 	}
 	stats := map[string]int{}
+	moved := map[string]string{} // a server's flavor before its latest resize or migration
 	deadline := time.Now().Add(60 * time.Second)
 	for step := 0; step < 40 && time.Now().Before(deadline); step++ {
-		state := settle(t, tc, admin, servers)
+		state := settle(t, tc, admin, servers, moved)
 		i := rng.Intn(len(servers) + 1)
 		switch {
 		case i == len(servers) && len(servers) < 5:
@@ -113,6 +114,10 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 				who = admin
 			}
 			r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", who, body)
+			_, resize := body["resize"]
+			if _, migrate := body["migrate"]; (resize || migrate) && r.Status == 202 {
+				moved[id] = state[id].flavor // the flavor the source keeps claimed until confirm or revert
+			}
 			for k := range body {
 				stats[k]++
 				if k == "lock" && r.Status == 202 {
@@ -125,7 +130,7 @@ func TestUsageFollowsEveryOperation(t *testing.T) {
 				t.Fatalf("step %d %v on %s (%s): %d %s", step, body, id, state[id].status, r.Status, r.Body)
 			}
 		}
-		checkUsage(t, tc, admin, demo, settle(t, tc, admin, servers), flavors)
+		checkUsage(t, tc, admin, demo, settle(t, tc, admin, servers, moved), flavors)
 	}
 	t.Logf("operations: %v", stats)
 	if len(stats) < 6 {
@@ -141,7 +146,7 @@ type umServer struct {
 
 // settle waits until no server has a task and returns each one's status,
 // host and flavor, as an admin sees them.
-func settle(t *testing.T, tc *controllertest.Cloud, admin string, ids []string) map[string]umServer {
+func settle(t *testing.T, tc *controllertest.Cloud, admin string, ids []string, moved map[string]string) map[string]umServer {
 	t.Helper()
 	out := map[string]umServer{}
 	var busy string
@@ -175,7 +180,7 @@ func settle(t *testing.T, tc *controllertest.Cloud, admin string, ids []string) 
 					t.Fatalf("server %s in VERIFY_RESIZE has migrations %v", id, ms)
 				}
 				m := ms[0].(map[string]any)
-				u.source, u.oldFlavor = m["source_compute"].(string), m["old_instance_type_id"].(string)
+				u.source, u.oldFlavor = m["source_compute"].(string), moved[id]
 			}
 			out[id] = u
 		}

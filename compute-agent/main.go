@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool))
 	a := agent.New(agent.Config{
 		Host: cfg.Host, AZ: cfg.AZ, Prefix: cfg.RedisPrefix, StateDir: cfg.StateDir, VNCListen: cfg.VNCListen,
 		ConsoleAddress: cfg.ConsoleAddress,
-		Heartbeat:      cfg.Heartbeat, PowerSync: cfg.PowerSync, ClaimIdle: cfg.ClaimIdle,
+		Heartbeat:      cfg.Heartbeat, PowerSync: cfg.PowerSync, ClaimIdle: cfg.ClaimIdle, ImageCacheAge: cfg.ImageCacheAge,
 	}, drv, rdb, log)
 	return a.Run(ctx)
 }

@@ -41,6 +41,7 @@ type Config struct {
 	PowerSync       time.Duration // how often power states are reported
 	ShutdownTimeout time.Duration // graceful stop before a hard power-off
 	ClaimIdle       time.Duration // pending jobs of a dead consumer are reclaimed after this
+	ImageCacheAge   time.Duration // an unused cached base goes once unused this long (0: 24 h)
 }
 
 // Agent runs one host.
@@ -102,7 +103,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent started", "hypervisor", info.HypervisorType, "domain_type", info.DomainType,
 		"vcpus", info.VCPUs, "memory_mb", info.MemoryMB)
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		a.every(ctx, imageCacheEvery, func(ctx context.Context) error { _, err := a.pruneImageCache(ctx); return err })
+	}()
 	go func() { defer wg.Done(); a.every(ctx, a.cfg.Heartbeat, a.heartbeat) }()
 	go func() { defer wg.Done(); queue.Serve(ctx, a.rdb, a.cfg.Prefix, a.cfg.Host, a.answer) }()
 	go func() { defer wg.Done(); a.every(ctx, a.cfg.PowerSync, a.syncPower) }()

@@ -175,6 +175,12 @@ func (a *Agent) cachedImage(ctx context.Context, acc access, im *queue.ImageRef)
 	} else if err != nil {
 		return "", diskimage.Info{}, err
 	}
+	// Used now: the image cache keeps it (pruneImageCache), even before
+	// the overlay that will be backed by it exists.
+	now := time.Now()
+	if err := os.Chtimes(path, now, now); err != nil {
+		return "", diskimage.Info{}, err
+	}
 	info, err := inspect(ctx, path, im)
 	if errors.Is(err, errPermanent) {
 		// Refused: fetched again (and inspected again) next time.

@@ -134,8 +134,11 @@ type Agent struct {
 	// the VNC listen address unless that is a wildcard.
 	ConsoleAddress string
 	ClaimIdle      time.Duration
-	LogLevel       slog.Level
-	LogJSON        bool
+	// ImageCacheAge: a cached base image no disk uses is removed once no
+	// build has used it for this long (Nova's 24 h).
+	ImageCacheAge time.Duration
+	LogLevel      slog.Level
+	LogJSON       bool
 }
 
 type source struct {
@@ -379,6 +382,8 @@ func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error
 	s.str(&a.VNCListen, "vnc-listen", "NIMBUS_AGENT_VNC_LISTEN", "127.0.0.1", "address the VNC servers of domains listen on")
 	s.str(&a.ConsoleAddress, "console-address", "NIMBUS_AGENT_CONSOLE_ADDRESS", "", "address console proxies reach VNC servers at (default: the VNC listen address)")
 	s.dur(&a.ClaimIdle, "claim-idle", "NIMBUS_CLAIM_IDLE", 30*time.Second, "pending jobs of a dead consumer are reclaimed after this", &errs)
+	s.dur(&a.ImageCacheAge, "image-cache-age", "NIMBUS_AGENT_IMAGE_CACHE_AGE", 24*time.Hour,
+		"an unused base image leaves the cache once no build has used it this long", &errs)
 	s.str(&level, "log-level", "NIMBUS_LOG_LEVEL", "info", "log level")
 	s.boolean(&a.LogJSON, "log-json", "NIMBUS_LOG_JSON", false, "log as JSON", &errs)
 	if err := fs.Parse(args); err != nil {

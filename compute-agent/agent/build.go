@@ -34,12 +34,7 @@ var errPermanent = errors.New("not retryable")
 func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ queue.Event, err error) {
 	id := j.InstanceID
 	if st, err := a.drv.Get(ctx, id); err == nil {
-		if st.State != hypervisor.Running && !j.KeepOff {
-			if err := a.drv.Start(ctx, id); err != nil {
-				return queue.Event{}, err
-			}
-		}
-		return a.done(ctx, id)
+		return a.startAsAsked(ctx, id, st.State, j.KeepOff)
 	} else if !errors.Is(err, hypervisor.ErrNotFound) {
 		return queue.Event{}, err
 	}
@@ -81,6 +76,27 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 	return a.done(ctx, id)
 }
 
+// startAsAsked starts a domain that exists already (a job done again)
+// unless it runs or is to stay off, and reports it.
+func (a *Agent) startAsAsked(ctx context.Context, id string, state hypervisor.PowerState, keepOff bool) (queue.Event, error) {
+	if state != hypervisor.Running && !keepOff {
+		if err := a.drv.Start(ctx, id); err != nil {
+			return queue.Event{}, err
+		}
+	}
+	return a.done(ctx, id)
+}
+
+// makeInstanceDir makes the instance's directory (and the one holding
+// all of them) readable by QEMU, and returns it.
+func (a *Agent) makeInstanceDir(acc access, id string) (string, error) {
+	dir := a.instanceDir(id)
+	if err := acc.mkdir(filepath.Dir(dir)); err != nil {
+		return "", err
+	}
+	return dir, acc.mkdir(dir)
+}
+
 // instanceSpec is the domain of the instance j builds: on a real
 // hypervisor its root disk (made from the job's image when newDisk is set,
 // else the one there), its config drive (written afresh from the job) and
@@ -95,11 +111,8 @@ func (a *Agent) instanceSpec(ctx context.Context, j queue.Job, newDisk bool) (hy
 		return spec, nil // libvirt's test driver boots nothing: no disks
 	}
 	acc := qemuAccess()
-	dir := a.instanceDir(id)
-	if err := acc.mkdir(filepath.Dir(dir)); err != nil {
-		return spec, err
-	}
-	if err := acc.mkdir(dir); err != nil {
+	dir, err := a.makeInstanceDir(acc, id)
+	if err != nil {
 		return spec, err
 	}
 	spec.DiskPath, spec.DiskFormat = filepath.Join(dir, "disk"), "qcow2"

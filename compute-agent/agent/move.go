@@ -146,12 +146,7 @@ func (a *Agent) resizeIn(ctx context.Context, log *slog.Logger, j queue.Job) (_ 
 		return queue.Event{}, fmt.Errorf("resize_in job without its move: %w", queue.ErrPoison)
 	}
 	if st, err := a.drv.Get(ctx, id); err == nil && a.owns(id) {
-		if st.State != hypervisor.Running && !j.KeepOff {
-			if err := a.drv.Start(ctx, id); err != nil {
-				return queue.Event{}, err
-			}
-		}
-		return a.done(ctx, id) // done before
+		return a.startAsAsked(ctx, id, st.State, j.KeepOff) // done before
 	}
 	defer func() {
 		if err == nil || ctx.Err() != nil {
@@ -185,11 +180,8 @@ func (a *Agent) resizeIn(ctx context.Context, log *slog.Logger, j queue.Job) (_ 
 // plain qcow2 (no backing file), and grows it to the flavor's root disk.
 func (a *Agent) receiveDisk(ctx context.Context, j queue.Job) error {
 	acc := qemuAccess()
-	dir := a.instanceDir(j.InstanceID)
-	if err := acc.mkdir(filepath.Dir(dir)); err != nil {
-		return err
-	}
-	if err := acc.mkdir(dir); err != nil {
+	dir, err := a.makeInstanceDir(acc, j.InstanceID)
+	if err != nil {
 		return err
 	}
 	disk := filepath.Join(dir, "disk")
@@ -254,12 +246,9 @@ func (a *Agent) unpark(ctx context.Context, j queue.Job) (queue.Event, error) {
 	} else if err != nil {
 		return queue.Event{}, err
 	}
-	if st, err := a.drv.Get(ctx, id); err != nil {
+	st, err := a.drv.Get(ctx, id)
+	if err != nil {
 		return queue.Event{}, err
-	} else if st.State != hypervisor.Running && !j.KeepOff {
-		if err := a.drv.Start(ctx, id); err != nil {
-			return queue.Event{}, err
-		}
 	}
-	return a.done(ctx, id)
+	return a.startAsAsked(ctx, id, st.State, j.KeepOff)
 }

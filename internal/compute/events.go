@@ -49,12 +49,15 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 			return err
 		}
 		if ev.Host != "" && in.Host != ev.Host {
-			if moving, err := s.movingVia(ctx, tx, in, ev.Host); err != nil || moving {
-				if _, move := moveJobs[ev.Job]; err != nil || !move {
-					return err // the other end of a move: its domain is the move's, its power not the instance's
-				}
-			} else {
+			moving, err := s.movingVia(ctx, tx, in, ev.Host)
+			if err != nil {
+				return err
+			}
+			if !moving {
 				return s.foreignDomain(ctx, tx, in, ev)
+			}
+			if _, move := moveJobs[ev.Job]; !move {
+				return nil // the other end of a move: its domain is the move's, its power not the instance's
 			}
 		}
 		if in.VMState == model.VMDeleted {

@@ -85,7 +85,8 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 		job = kept.Kind
 	}
 	target := in.Host
-	if end, move := moveJobs[job]; move {
+	end, move := moveJobs[job]
+	if move {
 		// A move's step runs on one of its two hosts.
 		m, err := tx.OpenMigration(ctx, in.ID)
 		if err != nil {
@@ -97,7 +98,7 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 	if err != nil {
 		return err
 	}
-	if _, move := moveJobs[job]; move && !up {
+	if move && !up {
 		// Given up as if the host had failed it: the move's own rules
 		// (claims, the next step on the other host) apply.
 		_, _, err := s.finishJob(ctx, tx, in, queue.Event{Kind: queue.EventFailed, Job: job, InstanceID: in.ID,

@@ -66,8 +66,7 @@ func (s *Service) Migrate(ctx context.Context, caller *model.Token, id, host, re
 			return fault.Invalid("host", "The target host can't be the same one.")
 		}
 	}
-	f := model.Flavor{ID: cur.FlavorID, Name: cur.FlavorName, VCPUs: cur.VCPUs, RAMMB: cur.MemoryMB, DiskGB: cur.RootGB}
-	return s.move(ctx, caller, cur.ID, ActionMigrate, f, host, requestID)
+	return s.move(ctx, caller, cur.ID, ActionMigrate, cur.Flavor(), host, requestID)
 }
 
 // move begins a resize or migration to flavor f: the lock and the state
@@ -86,10 +85,9 @@ func (s *Service) move(ctx context.Context, caller *model.Token, id string, a Ac
 		if a == ActionMigrate {
 			typ = "migration"
 		}
-		old := model.Flavor{ID: in.FlavorID, Name: in.FlavorName, VCPUs: in.VCPUs, RAMMB: in.MemoryMB, DiskGB: in.RootGB}
 		if _, err := tx.InsertMigration(ctx, model.Migration{UUID: uuid.NewString(), InstanceID: in.ID,
 			ProjectID: in.ProjectID, UserID: caller.UserID, Type: typ, SourceHost: in.Host, RequestedHost: host,
-			OldFlavor: old, NewFlavor: f}); err != nil {
+			OldFlavor: in.Flavor(), NewFlavor: f}); err != nil {
 			if errors.Is(err, store.ErrDuplicate) {
 				return fault.Conflict("Instance %s is already being moved.", in.ID)
 			}
@@ -164,13 +162,11 @@ func (s *Service) shapeMove(ctx context.Context, tx *store.Store, in model.Insta
 		j.Move.PutURL, j.Move.RootGB = s.opt.DiskPutURL(m.UUID), m.OldFlavor.DiskGB
 		// What the source needs to start its guest again if the disk
 		// cannot be sent: its domain as it is.
-		in.VCPUs, in.MemoryMB, in.RootGB = m.OldFlavor.VCPUs, m.OldFlavor.RAMMB, m.OldFlavor.DiskGB
-		j.Build, j.KeepOff = s.buildSpec(in, s.instanceImage(ctx, in)), in.VMState == model.VMStopped
+		j.Build, j.KeepOff = s.buildWith(ctx, in, m.OldFlavor), in.VMState == model.VMStopped
 		mu.Status = model.MigrationMigrating
 	case queue.JobResizeIn:
 		j.Move.GetURL, j.Move.SHA512, j.Move.Size = s.opt.DiskGetURL(m.UUID), m.DiskSHA512, m.DiskSize
-		in.VCPUs, in.MemoryMB, in.RootGB = m.NewFlavor.VCPUs, m.NewFlavor.RAMMB, m.NewFlavor.DiskGB
-		j.Build, j.KeepOff = s.buildSpec(in, s.instanceImage(ctx, in)), in.VMState == model.VMStopped
+		j.Build, j.KeepOff = s.buildWith(ctx, in, m.NewFlavor), in.VMState == model.VMStopped
 		mu.Status = model.MigrationPostMigrating
 	case queue.JobConfirmMove:
 		mu.Status = model.MigrationConfirming
@@ -181,8 +177,7 @@ func (s *Service) shapeMove(ctx context.Context, tx *store.Store, in model.Insta
 	case queue.JobFinishRevert:
 		// The source's domain is defined again as it was, and started
 		// unless the instance was off (before the resize, or resized).
-		in.VCPUs, in.MemoryMB, in.RootGB = m.OldFlavor.VCPUs, m.OldFlavor.RAMMB, m.OldFlavor.DiskGB
-		j.Build = s.buildSpec(in, s.instanceImage(ctx, in))
+		j.Build = s.buildWith(ctx, in, m.OldFlavor)
 		j.KeepOff = in.VMState == model.VMStopped || (in.VMState == model.VMResized && in.PowerState.Off())
 		u.Flavor = &m.OldFlavor
 		mu.Status = model.MigrationReverting
@@ -215,12 +210,10 @@ func (s *Service) moveEffects(ctx context.Context, tx *store.Store, in model.Ins
 		// On the destination now, until confirmed or reverted.
 		u.Host = &m.DestHost
 		mu.Status, mu.Finished = model.MigrationFinished, true
-	case by == Trigger{Kind: Failed, Job: queue.JobResizeOut}, by.Kind == Unplaced:
-		// Never left the source: it keeps its claim, the destination's
-		// (if any) goes, the instance has its old flavor back.
-		u.Flavor = &m.OldFlavor
+	case by == Trigger{Kind: Failed, Job: queue.JobResizeOut}:
+		// Never left the source.
 		mu.Status, after.removeDisk = model.MigrationError, m.UUID
-		if err := s.endMove(ctx, tx, m, source); err != nil {
+		if err := s.backToSource(ctx, tx, m, u); err != nil {
 			return after, err
 		}
 	case by == Trigger{Kind: Done, Job: queue.JobConfirmMove}, by == Trigger{Kind: Failed, Job: queue.JobConfirmMove}:
@@ -234,12 +227,12 @@ func (s *Service) moveEffects(ctx context.Context, tx *store.Store, in model.Ins
 	case by.Job == queue.JobFinishRevert || (by.Kind == Failed && by.Job == queue.JobRevertMove):
 		// Back on the source (its guest started again, or, failed, in
 		// ERROR there), with the old flavor.
-		u.Host, u.Flavor = &m.SourceHost, &m.OldFlavor
+		u.Host = &m.SourceHost
 		mu.Status, after.removeDisk = model.MigrationReverted, m.UUID
 		if by.Kind == Failed || in.VMState != model.VMResized {
 			mu.Status = model.MigrationError // a failed revert, or a resize that failed on the destination
 		}
-		if err := s.endMove(ctx, tx, m, source); err != nil {
+		if err := s.backToSource(ctx, tx, m, u); err != nil {
 			return after, err
 		}
 	}
@@ -271,6 +264,21 @@ func (s *Service) moveEffects(ctx context.Context, tx *store.Store, in model.Ins
 		}
 	}
 	return after, nil
+}
+
+// buildWith is the build spec of in with flavor f's sizes (a move's
+// domain on one of its hosts).
+func (s *Service) buildWith(ctx context.Context, in model.Instance, f model.Flavor) *queue.Build {
+	in.VCPUs, in.MemoryMB, in.RootGB = f.VCPUs, f.RAMMB, f.DiskGB
+	return s.buildSpec(in, s.instanceImage(ctx, in))
+}
+
+// backToSource ends a move with the instance on its source: its old
+// flavor back (u), the source's claim given back to it, the destination's
+// (if any) released.
+func (s *Service) backToSource(ctx context.Context, tx *store.Store, m model.Migration, u *store.InstanceUpdate) error {
+	u.Flavor = &m.OldFlavor
+	return s.endMove(ctx, tx, m, source)
 }
 
 // endMove closes a migration's claims with the instance living on keep:

@@ -129,6 +129,12 @@ type Lock struct {
 	Reason string
 }
 
+// Flavor is the flavor the instance has (id, name and its sizes, as
+// recorded when it was launched or resized).
+func (in Instance) Flavor() Flavor {
+	return Flavor{ID: in.FlavorID, Name: in.FlavorName, VCPUs: in.VCPUs, RAMMB: in.MemoryMB, DiskGB: in.RootGB}
+}
+
 // Locked says whether the instance is locked.
 func (in Instance) Locked() bool { return in.LockedBy != "" }
 

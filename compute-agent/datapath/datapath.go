@@ -1,0 +1,160 @@
+package datapath
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/netspec"
+)
+
+// Config is how one agent's datapath is set up.
+type Config struct {
+	// StateDir holds dnsmasq's files and pid files:
+	// <StateDir>/dhcp/<network id>/...
+	StateDir string
+	// HostNetns is the namespace the bridges, taps and filter live in;
+	// "" is the agent's own (production). Tests name a namespace they
+	// made, and every command then runs inside it.
+	HostNetns string
+	// NamePrefix prefixes the named namespaces (qdhcp-, qrouter-) and the
+	// filter tables, so two simulated hosts on one machine never collide.
+	NamePrefix string
+	// PhysicalInterfaces maps a physical network's name to the host's
+	// interface carrying it (flat and VLAN networks).
+	PhysicalInterfaces map[string]string
+	// VTEP is this host's VXLAN tunnel address; the interface holding it
+	// carries the tunnels. A network's own VTEP wins.
+	VTEP string
+	// Metadata is where the metadata proxy forwards; nil: no metadata.
+	Metadata *MetadataProxy
+	// LeaseTime is the DHCP lease time (default 24 h, Neutron's).
+	LeaseTime time.Duration
+	Log       *slog.Logger
+}
+
+// Datapath applies netspec.Host documents to this host's kernel: bridges
+// and uplinks, taps, the security group filter, DHCP and metadata
+// namespaces, router namespaces. See doc.go.
+type Datapath struct {
+	cfg Config
+	log *slog.Logger
+
+	// mu serialises Apply and Close and guards the fields below.
+	mu       sync.Mutex
+	applied  int64                      // generation last applied, -1 before the first
+	metadata map[string]*metadataServer // by network id
+	tables   map[string][2]string       // nft loaded: script and listing, by namespace and table
+}
+
+// New checks cfg and returns a Datapath. It changes nothing on the host.
+func New(cfg Config) (*Datapath, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("datapath: StateDir is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LeaseTime <= 0 {
+		cfg.LeaseTime = 24 * time.Hour
+	}
+	if cfg.Metadata != nil {
+		if err := cfg.Metadata.check(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("datapath: state dir: %w", err)
+	}
+	return &Datapath{
+		cfg:      cfg,
+		log:      cfg.Log.With("component", "datapath"),
+		applied:  -1,
+		metadata: map[string]*metadataServer{},
+		tables:   map[string][2]string{},
+	}, nil
+}
+
+// devName is what this package accepts as an interface name from a
+// document (it ends up in commands and nft rules).
+var devName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+
+// Apply makes the host hold what h says and removes what it no longer
+// has, among objects with our names only. It is idempotent and does as
+// much as it can: the error joins what failed (one broken network does
+// not stop the others). A document older than the last applied is
+// ignored.
+func (d *Datapath) Apply(ctx context.Context, h netspec.Host) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h.Generation < d.applied {
+		d.log.Info("stale document ignored", "generation", h.Generation, "applied", d.applied)
+		return nil
+	}
+	var errs []error
+	fail := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	networks := make(map[string]netspec.Network, len(h.Networks))
+	for _, n := range h.Networks {
+		networks[n.ID] = n
+	}
+
+	// The filter first, so a new port is never up unfiltered: its rules
+	// name the tap and hold before the tap exists.
+	fail(d.applyFilter(ctx, h))
+	for _, n := range h.Networks {
+		if err := d.applyNetwork(ctx, n); err != nil {
+			fail(fmt.Errorf("network %s: %w", n.ID, err))
+		}
+	}
+	keep := map[string]bool{} // tap devices the document names
+	for _, p := range h.Ports {
+		keep[p.Device] = true
+		n, ok := networks[p.NetworkID]
+		if !ok {
+			fail(fmt.Errorf("port %s: network %s not in the document", p.ID, p.NetworkID))
+			continue
+		}
+		fail(d.applyPort(ctx, p, n))
+	}
+	for _, n := range h.Networks {
+		if n.DHCP == nil {
+			continue
+		}
+		keep[tapName(n.DHCP.PortID)] = true
+		fail(d.applyDHCP(ctx, n))
+	}
+	for _, r := range h.Routers {
+		for _, ri := range r.Interfaces {
+			keep[tapName(ri.PortID)] = true
+		}
+		if r.Gateway != nil {
+			keep[tapName(r.Gateway.PortID)] = true
+		}
+		fail(d.applyRouter(ctx, r, networks))
+	}
+	fail(d.removeStale(ctx, h, keep))
+	d.applied = h.Generation
+	return errors.Join(errs...)
+}
+
+// Close stops the metadata listeners. The datapath stays in place: an
+// agent restart must not cut the instances' traffic.
+func (d *Datapath) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for id, m := range d.metadata {
+		errs = append(errs, m.close())
+		delete(d.metadata, id)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,98 @@
+package datapath
+
+import (
+	"testing"
+
+	"github.com/nimbus-cloud/nimbus/internal/netspec"
+)
+
+// Two VMs on one network, security groups allowing ICMP from the group's
+// members, then without that rule, then one way only; spoofed addresses.
+func TestSecurityGroups(t *testing.T) {
+	needNet(t)
+	t.Parallel()
+	p := newPrefix(t)
+	h := newTestHost(t, p, "host", nil)
+	const netID = "11111111-aaaa-4000-8000-000000000001"
+	vm1 := h.addVM("vm1", "tap11111111-a1", "fa:16:3e:00:00:11", []string{"10.0.0.11/24"}, "")
+	vm2 := h.addVM("vm2", "tap22222222-a2", "fa:16:3e:00:00:12", []string{"10.0.0.12/24"}, "")
+	port := func(id, dev, mac, ip string, groups ...string) netspec.Port {
+		return netspec.Port{ID: id, NetworkID: netID, Device: dev, MAC: mac, IPs: []string{ip}, PortSecurity: true, Groups: groups}
+	}
+	ports := []netspec.Port{
+		port("11111111-a1", "tap11111111-a1", "fa:16:3e:00:00:11", "10.0.0.11", "g"),
+		port("22222222-a2", "tap22222222-a2", "fa:16:3e:00:00:12", "10.0.0.12", "g"),
+	}
+	g := egressAll("g")
+	g.Rules = append(g.Rules, netspec.Rule{Direction: "ingress", Ethertype: "IPv4", Protocol: "icmp",
+		RemoteGroup: "g", RemoteIPs: []string{"10.0.0.11", "10.0.0.12"}})
+	doc := netspec.Host{
+		Networks: []netspec.Network{{ID: netID, Type: netspec.TypeLocal, MTU: 1500}},
+		Ports:    ports,
+		Groups:   []netspec.Group{g},
+	}
+	h.apply(doc)
+	wantPing(t, vm1, "10.0.0.12")
+	wantPing(t, vm2, "10.0.0.11")
+
+	t.Run("spoofed source address", func(t *testing.T) {
+		mustRun(t, vm1, "ip", "addr", "add", "10.0.0.99/24", "dev", "eth0")
+		wantNoPing(t, vm1, "10.0.0.12", "-I", "10.0.0.99")
+		mustRun(t, vm1, "ip", "addr", "del", "10.0.0.99/24", "dev", "eth0")
+		wantPing(t, vm1, "10.0.0.12")
+	})
+	t.Run("changed mac", func(t *testing.T) {
+		mustRun(t, vm1, "ip", "link", "set", "eth0", "address", "fa:16:3e:00:00:99")
+		mustRun(t, vm1, "ip", "neigh", "flush", "dev", "eth0")
+		wantNoPing(t, vm1, "10.0.0.12")
+		mustRun(t, vm1, "ip", "link", "set", "eth0", "address", "fa:16:3e:00:00:11")
+		wantPing(t, vm1, "10.0.0.12")
+	})
+
+	// Without the ICMP rule: no new echo passes either way.
+	doc.Groups = []netspec.Group{egressAll("g")}
+	h.apply(doc)
+	wantNoPing(t, vm1, "10.0.0.12")
+	wantNoPing(t, vm2, "10.0.0.11")
+
+	// ICMP into vm2 from anywhere, nothing into vm1: vm1's echo is
+	// answered (the reply is established), vm2's is not.
+	web := egressAll("web")
+	web.Rules = append(web.Rules, netspec.Rule{Direction: "ingress", Ethertype: "IPv4", Protocol: "icmp", RemoteCIDR: "0.0.0.0/0"})
+	doc.Ports[1].Groups = []string{"web"}
+	doc.Groups = []netspec.Group{egressAll("g"), web}
+	h.apply(doc)
+	wantPing(t, vm1, "10.0.0.12")
+	wantNoPing(t, vm2, "10.0.0.11")
+
+	// Port security off: vm1 unfiltered, reached by anyone.
+	doc.Ports[0].PortSecurity = false
+	h.apply(doc)
+	wantPing(t, vm2, "10.0.0.11")
+}
+
+// Two networks with the same subnet on one host: each VM reaches its own
+// network's neighbour only.
+func TestNetworksIsolated(t *testing.T) {
+	needNet(t)
+	t.Parallel()
+	p := newPrefix(t)
+	h := newTestHost(t, p, "host", nil)
+	const netA, netB = "aaaaaaaa-0000-4000-8000-00000000000a", "bbbbbbbb-0000-4000-8000-00000000000b"
+	a1 := h.addVM("a1", "tapaaaaaaaa-01", "fa:16:3e:0a:00:01", []string{"10.0.0.1/24"}, "")
+	h.addVM("a2", "tapaaaaaaaa-02", "fa:16:3e:0a:00:02", []string{"10.0.0.2/24"}, "")
+	h.addVM("b3", "tapbbbbbbbb-03", "fa:16:3e:0b:00:03", []string{"10.0.0.3/24"}, "")
+	open := func(id, net, dev, mac string) netspec.Port {
+		return netspec.Port{ID: id, NetworkID: net, Device: dev, MAC: mac}
+	}
+	h.apply(netspec.Host{
+		Networks: []netspec.Network{{ID: netA, Type: netspec.TypeLocal, MTU: 1500}, {ID: netB, Type: netspec.TypeLocal, MTU: 1500}},
+		Ports: []netspec.Port{
+			open("aaaaaaaa-01", netA, "tapaaaaaaaa-01", "fa:16:3e:0a:00:01"),
+			open("aaaaaaaa-02", netA, "tapaaaaaaaa-02", "fa:16:3e:0a:00:02"),
+			open("bbbbbbbb-03", netB, "tapbbbbbbbb-03", "fa:16:3e:0b:00:03"),
+		},
+	})
+	wantPing(t, a1, "10.0.0.2")
+	wantNoPing(t, a1, "10.0.0.3")
+}

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
 	"log/slog"
 	"net"
 	"os"
@@ -256,4 +258,28 @@ func egressAll(id string) netspec.Group {
 		{Direction: "egress", Ethertype: "IPv4"},
 		{Direction: "egress", Ethertype: "IPv6"},
 	}}
+}
+
+// getFrom makes an HTTP GET from inside ns (busybox wget -T crashes on
+// this machine's busybox 1.35).
+func getFrom(ns, url string) (int, string, error) {
+	client := &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := inNetns(ns, func() (err error) {
+				c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}},
+	}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }

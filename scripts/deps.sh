@@ -10,6 +10,7 @@ PACKAGES=(
   python3-openstackclient chromium wrk
   busybox-static dosfstools mtools syslinux syslinux-common cpio genisoimage tini
   libvirt-clients libxml2-utils websockify
+  iproute2 nftables dnsmasq-base dropbear-bin iputils-ping
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -72,7 +72,8 @@ func TestIssueTokenShapes(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]string{"identity": tc.URL + "/identity", "compute": tc.URL + "/compute/v2.1", "image": tc.URL + "/image"}
+	want := map[string]string{"identity": tc.URL + "/identity", "compute": tc.URL + "/compute/v2.1", "image": tc.URL + "/image",
+		"network": tc.URL + "/networking"}
 	for k, v := range want {
 		if types[k] != v {
 			t.Errorf("catalog %s: got %q, want %q", k, types[k], v)
@@ -155,8 +156,8 @@ func TestAuthProjectsAndCatalog(t *testing.T) {
 		t.Errorf("auth/projects: got %v, want [demo]", ps)
 	}
 	r = tc.Do(t, "GET", "/identity/v3/auth/catalog", demo, nil)
-	if n := len(r.JSON(t)["catalog"].([]any)); n != 3 {
-		t.Errorf("catalog: got %d services, want 3", n)
+	if n := len(r.JSON(t)["catalog"].([]any)); n != 4 {
+		t.Errorf("catalog: got %d services, want 4", n)
 	}
 }
 

@@ -269,12 +269,13 @@ type catalogService struct {
 	Name      string         `json:"name"`
 }
 
-// buildCatalog lists the three services at the paths a DevStack cloud uses.
+// buildCatalog lists the services at the paths a DevStack cloud uses.
 func buildCatalog(base, region string) []catalogService {
 	services := []struct{ typ, name, path string }{
 		{"identity", "keystone", "/identity"},
 		{"compute", "nova", "/compute/v2.1"},
 		{"image", "glance", "/image"},
+		{"network", "neutron", "/networking"},
 	}
 	out := make([]catalogService, 0, len(services))
 	for _, s := range services {

@@ -89,6 +89,7 @@ type Config struct {
 	// AllowResizeToSameHost is Nova's allow_resize_to_same_host.
 	AllowResizeToSameHost bool
 	Scheduler             SchedulerConfig
+	Network               NetworkConfig
 
 	// DBAcquireTimeout bounds waiting for a PostgreSQL connection (and
 	// connecting): past it a request answers 503 rather than queueing.
@@ -109,6 +110,18 @@ type SchedulerConfig struct {
 	// MaxInstancesPerHost and MaxIoOpsPerHost its per-host limits.
 	EnabledFilters                       []string
 	MaxInstancesPerHost, MaxIoOpsPerHost int
+}
+
+// NetworkConfig is Neutron's ML2 configuration: the type of tenant
+// networks and the segment ranges they take, the physical networks
+// provider networks may name, and the physical MTU.
+type NetworkConfig struct {
+	TenantNetworkType     string
+	VNIMin, VNIMax        int
+	VLANMin, VLANMax      int
+	TenantPhysicalNetwork string
+	PhysicalNetworks      []string
+	MTU                   int
 }
 
 // Throttle sets how many failed logins are allowed in a window before
@@ -277,6 +290,15 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 		"comma-separated scheduler filters that run, Nova's names (empty: all)")
 	s.integer(&sc.MaxInstancesPerHost, "max-instances-per-host", "NIMBUS_MAX_INSTANCES_PER_HOST", 50, "NumInstancesFilter's limit", &errs)
 	s.integer(&sc.MaxIoOpsPerHost, "max-io-ops-per-host", "NIMBUS_MAX_IO_OPS_PER_HOST", 8, "IoOpsFilter's limit", &errs)
+	nc := &c.Network
+	var vnis, vlans, physnets string
+	s.str(&nc.TenantNetworkType, "tenant-network-type", "NIMBUS_TENANT_NETWORK_TYPE", "vxlan",
+		"type of the networks projects create: vxlan, vlan or local")
+	s.str(&vnis, "vni-ranges", "NIMBUS_VNI_RANGES", "1:1000", "VXLAN VNIs tenant networks take, MIN:MAX")
+	s.str(&vlans, "vlan-ranges", "NIMBUS_VLAN_RANGES", "", "PHYSNET:MIN:MAX of the VLANs tenant networks take (vlan tenant type)")
+	s.str(&physnets, "physical-networks", "NIMBUS_PHYSICAL_NETWORKS", "public",
+		"comma-separated physical network names flat and VLAN provider networks may use")
+	s.integer(&nc.MTU, "network-mtu", "NIMBUS_NETWORK_MTU", 1500, "MTU of the physical networks (VXLAN networks get 50 less)", &errs)
 	var imageMaxMB int
 	s.integer(&imageMaxMB, "image-max-mb", "NIMBUS_IMAGE_MAX_MB", 20*1024, "largest image upload, MiB", &errs)
 	s.dur(&c.AgentLiveness, "agent-liveness", "NIMBUS_AGENT_LIVENESS", 60*time.Second, "an agent silent this long is down", &errs)
@@ -291,6 +313,10 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if c.DBAcquireTimeout <= 0 || c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("db acquire timeout and request timeout must be positive"))
+	}
+	nc.PhysicalNetworks = splitList(physnets)
+	if err := parseSegments(nc, vnis, vlans); err != nil {
+		errs = append(errs, err)
 	}
 	if imageMaxMB < 1 {
 		errs = append(errs, errors.New("image max size must be at least 1 MiB"))
@@ -446,4 +472,36 @@ func Logger(level slog.Level, json bool) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// parseSegments reads the VNI range ("MIN:MAX") and the VLAN range
+// ("PHYSNET:MIN:MAX") and checks the tenant network type can use them.
+func parseSegments(nc *NetworkConfig, vnis, vlans string) error {
+	if _, err := fmt.Sscanf(vnis, "%d:%d", &nc.VNIMin, &nc.VNIMax); err != nil || nc.VNIMin < 1 || nc.VNIMax < nc.VNIMin || nc.VNIMax > 1<<24-1 {
+		return fmt.Errorf("vni ranges %q: want MIN:MAX within 1:16777215", vnis)
+	}
+	if vlans != "" {
+		parts := strings.Split(vlans, ":")
+		if len(parts) != 3 {
+			return fmt.Errorf("vlan ranges %q: want PHYSNET:MIN:MAX", vlans)
+		}
+		nc.TenantPhysicalNetwork = parts[0]
+		if _, err := fmt.Sscanf(parts[1]+":"+parts[2], "%d:%d", &nc.VLANMin, &nc.VLANMax); err != nil ||
+			nc.VLANMin < 1 || nc.VLANMax < nc.VLANMin || nc.VLANMax > 4094 {
+			return fmt.Errorf("vlan ranges %q: want PHYSNET:MIN:MAX within 1:4094", vlans)
+		}
+	}
+	switch nc.TenantNetworkType {
+	case "vxlan", "local":
+	case "vlan":
+		if vlans == "" {
+			return errors.New("tenant network type vlan needs NIMBUS_VLAN_RANGES")
+		}
+	default:
+		return fmt.Errorf("tenant network type %q: want vxlan, vlan or local", nc.TenantNetworkType)
+	}
+	if nc.MTU < 1280 || nc.MTU > 9216 {
+		return fmt.Errorf("network mtu %d: want 1280 to 9216", nc.MTU)
+	}
+	return nil
 }

@@ -33,12 +33,14 @@ import (
 	computeapi "github.com/nimbus-cloud/nimbus/handlers/compute"
 	identityapi "github.com/nimbus-cloud/nimbus/handlers/identity"
 	imageapi "github.com/nimbus-cloud/nimbus/handlers/image"
+	networkapi "github.com/nimbus-cloud/nimbus/handlers/network"
 	"github.com/nimbus-cloud/nimbus/handlers/portal"
 	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
+	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/seed"
@@ -56,6 +58,7 @@ type Server struct {
 	identity *identity.Service
 	images   *image.Service
 	compute  *compute.Service
+	network  *network.Service
 	workers  *workers.Compute
 	// imageSecret signs the image URLs agents download from.
 	imageSecret []byte
@@ -186,6 +189,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 		Kick:     kick.Kick,
 		Consoles: s.consoles, ConsoleURL: cfg.ConsolePublicURL, RDB: s.rdb,
 	})
+	nc := cfg.Network
+	s.network = network.New(st, log, network.Options{
+		TenantNetworkType: nc.TenantNetworkType, VNIs: network.Range{Min: nc.VNIMin, Max: nc.VNIMax},
+		VLANs: network.Range{Min: nc.VLANMin, Max: nc.VLANMax}, TenantPhysicalNetwork: nc.TenantPhysicalNetwork,
+		PhysicalNetworks: nc.PhysicalNetworks, MTU: nc.MTU,
+	})
 	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Compute: s.compute, Kicker: kick,
 		Prefix: cfg.RedisPrefix, Log: log, ClaimIdle: cfg.ClaimIdle})
 	secret, err := st.SettingOrCreate(ctx, "portal_secret", randomSecret())
@@ -218,6 +227,9 @@ func (s *Server) RDB() *redis.Client { return s.rdb }
 // Identity is the controller's identity service.
 func (s *Server) Identity() *identity.Service { return s.identity }
 
+// Network is the controller's networking service.
+func (s *Server) Network() *network.Service { return s.network }
+
 // Compute is the controller's compute service.
 func (s *Server) Compute() *compute.Service { return s.compute }
 
@@ -241,6 +253,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	imgAPI, imgAuth := imageapi.New(s.images, s.identity, s.log, cfg.PublicURL)
 	imgAPI.Secret = s.imageSecret
 	novaAPI := computeapi.New(s.compute, s.identity, s.log, cfg.PublicURL)
+	neutronAPI := networkapi.New(s.network, s.identity, s.log, cfg.PublicURL)
 	pt := portal.New(s.identity, s.compute, s.images, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
@@ -272,6 +285,8 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 				return imgAPI.WriteError(c, err)
 			case strings.HasPrefix(c.Path(), "/compute"):
 				return novaAPI.WriteError(c, err)
+			case strings.HasPrefix(c.Path(), "/networking"):
+				return neutronAPI.WriteError(c, err)
 			}
 			return pt.RenderError(c, err)
 		},
@@ -294,6 +309,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	idAPI.Register(app)
 	imgAPI.Register(app, imgAuth)
 	novaAPI.Register(app)
+	neutronAPI.Register(app)
 	pt.Register(app)
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app

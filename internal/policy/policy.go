@@ -122,6 +122,54 @@ const (
 	DeleteServerTags      Op = "os_compute_api:os-server-tags:delete_all"
 )
 
+// Networking operations (Neutron's policy names). Readers look at their
+// project's resources, members change them; shared and external
+// networks, provider segments, port bindings, chosen floating addresses
+// and a router's SNAT are the admin's.
+const (
+	CreateNetwork         Op = "create_network"
+	GetNetwork            Op = "get_network"
+	UpdateNetwork         Op = "update_network"
+	DeleteNetwork         Op = "delete_network"
+	CreateSharedNetwork   Op = "create_network:shared"
+	CreateExternalNetwork Op = "create_network:router:external"
+	ProviderNetwork       Op = "create_network:provider:network_type"
+	CreateSubnet          Op = "create_subnet"
+	GetSubnet             Op = "get_subnet"
+	UpdateSubnet          Op = "update_subnet"
+	DeleteSubnet          Op = "delete_subnet"
+	CreatePort            Op = "create_port"
+	GetPort               Op = "get_port"
+	UpdatePort            Op = "update_port"
+	DeletePort            Op = "delete_port"
+	BindPort              Op = "create_port:binding:host_id"
+	CreateSecurityGroup   Op = "create_security_group"
+	GetSecurityGroup      Op = "get_security_group"
+	UpdateSecurityGroup   Op = "update_security_group"
+	DeleteSecurityGroup   Op = "delete_security_group"
+	CreateSecurityRule    Op = "create_security_group_rule"
+	GetSecurityRule       Op = "get_security_group_rule"
+	DeleteSecurityRule    Op = "delete_security_group_rule"
+	CreateRouter          Op = "create_router"
+	GetRouter             Op = "get_router"
+	UpdateRouter          Op = "update_router"
+	DeleteRouter          Op = "delete_router"
+	AddRouterInterface    Op = "add_router_interface"
+	RemoveRouterInterface Op = "remove_router_interface"
+	RouterSNAT            Op = "create_router:external_gateway_info:enable_snat"
+	RouterGatewayIPs      Op = "create_router:external_gateway_info:external_fixed_ips"
+	CreateFloatingIP      Op = "create_floatingip"
+	GetFloatingIP         Op = "get_floatingip"
+	UpdateFloatingIP      Op = "update_floatingip"
+	DeleteFloatingIP      Op = "delete_floatingip"
+	FloatingIPAddress     Op = "create_floatingip:floating_ip_address"
+	GetNetworkQuota       Op = "get_quota"
+	UpdateNetworkQuota    Op = "update_quota"
+	// NetworkAdmin is Neutron's context_is_admin: every project's
+	// resources are visible, and resources may be made for any project.
+	NetworkAdmin Op = "context_is_admin"
+)
+
 // Portal-only operations (the pages with no API of their own yet).
 const (
 	ViewProject Op = "portal:view_project"
@@ -239,6 +287,20 @@ var table = map[Op]Rule{
 	DeleteServerGroup:   ProjectMember,
 	ViewProject:         ProjectReader,
 	ViewAdmin:           Admin,
+
+	// Networking: readers look, members change, admins the rest.
+	CreateNetwork: ProjectMember, GetNetwork: ProjectReader, UpdateNetwork: ProjectMember, DeleteNetwork: ProjectMember,
+	CreateSharedNetwork: Admin, CreateExternalNetwork: Admin, ProviderNetwork: Admin,
+	CreateSubnet: ProjectMember, GetSubnet: ProjectReader, UpdateSubnet: ProjectMember, DeleteSubnet: ProjectMember,
+	CreatePort: ProjectMember, GetPort: ProjectReader, UpdatePort: ProjectMember, DeletePort: ProjectMember, BindPort: Admin,
+	CreateSecurityGroup: ProjectMember, GetSecurityGroup: ProjectReader, UpdateSecurityGroup: ProjectMember,
+	DeleteSecurityGroup: ProjectMember, CreateSecurityRule: ProjectMember, GetSecurityRule: ProjectReader,
+	DeleteSecurityRule: ProjectMember,
+	CreateRouter:       ProjectMember, GetRouter: ProjectReader, UpdateRouter: ProjectMember, DeleteRouter: ProjectMember,
+	AddRouterInterface: ProjectMember, RemoveRouterInterface: ProjectMember, RouterSNAT: Admin, RouterGatewayIPs: Admin,
+	CreateFloatingIP: ProjectMember, GetFloatingIP: ProjectReader, UpdateFloatingIP: ProjectMember,
+	DeleteFloatingIP: ProjectMember, FloatingIPAddress: Admin,
+	GetNetworkQuota: ProjectReader, UpdateNetworkQuota: Admin, NetworkAdmin: Admin,
 
 	// Server metadata and tags: readers look, members change.
 	ListServerMetadata:    ProjectReader,

@@ -46,6 +46,27 @@ var reference = map[string]refRule{
 	"image:add_image": refProjectMember, "image:modify_image": refProjectMember, "image:upload_image": refProjectMember,
 	"image:delete_image": refProjectMember, "image:publicize_image": refAdmin, "image:get_images": refProjectReader,
 	"image:get_images:all_projects": refAdmin,
+	// Neutron: PROJECT_READER to look, PROJECT_MEMBER to change; shared,
+	// external and provider networks, port bindings, a chosen floating
+	// address, SNAT and gateway addresses and quotas are ADMIN.
+	"create_network": refProjectMember, "get_network": refProjectReader, "update_network": refProjectMember,
+	"delete_network": refProjectMember, "create_network:shared": refAdmin, "create_network:router:external": refAdmin,
+	"create_network:provider:network_type": refAdmin,
+	"create_subnet":                        refProjectMember, "get_subnet": refProjectReader, "update_subnet": refProjectMember,
+	"delete_subnet": refProjectMember,
+	"create_port":   refProjectMember, "get_port": refProjectReader, "update_port": refProjectMember,
+	"delete_port": refProjectMember, "create_port:binding:host_id": refAdmin,
+	"create_security_group": refProjectMember, "get_security_group": refProjectReader,
+	"update_security_group": refProjectMember, "delete_security_group": refProjectMember,
+	"create_security_group_rule": refProjectMember, "get_security_group_rule": refProjectReader,
+	"delete_security_group_rule": refProjectMember,
+	"create_router":              refProjectMember, "get_router": refProjectReader, "update_router": refProjectMember,
+	"delete_router": refProjectMember, "add_router_interface": refProjectMember,
+	"remove_router_interface": refProjectMember, "create_router:external_gateway_info:enable_snat": refAdmin,
+	"create_router:external_gateway_info:external_fixed_ips": refAdmin,
+	"create_floatingip": refProjectMember, "get_floatingip": refProjectReader, "update_floatingip": refProjectMember,
+	"delete_floatingip": refProjectMember, "create_floatingip:floating_ip_address": refAdmin,
+	"get_quota": refProjectReader, "update_quota": refAdmin, "context_is_admin": refAdmin,
 	// Nova: PROJECT_READER_OR_ADMIN to look, PROJECT_MEMBER_OR_ADMIN to
 	// change, ADMIN for hosts, quotas, flavors and other projects, and
 	// "admin or owner" (the user) for key pairs.

@@ -81,3 +81,17 @@ func (s *Store) ClearQuotas(ctx context.Context, projectID string) error {
 	_, err := s.db.Exec(ctx, `DELETE FROM quotas WHERE project_id = $1`, projectID)
 	return mapErr(err)
 }
+
+// ClearQuotasOf removes a project's own limits of the given resources.
+func (s *Store) ClearQuotasOf(ctx context.Context, projectID string, resources []string) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM quotas WHERE project_id = $1 AND resource = ANY($2)`, projectID, resources)
+	return mapErr(err)
+}
+
+// ProjectsWithQuotas lists the projects with their own limit on one of
+// the given resources.
+func (s *Store) ProjectsWithQuotas(ctx context.Context, resources []string) ([]string, error) {
+	rows, _ := s.db.Query(ctx, `SELECT DISTINCT project_id FROM quotas WHERE resource = ANY($1) ORDER BY project_id`, resources)
+	ps, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ps, mapErr(err)
+}

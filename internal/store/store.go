@@ -168,9 +168,9 @@ func mapErr(err error) error {
 	if errors.As(err, &pe) {
 		switch {
 		case pe.Code == "23505":
-			return fmt.Errorf("%w: %s", ErrDuplicate, pe.ConstraintName)
+			return &constraintErr{ErrDuplicate, pe.ConstraintName}
 		case pe.Code == "23503":
-			return fmt.Errorf("%w: %s", ErrConflict, pe.ConstraintName)
+			return &constraintErr{ErrConflict, pe.ConstraintName}
 		case pe.Code == "23514" || pe.Code == "23502":
 			return &fault.Validation{Code: "invalid", Message: "a value is outside what is allowed"}
 		case strings.HasPrefix(pe.Code, "22"):
@@ -187,6 +187,23 @@ func mapErr(err error) error {
 		return fault.Unavailable(err)
 	}
 	return err
+}
+
+// constraintErr is a unique or foreign-key violation with the constraint
+// that refused it, for callers that answer each differently (an address
+// taken meanwhile is retried, a duplicate rule is the caller's mistake).
+type constraintErr struct {
+	sentinel error
+	name     string
+}
+
+func (e *constraintErr) Error() string { return e.sentinel.Error() + ": " + e.name }
+func (e *constraintErr) Unwrap() error { return e.sentinel }
+
+// Violated reports whether err is the violation of the named constraint.
+func Violated(err error, constraint string) bool {
+	var ce *constraintErr
+	return errors.As(err, &ce) && ce.name == constraint
 }
 
 // dataException says what kind of value PostgreSQL refused (class 22).

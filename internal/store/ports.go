@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nimbus-cloud/nimbus/internal/model"
+)
+
+const portCols = `p.id::text, p.network_id::text, p.project_id, p.name, p.description, p.mac_address::text,
+	p.admin_state_up, p.status, p.device_id, p.device_owner, p.port_security_enabled, p.allowed_address_pairs,
+	p.host, p.revision_number, p.created_at, p.updated_at,
+	coalesce((SELECT json_agg(json_build_object('subnet_id', pi.subnet_id, 'ip_address', host(pi.ip_address))
+		ORDER BY pi.ip_address) FROM port_ips pi WHERE pi.port_id = p.id), '[]'),
+	ARRAY(SELECT g.group_id::text FROM port_security_groups g WHERE g.port_id = p.id ORDER BY g.group_id)`
+
+func scanPort(row pgx.CollectableRow) (model.Port, error) {
+	var p model.Port
+	var pairs, ips []byte
+	err := row.Scan(&p.ID, &p.NetworkID, &p.ProjectID, &p.Name, &p.Description, &p.MACAddress, &p.AdminStateUp,
+		&p.Status, &p.DeviceID, &p.DeviceOwner, &p.PortSecurity, &pairs, &p.Host, &p.Revision, &p.CreatedAt,
+		&p.UpdatedAt, &ips, &p.SecurityGroups)
+	if err == nil {
+		err = json.Unmarshal(pairs, &p.AddressPairs)
+	}
+	if err == nil {
+		err = json.Unmarshal(ips, &p.FixedIPs)
+	}
+	return p, err
+}
+
+// CreatePort inserts a port with its addresses and security groups.
+func (s *Store) CreatePort(ctx context.Context, p model.Port) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO ports (id, network_id, project_id, name, description, mac_address,
+		admin_state_up, status, device_id, device_owner, port_security_enabled, allowed_address_pairs, host)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		p.ID, p.NetworkID, p.ProjectID, p.Name, p.Description, p.MACAddress, p.AdminStateUp, p.Status, p.DeviceID,
+		p.DeviceOwner, p.PortSecurity, jsonOf(p.AddressPairs), p.Host)
+	if err != nil {
+		return mapErr(err)
+	}
+	if err := s.SetPortIPs(ctx, p.ID, p.FixedIPs); err != nil {
+		return err
+	}
+	return s.SetPortGroups(ctx, p.ID, p.SecurityGroups)
+}
+
+// SetPortIPs replaces a port's fixed IPs. An address another port took
+// meanwhile is the port_ips_subnet_id_ip_address_key violation.
+func (s *Store) SetPortIPs(ctx context.Context, portID string, ips []model.FixedIP) error {
+	if _, err := s.db.Exec(ctx, `DELETE FROM port_ips WHERE port_id = $1`, portID); err != nil {
+		return mapErr(err)
+	}
+	for _, ip := range ips {
+		if _, err := s.db.Exec(ctx, `INSERT INTO port_ips (port_id, subnet_id, ip_address) VALUES ($1, $2, $3)`,
+			portID, ip.SubnetID, ip.IPAddress); err != nil {
+			return mapErr(err)
+		}
+	}
+	return nil
+}
+
+// SetPortGroups replaces a port's security groups.
+func (s *Store) SetPortGroups(ctx context.Context, portID string, groups []string) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM port_security_groups WHERE port_id = $1`, portID)
+	if err != nil {
+		return mapErr(err)
+	}
+	_, err = s.db.Exec(ctx, `INSERT INTO port_security_groups (port_id, group_id)
+		SELECT $1, g::uuid FROM unnest($2::text[]) g ON CONFLICT DO NOTHING`, portID, nonNil(groups))
+	return mapErr(err)
+}
+
+// UpdatePort writes a port's changeable attributes (addresses and groups
+// have their own setters).
+func (s *Store) UpdatePort(ctx context.Context, p model.Port) error {
+	return affected(s.db.Exec(ctx, `UPDATE ports SET name = $2, description = $3, admin_state_up = $4,
+		device_id = $5, device_owner = $6, port_security_enabled = $7, allowed_address_pairs = $8, host = $9,
+		mac_address = $10, revision_number = revision_number + 1, updated_at = now() WHERE id = $1`,
+		p.ID, p.Name, p.Description, p.AdminStateUp, p.DeviceID, p.DeviceOwner, p.PortSecurity,
+		jsonOf(p.AddressPairs), p.Host, p.MACAddress))
+}
+
+// SetPortStatus sets a port's status (the datapath reports it).
+func (s *Store) SetPortStatus(ctx context.Context, id, status string) error {
+	_, err := s.db.Exec(ctx, `UPDATE ports SET status = $2, updated_at = now() WHERE id = $1 AND status <> $2`, id, status)
+	return mapErr(err)
+}
+
+// Port returns a port.
+func (s *Store) Port(ctx context.Context, id string) (model.Port, error) {
+	if !isUUID(id) {
+		return model.Port{}, ErrNotFound
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+portCols+` FROM ports p WHERE p.id = $1`, id)
+	p, err := pgx.CollectExactlyOneRow(rows, scanPort)
+	return p, mapErr(err)
+}
+
+// LockPort returns a port with its row locked for the transaction.
+func (s *Store) LockPort(ctx context.Context, id string) (model.Port, error) {
+	if !isUUID(id) {
+		return model.Port{}, ErrNotFound
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+portCols+` FROM ports p WHERE p.id = $1 FOR UPDATE OF p`, id)
+	p, err := pgx.CollectExactlyOneRow(rows, scanPort)
+	return p, mapErr(err)
+}
+
+// PortFilter narrows a port listing in SQL (the API's other filters are
+// applied to the answer).
+type PortFilter struct {
+	// ProjectID: the project's ports and the ports on its networks; ""
+	// for every port.
+	ProjectID string
+	NetworkID string
+	DeviceID  string
+	Host      string
+}
+
+// Ports lists ports, oldest first.
+func (s *Store) Ports(ctx context.Context, f PortFilter) ([]model.Port, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+portCols+` FROM ports p
+		WHERE ($1 = '' OR p.project_id = $1 OR p.network_id IN (SELECT id FROM networks WHERE project_id = $1))
+		AND ($2 = '' OR p.network_id::text = $2) AND ($3 = '' OR p.device_id = $3) AND ($4 = '' OR p.host = $4)
+		ORDER BY p.created_at, p.id`, f.ProjectID, f.NetworkID, f.DeviceID, f.Host)
+	ps, err := pgx.CollectRows(rows, scanPort)
+	return ps, mapErr(err)
+}
+
+// DeletePort removes a port (its addresses and group memberships with it)
+// and unmaps the floating IPs that pointed at it.
+func (s *Store) DeletePort(ctx context.Context, id string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE floating_ips SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL,
+		revision_number = revision_number + 1, updated_at = now() WHERE port_id = $1`, id); err != nil {
+		return mapErr(err)
+	}
+	return affected(s.db.Exec(ctx, `DELETE FROM ports WHERE id = $1`, id))
+}
+
+// CountPorts counts a project's ports (the port quota).
+func (s *Store) CountPorts(ctx context.Context, projectID string) (int, error) {
+	return s.count(ctx, `SELECT count(*) FROM ports WHERE project_id = $1`, projectID)
+}
+
+// NetworkPortsBesides counts the ports on a network not owned by owners
+// (Neutron's NetworkInUse).
+func (s *Store) NetworkPortsBesides(ctx context.Context, networkID string, owners ...string) (int, error) {
+	return s.count(ctx, `SELECT count(*) FROM ports WHERE network_id = $1 AND NOT (device_owner = ANY($2))`,
+		networkID, nonNil(owners))
+}
+
+// NetworkPortsOwned counts the ports on a network owned by owners.
+func (s *Store) NetworkPortsOwned(ctx context.Context, networkID string, owners ...string) (int, error) {
+	return s.count(ctx, `SELECT count(*) FROM ports WHERE network_id = $1 AND device_owner = ANY($2)`,
+		networkID, nonNil(owners))
+}

@@ -21,7 +21,7 @@ func runInput(ctx context.Context, netns, input string, argv ...string) (string,
 	if netns != "" {
 		if argv[0] == "ip" || argv[0] == "bridge" {
 			// These switch namespace themselves, without a second process.
-			argv = append([]string{"ip", "-n", netns}, argv[1:]...)
+			argv = append([]string{argv[0], "-n", netns}, argv[1:]...)
 		} else {
 			argv = append([]string{"ip", "netns", "exec", netns}, argv...)
 		}

@@ -172,17 +172,23 @@ func (d *Datapath) ensureFlooding(ctx context.Context, dev string, peers []strin
 	}
 	have := map[string]bool{}
 	var errs []error
+	// A peer no longer wanted loses its flooding entry and the addresses
+	// learned behind it.
 	for _, e := range entries {
-		if e.MAC != zeroMAC || e.Dst == "" {
+		if e.Dst == "" {
 			continue
 		}
-		have[e.Dst] = true
+		if e.MAC == zeroMAC {
+			have[e.Dst] = true
+		}
 		if !want[e.Dst] {
-			if _, err := run(ctx, ns, "bridge", "fdb", "del", zeroMAC, "dev", dev, "dst", e.Dst); err != nil {
+			if _, err := run(ctx, ns, "bridge", "fdb", "del", e.MAC, "dev", dev, "dst", e.Dst); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			d.log.Info("vxlan peer removed", "device", dev, "peer", e.Dst)
+			if e.MAC == zeroMAC {
+				d.log.Info("vxlan peer removed", "device", dev, "peer", e.Dst)
+			}
 		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(want)) {

@@ -97,8 +97,11 @@ func (s *Service) CreateFloatingIP(ctx context.Context, caller *model.Token, in 
 		}
 		return tx.CreateFloatingIP(ctx, f)
 	})
+	if store.Violated(err, "floating_ips_port_id_fixed_ip_address_key") {
+		return f, conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", f.Address, f.PortID, f.FixedIP, f.NetworkID)
+	}
 	if err != nil {
-		return f, fault.NotFoundAs(err, notFound("Network", n.ID))
+		return f, orNotFound(err, notFound("Network", n.ID))
 	}
 	s.changed(ctx)
 	return s.store.FloatingIP(ctx, f.ID)
@@ -165,7 +168,7 @@ func (s *Service) visibleFloatingIP(ctx context.Context, caller *model.Token, id
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return f, fault.NotFoundAs(err, notFound("FloatingIP", id))
+		return f, orNotFound(err, notFound("FloatingIP", id))
 	}
 	return f, nil
 }
@@ -219,7 +222,7 @@ func (s *Service) UpdateFloatingIP(ctx context.Context, caller *model.Token, id 
 		return f, conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", f.Address, f.PortID, f.FixedIP, f.NetworkID)
 	}
 	if err != nil {
-		return f, fault.NotFoundAs(err, notFound("FloatingIP", id))
+		return f, orNotFound(err, notFound("FloatingIP", id))
 	}
 	s.changed(ctx)
 	return s.store.FloatingIP(ctx, id)

@@ -244,7 +244,7 @@ func (s *Service) visibleNetwork(ctx context.Context, caller *model.Token, id st
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return model.Network{}, fault.NotFoundAs(err, notFound("Network", id))
+		return model.Network{}, orNotFound(err, notFound("Network", id))
 	}
 	return n, nil
 }
@@ -328,7 +328,7 @@ func (s *Service) UpdateNetwork(ctx context.Context, caller *model.Token, id str
 		return tx.UpdateNetwork(ctx, n)
 	})
 	if err != nil {
-		return n, segmentError(fault.NotFoundAs(err, notFound("Network", id)), n)
+		return n, segmentError(orNotFound(err, notFound("Network", id)), n)
 	}
 	s.changed(ctx)
 	return s.store.Network(ctx, id)
@@ -360,7 +360,7 @@ func (s *Service) DeleteNetwork(ctx context.Context, caller *model.Token, id str
 		if errors.Is(err, store.ErrConflict) {
 			return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
 		}
-		return fault.NotFoundAs(err, notFound("Network", id))
+		return orNotFound(err, notFound("Network", id))
 	}
 	s.changed(ctx)
 	return nil

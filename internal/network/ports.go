@@ -117,7 +117,7 @@ func (s *Service) createPort(ctx context.Context, p model.Port, ips *[]FixedIPIn
 				continue
 			}
 		}
-		return model.Port{}, fault.NotFoundAs(err, notFound("Network", p.NetworkID))
+		return model.Port{}, orNotFound(err, notFound("Network", p.NetworkID))
 	}
 }
 
@@ -199,7 +199,7 @@ func (s *Service) checkGroups(ctx context.Context, tx *store.Store, p model.Port
 	for _, id := range p.SecurityGroups {
 		g, err := tx.SecurityGroup(ctx, id)
 		if err != nil || (g.ProjectID != p.ProjectID && p.ProjectID != "") {
-			return fault.NotFoundAs(err, notFound("SecurityGroup", id))
+			return orNotFound(err, notFound("SecurityGroup", id))
 		}
 	}
 	return nil
@@ -256,7 +256,7 @@ func (s *Service) addresses(ctx context.Context, tx *store.Store, networkID stri
 			}
 		} else if !slices.ContainsFunc(subnets, func(sn model.Subnet) bool { return sn.ID == subnetID }) {
 			if _, err := tx.Subnet(ctx, subnetID); err != nil {
-				return nil, fault.NotFoundAs(err, notFound("Subnet", subnetID))
+				return nil, orNotFound(err, notFound("Subnet", subnetID))
 			}
 			return nil, invalidInput("Failed to create port on network %s, because fixed_ips included invalid subnet %s.", networkID, subnetID)
 		}
@@ -298,7 +298,7 @@ func (s *Service) visiblePort(ctx context.Context, caller *model.Token, id strin
 		}
 	}
 	if err != nil {
-		return model.Port{}, fault.NotFoundAs(err, notFound("Port", id))
+		return model.Port{}, orNotFound(err, notFound("Port", id))
 	}
 	return p, nil
 }
@@ -374,7 +374,7 @@ func (s *Service) UpdatePort(ctx context.Context, caller *model.Token, id string
 		if store.Violated(err, "ports_network_id_mac_address_key") {
 			return p, conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", p.NetworkID, p.MACAddress)
 		}
-		return p, fault.NotFoundAs(err, notFound("Port", id))
+		return p, orNotFound(err, notFound("Port", id))
 	}
 	s.changed(ctx)
 	return s.store.Port(ctx, id)
@@ -394,7 +394,7 @@ func (s *Service) DeletePort(ctx context.Context, caller *model.Token, id string
 		return conflict("ServicePortInUse", "Port %s cannot be deleted directly via the port API: has device owner %s.", id, p.DeviceOwner)
 	}
 	if err := s.store.DeletePort(ctx, id); err != nil {
-		return fault.NotFoundAs(err, notFound("Port", id))
+		return orNotFound(err, notFound("Port", id))
 	}
 	s.changed(ctx)
 	return nil

@@ -33,7 +33,7 @@ func (s *Service) quotaProject(ctx context.Context, caller *model.Token, project
 		return &Error{Type: "NotFound", Err: fault.NotFound("Project %s could not be found.", project)}
 	}
 	if _, err := s.store.Project(ctx, project); err != nil {
-		return fault.NotFoundAs(err, &Error{Type: "NotFound", Err: fault.NotFound("Project %s could not be found.", project)})
+		return orNotFound(err, &Error{Type: "NotFound", Err: fault.NotFound("Project %s could not be found.", project)})
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func (s *Service) UpdateQuotas(ctx context.Context, caller *model.Token, project
 		return nil, err
 	}
 	if _, err := s.store.Project(ctx, project); err != nil {
-		return nil, fault.NotFoundAs(err, &Error{Type: "NotFound", Err: fault.NotFound("Project %s could not be found.", project)})
+		return nil, orNotFound(err, &Error{Type: "NotFound", Err: fault.NotFound("Project %s could not be found.", project)})
 	}
 	known := map[string]bool{}
 	for _, r := range QuotaResources {

@@ -90,7 +90,7 @@ func (s *Service) setGateway(ctx context.Context, tx *store.Store, caller *model
 	}
 	n, err := tx.LockNetwork(ctx, gw.NetworkID)
 	if err != nil {
-		return fault.NotFoundAs(err, notFound("Network", gw.NetworkID))
+		return orNotFound(err, notFound("Network", gw.NetworkID))
 	}
 	if !n.External {
 		return badRequest("Bad router request: Network %s is not an external network.", n.ID)
@@ -139,7 +139,7 @@ func (s *Service) visibleRouter(ctx context.Context, caller *model.Token, id str
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return r, fault.NotFoundAs(err, notFound("Router", id))
+		return r, orNotFound(err, notFound("Router", id))
 	}
 	return r, nil
 }
@@ -209,7 +209,7 @@ func (s *Service) UpdateRouter(ctx context.Context, caller *model.Token, id stri
 		return s.setGateway(ctx, tx, caller, &r, in.Gateway)
 	})
 	if err != nil {
-		return r, fault.NotFoundAs(err, notFound("Router", id))
+		return r, orNotFound(err, notFound("Router", id))
 	}
 	s.changed(ctx)
 	return s.store.Router(ctx, id)
@@ -348,7 +348,7 @@ func (s *Service) AddRouterInterface(ctx context.Context, caller *model.Token, i
 		return tx.CreatePort(ctx, p)
 	})
 	if err != nil {
-		return InterfaceInfo{}, fault.NotFoundAs(err, notFound("Router", id))
+		return InterfaceInfo{}, orNotFound(err, notFound("Router", id))
 	}
 	s.changed(ctx)
 	info := InterfaceInfo{RouterID: r.ID, ProjectID: r.ProjectID, PortID: p.ID, NetworkID: p.NetworkID}
@@ -409,7 +409,7 @@ func (s *Service) RemoveRouterInterface(ctx context.Context, caller *model.Token
 		return tx.DeletePort(ctx, found.ID)
 	})
 	if err != nil {
-		return InterfaceInfo{}, fault.NotFoundAs(err, notFound("Router", id))
+		return InterfaceInfo{}, orNotFound(err, notFound("Router", id))
 	}
 	s.changed(ctx)
 	info := InterfaceInfo{RouterID: r.ID, ProjectID: r.ProjectID, PortID: found.ID, NetworkID: found.NetworkID}
@@ -448,7 +448,7 @@ func (s *Service) DeleteRouter(ctx context.Context, caller *model.Token, id stri
 		return tx.DeleteRouter(ctx, id)
 	})
 	if err != nil {
-		return fault.NotFoundAs(err, notFound("Router", id))
+		return orNotFound(err, notFound("Router", id))
 	}
 	s.changed(ctx)
 	return nil

@@ -143,7 +143,7 @@ func (s *Service) visibleGroup(ctx context.Context, caller *model.Token, id stri
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return g, fault.NotFoundAs(err, notFound("SecurityGroup", id))
+		return g, orNotFound(err, notFound("SecurityGroup", id))
 	}
 	return g, nil
 }
@@ -187,7 +187,7 @@ func (s *Service) UpdateSecurityGroup(ctx context.Context, caller *model.Token, 
 	set(&g.Description, in.Description)
 	set(&g.Stateful, in.Stateful)
 	if err := s.store.UpdateSecurityGroup(ctx, g); err != nil {
-		return g, fault.NotFoundAs(err, notFound("SecurityGroup", id))
+		return g, orNotFound(err, notFound("SecurityGroup", id))
 	}
 	s.changed(ctx)
 	return s.store.SecurityGroup(ctx, id)
@@ -211,7 +211,7 @@ func (s *Service) DeleteSecurityGroup(ctx context.Context, caller *model.Token, 
 		return conflict("SecurityGroupInUse", "Security Group %s in use.", id)
 	}
 	if err != nil {
-		return fault.NotFoundAs(err, notFound("SecurityGroup", id))
+		return orNotFound(err, notFound("SecurityGroup", id))
 	}
 	s.changed(ctx)
 	return nil
@@ -264,7 +264,7 @@ func (s *Service) CreateSecurityGroupRule(ctx context.Context, caller *model.Tok
 		return r, conflict("SecurityGroupRuleExists", "Security group rule already exists. Rule id is %s.", id)
 	}
 	if err != nil {
-		return r, fault.NotFoundAs(err, notFound("SecurityGroup", g.ID))
+		return r, orNotFound(err, notFound("SecurityGroup", g.ID))
 	}
 	s.changed(ctx)
 	return s.store.SecurityGroupRule(ctx, r.ID)
@@ -384,7 +384,7 @@ func (s *Service) SecurityGroupRule(ctx context.Context, caller *model.Token, id
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return r, fault.NotFoundAs(err, notFound("SecurityGroupRule", id))
+		return r, orNotFound(err, notFound("SecurityGroupRule", id))
 	}
 	return r, nil
 }
@@ -410,7 +410,7 @@ func (s *Service) DeleteSecurityGroupRule(ctx context.Context, caller *model.Tok
 		return err
 	}
 	if err := s.store.DeleteSecurityGroupRule(ctx, id); err != nil {
-		return fault.NotFoundAs(err, notFound("SecurityGroupRule", id))
+		return orNotFound(err, notFound("SecurityGroupRule", id))
 	}
 	s.changed(ctx)
 	return nil

@@ -140,7 +140,7 @@ func quota(ctx context.Context, tx *store.Store, project, resource string, n int
 	count func(context.Context, string) (int, error)) error {
 	limits, _, err := tx.LockQuota(ctx, project)
 	if err != nil {
-		if fault.NotFoundAs(err, nil) == nil {
+		if orNotFound(err, nil) == nil {
 			return nil // a project Keystone no longer has: nothing to count against
 		}
 		return err
@@ -168,3 +168,13 @@ func (s *Service) changed(ctx context.Context) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// orNotFound words the store's bare "no such row" as the resource the
+// caller asked for; a not-found the service already worded (another
+// resource named in the request) keeps its own words.
+func orNotFound(err, as error) error {
+	if err == store.ErrNotFound {
+		return as
+	}
+	return err
+}

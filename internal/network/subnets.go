@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
@@ -135,7 +134,7 @@ func (s *Service) CreateSubnet(ctx context.Context, caller *model.Token, in Subn
 		return nil
 	})
 	if err != nil {
-		return model.Subnet{}, fault.NotFoundAs(err, notFound("Network", n.ID))
+		return model.Subnet{}, orNotFound(err, notFound("Network", n.ID))
 	}
 	s.changed(ctx)
 	return s.store.Subnet(ctx, sn.ID)
@@ -230,7 +229,7 @@ func (s *Service) giveDHCPAddress(ctx context.Context, tx *store.Store, n model.
 func (s *Service) allocate(ctx context.Context, tx *store.Store, subnetID, want string) (string, error) {
 	sn, err := tx.LockSubnet(ctx, subnetID)
 	if err != nil {
-		return "", fault.NotFoundAs(err, notFound("Subnet", subnetID))
+		return "", orNotFound(err, notFound("Subnet", subnetID))
 	}
 	prefix := netip.MustParsePrefix(sn.CIDR)
 	used, err := tx.SubnetUsedIPs(ctx, subnetID)
@@ -262,11 +261,11 @@ func (s *Service) allocate(ctx context.Context, tx *store.Store, subnetID, want 
 func (s *Service) visibleSubnet(ctx context.Context, caller *model.Token, id string) (model.Subnet, model.Network, error) {
 	sn, err := s.store.Subnet(ctx, id)
 	if err != nil {
-		return sn, model.Network{}, fault.NotFoundAs(err, notFound("Subnet", id))
+		return sn, model.Network{}, orNotFound(err, notFound("Subnet", id))
 	}
 	n, err := s.visibleNetwork(ctx, caller, sn.NetworkID)
 	if err != nil && !policy.Allowed(caller, policy.GetSubnet, policy.Target{ProjectID: sn.ProjectID}) {
-		return sn, n, fault.NotFoundAs(err, notFound("Subnet", id))
+		return sn, n, orNotFound(err, notFound("Subnet", id))
 	}
 	return sn, n, nil
 }
@@ -345,7 +344,7 @@ func (s *Service) UpdateSubnet(ctx context.Context, caller *model.Token, id stri
 		return nil
 	})
 	if err != nil {
-		return sn, fault.NotFoundAs(err, notFound("Subnet", id))
+		return sn, orNotFound(err, notFound("Subnet", id))
 	}
 	s.changed(ctx)
 	return s.store.Subnet(ctx, id)
@@ -374,7 +373,7 @@ func (s *Service) DeleteSubnet(ctx context.Context, caller *model.Token, id stri
 		return tx.DeleteSubnet(ctx, id)
 	})
 	if err != nil {
-		return fault.NotFoundAs(err, notFound("Subnet", id))
+		return orNotFound(err, notFound("Subnet", id))
 	}
 	s.changed(ctx)
 	return nil

@@ -64,7 +64,12 @@ func (d *Datapath) removeStale(ctx context.Context, h netspec.Host, keep map[str
 	}
 	del := func(name, what string) {
 		if _, err := run(ctx, d.cfg.HostNetns, "ip", "link", "del", name); err != nil {
-			errs = append(errs, err)
+			// The peer of a veth whose namespace was just deleted goes
+			// by itself, a moment later (the kernel frees namespaces
+			// asynchronously).
+			if !strings.Contains(err.Error(), "Cannot find device") {
+				errs = append(errs, err)
+			}
 			return
 		}
 		d.log.Info(what+" deleted", "device", name)

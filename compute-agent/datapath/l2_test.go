@@ -96,3 +96,30 @@ func TestNetworksIsolated(t *testing.T) {
 	wantPing(t, a1, "10.0.0.2")
 	wantNoPing(t, a1, "10.0.0.3")
 }
+
+// A network that cannot be built (its physical interface is missing)
+// fails Apply with its id, and the other networks still work.
+func TestBrokenNetworkDoesNotStopOthers(t *testing.T) {
+	needNet(t)
+	t.Parallel()
+	p := newPrefix(t)
+	h := newTestHost(t, p, "host", func(c *Config) { c.PhysicalInterfaces = map[string]string{"physnet1": "nosuch0"} })
+	const good, bad = "9a9a9a9a-0000-4000-8000-00000000009a", "bdbdbdbd-0000-4000-8000-0000000000bd"
+	a := h.addVM("a", "tapgood-1", "fa:16:3e:09:00:01", []string{"10.0.0.1/24"}, "")
+	h.addVM("b", "tapgood-2", "fa:16:3e:09:00:02", []string{"10.0.0.2/24"}, "")
+	err := h.dp.Apply(t.Context(), netspec.Host{
+		Generation: 1,
+		Networks: []netspec.Network{
+			{ID: bad, Type: netspec.TypeFlat, PhysicalNetwork: "physnet1", MTU: 1500},
+			{ID: good, Type: netspec.TypeLocal, MTU: 1500},
+		},
+		Ports: []netspec.Port{
+			{ID: "good-1", NetworkID: good, Device: "tapgood-1", MAC: "fa:16:3e:09:00:01"},
+			{ID: "good-2", NetworkID: good, Device: "tapgood-2", MAC: "fa:16:3e:09:00:02"},
+		},
+	})
+	if err == nil || !contains(err.Error(), bad) || contains(err.Error(), good) {
+		t.Errorf("apply: got %v, want an error naming network %s only", err, bad)
+	}
+	wantPing(t, a, "10.0.0.2")
+}

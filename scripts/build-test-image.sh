@@ -23,6 +23,14 @@
 #     over to busybox init, which keeps a password-less root shell on tty1, ttyS0
 #     and hvc0 (virtio console) and powers off on an ACPI power-button press
 #     (what Nimbus's "stop" sends before it pulls the plug);
+#   - networking, in the background (boot never waits for it): every virtio
+#     NIC (ethN) gets DHCP from busybox udhcpc (address, router, DNS, the
+#     classless static routes of option 121), one "nimbus-net: ethN lease
+#     ADDR/LEN router GW" line on the serial console per lease; root's SSH
+#     keys come from the config drive's public_keys or, without one, from
+#     the metadata service (169.254.169.254, EC2 layout), and Debian's
+#     dropbear serves SSH on port 22 (root, keys only); user_data can serve
+#     TCP with busybox httpd or nc. scripts/verify-tiny-network.sh checks it;
 #   - a FAT file system in a file holding kernel, initramfs and syslinux.cfg,
 #     made bootable with `syslinux --install`, without a partition table:
 #     syslinux writes its boot code into the FAT volume boot record, which is
@@ -53,7 +61,7 @@ IMAGE="$OUT_DIR/tiny.qcow2"
 WORK="$OUT_DIR/tiny-build"
 
 KERNEL_META=linux-image-cloud-amd64 # metapackage: depends on the real, versioned kernel
-FAT_SIZE_KB=32768                   # the kernel is ~14 MB, the initramfs ~1.5 MB
+FAT_SIZE_KB=32768                   # the kernel is ~14 MB, the initramfs ~3.6 MB
 BANNER="Nimbus tiny image"
 # Modules the initramfs loads (the cloud kernel has them as modules, not
 # built in). Their dependencies are added by the build, in load order.
@@ -66,7 +74,10 @@ BANNER="Nimbus tiny image"
 #   virtio_blk: /dev/vda, the root disk, which user_data scripts write to
 #     and read from (the running system lives in RAM; the disk is where data
 #     that must survive a snapshot, a resize or a migration goes).
-MODULES=(sr_mod isofs ata_piix button evdev virtio_pci virtio_console virtio_blk)
+#   virtio_net: the NICs (eth0, eth1, ...) of a Nimbus/Neutron port; brings
+#     failover and net_failover as dependencies. af_packet (udhcpc's raw
+#     socket) and unix are built into the cloud kernel.
+MODULES=(sr_mod isofs ata_piix button evdev virtio_pci virtio_console virtio_blk virtio_net)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build-test-image: %s\n' "$*" >&2; exit 1; }
@@ -94,6 +105,10 @@ build_image() {
   need mcopy mtools
   need syslinux syslinux
   need qemu-img qemu-utils
+  # The SSH server: dropbear is dynamically linked; ldd names its libraries.
+  need dropbear dropbear-bin
+  need dropbearkey dropbear-bin
+  need ldd libc-bin
   # The initramfs has no C library: busybox must be the static build. The
   # dynamic "busybox" package also ships /bin/busybox (the two conflict).
   dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed" ||
@@ -224,7 +239,7 @@ build_initramfs() {
   local root="$WORK/initramfs"
   log "initramfs (busybox-static, kernel $kver)"
   rm -rf "$root"
-  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,mnt,tmp,root,run,var/log}
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,etc/udhcpc,etc/dropbear,proc,sys,dev,mnt,tmp,root,run,var/log,www}
   cp "$busybox" "$root/bin/busybox"
   # Applet links made here rather than with busybox --install at boot: the
   # image is then usable even if /init is replaced (rdinit=/bin/sh).
@@ -232,6 +247,9 @@ build_initramfs() {
   for applet in $("$busybox" --list-full); do
     [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
   done
+
+  # The SSH server and its key tool, with their shared libraries.
+  copy_elf_closure "$root" /usr/sbin/dropbear /usr/bin/dropbearkey
 
   # Modules and their load order (dependencies first).
   local list path
@@ -260,6 +278,7 @@ hostname tiny
 # and the virtio console, in dependency order. A module missing or failing
 # only costs that feature.
 while read -r m; do insmod "/lib/modules/$m" 2>/dev/null; done </etc/modules
+ip link set lo up
 
 # say: to /dev/console (the serial port, last console= on the command line)
 # and to tty1 (the VGA screen): the kernel sends init's output to one only.
@@ -271,7 +290,7 @@ say() {
 # Config drive: the filesystem labelled config-2 (the cdrom, usually sr0).
 # ata_piix's module init returns once its ports are probed, so it is there
 # by now if there is one; a short wait covers a slow probe.
-uuid="" name=""
+uuid="" name="" keys_from=""
 dev=""
 for i in 1 2 3 4 5; do
   dev="$(findfs LABEL=config-2 2>/dev/null)" && break
@@ -291,6 +310,14 @@ if [ -n "$dev" ] && mount -t iso9660 -o ro "$dev" /mnt 2>/dev/null; then
     name="$(field name)"
     h="$(field hostname)"
     [ -n "$h" ] && hostname "$h" 2>/dev/null
+    # The keypair's public keys: the values of the public_keys object
+    # ({"name": "ssh-ed25519 AAAA... comment\n"}), JSON escapes \n and \/
+    # undone. The config drive is the source of keys when there is one
+    # (cloud-init's ConfigDrive datasource); the metadata service is asked
+    # only without one (nimbus-ssh-keys, once a NIC has a lease).
+    tr -d '\n' <"$md" | sed -n 's/.*"public_keys": *{\([^}]*\)}.*/\1/p' |
+      awk -F'"' '{ for (i = 4; i <= NF; i += 4) { v = $i; gsub(/\\n/, "", v); gsub(/\\\//, "/", v); if (v != "") print v } }' >/run/ssh-keys
+    keys_from=config-drive
   fi
   # user_data that is a script runs once the banner is out (below), as
   # cloud-init runs "#!" user data.
@@ -301,6 +328,9 @@ if [ -n "$dev" ] && mount -t iso9660 -o ro "$dev" /mnt 2>/dev/null; then
   fi
   umount /mnt
 fi
+
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$(hostname)" >/etc/hosts
+echo "Nimbus tiny image on $(hostname)" >/www/index.html
 
 say ""
 say "Nimbus tiny image"
@@ -317,6 +347,18 @@ fi
   echo "hostname: $(hostname)  kernel: $(uname -r)"
   [ -z "$uuid$name" ] || echo "uuid: $uuid  name: $name"
 } >/etc/motd
+
+# Network: each NIC gets DHCP (udhcpc, kept running for renewals), then the
+# SSH server starts; all in the background, so that boot takes no longer
+# with a NIC than without, and a NIC nobody answers holds nothing up.
+mkdir -p /run/nimbus-net
+if [ -n "$keys_from" ]; then
+  mkdir /run/nimbus-net/keys # the udhcpc script asks the metadata service unless this exists
+  /sbin/nimbus-ssh-keys install "$keys_from" /run/ssh-keys
+fi
+if ls -d /sys/class/net/eth* >/dev/null 2>&1; then
+  /sbin/nimbus-net </dev/null >/dev/console 2>&1 &
+fi
 
 # In the background: a script that waits or loops must not hold up init.
 if [ -x /run/user-data ]; then
@@ -345,7 +387,8 @@ EOF
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
 export PS1='\h:\w# '
 cd /root
-echo "login: root (no password)"
+# On the consoles; an SSH session (dropbear sets SSH_CONNECTION) used a key.
+[ -n "$SSH_CONNECTION" ] || echo "login: root (no password)"
 EOF
   # busybox acpid runs /etc/acpi/<action> for the built-in "PWRF" ->
   # "PWRF/00000080" rule, i.e. on the power button.
@@ -354,10 +397,248 @@ EOF
   echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
   echo "root:x:0:" >"$root/etc/group"
 
+  # What dropbear's C library reads: users from /etc/passwd (glibc 2.36 has
+  # the "files" NSS module built in), root's shell listed as a login shell.
+  printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n' >"$root/etc/nsswitch.conf"
+  echo /bin/sh >"$root/etc/shells"
+  # Login records (dropbear writes them; who reads them).
+  ln -s /run "$root/var/run"
+  touch "$root/run/utmp" "$root/var/log/wtmp" "$root/var/log/lastlog"
+  write_network_scripts "$root"
+
   # newc is the only cpio format the kernel unpacks; files owned by root
   # whoever builds; sorted, for stable archives.
   (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) |
     gzip -9 -n >"$WORK/initrd.img"
+}
+
+# copy_elf_closure ROOT BINARY...: copies dynamically linked binaries into
+# ROOT at their own paths, with the shared libraries ldd resolves for them
+# and the dynamic loader, at the paths ldd prints (/lib/x86_64-linux-gnu,
+# /lib64): glibc's loader searches that multiarch directory by default, so
+# the initramfs needs no ld.so.cache.
+copy_elf_closure() {
+  local root="$1" bin lib; shift
+  for bin in "$@"; do
+    rm -f "$root$bin" # busybox may have an applet link of that name
+    mkdir -p "$root${bin%/*}"
+    cp "$bin" "$root$bin"
+    for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+      [ -e "$root$lib" ] && continue
+      mkdir -p "$root${lib%/*}"
+      cp -L "$lib" "$root$lib"
+    done
+  done
+}
+
+# write_network_scripts ROOT: the guest's network side, run by /init when
+# there is an ethN:
+#   /sbin/nimbus-net          brings every ethN up with udhcpc, then the SSH
+#                             server (dropbear, keys only, host keys in tmpfs);
+#   /etc/udhcpc/default.script  applies a lease (address, router, option 121
+#                             routes, DNS) and prints it on the console;
+#   /sbin/nimbus-ssh-keys     installs root's authorized_keys from the config
+#                             drive or the metadata service.
+# Every line they print starts with "nimbus-net: " and goes to the serial
+# console (what Nimbus logs and the tests read) and to tty1 (VNC).
+write_network_scripts() {
+  local root="$1"
+  cat >"$root/sbin/nimbus-net" <<'EOF'
+#!/bin/sh
+# Started in the background by /init when there is at least one ethN.
+mkdir -p /run/nimbus-net
+n=0
+for d in /sys/class/net/eth*; do
+  [ -e "$d" ] || continue
+  i="${d##*/}"
+  ip link set "$i" up
+  cut -d. -f1 /proc/uptime >"/run/nimbus-net/$i.start"
+  # -O staticroutes: ask for option 121 (dnsmasq, Neutron's DHCP server,
+  # sends only what is asked for). -t 5 -T 3 -A 3: five discovers 3 s
+  # apart, then a "leasefail" event and a 3 s pause, for ever (so the
+  # script's "no DHCP lease" line comes at the second one, ~33 s); udhcpc
+  # stays to renew the lease. Its own chatter goes to a log, not the console.
+  udhcpc -f -i "$i" -s /etc/udhcpc/default.script -O staticroutes -t 5 -T 3 -A 3 \
+    </dev/null >>"/var/log/udhcpc.$i.log" 2>&1 &
+  n=$((n + 1))
+done
+[ "$n" -gt 0 ] || exit 0
+
+# The SSH server, after networking: port 22, root by public key only (-s: no
+# passwords). Host keys live in a tmpfs and are new at every boot: the
+# ed25519 one made now (its fingerprint on the console, to check against),
+# the others (-R) made only if a client asks for that type.
+mount -t tmpfs -o mode=0700,size=256k tmpfs /etc/dropbear
+if dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1; then
+  fp="$(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key 2>/dev/null | sed -n 's/^Fingerprint: //p')"
+  for c in /dev/console /dev/tty1; do echo "nimbus-net: ssh host key ed25519 $fp" >"$c" 2>/dev/null; done
+fi
+while :; do
+  dropbear -F -E -R -s -p 22 -P /run/dropbear.pid </dev/null >>/var/log/dropbear.log 2>&1
+  sleep 1
+done &
+EOF
+
+  cat >"$root/etc/udhcpc/default.script" <<'EOF'
+#!/bin/sh
+# udhcpc's event script: $1 is deconfig, bound, renew, leasefail or nak; the
+# lease is in $interface $ip $mask $subnet $broadcast $router $dns $domain
+# $staticroutes (option 121 as "net/len gateway ..."). NIMBUS_NET_ROOT,
+# NIMBUS_NET_TTYS and NIMBUS_NET_KEYS move its files, consoles and key
+# fetcher for scripts/verify-tiny-network.sh, which runs it on the host.
+root="${NIMBUS_NET_ROOT:-}"
+state="$root/run/nimbus-net"
+mkdir -p "$state"
+say() {
+  for c in ${NIMBUS_NET_TTYS:-/dev/console /dev/tty1}; do echo "nimbus-net: $*" >>"$c" 2>/dev/null; done
+}
+uptime_s() { cut -d. -f1 /proc/uptime; }
+
+# Prefix length: udhcpc exports $mask; computed from $subnet if not.
+prefix() {
+  [ -n "$mask" ] && { echo "$mask"; return; }
+  local bits=0 o
+  for o in $(echo "$subnet" | tr . ' '); do
+    while [ "$o" -gt 0 ]; do bits=$((bits + (o & 1))); o=$((o >> 1)); done
+  done
+  echo "$bits"
+}
+
+# Routes, with a metric per NIC (eth0 100, eth1 101, ...) so that several
+# NICs' default routes coexist and eth0's wins. RFC 3442: when the server
+# sends classless static routes (option 121), the router option is ignored;
+# Neutron then puts the default route in option 121 itself, next to
+# 169.254.169.254/32 (the metadata service) via its DHCP port.
+routes() {
+  local n="${interface#eth}"
+  case "$n" in '' | *[!0-9]*) n=0 ;; esac
+  metric=$((100 + n)) gw=""
+  if [ -n "$staticroutes" ]; then
+    set -- $staticroutes
+    while [ $# -ge 2 ]; do
+      if [ "$2" = 0.0.0.0 ]; then
+        ip route replace "$1" dev "$interface" metric "$metric"
+      else
+        ip route replace "$1" via "$2" dev "$interface" metric "$metric"
+      fi
+      case "$1" in
+        0.0.0.0/0) gw="$2" ;;
+        *) say "$interface route $1 via $2" ;;
+      esac
+      shift 2
+    done
+  elif [ -n "$router" ]; then
+    set -- $router
+    gw="$1"
+    ip route replace default via "$1" dev "$interface" metric "$metric"
+  fi
+}
+
+# /etc/resolv.conf: the DNS servers and domain of every NIC with a lease.
+resolv() {
+  {
+    [ -z "$domain" ] || echo "search $domain"
+    for d in $dns; do echo "nameserver $d"; done
+  } >"$state/$interface.resolv"
+  [ -n "$1" ] && rm -f "$state/$interface.resolv"
+  cat "$state"/*.resolv >"$root/etc/resolv.conf" 2>/dev/null || : >"$root/etc/resolv.conf"
+}
+
+case "$1" in
+  deconfig)
+    ip addr flush dev "$interface"
+    ip link set "$interface" up
+    rm -f "$state/$interface.lease"
+    resolv drop
+    ;;
+  bound | renew)
+    p="$(prefix)"
+    old="$(cat "$state/$interface.lease" 2>/dev/null)"
+    if [ "$1" = bound ] || [ "$old" != "$ip/$p" ]; then
+      ip addr flush dev "$interface"
+      ip addr add "$ip/$p" ${broadcast:+broadcast "$broadcast"} dev "$interface"
+    fi
+    routes
+    resolv
+    echo "$ip/$p" >"$state/$interface.lease"
+    if [ "$1" = bound ] || [ "$old" != "$ip/$p" ]; then
+      say "$interface lease $ip/$p router ${gw:-none}${dns:+ dns $(echo $dns)}"
+    fi
+    # The first lease of the boot fetches root's SSH keys from the metadata
+    # service, unless /init took them from the config drive (mkdir: once).
+    if mkdir "$state/keys" 2>/dev/null; then
+      ${NIMBUS_NET_KEYS:-/sbin/nimbus-ssh-keys metadata} </dev/null >/dev/null 2>&1 &
+    fi
+    ;;
+  leasefail | nak)
+    # Said once per NIC, after half a minute without a lease; udhcpc keeps trying.
+    start="$(cat "$state/$interface.start" 2>/dev/null || echo 0)"
+    waited=$(($(uptime_s) - start))
+    if [ "$waited" -ge 30 ] && [ ! -e "$state/$interface.failed" ]; then
+      : >"$state/$interface.failed"
+      say "$interface no DHCP lease after $waited s, still trying"
+    fi
+    ;;
+esac
+exit 0
+EOF
+
+  cat >"$root/sbin/nimbus-ssh-keys" <<'EOF'
+#!/bin/sh
+# nimbus-ssh-keys install SOURCE FILE: root's authorized_keys from FILE.
+# nimbus-ssh-keys metadata: from the metadata service (EC2 layout, what
+#   cloud-init reads), retried for 60 s while it does not answer.
+say() {
+  for c in /dev/console /dev/tty1; do echo "nimbus-net: $*" >>"$c" 2>/dev/null; done
+}
+
+install_keys() { # SOURCE FILE [NOTE]
+  mkdir -p /root/.ssh
+  chmod 0700 /root /root/.ssh
+  grep -E '^(ssh-|ecdsa-|sk-)' "$2" >/root/.ssh/authorized_keys.new 2>/dev/null
+  chmod 0600 /root/.ssh/authorized_keys.new
+  mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys
+  say "ssh keys from $1: $(grep -c . /root/.ssh/authorized_keys)${3:+ ($3)}"
+}
+
+# get PATH: one request of at most 10 s (busybox wget has no working -T:
+# Debian's build crashes on it), body to stdout.
+url=http://169.254.169.254/latest/meta-data/public-keys
+get() { timeout 10 wget -q -O - "$url/$1" 2>/run/nimbus-net/wget.err; }
+
+case "$1" in
+  install) install_keys "$2" "$3" ;;
+  metadata)
+    keys=/run/nimbus-net/metadata-keys
+    : >"$keys"
+    end=$(($(cut -d. -f1 /proc/uptime) + 60)) note=""
+    while :; do
+      if get 0/openssh-key >"$keys"; then
+        # More than one key: the listing says "N=name" per key.
+        for n in $(get "" | sed -n 's/^\([0-9][0-9]*\)=.*/\1/p'); do
+          [ "$n" = 0 ] || { echo; get "$n/openssh-key"; } >>"$keys"
+        done
+        break
+      fi
+      # An HTTP error is an answer (no key for this instance): stop asking.
+      if grep -q 'server returned error' /run/nimbus-net/wget.err; then
+        note="$(sed -n 's/.*error: //p' /run/nimbus-net/wget.err | head -n1)"
+        : >"$keys"
+        break
+      fi
+      if [ "$(cut -d. -f1 /proc/uptime)" -ge "$end" ]; then
+        note="169.254.169.254 did not answer in 60 s"
+        : >"$keys"
+        break
+      fi
+      sleep 2
+    done
+    install_keys metadata-service "$keys" "$note"
+    ;;
+  *) echo "usage: $0 install SOURCE FILE | metadata" >&2; exit 2 ;;
+esac
+EOF
+  chmod 0755 "$root/sbin/nimbus-net" "$root/etc/udhcpc/default.script" "$root/sbin/nimbus-ssh-keys"
 }
 
 # ---------------------------------------------------------------------------

@@ -45,6 +45,7 @@ need ssh-keygen openssh-client
 need genisoimage genisoimage
 need busybox busybox-static
 need python3 python3
+need curl curl
 [ -f "$IMAGE" ] || die "no $IMAGE: run scripts/build-test-image.sh $OUT_DIR first"
 [ -x "$INITRAMFS/etc/udhcpc/default.script" ] ||
   die "no $INITRAMFS/etc/udhcpc/default.script: rebuild with scripts/build-test-image.sh --force $OUT_DIR"

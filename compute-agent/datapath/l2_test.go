@@ -16,16 +16,20 @@ func TestSecurityGroups(t *testing.T) {
 	const netID = "11111111-aaaa-4000-8000-000000000001"
 	vm1 := h.addVM("vm1", "tap11111111-a1", "fa:16:3e:00:00:11", []string{"10.0.0.11/24"}, "")
 	vm2 := h.addVM("vm2", "tap22222222-a2", "fa:16:3e:00:00:12", []string{"10.0.0.12/24"}, "")
-	port := func(id, dev, mac, ip string, groups ...string) netspec.Port {
-		return netspec.Port{ID: id, NetworkID: netID, Device: dev, MAC: mac, IPs: []string{ip}, PortSecurity: true, Groups: groups}
+	mustRun(t, vm1, "ip", "addr", "add", "2001:db8::11/64", "dev", "eth0", "nodad")
+	mustRun(t, vm2, "ip", "addr", "add", "2001:db8::12/64", "dev", "eth0", "nodad")
+	port := func(id, dev, mac string, ips []string, groups ...string) netspec.Port {
+		return netspec.Port{ID: id, NetworkID: netID, Device: dev, MAC: mac, IPs: ips, PortSecurity: true, Groups: groups}
 	}
 	ports := []netspec.Port{
-		port("11111111-a1", "tap11111111-a1", "fa:16:3e:00:00:11", "10.0.0.11", "g"),
-		port("22222222-a2", "tap22222222-a2", "fa:16:3e:00:00:12", "10.0.0.12", "g"),
+		port("11111111-a1", "tap11111111-a1", "fa:16:3e:00:00:11", []string{"10.0.0.11", "2001:db8::11"}, "g"),
+		port("22222222-a2", "tap22222222-a2", "fa:16:3e:00:00:12", []string{"10.0.0.12", "2001:db8::12"}, "g"),
 	}
+	members := []string{"10.0.0.11", "10.0.0.12", "2001:db8::11", "2001:db8::12"}
 	g := egressAll("g")
-	g.Rules = append(g.Rules, netspec.Rule{Direction: "ingress", Ethertype: "IPv4", Protocol: "icmp",
-		RemoteGroup: "g", RemoteIPs: []string{"10.0.0.11", "10.0.0.12"}})
+	g.Rules = append(g.Rules,
+		netspec.Rule{Direction: "ingress", Ethertype: "IPv4", Protocol: "icmp", RemoteGroup: "g", RemoteIPs: members},
+		netspec.Rule{Direction: "ingress", Ethertype: "IPv6", Protocol: "icmp", RemoteGroup: "g", RemoteIPs: members})
 	doc := netspec.Host{
 		Networks: []netspec.Network{{ID: netID, Type: netspec.TypeLocal, MTU: 1500}},
 		Ports:    ports,
@@ -34,12 +38,18 @@ func TestSecurityGroups(t *testing.T) {
 	h.apply(doc)
 	wantPing(t, vm1, "10.0.0.12")
 	wantPing(t, vm2, "10.0.0.11")
+	wantPing(t, vm1, "2001:db8::12")
 
 	t.Run("spoofed source address", func(t *testing.T) {
 		mustRun(t, vm1, "ip", "addr", "add", "10.0.0.99/24", "dev", "eth0")
 		wantNoPing(t, vm1, "10.0.0.12", "-I", "10.0.0.99")
 		mustRun(t, vm1, "ip", "addr", "del", "10.0.0.99/24", "dev", "eth0")
 		wantPing(t, vm1, "10.0.0.12")
+	})
+	t.Run("spoofed source address, IPv6", func(t *testing.T) {
+		mustRun(t, vm1, "ip", "addr", "add", "2001:db8::99/64", "dev", "eth0", "nodad")
+		wantNoPing(t, vm1, "2001:db8::12", "-I", "2001:db8::99")
+		mustRun(t, vm1, "ip", "addr", "del", "2001:db8::99/64", "dev", "eth0")
 	})
 	t.Run("changed mac", func(t *testing.T) {
 		mustRun(t, vm1, "ip", "link", "set", "eth0", "address", "fa:16:3e:00:00:99")
@@ -54,6 +64,7 @@ func TestSecurityGroups(t *testing.T) {
 	h.apply(doc)
 	wantNoPing(t, vm1, "10.0.0.12")
 	wantNoPing(t, vm2, "10.0.0.11")
+	wantNoPing(t, vm1, "2001:db8::12")
 
 	// ICMP into vm2 from anywhere, nothing into vm1: vm1's echo is
 	// answered (the reply is established), vm2's is not.

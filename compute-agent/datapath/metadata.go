@@ -102,7 +102,6 @@ func (d *Datapath) startMetadata(networkID, ns string, id [2]uint64, byIP map[ne
 	m.srv = &http.Server{
 		Handler:           m.handler(upstream, d.cfg.Metadata.Secret),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
 	}
 	go func() {
 		defer close(m.done)

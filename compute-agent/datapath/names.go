@@ -59,7 +59,8 @@ func (d *Datapath) routerNS(routerID string) string {
 // filterTable is the name of our filter tables (bridge and inet).
 func (d *Datapath) filterTable() string { return d.cfg.NamePrefix + "nimbus" }
 
-// ours reports whether a namespace name is one of ours, and which kind.
+// nsKind says which kind of namespace of ours name is (dhcpNSPrefix or
+// routerNSPrefix) and for which id; "" for any other namespace.
 func (d *Datapath) nsKind(name string) (kind, id string) {
 	for _, k := range []string{dhcpNSPrefix, routerNSPrefix} {
 		if rest, ok := strings.CutPrefix(name, d.cfg.NamePrefix+k); ok && rest != "" {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -72,7 +73,10 @@ type rbacFixture struct {
 	portalUser, portalProj  string
 	victimRole, victimFlav  string
 	portalFlav, publicImage string
-	n                       int
+	// net holds the networking fixture's ids (network, subnet, port,
+	// secgroup, rule, router, fip, public) for paths and bodies.
+	net map[string]string
+	n   int
 }
 
 func TestRBACMatrix(t *testing.T) {
@@ -81,6 +85,9 @@ func TestRBACMatrix(t *testing.T) {
 	fx.setup(t)
 	ps := fx.principals(t)
 	routes := rbacRoutes()
+	for k, v := range networkingRoutes() {
+		routes[k] = v
+	}
 
 	seen := map[string]bool{}
 	var keys []string
@@ -118,7 +125,7 @@ func TestRBACMatrix(t *testing.T) {
 			continue // its GET said it already; a HEAD would use the fixture up too
 		}
 		portal := !strings.HasPrefix(pattern, "/identity") && !strings.HasPrefix(pattern, "/compute") &&
-			!strings.HasPrefix(pattern, "/image") && pattern != "/healthz"
+			!strings.HasPrefix(pattern, "/image") && !strings.HasPrefix(pattern, "/networking") && pattern != "/healthz"
 		for _, p := range ps {
 			status, loc, body := fx.call(t, p, method, r, portal)
 			checked++
@@ -195,16 +202,26 @@ func (fx *rbacFixture) target(p *principal, r rbacRoute) policy.Target {
 // call sends r's request as p and returns the status, Location and body.
 func (fx *rbacFixture) call(t *testing.T, p *principal, method string, r rbacRoute, portal bool) (int, string, string) {
 	t.Helper()
-	path := fx.fill(t, p, r)
+	path, ids := fx.fill(t, p, r)
 	if !portal {
 		hdr := r.hdr
+		body := r.body
+		if m, ok := body.(map[string]any); ok {
+			// API bodies may name fixture ids too ({network}).
+			b, _ := json.Marshal(m)
+			js := string(b)
+			for k, v := range ids {
+				js = strings.ReplaceAll(js, "{"+k+"}", v)
+			}
+			body = js
+		}
 		if strings.HasPrefix(path, "/identity/v3/auth/tokens") && method != "POST" {
 			hdr = []string{"X-Subject-Token", fx.tc.Token(t, "rbac-member", "member-pw-1", "home")}
 		}
 		if strings.HasSuffix(path, "/remote-consoles") {
 			hdr = []string{"OpenStack-API-Version", "compute 2.6"}
 		}
-		res := fx.tc.Do(t, method, path, p.token, r.body, hdr...)
+		res := fx.tc.Do(t, method, path, p.token, body, hdr...)
 		return res.Status, res.Header.Get("Location"), string(res.Body)
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -239,7 +256,7 @@ func (fx *rbacFixture) call(t *testing.T, p *principal, method string, r rbacRou
 }
 
 // fill replaces the placeholders of r.path, making fresh ones as asked.
-func (fx *rbacFixture) fill(t *testing.T, p *principal, r rbacRoute) string {
+func (fx *rbacFixture) fill(t *testing.T, p *principal, r rbacRoute) (string, map[string]string) {
 	t.Helper()
 	ids := map[string]string{
 		"home": fx.home, "away": fx.away, "member": fx.member, "role": fx.readerRole, "server": fx.server,
@@ -247,6 +264,9 @@ func (fx *rbacFixture) fill(t *testing.T, p *principal, r rbacRoute) string {
 		"victimProj": fx.victimProj, "portalUser": fx.portalUser, "portalProj": fx.portalProj,
 		"victimRole": fx.victimRole, "victimFlav": fx.victimFlav, "portalFlav": fx.portalFlav, "publicImage": fx.publicImage,
 		"keypair": "rbac-key",
+	}
+	for k, v := range fx.net {
+		ids[k] = v
 	}
 	for _, name := range r.fresh {
 		ids[name] = fx.make(t, name)
@@ -258,7 +278,7 @@ func (fx *rbacFixture) fill(t *testing.T, p *principal, r rbacRoute) string {
 	if strings.Contains(path, "{") {
 		t.Fatalf("unfilled placeholder in %s", path)
 	}
-	return path
+	return path, ids
 }
 
 // make creates a resource of home a route may use up.
@@ -305,6 +325,9 @@ func (fx *rbacFixture) make(t *testing.T, what string) string {
 			t.Fatalf("victim key pair: %d %s", r.Status, r.Body)
 		}
 		return name
+	}
+	if id := fx.makeNetworking(t, what); id != "" {
+		return id
 	}
 	t.Fatalf("cannot make %s", what)
 	return ""
@@ -376,6 +399,7 @@ func (fx *rbacFixture) setup(t *testing.T) {
 	fx.server = s.JSON(t)["server"].(map[string]any)["id"].(string)
 	acts := tc.Do(t, "GET", "/compute/v2.1/servers/"+fx.server+"/os-instance-actions", member, nil).JSON(t)["instanceActions"].([]any)
 	fx.request = acts[0].(map[string]any)["request_id"].(string)
+	fx.setupNetworking(t)
 }
 
 func (fx *rbacFixture) principals(t *testing.T) []*principal {

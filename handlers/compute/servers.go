@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,8 +16,10 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/validate"
 )
 
 const isoTS = "2006-01-02T15:04:05Z"
@@ -64,46 +67,66 @@ type refJSON struct {
 // typed any with omitempty are present only for some microversions or
 // for admins; json.RawMessage("null") makes them present as null.
 type serverJSON struct {
-	ID           string            `json:"id"`
-	Name         string            `json:"name"`
-	Status       string            `json:"status"`
-	TenantID     string            `json:"tenant_id"`
-	UserID       string            `json:"user_id"`
-	Metadata     map[string]string `json:"metadata"`
-	HostID       string            `json:"hostId"`
-	Image        refJSON           `json:"image"`
-	Flavor       any               `json:"flavor"`
-	Created      string            `json:"created"`
-	Updated      string            `json:"updated"`
-	Addresses    struct{}          `json:"addresses"`
-	AccessIPv4   string            `json:"accessIPv4"`
-	AccessIPv6   string            `json:"accessIPv6"`
-	Links        []linkJSON        `json:"links"`
-	KeyName      *string           `json:"key_name"`
-	ConfigDrive  string            `json:"config_drive"`
-	Progress     any               `json:"progress,omitempty"` // only while ACTIVE or BUILD, as Nova
-	DiskConfig   string            `json:"OS-DCF:diskConfig"`
-	VMState      string            `json:"OS-EXT-STS:vm_state"`
-	TaskState    *string           `json:"OS-EXT-STS:task_state"`
-	PowerState   int               `json:"OS-EXT-STS:power_state"`
-	AZ           string            `json:"OS-EXT-AZ:availability_zone"`
-	LaunchedAt   *string           `json:"OS-SRV-USG:launched_at"`
-	TerminatedAt *string           `json:"OS-SRV-USG:terminated_at"`
-	Volumes      []struct{}        `json:"os-extended-volumes:volumes_attached"`
-	Locked       any               `json:"locked,omitempty"`
-	Description  any               `json:"description,omitempty"`
-	Tags         any               `json:"tags,omitempty"`
-	Host         any               `json:"OS-EXT-SRV-ATTR:host,omitempty"`
-	HypervisorHN any               `json:"OS-EXT-SRV-ATTR:hypervisor_hostname,omitempty"`
-	InstanceName any               `json:"OS-EXT-SRV-ATTR:instance_name,omitempty"`
-	Reservation  any               `json:"OS-EXT-SRV-ATTR:reservation_id,omitempty"`
-	LaunchIndex  any               `json:"OS-EXT-SRV-ATTR:launch_index,omitempty"`
-	Hostname     any               `json:"OS-EXT-SRV-ATTR:hostname,omitempty"`
-	KernelID     any               `json:"OS-EXT-SRV-ATTR:kernel_id,omitempty"`
-	RamdiskID    any               `json:"OS-EXT-SRV-ATTR:ramdisk_id,omitempty"`
-	RootDevice   any               `json:"OS-EXT-SRV-ATTR:root_device_name,omitempty"`
-	UserData     any               `json:"OS-EXT-SRV-ATTR:user_data,omitempty"`
-	Fault        any               `json:"fault,omitempty"`
+	ID           string                   `json:"id"`
+	Name         string                   `json:"name"`
+	Status       string                   `json:"status"`
+	TenantID     string                   `json:"tenant_id"`
+	UserID       string                   `json:"user_id"`
+	Metadata     map[string]string        `json:"metadata"`
+	HostID       string                   `json:"hostId"`
+	Image        refJSON                  `json:"image"`
+	Flavor       any                      `json:"flavor"`
+	Created      string                   `json:"created"`
+	Updated      string                   `json:"updated"`
+	Addresses    map[string][]addressJSON `json:"addresses"`
+	AccessIPv4   string                   `json:"accessIPv4"`
+	AccessIPv6   string                   `json:"accessIPv6"`
+	Links        []linkJSON               `json:"links"`
+	KeyName      *string                  `json:"key_name"`
+	ConfigDrive  string                   `json:"config_drive"`
+	Progress     any                      `json:"progress,omitempty"` // only while ACTIVE or BUILD, as Nova
+	DiskConfig   string                   `json:"OS-DCF:diskConfig"`
+	VMState      string                   `json:"OS-EXT-STS:vm_state"`
+	TaskState    *string                  `json:"OS-EXT-STS:task_state"`
+	PowerState   int                      `json:"OS-EXT-STS:power_state"`
+	AZ           string                   `json:"OS-EXT-AZ:availability_zone"`
+	LaunchedAt   *string                  `json:"OS-SRV-USG:launched_at"`
+	TerminatedAt *string                  `json:"OS-SRV-USG:terminated_at"`
+	Volumes      []struct{}               `json:"os-extended-volumes:volumes_attached"`
+	Locked       any                      `json:"locked,omitempty"`
+	Description  any                      `json:"description,omitempty"`
+	Tags         any                      `json:"tags,omitempty"`
+	Host         any                      `json:"OS-EXT-SRV-ATTR:host,omitempty"`
+	HypervisorHN any                      `json:"OS-EXT-SRV-ATTR:hypervisor_hostname,omitempty"`
+	InstanceName any                      `json:"OS-EXT-SRV-ATTR:instance_name,omitempty"`
+	Reservation  any                      `json:"OS-EXT-SRV-ATTR:reservation_id,omitempty"`
+	LaunchIndex  any                      `json:"OS-EXT-SRV-ATTR:launch_index,omitempty"`
+	Hostname     any                      `json:"OS-EXT-SRV-ATTR:hostname,omitempty"`
+	KernelID     any                      `json:"OS-EXT-SRV-ATTR:kernel_id,omitempty"`
+	RamdiskID    any                      `json:"OS-EXT-SRV-ATTR:ramdisk_id,omitempty"`
+	RootDevice   any                      `json:"OS-EXT-SRV-ATTR:root_device_name,omitempty"`
+	UserData     any                      `json:"OS-EXT-SRV-ATTR:user_data,omitempty"`
+	Fault        any                      `json:"fault,omitempty"`
+}
+
+// addressJSON is one of a server's addresses, per network.
+type addressJSON struct {
+	Addr    string `json:"addr"`
+	Version int    `json:"version"`
+	Type    string `json:"OS-EXT-IPS:type"`
+	MAC     string `json:"OS-EXT-IPS-MAC:mac_addr"`
+}
+
+// addresses are a server's addresses by network name, from its network
+// info (fixed and floating, as Nova's extended IPs show them).
+func addresses(in model.Instance) map[string][]addressJSON {
+	out := map[string][]addressJSON{}
+	for _, n := range in.NICs {
+		for _, ip := range n.IPs {
+			out[n.NetworkName] = append(out[n.NetworkName], addressJSON{Addr: ip.Address, Version: ip.Version, Type: ip.Type, MAC: n.MAC})
+		}
+	}
+	return out
 }
 
 func strPtr(s string) *string {
@@ -145,7 +168,7 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 		Created: ts(in.CreatedAt), Updated: ts(in.UpdatedAt), Links: h.serverLinkList(in.ID), KeyName: strPtr(in.KeyName),
 		ConfigDrive: "True", DiskConfig: "MANUAL", VMState: string(in.VMState), TaskState: strPtr(string(in.TaskState)),
 		PowerState: int(in.PowerState), AZ: in.AvailabilityZone, LaunchedAt: tsStr(in.LaunchedAt),
-		TerminatedAt: tsStr(in.TerminatedAt), Volumes: []struct{}{},
+		TerminatedAt: tsStr(in.TerminatedAt), Volumes: []struct{}{}, Addresses: addresses(in),
 	}
 	if m.AZ == "" {
 		m.AZ = "nova"
@@ -284,11 +307,9 @@ func (h *Handler) createServer(c *fiber.Ctx) error {
 		}
 		flavor = strconv.Itoa(n)
 	}
-	if len(s.Networks) > 0 {
-		var word string
-		if json.Unmarshal(s.Networks, &word) != nil || (word != "none" && word != "auto") {
-			return fault.Invalid("networks", "Only networks \"none\" and \"auto\" are supported: Nimbus has no networking yet.")
-		}
+	netMode, nics, err := parseNetworks(s.Networks)
+	if err != nil {
+		return err
 	}
 	minC, err := intField(s.MinCount, "min_count")
 	if err != nil {
@@ -326,7 +347,7 @@ func (h *Handler) createServer(c *fiber.Ctx) error {
 	ins, err := h.svc.Create(c.UserContext(), api.Token(c), compute.CreateRequest{
 		Name: *s.Name, FlavorRef: flavor, ImageRef: image, KeyName: s.KeyName, UserData: s.UserData,
 		Metadata: s.Metadata, Tags: tags, AZ: s.AZ, MinCount: minC, MaxCount: maxC, RequestID: api.ReqID(c),
-		Group: group,
+		Group: group, NetworksMode: netMode, NICs: nics,
 	})
 	if err != nil {
 		return err
@@ -773,4 +794,63 @@ func (h *Handler) showAction(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"instanceAction": m})
 	}
 	return fault.NotFound("Action for request_id %s on instance %s not found", req, id)
+}
+
+// parseNetworks reads a server create's "networks": "auto" or "none"
+// (from 2.37), or a list of {"uuid"}, {"port"} and {"fixed_ip"} entries.
+func parseNetworks(raw json.RawMessage) (string, []network.NICRequest, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil, nil
+	}
+	var word string
+	if json.Unmarshal(raw, &word) == nil {
+		// Nova takes the words from 2.37; older clients sent them too and
+		// Nimbus has always taken them, so they are taken at any version.
+		if word != network.NetworksAuto && word != network.NetworksNone {
+			return "", nil, fault.Invalid("networks", "Invalid input for field/attribute networks. Value: %q is not valid here.", word)
+		}
+		return word, nil, nil
+	}
+	var list []struct {
+		UUID    *string `json:"uuid"`
+		Port    *string `json:"port"`
+		FixedIP *string `json:"fixed_ip"`
+		Tag     *string `json:"tag"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return "", nil, fault.Invalid("networks", "Invalid input for field/attribute networks.")
+	}
+	var out []network.NICRequest
+	for _, e := range list {
+		var r network.NICRequest
+		if e.UUID != nil {
+			id, ok := validate.UUID(*e.UUID)
+			if !ok {
+				return "", nil, fault.Invalid("networks", "Invalid input for field/attribute uuid. Value: %s. '%s' is not a 'uuid'", *e.UUID, *e.UUID)
+			}
+			r.NetworkID = id
+		}
+		if e.Port != nil {
+			id, ok := validate.UUID(*e.Port)
+			if !ok {
+				return "", nil, fault.Invalid("networks", "Invalid input for field/attribute port. Value: %s. '%s' is not a 'uuid'", *e.Port, *e.Port)
+			}
+			r.PortID = id
+		}
+		if e.FixedIP != nil {
+			a, err := netip.ParseAddr(*e.FixedIP)
+			if err != nil {
+				return "", nil, fault.Invalid("networks", "Invalid input for field/attribute fixed_ip. Value: %s. '%s' is not a valid IP address", *e.FixedIP, *e.FixedIP)
+			}
+			r.FixedIP = a.String()
+		}
+		switch {
+		case r.PortID != "" && (r.NetworkID != "" || r.FixedIP != ""):
+			r.NetworkID, r.FixedIP = "", "" // Nova: a port wins over the rest
+		case r.PortID == "" && r.NetworkID == "":
+			return "", nil, fault.Invalid("networks", "Bad networks format: network uuid is not in proper format (%v)", e)
+		}
+		out = append(out, r)
+	}
+	return "", out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/store"
@@ -32,6 +33,10 @@ type CreateRequest struct {
 	MinCount  int
 	MaxCount  int
 	RequestID string
+	// NetworksMode is "auto", "none" or "" (a list in NICs, or nothing
+	// asked: as "auto").
+	NetworksMode string
+	NICs         []network.NICRequest
 }
 
 // imageBytes is the disk an image needs: its virtual size (what the guest
@@ -332,6 +337,12 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 			return nil, fault.Invalid("availability_zone", "The requested availability zone is not available")
 		}
 	}
+	var nics []network.NICRequest
+	if s.opt.Network != nil {
+		if nics, err = s.opt.Network.PlanNICs(ctx, caller, r.NetworksMode, r.NICs, r.MaxCount); err != nil {
+			return nil, err
+		}
+	}
 	reservation := "r-" + uuid.NewString()[:8]
 	deadline := time.Now().Add(s.opt.BuildTimeout)
 	// The project lock serialises every launch in a project, so it is held
@@ -355,6 +366,11 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 			}
 			if err := tx.InsertInstance(ctx, in); err != nil {
 				return err
+			}
+			if len(nics) > 0 {
+				if err := s.opt.Network.AttachNewInstance(ctx, tx, caller, in, nics); err != nil {
+					return err
+				}
 			}
 			if r.Group != "" {
 				limits, err := tx.QuotaLimits(ctx, caller.ProjectID)

@@ -230,6 +230,9 @@ func (s *Service) unplacedMove(ctx context.Context, tx *store.Store, in model.In
 func (s *Service) buildSpec(in model.Instance, im model.Image) *queue.Build {
 	b := &queue.Build{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, RootGB: in.RootGB, Name: in.Name, KeyName: in.KeyName,
 		KeyData: in.KeyData, UserData: in.UserData, Metadata: in.Metadata, AZ: in.AvailabilityZone, ProjectID: in.ProjectID}
+	for _, n := range in.NICs {
+		b.NICs = append(b.NICs, queue.NIC{PortID: n.PortID, MAC: n.MAC, Device: model.TapDevice(n.PortID), MTU: n.MTU})
+	}
 	ref := &queue.ImageRef{ID: im.ID, Checksum: im.Checksum, SHA512: im.OSHashValue, DiskFormat: im.DiskFormat,
 		URL: s.opt.ImageURL(im.ID)}
 	if im.Size != nil {

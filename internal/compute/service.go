@@ -19,12 +19,15 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/image"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 )
 
 // Options configure the instance lifecycle.
 type Options struct {
+	// Network gives servers their ports (nil: servers have no NICs).
+	Network       *network.Service
 	RedisPrefix   string        // stream names live under it
 	BuildTimeout  time.Duration // a build not finished by then goes to ERROR
 	AgentLiveness time.Duration // hosts silent longer are down

@@ -163,8 +163,15 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 	// The service kicks the relay after each commit and the workers call
 	// the service: the kicker, made first, lets each be built whole.
 	kick := workers.NewKicker()
+	nc := cfg.Network
+	s.network = network.New(st, log, network.Options{
+		TenantNetworkType: nc.TenantNetworkType, VNIs: network.Range{Min: nc.VNIMin, Max: nc.VNIMax},
+		VLANs: network.Range{Min: nc.VLANMin, Max: nc.VLANMax}, TenantPhysicalNetwork: nc.TenantPhysicalNetwork,
+		PhysicalNetworks: nc.PhysicalNetworks, MTU: nc.MTU,
+	})
 	sc := cfg.Scheduler
 	s.compute = compute.New(st, log, compute.Options{
+		Network:     s.network,
 		RedisPrefix: cfg.RedisPrefix, BuildTimeout: cfg.BuildTimeout, AgentLiveness: cfg.AgentLiveness,
 		TaskResend: cfg.TaskResend, ShelvedOffload: time.Duration(cfg.ShelvedOffloadTime) * time.Second,
 		Reclaim:             time.Duration(cfg.ReclaimInstanceInterval) * time.Second,
@@ -188,12 +195,6 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 		},
 		Kick:     kick.Kick,
 		Consoles: s.consoles, ConsoleURL: cfg.ConsolePublicURL, RDB: s.rdb,
-	})
-	nc := cfg.Network
-	s.network = network.New(st, log, network.Options{
-		TenantNetworkType: nc.TenantNetworkType, VNIs: network.Range{Min: nc.VNIMin, Max: nc.VNIMax},
-		VLANs: network.Range{Min: nc.VLANMin, Max: nc.VLANMax}, TenantPhysicalNetwork: nc.TenantPhysicalNetwork,
-		PhysicalNetworks: nc.PhysicalNetworks, MTU: nc.MTU,
 	})
 	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Compute: s.compute, Kicker: kick,
 		Prefix: cfg.RedisPrefix, Log: log, ClaimIdle: cfg.ClaimIdle})

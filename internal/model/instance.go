@@ -186,6 +186,9 @@ type Instance struct {
 	// ShelvedImageID is the snapshot a shelved instance is unshelved from.
 	ShelvedImageID string
 	ShelvedAt      *time.Time
+	// NICs are the instance's network interfaces (Nova's network info
+	// cache), in order.
+	NICs []NIC
 	// TaskJob is the job the task waits for, as sent (JSON; may be
 	// empty for tasks begun before it was kept).
 	TaskJob       []byte

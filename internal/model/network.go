@@ -182,3 +182,33 @@ func (f FloatingIP) Status() string {
 	}
 	return "DOWN"
 }
+
+// NIC is one of an instance's network interfaces, as its network info
+// cache (instances.network_info) holds it.
+type NIC struct {
+	PortID      string `json:"port_id"`
+	NetworkID   string `json:"network_id"`
+	NetworkName string `json:"network_name"`
+	MAC         string `json:"mac"`
+	MTU         int    `json:"mtu"`
+	// Created: Nova made the port for this instance and deletes it with
+	// it; a port the user gave is only unbound.
+	Created bool         `json:"created"`
+	IPs     []NICAddress `json:"ips"`
+}
+
+// NICAddress is an address of a NIC: fixed, or a floating IP mapped to it.
+type NICAddress struct {
+	Address string `json:"addr"`
+	Version int    `json:"version"`
+	Type    string `json:"type"` // fixed, floating
+}
+
+// TapDevice is the host's tap device name for a port ("tap" and the id's
+// first 11 characters, as Neutron's Linux bridge agent names them).
+func TapDevice(portID string) string {
+	if len(portID) > 11 {
+		portID = portID[:11]
+	}
+	return "tap" + portID
+}

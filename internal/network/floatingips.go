@@ -95,7 +95,10 @@ func (s *Service) CreateFloatingIP(ctx context.Context, caller *model.Token, in 
 				return err
 			}
 		}
-		return tx.CreateFloatingIP(ctx, f)
+		if err := tx.CreateFloatingIP(ctx, f); err != nil {
+			return err
+		}
+		return s.refreshPorts(ctx, tx, f.PortID)
 	})
 	if store.Violated(err, "floating_ips_port_id_fixed_ip_address_key") {
 		return f, conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", f.Address, f.PortID, f.FixedIP, f.NetworkID)
@@ -216,7 +219,10 @@ func (s *Service) UpdateFloatingIP(ctx context.Context, caller *model.Token, id 
 				}
 			}
 		}
-		return tx.MapFloatingIP(ctx, f.ID, f.PortID, f.FixedIP, f.RouterID, f.Description)
+		if err := tx.MapFloatingIP(ctx, f.ID, f.PortID, f.FixedIP, f.RouterID, f.Description); err != nil {
+			return err
+		}
+		return s.refreshPorts(ctx, tx, cur.PortID, f.PortID)
 	})
 	if store.Violated(err, "floating_ips_port_id_fixed_ip_address_key") {
 		return f, conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", f.Address, f.PortID, f.FixedIP, f.NetworkID)
@@ -237,7 +243,12 @@ func (s *Service) DeleteFloatingIP(ctx context.Context, caller *model.Token, id 
 	if err := check(caller, policy.DeleteFloatingIP, f.ProjectID); err != nil {
 		return err
 	}
-	err = s.store.Tx(ctx, func(tx *store.Store) error { return tx.DeleteFloatingIP(ctx, f) })
+	err = s.store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.DeleteFloatingIP(ctx, f); err != nil {
+			return err
+		}
+		return s.refreshPorts(ctx, tx, f.PortID)
+	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -67,58 +67,60 @@ func (s *Service) CreatePort(ctx context.Context, caller *model.Token, in PortIn
 	if err := s.applyPort(caller, &p, in, true); err != nil {
 		return model.Port{}, err
 	}
-	return s.createPort(ctx, p, in.FixedIPs, in.SecurityGroups == nil)
+	return s.createPort(ctx, s.store, p, in.FixedIPs, in.SecurityGroups == nil)
 }
 
 // createPort stores a port made by the API or by Nimbus itself (an
 // instance's, a router's), with its addresses and, when defaultGroup, the
-// project's default security group.
-func (s *Service) createPort(ctx context.Context, p model.Port, ips *[]FixedIPInput, defaultGroup bool) (model.Port, error) {
-	fixedMAC := p.MACAddress != ""
-	for attempt := 0; ; attempt++ {
-		if !fixedMAC {
-			p.MACAddress = randomMAC()
+// project's default security group. It runs inside st's transaction when
+// st is one (an instance's launch), in its own otherwise. Locks are taken
+// project (quota) first, network second, as everywhere.
+func (s *Service) createPort(ctx context.Context, st *store.Store, p model.Port, ips *[]FixedIPInput, defaultGroup bool) (model.Port, error) {
+	err := st.Tx(ctx, func(tx *store.Store) error {
+		if p.ProjectID != "" {
+			if err := quota(ctx, tx, p.ProjectID, "port", 1, tx.CountPorts); err != nil {
+				return err
+			}
 		}
-		err := s.store.Tx(ctx, func(tx *store.Store) error {
-			if _, err := tx.LockNetwork(ctx, p.NetworkID); err != nil {
-				return err
-			}
-			if p.ProjectID != "" {
-				if err := quota(ctx, tx, p.ProjectID, "port", 1, tx.CountPorts); err != nil {
+		if _, err := tx.LockNetwork(ctx, p.NetworkID); err != nil {
+			return orNotFound(err, notFound("Network", p.NetworkID))
+		}
+		if p.MACAddress == "" {
+			for attempt := 0; p.MACAddress == "" && attempt < 8; attempt++ {
+				mac := randomMAC()
+				if used, err := tx.MACInUse(ctx, p.NetworkID, mac); err != nil {
 					return err
+				} else if !used {
+					p.MACAddress = mac
 				}
 			}
-			if defaultGroup && p.PortSecurity && !strings.HasPrefix(p.DeviceOwner, "network:") && p.ProjectID != "" {
-				g, err := s.defaultGroup(ctx, tx, p.ProjectID)
-				if err != nil {
-					return err
-				}
-				p.SecurityGroups = []string{g.ID}
-			}
-			if err := s.checkGroups(ctx, tx, p); err != nil {
-				return err
-			}
-			fixed, err := s.addresses(ctx, tx, p.NetworkID, ips, nil)
+		} else if used, err := tx.MACInUse(ctx, p.NetworkID, p.MACAddress); err != nil {
+			return err
+		} else if used {
+			return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", p.NetworkID, p.MACAddress)
+		}
+		if defaultGroup && p.PortSecurity && !strings.HasPrefix(p.DeviceOwner, "network:") && p.ProjectID != "" {
+			g, err := s.defaultGroup(ctx, tx, p.ProjectID)
 			if err != nil {
 				return err
 			}
-			p.FixedIPs = fixed
-			return tx.CreatePort(ctx, p)
-		})
-		if err == nil {
-			s.changed(ctx)
-			return s.store.Port(ctx, p.ID)
+			p.SecurityGroups = []string{g.ID}
 		}
-		if store.Violated(err, "ports_network_id_mac_address_key") {
-			if fixedMAC {
-				return model.Port{}, conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", p.NetworkID, p.MACAddress)
-			}
-			if attempt < 4 {
-				continue
-			}
+		if err := s.checkGroups(ctx, tx, p); err != nil {
+			return err
 		}
-		return model.Port{}, orNotFound(err, notFound("Network", p.NetworkID))
+		fixed, err := s.addresses(ctx, tx, p.NetworkID, ips, nil)
+		if err != nil {
+			return err
+		}
+		p.FixedIPs = fixed
+		return tx.CreatePort(ctx, p)
+	})
+	if err != nil {
+		return model.Port{}, err
 	}
+	s.changed(ctx)
+	return st.Port(ctx, p.ID)
 }
 
 // applyPort copies the body's attributes onto p and checks them.
@@ -368,7 +370,15 @@ func (s *Service) UpdatePort(ctx context.Context, caller *model.Token, id string
 				return err
 			}
 		}
-		return tx.UpdatePort(ctx, p)
+		if err := tx.UpdatePort(ctx, p); err != nil {
+			return err
+		}
+		if strings.HasPrefix(cur.DeviceOwner, model.OwnerCompute) && cur.DeviceID != p.DeviceID {
+			if err := s.refreshInstance(ctx, tx, cur.DeviceID); err != nil {
+				return err
+			}
+		}
+		return s.refreshPorts(ctx, tx, id)
 	})
 	if err != nil {
 		if store.Violated(err, "ports_network_id_mac_address_key") {
@@ -393,7 +403,16 @@ func (s *Service) DeletePort(ctx context.Context, caller *model.Token, id string
 	if p.DeviceOwner == model.OwnerRouterInterface || p.DeviceOwner == model.OwnerRouterGateway || p.DeviceOwner == model.OwnerFloatingIP {
 		return conflict("ServicePortInUse", "Port %s cannot be deleted directly via the port API: has device owner %s.", id, p.DeviceOwner)
 	}
-	if err := s.store.DeletePort(ctx, id); err != nil {
+	err = s.store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.DeletePort(ctx, id); err != nil {
+			return err
+		}
+		if strings.HasPrefix(p.DeviceOwner, model.OwnerCompute) {
+			return s.refreshInstance(ctx, tx, p.DeviceID)
+		}
+		return nil
+	})
+	if err != nil {
 		return orNotFound(err, notFound("Port", id))
 	}
 	s.changed(ctx)

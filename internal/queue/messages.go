@@ -119,6 +119,18 @@ type Build struct {
 	AZ       string            `json:"availability_zone,omitempty"`
 	// ProjectID goes into the config drive's meta_data.json.
 	ProjectID string `json:"project_id"`
+	// NICs are the instance's network interfaces, in order: the agent
+	// makes each port's tap device (on its network's bridge, filtered,
+	// as the host's datapath document says) before the domain starts.
+	NICs []NIC `json:"nics,omitempty"`
+}
+
+// NIC is one network interface of a domain.
+type NIC struct {
+	PortID string `json:"port_id"`
+	MAC    string `json:"mac"`
+	Device string `json:"device"` // the tap device's name
+	MTU    int    `json:"mtu"`
 }
 
 // ImageRef tells an agent how to fetch and verify an image.

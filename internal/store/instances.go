@@ -17,22 +17,25 @@ const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_nam
 	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
 	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at,
 	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, ''), task_job,
-	coalesce(shelved_image_id::text, ''), shelved_at, ` + instanceTagsCol
+	coalesce(shelved_image_id::text, ''), shelved_at, network_info, ` + instanceTagsCol
 
 func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	var in model.Instance
-	var meta, flt []byte
+	var meta, flt, nics []byte
 	var vm, task string
 	err := row.Scan(&in.ID, &in.ProjectID, &in.UserID, &in.Name, &in.FlavorID, &in.FlavorName, &in.VCPUs, &in.MemoryMB,
 		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
 		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
 		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt,
-		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt, &in.Tags)
+		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt, &nics, &in.Tags)
 	if err != nil {
 		return in, err
 	}
 	in.VMState, in.TaskState = model.VMState(vm), model.TaskState(task)
 	if err := json.Unmarshal(meta, &in.Metadata); err != nil {
+		return in, err
+	}
+	if err := json.Unmarshal(nics, &in.NICs); err != nil {
 		return in, err
 	}
 	if len(flt) > 0 {
@@ -255,7 +258,22 @@ type InstanceUpdate struct {
 
 // UpdateInstance applies u; ErrConflict when the instance is not in the
 // expected state (or does not exist).
+//
+// An instance deleted by u gives up its ports in the same transaction
+// (ReleaseInstancePorts): no path that deletes one can forget them.
 func (s *Store) UpdateInstance(ctx context.Context, u InstanceUpdate) error {
+	if !u.Deleted {
+		return s.updateInstance(ctx, u)
+	}
+	return s.Tx(ctx, func(tx *Store) error {
+		if err := tx.updateInstance(ctx, u); err != nil {
+			return err
+		}
+		return tx.ReleaseInstancePorts(ctx, u.ID)
+	})
+}
+
+func (s *Store) updateInstance(ctx context.Context, u InstanceUpdate) error {
 	sets := []string{"updated_at = clock_timestamp()"} // never shared by two changes: InstanceKey
 	args := []any{u.ID}
 	set := func(col string, v any) {

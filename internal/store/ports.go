@@ -23,12 +23,16 @@ func scanPort(row pgx.CollectableRow) (model.Port, error) {
 		&p.Status, &p.DeviceID, &p.DeviceOwner, &p.PortSecurity, &pairs, &p.Host, &p.Revision, &p.CreatedAt,
 		&p.UpdatedAt, &ips, &p.SecurityGroups)
 	if err == nil {
-		err = json.Unmarshal(pairs, &p.AddressPairs)
-	}
-	if err == nil {
-		err = json.Unmarshal(ips, &p.FixedIPs)
+		err = unmarshalPortJSON(&p, pairs, ips)
 	}
 	return p, err
+}
+
+func unmarshalPortJSON(p *model.Port, pairs, ips []byte) error {
+	if err := json.Unmarshal(pairs, &p.AddressPairs); err != nil {
+		return err
+	}
+	return json.Unmarshal(ips, &p.FixedIPs)
 }
 
 // CreatePort inserts a port with its addresses and security groups.
@@ -156,4 +160,65 @@ func (s *Store) NetworkPortsBesides(ctx context.Context, networkID string, owner
 func (s *Store) NetworkPortsOwned(ctx context.Context, networkID string, owners ...string) (int, error) {
 	return s.count(ctx, `SELECT count(*) FROM ports WHERE network_id = $1 AND device_owner = ANY($2)`,
 		networkID, nonNil(owners))
+}
+
+// InstancePorts lists the ports bound to an instance (device_id the
+// instance, owner compute:<zone>).
+func (s *Store) InstancePorts(ctx context.Context, instanceID string) ([]model.Port, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+portCols+` FROM ports p WHERE p.device_id = $1 AND p.device_owner LIKE 'compute:%'
+		ORDER BY p.created_at, p.id`, instanceID)
+	ps, err := pgx.CollectRows(rows, scanPort)
+	return ps, mapErr(err)
+}
+
+// MACInUse reports whether a network has a port with mac.
+func (s *Store) MACInUse(ctx context.Context, networkID, mac string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM ports WHERE network_id = $1 AND mac_address = $2::macaddr`, networkID, mac).Scan(&n)
+	return n > 0, mapErr(err)
+}
+
+// PortFloatingIPs returns the floating addresses mapped to a port, by
+// fixed address.
+func (s *Store) PortFloatingIPs(ctx context.Context, portID string) (map[string]string, error) {
+	rows, _ := s.db.Query(ctx, `SELECT host(fixed_ip_address), host(floating_ip_address) FROM floating_ips
+		WHERE port_id = $1 ORDER BY floating_ip_address`, portID)
+	out := map[string]string{}
+	var fixed, floating string
+	_, err := pgx.ForEachRow(rows, []any{&fixed, &floating}, func() error {
+		out[fixed] = floating
+		return nil
+	})
+	return out, mapErr(err)
+}
+
+// SetInstanceNICs writes an instance's network info cache (and so its
+// updated_at: what the server shows changed).
+func (s *Store) SetInstanceNICs(ctx context.Context, instanceID string, nics []model.NIC) error {
+	b, _ := json.Marshal(nonNil(nics))
+	_, err := s.db.Exec(ctx, `UPDATE instances SET network_info = $2, updated_at = clock_timestamp() WHERE id = $1`, instanceID, b)
+	return mapErr(err)
+}
+
+// ReleaseInstancePorts is what a deleted instance does to its ports, as
+// Nova: those it made are deleted (their floating IPs unmapped first),
+// those the user gave are unbound and stay.
+func (s *Store) ReleaseInstancePorts(ctx context.Context, instanceID string) error {
+	_, err := s.db.Exec(ctx, `WITH made AS (
+			SELECT (n->>'port_id')::uuid AS id FROM instances i, jsonb_array_elements(i.network_info) n
+			WHERE i.id = $1::uuid AND (n->>'created')::boolean)
+		UPDATE floating_ips SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL,
+			revision_number = revision_number + 1, updated_at = now()
+		WHERE port_id IN (SELECT id FROM made)`, instanceID)
+	if err == nil {
+		_, err = s.db.Exec(ctx, `DELETE FROM ports WHERE id IN (
+			SELECT (n->>'port_id')::uuid FROM instances i, jsonb_array_elements(i.network_info) n
+			WHERE i.id = $1::uuid AND (n->>'created')::boolean)`, instanceID)
+	}
+	if err == nil {
+		_, err = s.db.Exec(ctx, `UPDATE ports SET device_id = '', device_owner = '', host = '',
+			revision_number = revision_number + 1, updated_at = now()
+			WHERE device_id = $1 AND device_owner LIKE 'compute:%'`, instanceID)
+	}
+	return mapErr(err)
 }

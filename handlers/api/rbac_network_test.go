@@ -1,0 +1,131 @@
+package api_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+)
+
+// The Networking API's part of the RBAC matrix: its routes and the
+// resources of project home they act on.
+
+// setupNetworking makes home's network, subnet, port, security group and
+// rule, router and floating IP, on an external network of the admin's.
+func (fx *rbacFixture) setupNetworking(t *testing.T) {
+	tc := fx.tc
+	fx.net = map[string]string{}
+	// Every call below may use a resource up: home's network quotas lifted.
+	if r := tc.Do(t, "PUT", "/networking/v2.0/quotas/"+fx.home, fx.admin, map[string]any{"quota": map[string]any{
+		"network": -1, "subnet": -1, "port": -1, "router": -1, "floatingip": -1, "security_group": -1, "security_group_rule": -1}}); r.Status != 200 {
+		t.Fatalf("home network quotas: %d %s", r.Status, r.Body)
+	}
+	fx.net["public"] = fx.neutron(t, fx.admin, "networks", "network", map[string]any{"name": "rbac-public", "router:external": true})
+	fx.neutron(t, fx.admin, "subnets", "subnet", map[string]any{"network_id": fx.net["public"], "cidr": "172.31.0.0/16", "ip_version": 4, "enable_dhcp": false})
+	for _, what := range []string{"network", "subnet", "port", "secgroup", "rule", "router", "fip"} {
+		fx.net[what] = fx.makeNetworking(t, what)
+	}
+}
+
+// neutron POSTs a resource as tok and returns its id.
+func (fx *rbacFixture) neutron(t *testing.T, tok, collection, kind string, attrs map[string]any) string {
+	t.Helper()
+	r := fx.tc.Do(t, "POST", "/networking/v2.0/"+collection, tok, map[string]any{kind: attrs})
+	if r.Status != 201 {
+		t.Fatalf("create %s: %d %s", kind, r.Status, r.Body)
+	}
+	return r.JSON(t)[kind].(map[string]any)["id"].(string)
+}
+
+// makeNetworking makes one networking resource of home, as its member
+// ("" for what it does not know).
+func (fx *rbacFixture) makeNetworking(t *testing.T, what string) string {
+	t.Helper()
+	member := fx.tc.Token(t, "rbac-member", "member-pw-1", "home")
+	fx.n++
+	switch what {
+	case "network":
+		return fx.neutron(t, member, "networks", "network", map[string]any{"name": fmt.Sprintf("rbac-net-%d", fx.n)})
+	case "subnet":
+		net := fx.neutron(t, member, "networks", "network", map[string]any{"name": fmt.Sprintf("rbac-subnet-net-%d", fx.n)})
+		return fx.neutron(t, member, "subnets", "subnet", map[string]any{"network_id": net, "cidr": "10.99.0.0/24", "ip_version": 4})
+	case "port":
+		net := fx.net["network"]
+		if net == "" { // the fixture's own port, made before its network is known
+			net = fx.makeNetworking(t, "network")
+			fx.net["network"] = net
+			fx.neutron(t, member, "subnets", "subnet", map[string]any{"network_id": net, "cidr": "10.98.0.0/24", "ip_version": 4})
+		}
+		return fx.neutron(t, member, "ports", "port", map[string]any{"network_id": net})
+	case "secgroup":
+		return fx.neutron(t, member, "security-groups", "security_group", map[string]any{"name": fmt.Sprintf("rbac-sg-%d", fx.n)})
+	case "rule":
+		sg := fx.net["secgroup"]
+		if sg == "" {
+			sg = fx.makeNetworking(t, "secgroup")
+			fx.net["secgroup"] = sg
+		}
+		return fx.neutron(t, member, "security-group-rules", "security_group_rule", map[string]any{"security_group_id": sg,
+			"direction": "ingress", "protocol": "tcp", "port_range_min": 1000 + fx.n, "port_range_max": 1000 + fx.n})
+	case "router":
+		return fx.neutron(t, member, "routers", "router", map[string]any{"name": fmt.Sprintf("rbac-router-%d", fx.n)})
+	case "fip":
+		return fx.neutron(t, member, "floatingips", "floatingip", map[string]any{"floating_network_id": fx.net["public"]})
+	}
+	return ""
+}
+
+// networkingRoutes are the Networking API's matrix entries.
+func networkingRoutes() map[string]rbacRoute {
+	js := func(k string, v any) map[string]any { return map[string]any{k: v} }
+	const v2 = "/networking/v2.0"
+	routes := map[string]rbacRoute{
+		"GET /networking":                              {op: opPublic, path: "/networking"},
+		"GET /networking/":                             {op: opPublic, path: "/networking/"},
+		"GET /networking/v2.0/":                        {op: opPublic, path: v2 + "/"},
+		"GET /networking/v2.0/extensions":              {op: opToken, path: v2 + "/extensions"},
+		"GET /networking/v2.0/extensions/:alias":       {op: opToken, path: v2 + "/extensions/router"},
+		"GET /networking/v2.0/quotas":                  {op: policy.UpdateNetworkQuota, path: v2 + "/quotas"},
+		"GET /networking/v2.0/quotas/:project":         {op: policy.GetNetworkQuota, on: "home", path: v2 + "/quotas/{home}", deny: 404},
+		"GET /networking/v2.0/quotas/:project/details": {op: policy.GetNetworkQuota, on: "home", path: v2 + "/quotas/{home}/details", deny: 404},
+		"GET /networking/v2.0/quotas/:project/default": {op: policy.GetNetworkQuota, on: "home", path: v2 + "/quotas/{home}/default", deny: 404},
+		"PUT /networking/v2.0/quotas/:project":         {op: policy.UpdateNetworkQuota, path: v2 + "/quotas/{home}", body: js("quota", map[string]any{"network": -1})},
+		"DELETE /networking/v2.0/quotas/:project":      {op: policy.UpdateNetworkQuota, path: v2 + "/quotas/{away}"},
+		"PUT /networking/v2.0/routers/:id/add_router_interface": {op: policy.AddRouterInterface, on: "home",
+			path: v2 + "/routers/{router}/add_router_interface", fresh: []string{"router", "subnet"}, body: map[string]any{"subnet_id": "{subnet}"}},
+		"PUT /networking/v2.0/routers/:id/remove_router_interface": {op: policy.RemoveRouterInterface, on: "home",
+			path: v2 + "/routers/{router}/remove_router_interface", body: map[string]any{"subnet_id": "{subnet}"}},
+	}
+	// The collections: list and create in the caller's project; show,
+	// update and delete home's (delete on a fresh one each call).
+	for _, c := range []struct {
+		path, kind, placeholder  string
+		get, create, update, del policy.Op
+		body, change             map[string]any
+	}{
+		{"networks", "network", "network", policy.GetNetwork, policy.CreateNetwork, policy.UpdateNetwork, policy.DeleteNetwork,
+			map[string]any{"name": "rbac"}, map[string]any{"name": "renamed"}},
+		{"subnets", "subnet", "subnet", policy.GetSubnet, policy.CreateSubnet, policy.UpdateSubnet, policy.DeleteSubnet,
+			map[string]any{"network_id": "{network}", "cidr": "10.97.0.0/24", "ip_version": 4}, map[string]any{"name": "renamed"}},
+		{"ports", "port", "port", policy.GetPort, policy.CreatePort, policy.UpdatePort, policy.DeletePort,
+			map[string]any{"network_id": "{network}"}, map[string]any{"name": "renamed"}},
+		{"security-groups", "security_group", "secgroup", policy.GetSecurityGroup, policy.CreateSecurityGroup, policy.UpdateSecurityGroup,
+			policy.DeleteSecurityGroup, map[string]any{"name": "rbac"}, map[string]any{"description": "changed"}},
+		{"security-group-rules", "security_group_rule", "rule", policy.GetSecurityRule, policy.CreateSecurityRule, "", policy.DeleteSecurityRule,
+			map[string]any{"security_group_id": "{secgroup}", "direction": "egress", "protocol": "udp"}, nil},
+		{"routers", "router", "router", policy.GetRouter, policy.CreateRouter, policy.UpdateRouter, policy.DeleteRouter,
+			map[string]any{"name": "rbac"}, map[string]any{"name": "renamed"}},
+		{"floatingips", "floatingip", "fip", policy.GetFloatingIP, policy.CreateFloatingIP, policy.UpdateFloatingIP, policy.DeleteFloatingIP,
+			map[string]any{"floating_network_id": "{public}"}, map[string]any{"description": "changed"}},
+	} {
+		p := v2 + "/" + c.path
+		routes["GET "+p] = rbacRoute{op: c.get, on: "own", path: p}
+		routes["POST "+p] = rbacRoute{op: c.create, on: "own", path: p, body: js(c.kind, c.body)}
+		routes["GET "+p+"/:id"] = rbacRoute{op: c.get, on: "home", path: p + "/{" + c.placeholder + "}", deny: 404}
+		if c.update != "" {
+			routes["PUT "+p+"/:id"] = rbacRoute{op: c.update, on: "home", path: p + "/{" + c.placeholder + "}", body: js(c.kind, c.change)}
+		}
+		routes["DELETE "+p+"/:id"] = rbacRoute{op: c.del, on: "home", path: p + "/{" + c.placeholder + "}", fresh: []string{c.placeholder}}
+	}
+	return routes
+}

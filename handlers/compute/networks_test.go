@@ -1,0 +1,155 @@
+package compute_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
+)
+
+// TestServerNetworks: Nova's side of networking on the test driver. A
+// server asks for a network (with a fixed address) and a port; its
+// addresses show both per network with MACs and, once mapped, the
+// floating address; the ports are bound to it; a port in use, a network
+// that does not exist and a port given to two servers are refused with
+// nothing made; deleting the server deletes the port Nova made and
+// unbinds the one it was given; "auto" uses the project's only network,
+// or makes one (get-me-a-network) when the cloud has a default external
+// network; "none" gives no NIC.
+func TestServerNetworks(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	tc.StartAgent(t, "net-a")
+	tc.WaitHosts(t, 1)
+	admin, demo := tc.AdminToken(t), tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	neutron := func(method, path, token string, body any, want int) map[string]any {
+		t.Helper()
+		r := tc.Do(t, method, "/networking/v2.0"+path, token, body)
+		if r.Status != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, r.Status, r.Body, want)
+		}
+		if len(r.Body) == 0 {
+			return nil
+		}
+		return r.JSON(t)
+	}
+	v := []string{"OpenStack-API-Version", "compute 2.37"}
+	launch := func(name string, networks any, want int) string {
+		t.Helper()
+		r := tc.Do(t, "POST", "/compute/v2.1/servers", demo, map[string]any{"server": map[string]any{
+			"name": name, "flavorRef": "1", "imageRef": img, "networks": networks}}, v...)
+		if r.Status != want {
+			t.Fatalf("launch %s: %d %s, want %d", name, r.Status, r.Body, want)
+		}
+		if want != 202 {
+			return ""
+		}
+		return r.JSON(t)["server"].(map[string]any)["id"].(string)
+	}
+	countPorts := func() int {
+		var n int
+		if err := tc.Server.Pool().QueryRow(t.Context(), `SELECT count(*) FROM ports`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// The cloud's default external network, for get-me-a-network below.
+	ext := neutron("POST", "/networks", admin, map[string]any{"network": map[string]any{"name": "public", "router:external": true,
+		"is_default": true, "provider:network_type": "flat", "provider:physical_network": "public"}}, 201)["network"].(map[string]any)
+	neutron("POST", "/subnets", admin, map[string]any{"subnet": map[string]any{"network_id": ext["id"], "cidr": "172.24.4.0/24",
+		"ip_version": 4, "enable_dhcp": false}}, 201)
+
+	// "auto" in a project with no network: Neutron's auto-allocated topology.
+	auto := launch("auto", "auto", 202)
+	tc.WaitStatus(t, demo, auto, "ACTIVE", 30*time.Second)
+	nets := neutron("GET", "/networks?name=auto_allocated_network", demo, nil, 200)["networks"].([]any)
+	routers := neutron("GET", "/routers?name=auto_allocated_router", demo, nil, 200)["routers"].([]any)
+	if len(nets) != 1 || len(routers) != 1 || routers[0].(map[string]any)["external_gateway_info"] == nil {
+		t.Fatalf("get-me-a-network made networks %v, routers %v", nets, routers)
+	}
+	autoNet := nets[0].(map[string]any)["id"].(string)
+	srv := tc.Do(t, "GET", "/compute/v2.1/servers/"+auto, demo, nil).JSON(t)["server"].(map[string]any)
+	if !strings.Contains(fmt.Sprint(srv["addresses"]), "auto_allocated_network:[map[OS-EXT-IPS-MAC:mac_addr:fa:16:3e:") {
+		t.Errorf("auto server's addresses: %v", srv["addresses"])
+	}
+
+	// A second network makes "auto" ambiguous (409), so it is named.
+	net := neutron("POST", "/networks", demo, map[string]any{"network": map[string]any{"name": "blue"}}, 201)["network"].(map[string]any)
+	sub := neutron("POST", "/subnets", demo, map[string]any{"subnet": map[string]any{"network_id": net["id"], "cidr": "10.20.0.0/24",
+		"ip_version": 4}}, 201)["subnet"].(map[string]any)
+	before := countPorts()
+	launch("ambiguous", "auto", 409)
+	launch("no-such-network", []map[string]any{{"uuid": "6f0e4a37-6a59-4b1a-9b59-1b2b3c4d5e6f"}}, 400)
+	given := neutron("POST", "/ports", demo, map[string]any{"port": map[string]any{"network_id": net["id"], "name": "given"}}, 201)["port"].(map[string]any)
+	pid := given["id"].(string)
+	before++
+	r := tc.Do(t, "POST", "/compute/v2.1/servers", demo, map[string]any{"server": map[string]any{"name": "two", "flavorRef": "1",
+		"imageRef": img, "min_count": 2, "networks": []map[string]any{{"port": pid}}}}, v...)
+	if r.Status != 400 {
+		t.Errorf("one port for two servers: %d %s", r.Status, r.Body)
+	}
+	launch("taken-address", []map[string]any{{"uuid": net["id"], "fixed_ip": "10.20.0.2"}}, 409) // the DHCP port's
+	if n := countPorts(); n != before {
+		t.Errorf("refused launches left %d ports, want %d", n, before)
+	}
+
+	id := launch("web", []map[string]any{{"uuid": net["id"], "fixed_ip": "10.20.0.10"}, {"port": pid}}, 202)
+	tc.WaitStatus(t, demo, id, "ACTIVE", 30*time.Second)
+	launch("steal", []map[string]any{{"port": pid}}, 409)
+	srv = tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)
+	addrs := srv["addresses"].(map[string]any)["blue"].([]any)
+	if len(addrs) != 2 || addrs[0].(map[string]any)["addr"] != "10.20.0.10" || addrs[0].(map[string]any)["OS-EXT-IPS:type"] != "fixed" ||
+		addrs[1].(map[string]any)["OS-EXT-IPS-MAC:mac_addr"] != given["mac_address"] {
+		t.Fatalf("addresses: %v", srv["addresses"])
+	}
+	ports := neutron("GET", "/ports?device_id="+id, demo, nil, 200)["ports"].([]any)
+	if len(ports) != 2 || !strings.HasPrefix(ports[0].(map[string]any)["device_owner"].(string), "compute:") {
+		t.Fatalf("server's ports: %v", ports)
+	}
+	made := ""
+	for _, p := range ports {
+		if p.(map[string]any)["id"] != pid {
+			made = p.(map[string]any)["id"].(string)
+		}
+	}
+
+	// A floating IP on the made port shows in the server's addresses once
+	// the subnet is behind a router to the external network.
+	router := neutron("POST", "/routers", demo, map[string]any{"router": map[string]any{"name": "r",
+		"external_gateway_info": map[string]any{"network_id": ext["id"]}}}, 201)["router"].(map[string]any)
+	neutron("PUT", "/routers/"+router["id"].(string)+"/add_router_interface", demo, map[string]any{"subnet_id": sub["id"]}, 200)
+	fip := neutron("POST", "/floatingips", demo, map[string]any{"floatingip": map[string]any{"floating_network_id": ext["id"],
+		"port_id": made}}, 201)["floatingip"].(map[string]any)
+	srv = tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)
+	if !strings.Contains(fmt.Sprint(srv["addresses"]), "addr:"+fip["floating_ip_address"].(string)+" version:4]") ||
+		!strings.Contains(fmt.Sprint(srv["addresses"]), "OS-EXT-IPS:type:floating") {
+		t.Errorf("addresses with a floating IP: %v", srv["addresses"])
+	}
+
+	// Delete: the made port goes (its floating IP unmapped), the given one stays, unbound.
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	controllertest.WaitFor(t, 30*time.Second, "the server's ports released", func() bool {
+		return tc.Do(t, "GET", "/networking/v2.0/ports/"+made, demo, nil).Status == 404
+	})
+	p := neutron("GET", "/ports/"+pid, demo, nil, 200)["port"].(map[string]any)
+	if p["device_id"] != "" || p["device_owner"] != "" {
+		t.Errorf("the given port stays bound: %v", p)
+	}
+	if f := neutron("GET", "/floatingips/"+fip["id"].(string), demo, nil, 200)["floatingip"].(map[string]any); f["port_id"] != nil {
+		t.Errorf("floating IP still mapped to a deleted port: %v", f)
+	}
+
+	// "none": no NIC. And the given port can be used again.
+	none := launch("none", "none", 202)
+	again := launch("again", []map[string]any{{"port": pid}}, 202)
+	tc.WaitStatus(t, demo, again, "ACTIVE", 30*time.Second)
+	if s := tc.Do(t, "GET", "/compute/v2.1/servers/"+none, demo, nil).JSON(t)["server"].(map[string]any); len(s["addresses"].(map[string]any)) != 0 {
+		t.Errorf("networks none: addresses %v", s["addresses"])
+	}
+	_ = autoNet
+}

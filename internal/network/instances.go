@@ -1,0 +1,298 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+	"github.com/nimbus-cloud/nimbus/internal/store"
+)
+
+// Nova's side of networking: the ports of a server.
+
+// NICRequest is one entry of a server create's "networks": a network (and
+// an address on it) to make a port on, or a port to bind.
+type NICRequest struct {
+	NetworkID string
+	PortID    string
+	FixedIP   string
+}
+
+// Network modes of a server create beside a list of requests.
+const (
+	NetworksAuto = "auto" // the project's network; made for it when it has none (get-me-a-network)
+	NetworksNone = "none"
+)
+
+// novaError words a networking refusal as Nova's server create does: a
+// missing network or port is the request's fault (400), not a 404.
+func novaError(err error) error {
+	var ne *Error
+	if errors.As(err, &ne) && errors.Is(err, fault.ErrNotFound) {
+		return fault.Invalid("networks", "%s", strings.TrimSuffix(ne.Err.Error(), ": "+fault.ErrNotFound.Error()))
+	}
+	return err
+}
+
+// PlanNICs turns a server create's networks into the requests each of its
+// instances gets: the list as given, or for "auto" (and for no networks
+// at all) the one network the project has, made by get-me-a-network when
+// it has none and the cloud has a default external network. A project
+// with no network and nothing to make one from launches without NICs.
+func (s *Service) PlanNICs(ctx context.Context, caller *model.Token, mode string, reqs []NICRequest, count int) ([]NICRequest, error) {
+	if mode == NetworksNone {
+		return nil, nil
+	}
+	if len(reqs) > 0 {
+		for _, r := range reqs {
+			if r.PortID != "" && count > 1 {
+				return nil, fault.Invalid("networks", "Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.")
+			}
+			if r.NetworkID != "" {
+				n, err := s.visibleNetwork(ctx, caller, r.NetworkID)
+				if err != nil {
+					return nil, novaError(err)
+				}
+				if n.External && !n.Shared && !policy.Allowed(caller, policy.CreatePort, policy.Target{ProjectID: n.ProjectID}) {
+					return nil, &Error{Type: "Forbidden", Err: fmt.Errorf("It is not allowed to create an interface on external network %s: %w", n.ID, fault.ErrForbidden)}
+				}
+			}
+		}
+		return reqs, nil
+	}
+	nets, err := s.store.Networks(ctx, caller.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	var usable []model.Network
+	for _, n := range nets {
+		if !n.External && len(n.Subnets) > 0 && (n.ProjectID == caller.ProjectID || n.Shared) {
+			usable = append(usable, n)
+		}
+	}
+	switch {
+	case len(usable) == 1:
+		return []NICRequest{{NetworkID: usable[0].ID}}, nil
+	case len(usable) > 1:
+		return nil, &Error{Type: "NetworkAmbiguous", Err: fault.Conflict("Multiple possible networks found, use a Network ID to be more specific.")}
+	}
+	id, err := s.autoAllocate(ctx, caller)
+	if err != nil || id == "" {
+		return nil, err
+	}
+	return []NICRequest{{NetworkID: id}}, nil
+}
+
+// autoAllocate is Neutron's auto-allocated topology: a network, a subnet
+// and a router to the default external network, for a project with none
+// ("" when the cloud has no default external network).
+func (s *Service) autoAllocate(ctx context.Context, caller *model.Token) (string, error) {
+	nets, err := s.store.Networks(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	var ext *model.Network
+	for i, n := range nets {
+		if n.External && (n.IsDefault || ext == nil) {
+			ext = &nets[i]
+		}
+	}
+	if ext == nil || len(ext.Subnets) == 0 {
+		return "", nil
+	}
+	yes := true
+	name, desc := "auto_allocated_network", "Made by Nimbus for the project's first server (get-me-a-network)"
+	n, err := s.CreateNetwork(ctx, caller, NetworkInput{Name: &name, Description: &desc})
+	if err != nil {
+		return "", err
+	}
+	subName, cidr, four := "auto_allocated_subnet", "10.0.0.0/24", 4
+	sn, err := s.CreateSubnet(ctx, caller, SubnetInput{Name: &subName, NetworkID: &n.ID, CIDR: &cidr, IPVersion: &four, EnableDHCP: &yes})
+	if err != nil {
+		return "", err
+	}
+	rName := "auto_allocated_router"
+	r, err := s.CreateRouter(ctx, caller, RouterInput{Name: &rName, Gateway: &GatewayInput{NetworkID: ext.ID}})
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.AddRouterInterface(ctx, caller, r.ID, sn.ID, ""); err != nil {
+		return "", err
+	}
+	return n.ID, nil
+}
+
+// AttachNewInstance gives a new instance its ports inside tx (its
+// launch's transaction): a port made on each requested network, with the
+// address asked, or the given port bound to it; then its network info.
+func (s *Service) AttachNewInstance(ctx context.Context, tx *store.Store, caller *model.Token, in model.Instance, reqs []NICRequest) error {
+	owner := model.OwnerCompute + zoneOr(in.AvailabilityZone)
+	var nics []model.NIC
+	for _, r := range reqs {
+		var p model.Port
+		var err error
+		if r.PortID != "" {
+			p, err = s.bindPort(ctx, tx, caller, r.PortID, in.ID, owner)
+		} else {
+			var ips *[]FixedIPInput
+			if r.FixedIP != "" {
+				ips = &[]FixedIPInput{{IPAddress: r.FixedIP}}
+			}
+			n, nerr := tx.Network(ctx, r.NetworkID)
+			if nerr != nil {
+				return novaError(orNotFound(nerr, notFound("Network", r.NetworkID)))
+			}
+			p, err = s.createPort(ctx, tx, model.Port{ID: uuid.NewString(), NetworkID: r.NetworkID, ProjectID: in.ProjectID,
+				AdminStateUp: true, Status: model.PortDown, PortSecurity: n.PortSecurity, DeviceID: in.ID, DeviceOwner: owner,
+				AddressPairs: []model.AddressPair{}}, ips, true)
+		}
+		if err != nil {
+			return novaError(err)
+		}
+		nics = append(nics, model.NIC{PortID: p.ID, NetworkID: p.NetworkID, MAC: p.MACAddress, Created: r.PortID == ""})
+	}
+	if len(nics) == 0 {
+		return nil
+	}
+	return s.writeNICs(ctx, tx, in.ID, nics)
+}
+
+func zoneOr(az string) string {
+	if az == "" {
+		return "nova"
+	}
+	return az
+}
+
+// bindPort gives a free port of the caller's project to an instance.
+func (s *Service) bindPort(ctx context.Context, tx *store.Store, caller *model.Token, portID, instanceID, owner string) (model.Port, error) {
+	p, err := s.visiblePort(ctx, caller, portID)
+	if err != nil {
+		return p, err
+	}
+	if err := check(caller, policy.UpdatePort, p.ProjectID); err != nil {
+		return p, notFound("Port", portID)
+	}
+	cur, err := tx.LockPort(ctx, portID)
+	if err != nil {
+		return p, orNotFound(err, notFound("Port", portID))
+	}
+	if cur.DeviceID != "" || cur.DeviceOwner != "" {
+		return p, &Error{Type: "PortInUse", Err: fault.Conflict("Port %s is still in use.", portID)}
+	}
+	if len(cur.FixedIPs) == 0 {
+		return p, fault.Invalid("networks", "Port %s requires a FixedIP in order to be used.", portID)
+	}
+	cur.DeviceID, cur.DeviceOwner = instanceID, owner
+	if err := tx.UpdatePort(ctx, cur); err != nil {
+		return p, err
+	}
+	return cur, nil
+}
+
+// writeNICs completes nics (network names, MTUs, addresses, floating
+// addresses) and writes them as the instance's network info.
+func (s *Service) writeNICs(ctx context.Context, tx *store.Store, instanceID string, nics []model.NIC) error {
+	for i := range nics {
+		p, err := tx.Port(ctx, nics[i].PortID)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deleted meanwhile: dropped below
+			}
+			return err
+		}
+		n, err := tx.Network(ctx, p.NetworkID)
+		if err != nil {
+			return err
+		}
+		floating, err := tx.PortFloatingIPs(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		nics[i].NetworkName, nics[i].MTU, nics[i].MAC = n.Name, n.MTU, p.MACAddress
+		nics[i].IPs = nil
+		for _, f := range p.FixedIPs {
+			a := netip.MustParseAddr(f.IPAddress)
+			nics[i].IPs = append(nics[i].IPs, model.NICAddress{Address: f.IPAddress, Version: ipVersion(a), Type: "fixed"})
+			if fl, ok := floating[f.IPAddress]; ok {
+				nics[i].IPs = append(nics[i].IPs, model.NICAddress{Address: fl, Version: 4, Type: "floating"})
+			}
+		}
+	}
+	return tx.SetInstanceNICs(ctx, instanceID, nics)
+}
+
+// refreshInstance rewrites the network info of the instance a port is
+// bound to, after its port or floating IPs changed: the NICs keep their
+// order, a port bound since is added, one gone is dropped.
+func (s *Service) refreshInstance(ctx context.Context, tx *store.Store, instanceID string) error {
+	if !isInstance(instanceID) {
+		return nil
+	}
+	in, err := tx.Instance(ctx, instanceID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if in.DeletedAt != nil {
+		return nil
+	}
+	bound, err := tx.InstancePorts(ctx, instanceID)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, p := range bound {
+		have[p.ID] = true
+	}
+	var nics []model.NIC
+	kept := map[string]bool{}
+	for _, n := range in.NICs {
+		if have[n.PortID] {
+			nics = append(nics, n)
+			kept[n.PortID] = true
+		}
+	}
+	for _, p := range bound {
+		if !kept[p.ID] {
+			nics = append(nics, model.NIC{PortID: p.ID, NetworkID: p.NetworkID})
+		}
+	}
+	return s.writeNICs(ctx, tx, instanceID, nics)
+}
+
+func isInstance(deviceID string) bool {
+	_, err := uuid.Parse(deviceID)
+	return err == nil
+}
+
+// refreshPorts refreshes the instances the given ports are bound to.
+func (s *Service) refreshPorts(ctx context.Context, tx *store.Store, portIDs ...string) error {
+	for _, id := range portIDs {
+		if id == "" {
+			continue
+		}
+		p, err := tx.Port(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(p.DeviceOwner, model.OwnerCompute) {
+			if err := s.refreshInstance(ctx, tx, p.DeviceID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/nimbus-cloud/nimbus/internal/metadata"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
@@ -22,24 +23,22 @@ func (a *Agent) configDrive(ctx context.Context, dir string, j queue.Job) (strin
 	if err := os.RemoveAll(root); err != nil {
 		return "", err
 	}
-	md := map[string]any{
-		"uuid": j.InstanceID, "name": b.Name, "hostname": b.Name, "launch_index": 0,
-		"availability_zone": b.AZ, "project_id": b.ProjectID, "meta": nonNil(b.Metadata),
-		"public_keys": map[string]string{}, "devices": []any{},
+	in := metadata.Instance{ID: j.InstanceID, Name: b.Name, AZ: b.AZ, ProjectID: b.ProjectID, Meta: b.Metadata,
+		KeyName: b.KeyName, KeyData: b.KeyData}
+	if j.Rescue != nil {
+		in.AdminPass = j.Rescue.AdminPass // the rescue system's, as Nova's rescue config drive
 	}
-	if j.Rescue != nil && j.Rescue.AdminPass != "" {
-		md["admin_pass"] = j.Rescue.AdminPass // the rescue system's, as Nova's rescue config drive
+	for _, n := range b.NICs {
+		in.NICs = append(in.NICs, metadata.NIC{PortID: n.PortID, MAC: n.MAC, MTU: n.MTU})
 	}
-	if b.KeyName != "" && b.KeyData != "" {
-		md["public_keys"] = map[string]string{b.KeyName: b.KeyData}
-		md["keys"] = []map[string]string{{"name": b.KeyName, "type": "ssh", "data": b.KeyData}}
-	}
+	md := metadata.MetaData(in)
+	netData, _ := json.Marshal(metadata.NetworkData(in.NICs))
 	files := map[string][]byte{}
 	mdJSON, _ := json.Marshal(md)
 	for _, v := range []string{"latest", "2012-08-10"} {
 		files["openstack/"+v+"/meta_data.json"] = mdJSON
 		files["openstack/"+v+"/vendor_data.json"] = []byte("{}")
-		files["openstack/"+v+"/network_data.json"] = []byte(`{"links":[],"networks":[],"services":[]}`)
+		files["openstack/"+v+"/network_data.json"] = netData
 		if b.UserData != "" {
 			ud, err := base64.StdEncoding.DecodeString(b.UserData)
 			if err != nil {
@@ -75,11 +74,4 @@ func (a *Agent) configDrive(ctx context.Context, dir string, j queue.Job) (strin
 		return "", err
 	}
 	return iso, os.RemoveAll(root)
-}
-
-func nonNil(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
 }

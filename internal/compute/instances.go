@@ -585,3 +585,14 @@ func (s *Service) Actions(ctx context.Context, caller *model.Token, id string, w
 	}
 	return as, nil
 }
+
+// MetadataInstance returns a live instance for the metadata service,
+// which has no token: the caller proved who it serves by the proxy's
+// signature of the instance id.
+func (s *Service) MetadataInstance(ctx context.Context, id string) (model.Instance, error) {
+	in, err := s.store.Instance(ctx, id)
+	if err == nil && in.DeletedAt != nil {
+		err = store.ErrNotFound
+	}
+	return in, fault.NotFoundAs(err, fault.NotFound("Instance %s could not be found.", id))
+}

@@ -122,6 +122,9 @@ type NetworkConfig struct {
 	TenantPhysicalNetwork string
 	PhysicalNetworks      []string
 	MTU                   int
+	// NetworkNode is the host running DHCP servers and routers ("": the
+	// first host by name).
+	NetworkNode string
 }
 
 // Throttle sets how many failed logins are allowed in a window before
@@ -298,6 +301,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.str(&vlans, "vlan-ranges", "NIMBUS_VLAN_RANGES", "", "PHYSNET:MIN:MAX of the VLANs tenant networks take (vlan tenant type)")
 	s.str(&physnets, "physical-networks", "NIMBUS_PHYSICAL_NETWORKS", "public",
 		"comma-separated physical network names flat and VLAN provider networks may use")
+	s.str(&nc.NetworkNode, "network-node", "NIMBUS_NETWORK_NODE", "", "host running DHCP servers and routers (empty: the first host by name)")
 	s.integer(&nc.MTU, "network-mtu", "NIMBUS_NETWORK_MTU", 1500, "MTU of the physical networks (VXLAN networks get 50 less)", &errs)
 	var imageMaxMB int
 	s.integer(&imageMaxMB, "image-max-mb", "NIMBUS_IMAGE_MAX_MB", 20*1024, "largest image upload, MiB", &errs)

@@ -33,6 +33,7 @@ import (
 	computeapi "github.com/nimbus-cloud/nimbus/handlers/compute"
 	identityapi "github.com/nimbus-cloud/nimbus/handlers/identity"
 	imageapi "github.com/nimbus-cloud/nimbus/handlers/image"
+	metadataapi "github.com/nimbus-cloud/nimbus/handlers/metadata"
 	networkapi "github.com/nimbus-cloud/nimbus/handlers/network"
 	"github.com/nimbus-cloud/nimbus/handlers/portal"
 	"github.com/nimbus-cloud/nimbus/internal/compute"
@@ -40,6 +41,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
+	"github.com/nimbus-cloud/nimbus/internal/netspec"
 	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
@@ -60,6 +62,10 @@ type Server struct {
 	compute  *compute.Service
 	network  *network.Service
 	workers  *workers.Compute
+	// netDocs publishes the hosts' datapath documents.
+	netDocs *workers.Network
+	// metadataSecret checks the metadata proxies' signatures.
+	metadataSecret string
 	// imageSecret signs the image URLs agents download from.
 	imageSecret []byte
 	app         *fiber.App
@@ -164,11 +170,23 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 	// the service: the kicker, made first, lets each be built whole.
 	kick := workers.NewKicker()
 	nc := cfg.Network
+	metadataSecret, err := st.SettingOrCreate(ctx, "metadata_proxy_secret", randomSecret())
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	// The publisher of the hosts' datapath documents is made before the
+	// networking service, which kicks it after each change.
+	s.netDocs = &workers.Network{Store: st, RDB: s.rdb, Prefix: cfg.RedisPrefix, NetworkNode: nc.NetworkNode, Log: log,
+		Metadata: &netspec.Metadata{URL: cfg.PublicURL + "/metadata", Secret: metadataSecret}}
 	s.network = network.New(st, log, network.Options{
 		TenantNetworkType: nc.TenantNetworkType, VNIs: network.Range{Min: nc.VNIMin, Max: nc.VNIMax},
 		VLANs: network.Range{Min: nc.VLANMin, Max: nc.VLANMax}, TenantPhysicalNetwork: nc.TenantPhysicalNetwork,
 		PhysicalNetworks: nc.PhysicalNetworks, MTU: nc.MTU,
+		Changed: func(context.Context) { s.netDocs.Kick() },
 	})
+	s.netDocs.Net = s.network
+	s.metadataSecret = metadataSecret
 	sc := cfg.Scheduler
 	s.compute = compute.New(st, log, compute.Options{
 		Network:     s.network,
@@ -255,6 +273,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	imgAPI.Secret = s.imageSecret
 	novaAPI := computeapi.New(s.compute, s.identity, s.log, cfg.PublicURL)
 	neutronAPI := networkapi.New(s.network, s.identity, s.log, cfg.PublicURL)
+	metaAPI := metadataapi.New(s.compute, s.metadataSecret, s.log)
 	pt := portal.New(s.identity, s.compute, s.images, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
@@ -288,6 +307,8 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 				return novaAPI.WriteError(c, err)
 			case strings.HasPrefix(c.Path(), "/networking"):
 				return neutronAPI.WriteError(c, err)
+			case strings.HasPrefix(c.Path(), "/metadata"):
+				return metaAPI.WriteError(c, err)
 			}
 			return pt.RenderError(c, err)
 		},
@@ -311,6 +332,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	imgAPI.Register(app, imgAuth)
 	novaAPI.Register(app)
 	neutronAPI.Register(app)
+	metaAPI.Register(app)
 	pt.Register(app)
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app
@@ -372,6 +394,8 @@ func (s *Server) ServeOn(ctx context.Context, ln, consoleLn net.Listener, out io
 		workers.PurgeTokens(ctx, s.identity, time.Minute, s.log)
 	}()
 	s.workers.Start(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); s.netDocs.Run(ctx) }()
 	var proxy *consoleProxy
 	if consoleLn != nil {
 		proxy = startConsoleProxy(ctx, s.cfg, s.consoles, consoleLn, s.log)

@@ -24,6 +24,17 @@ type Host struct {
 	Groups []Group `json:"groups"`
 	// Routers are the routers this host runs (their namespaces).
 	Routers []Router `json:"routers"`
+	// Metadata is where this host's metadata proxies forward and how they
+	// sign, when it serves DHCP (nil: no metadata service).
+	Metadata *Metadata `json:"metadata,omitempty"`
+}
+
+// Metadata is the controller's metadata service as the proxies reach it.
+type Metadata struct {
+	// URL is the service's base ("http://cloud:8080/metadata").
+	URL string `json:"url"`
+	// Secret signs instance ids (Nova's metadata_proxy_shared_secret).
+	Secret string `json:"secret"`
 }
 
 // Network types.

@@ -222,3 +222,16 @@ func (s *Store) ReleaseInstancePorts(ctx context.Context, instanceID string) err
 	}
 	return mapErr(err)
 }
+
+// SetPortStatuses marks the instance ports a host applied ACTIVE and
+// those no host carries (neither active nor pending) DOWN.
+func (s *Store) SetPortStatuses(ctx context.Context, active, pending []string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE ports SET status = 'ACTIVE', updated_at = now()
+		WHERE id = ANY($1::uuid[]) AND status <> 'ACTIVE'`, nonNil(active)); err != nil {
+		return mapErr(err)
+	}
+	_, err := s.db.Exec(ctx, `UPDATE ports SET status = 'DOWN', updated_at = now()
+		WHERE device_owner LIKE 'compute:%' AND status <> 'DOWN' AND NOT (id = ANY($1::uuid[]))`,
+		append(nonNil(active), pending...))
+	return mapErr(err)
+}

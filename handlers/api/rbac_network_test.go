@@ -80,6 +80,10 @@ func networkingRoutes() map[string]rbacRoute {
 	js := func(k string, v any) map[string]any { return map[string]any{k: v} }
 	const v2 = "/networking/v2.0"
 	routes := map[string]rbacRoute{
+		// The metadata service: its callers are guests, through the
+		// agents' signing proxies; the signature is checked, not a token.
+		"GET /metadata":                                {op: opPublic, path: "/metadata"},
+		"GET /metadata/*":                              {op: opPublic, path: "/metadata/openstack/latest/meta_data.json"},
 		"GET /networking":                              {op: opPublic, path: "/networking"},
 		"GET /networking/":                             {op: opPublic, path: "/networking/"},
 		"GET /networking/v2.0/":                        {op: opPublic, path: v2 + "/"},

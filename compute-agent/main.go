@@ -32,7 +32,18 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool))
 		return err
 	}
 	log := config.Logger(cfg.LogLevel, cfg.LogJSON)
-	drv, err := libvirtdriver.New(cfg.LibvirtURI, libvirtdriver.Options{InstancesDir: cfg.StateDir})
+	var taps *agent.Taps
+	var network *agent.NetworkConfig
+	if cfg.Datapath {
+		network = &agent.NetworkConfig{HostNetns: cfg.Netns, NamePrefix: cfg.NetnsPrefix,
+			PhysicalInterfaces: cfg.PhysicalInterfaces, VTEP: cfg.VTEP}
+	}
+	dopts := libvirtdriver.Options{InstancesDir: cfg.StateDir}
+	if cfg.Datapath && cfg.Netns != "" {
+		taps = &agent.Taps{HostNetns: cfg.Netns, Log: log}
+		dopts.Taps = taps
+	}
+	drv, err := libvirtdriver.New(cfg.LibvirtURI, dopts)
 	if err != nil {
 		return fmt.Errorf("connect to libvirt %s: %w", cfg.LibvirtURI, err)
 	}
@@ -47,6 +58,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool))
 		Host: cfg.Host, AZ: cfg.AZ, Prefix: cfg.RedisPrefix, StateDir: cfg.StateDir, VNCListen: cfg.VNCListen,
 		ConsoleAddress: cfg.ConsoleAddress,
 		Heartbeat:      cfg.Heartbeat, PowerSync: cfg.PowerSync, ClaimIdle: cfg.ClaimIdle, ImageCacheAge: cfg.ImageCacheAge,
+		Network: network, Taps: taps,
 	}, drv, rdb, log)
 	return a.Run(ctx)
 }

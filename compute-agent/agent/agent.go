@@ -42,6 +42,11 @@ type Config struct {
 	ShutdownTimeout time.Duration // graceful stop before a hard power-off
 	ClaimIdle       time.Duration // pending jobs of a dead consumer are reclaimed after this
 	ImageCacheAge   time.Duration // an unused cached base goes once unused this long (0: 24 h)
+	// Network runs the host's datapath (nil: off, domains get no NICs);
+	// Taps is the libvirt driver's tap mover when the datapath lives in a
+	// namespace of its own.
+	Network *NetworkConfig
+	Taps    *Taps
 }
 
 // Agent runs one host.
@@ -60,6 +65,8 @@ type Agent struct {
 	reportedMu sync.Mutex
 	reported   map[string]hypervisor.Status
 	lastFull   time.Time
+
+	net *network // nil: no datapath
 }
 
 // fullSyncEvery is how many power syncs apart every domain is reported
@@ -103,6 +110,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent started", "hypervisor", info.HypervisorType, "domain_type", info.DomainType,
 		"vcpus", info.VCPUs, "memory_mb", info.MemoryMB)
 	var wg sync.WaitGroup
+	if a.cfg.Network != nil {
+		a.net = newNetwork(*a.cfg.Network, a.cfg.Host, a.cfg.Prefix, a.cfg.StateDir, a.rdb, a.log)
+		if a.cfg.Taps != nil {
+			a.cfg.Taps.setReapply(func() {
+				if _, err := a.net.apply(context.WithoutCancel(ctx)); err != nil {
+					a.log.Warn("apply the datapath document", "error", err)
+				}
+			})
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); a.net.run(ctx) }()
+	}
 	wg.Add(5)
 	go func() {
 		defer wg.Done()

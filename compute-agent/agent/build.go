@@ -107,7 +107,20 @@ func (a *Agent) instanceSpec(ctx context.Context, j queue.Job, newDisk bool) (hy
 		return hypervisor.Spec{}, fmt.Errorf("%s job without a build spec: %w", j.Kind, queue.ErrPoison)
 	}
 	spec := hypervisor.Spec{InstanceID: id, VCPUs: j.Build.VCPUs, MemoryMB: j.Build.MemoryMB, VNCListen: a.cfg.VNCListen}
+	if a.net != nil && len(j.Build.NICs) > 0 {
+		// The ports' taps exist, on their bridges and filtered, before
+		// the domain that opens them is defined.
+		var ports []string
+		for _, n := range j.Build.NICs {
+			ports = append(ports, n.PortID)
+			spec.NICs = append(spec.NICs, hypervisor.NIC{Device: n.Device, MAC: n.MAC, MTU: n.MTU})
+		}
+		if err := a.net.ensurePorts(ctx, ports); err != nil {
+			return spec, err
+		}
+	}
 	if a.info.DomainType == "test" {
+		spec.NICs = nil // nothing to plug them into
 		return spec, nil // libvirt's test driver boots nothing: no disks
 	}
 	acc := qemuAccess()

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -92,6 +93,33 @@ type Spec struct {
 	Kernel, Initrd, Cmdline string
 	SerialLog               string // file that receives the serial console (<serial type='file'>), optional
 	VNCListen               string // address the VNC server listens on, e.g. "127.0.0.1"; empty = no graphics
+	// NICs are virtio network interfaces on tap devices the agent's
+	// datapath made (libvirt opens them, it does not make them).
+	NICs []NIC
+}
+
+// NIC is a network interface of a domain.
+type NIC struct {
+	Device string // tap device: "tap" and up to 11 of [0-9a-f-]
+	MAC    string // the port's MAC, aa:bb:cc:dd:ee:ff
+	MTU    int    // 0: the default
+}
+
+func (n NIC) validate() error {
+	ok := strings.HasPrefix(n.Device, "tap") && len(n.Device) > 3 && len(n.Device) <= 15
+	for _, r := range strings.TrimPrefix(n.Device, "tap") {
+		ok = ok && (r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r == '-')
+	}
+	if !ok {
+		return fmt.Errorf("%w: tap device %q", ErrInvalidSpec, n.Device)
+	}
+	if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 || hw.String() != n.MAC {
+		return fmt.Errorf("%w: MAC %q", ErrInvalidSpec, n.MAC)
+	}
+	if n.MTU < 0 || n.MTU > 65535 {
+		return fmt.Errorf("%w: MTU %d", ErrInvalidSpec, n.MTU)
+	}
+	return nil
 }
 
 // Limits Validate applies on top of "positive"; they only keep absurd values
@@ -138,6 +166,11 @@ func (s Spec) Validate() error {
 	}
 	if err := validateText("cmdline", s.Cmdline); err != nil {
 		return err
+	}
+	for _, n := range s.NICs {
+		if err := n.validate(); err != nil {
+			return err
+		}
 	}
 	if s.VNCListen != "" {
 		a, err := netip.ParseAddr(s.VNCListen)

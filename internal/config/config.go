@@ -155,6 +155,16 @@ type Agent struct {
 	ImageCacheAge time.Duration
 	LogLevel      slog.Level
 	LogJSON       bool
+	// Datapath turns the host's network datapath on (bridges, taps,
+	// filters, DHCP, routers); off, domains get no NICs.
+	Datapath bool
+	// Netns keeps the datapath in that network namespace (tests);
+	// NetnsPrefix prefixes its namespaces and tables.
+	Netns, NetnsPrefix string
+	// PhysicalInterfaces maps physical network names to interfaces.
+	PhysicalInterfaces map[string]string
+	// VTEP is the host's VXLAN tunnel address.
+	VTEP string
 }
 
 type source struct {
@@ -416,8 +426,27 @@ func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error
 		"an unused base image leaves the cache once no build has used it this long", &errs)
 	s.str(&level, "log-level", "NIMBUS_LOG_LEVEL", "info", "log level")
 	s.boolean(&a.LogJSON, "log-json", "NIMBUS_LOG_JSON", false, "log as JSON", &errs)
+	s.boolean(&a.Datapath, "datapath", "NIMBUS_AGENT_DATAPATH", true, "run the host's network datapath (bridges, filters, DHCP, routers)", &errs)
+	s.str(&a.Netns, "netns", "NIMBUS_AGENT_NETNS", "", "network namespace the datapath lives in (empty: the agent's own)")
+	s.str(&a.NetnsPrefix, "netns-prefix", "NIMBUS_AGENT_NETNS_PREFIX", "", "prefix of the datapath's namespaces and tables")
+	var physIfs string
+	s.str(&physIfs, "physical-interfaces", "NIMBUS_AGENT_PHYSICAL_INTERFACES", "",
+		"PHYSNET:INTERFACE,... carrying flat and VLAN networks (a physical network without one gets a local bridge)")
+	s.str(&a.VTEP, "vtep", "NIMBUS_AGENT_VTEP", "", "this host's VXLAN tunnel address (empty: VXLAN networks stay on this host)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	a.PhysicalInterfaces = map[string]string{}
+	for _, m := range splitList(physIfs) {
+		name, ifc, ok := strings.Cut(m, ":")
+		if !ok || name == "" {
+			errs = append(errs, fmt.Errorf("physical interfaces: %q is not PHYSNET:INTERFACE", m))
+			continue
+		}
+		a.PhysicalInterfaces[name] = ifc
+	}
+	if a.VTEP != "" && net.ParseIP(a.VTEP) == nil {
+		errs = append(errs, fmt.Errorf("vtep %q is not an IP address", a.VTEP))
 	}
 	if err := level2(&a.LogLevel, level); err != nil {
 		errs = append(errs, err)

@@ -98,6 +98,7 @@ func qemuDomain(spec hypervisor.Spec, domainType string) *libvirtxml.Domain {
 	}
 	dev := dom.Devices
 	addStorage(dev, spec, "virtio", "ide")
+	addNICs(dev, spec)
 	addSerial(dev, spec, true)
 	if spec.VNCListen != "" {
 		addVNC(dev, spec)
@@ -125,6 +126,24 @@ func testDomain(spec hypervisor.Spec) *libvirtxml.Domain {
 		addVNC(dom.Devices, spec)
 	}
 	return dom
+}
+
+// addNICs adds a virtio NIC per spec.NICs on its tap device, which the
+// agent's datapath made and put on the network's bridge (managed='no':
+// libvirt opens the device and never makes or deletes it).
+func addNICs(dev *libvirtxml.DomainDeviceList, spec hypervisor.Spec) {
+	for _, n := range spec.NICs {
+		iface := libvirtxml.DomainInterface{
+			MAC:    &libvirtxml.DomainInterfaceMAC{Address: n.MAC},
+			Source: &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}},
+			Target: &libvirtxml.DomainInterfaceTarget{Dev: n.Device, Managed: "no"},
+			Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+		}
+		if n.MTU > 0 {
+			iface.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(n.MTU)}
+		}
+		dev.Interfaces = append(dev.Interfaces, iface)
+	}
 }
 
 // addStorage adds the root disk (vda), a second disk (vdb) and the config drive (hda, read-only

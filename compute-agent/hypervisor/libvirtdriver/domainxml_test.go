@@ -33,6 +33,8 @@ func fullSpec() hypervisor.Spec {
 		Cmdline:     "root=/dev/vda1 console=ttyS0 ds=nocloud",
 		SerialLog:   "/var/lib/nimbus/instances/" + goldenID + "/console.log",
 		VNCListen:   "127.0.0.1",
+		NICs: []hypervisor.NIC{{Device: "tap5e1d2c3b-4a", MAC: "fa:16:3e:12:34:56", MTU: 1450},
+			{Device: "tap0a1b2c3d-4e", MAC: "fa:16:3e:ab:cd:ef"}},
 	}
 }
 
@@ -76,6 +78,11 @@ func TestDomainXMLGolden(t *testing.T) {
 	}
 }
 
+// nic is a one-NIC list (a new slice: specs must not share one).
+func nic(dev, mac string, mtu int) []hypervisor.NIC {
+	return []hypervisor.NIC{{Device: dev, MAC: mac, MTU: mtu}}
+}
+
 func TestDomainXMLRejectsInvalidSpecs(t *testing.T) {
 	ok := fullSpec()
 	tests := []struct {
@@ -108,6 +115,12 @@ func TestDomainXMLRejectsInvalidSpecs(t *testing.T) {
 		{"cmdline without kernel", func(s *hypervisor.Spec) { s.Kernel, s.Initrd = "", "" }},
 		{"cmdline control char", func(s *hypervisor.Spec) { s.Cmdline = "console=ttyS0\x1b[2J" }},
 		{"vnc host name", func(s *hypervisor.Spec) { s.VNCListen = "localhost" }},
+		{"tap name with a quote", func(s *hypervisor.Spec) { s.NICs = nic(`tap"/><evil`, "fa:16:3e:12:34:56", 0) }},
+		{"not a tap", func(s *hypervisor.Spec) { s.NICs = nic("eth0", "fa:16:3e:12:34:56", 0) }},
+		{"tap name too long", func(s *hypervisor.Spec) { s.NICs = nic("tap0123456789abc", "fa:16:3e:12:34:56", 0) }},
+		{"bad MAC", func(s *hypervisor.Spec) { s.NICs = nic("tap0a1b", "fa:16:3e:12:34", 0) }},
+		{"MAC in capitals", func(s *hypervisor.Spec) { s.NICs = nic("tap0a1b", "FA:16:3E:12:34:56", 0) }},
+		{"negative MTU", func(s *hypervisor.Spec) { s.NICs = nic("tap0a1b", "fa:16:3e:12:34:56", -1) }},
 		{"vnc xml", func(s *hypervisor.Spec) { s.VNCListen = `127.0.0.1'/><evil/>` }},
 		{"vnc zone", func(s *hypervisor.Spec) { s.VNCListen = "fe80::1%eth0" }},
 	}

@@ -30,6 +30,18 @@ type Options struct {
 	// InstancesDir is the directory that holds instance disks. HostInfo
 	// reports the size of its filesystem as DiskGB; empty means unknown (0).
 	InstancesDir string
+	// Taps, when set, is told before and after a domain starts which tap
+	// devices it opens: libvirt opens them in its own network namespace,
+	// and an agent whose datapath lives in another (a test's "host"
+	// namespace) moves them there and back.
+	Taps TapMover
+}
+
+// TapMover moves a domain's tap devices to where libvirt opens them
+// before it starts, and back to the datapath after.
+type TapMover interface {
+	BeforeStart(taps []string) error
+	AfterStart(taps []string)
 }
 
 // Driver is the libvirt implementation of hypervisor.Driver. It holds one
@@ -179,7 +191,7 @@ func (d *Driver) Start(ctx context.Context, instanceID string) error {
 				return err
 			}
 		}
-		if err := dom.Create(); err != nil {
+		if err := d.create(dom); err != nil {
 			// Somebody else may have started it meanwhile.
 			if active, aerr := dom.IsActive(); aerr == nil && active {
 				return nil
@@ -295,7 +307,7 @@ func (d *Driver) Reboot(ctx context.Context, instanceID string, hard bool) error
 			if err := dropSave(dom); err != nil {
 				return err
 			}
-			return dom.Create()
+			return d.create(dom)
 		}
 		state, reason, err := dom.GetState()
 		if err != nil {
@@ -751,4 +763,46 @@ func diskGB(dir string) int {
 		size = uint64(fs.Bsize)
 	}
 	return int(fs.Blocks * size >> 30)
+}
+
+// create starts dom, moving its taps around the start when Options.Taps
+// asks for it.
+func (d *Driver) create(dom *libvirt.Domain) error {
+	if d.opts.Taps == nil {
+		return dom.Create()
+	}
+	taps, err := domainTaps(dom)
+	if err != nil {
+		return err
+	}
+	if len(taps) == 0 {
+		return dom.Create()
+	}
+	if err := d.opts.Taps.BeforeStart(taps); err != nil {
+		return err
+	}
+	err = dom.Create()
+	d.opts.Taps.AfterStart(taps)
+	return err
+}
+
+// domainTaps lists the tap devices of dom's ethernet interfaces.
+func domainTaps(dom *libvirt.Domain) ([]string, error) {
+	doc, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
+	if err != nil {
+		return nil, err
+	}
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(doc); err != nil {
+		return nil, err
+	}
+	var taps []string
+	if def.Devices != nil {
+		for _, i := range def.Devices.Interfaces {
+			if i.Source != nil && i.Source.Ethernet != nil && i.Target != nil && i.Target.Dev != "" {
+				taps = append(taps, i.Target.Dev)
+			}
+		}
+	}
+	return taps, nil
 }

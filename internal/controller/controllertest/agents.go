@@ -60,7 +60,10 @@ func (tc *Cloud) StartAgentOn(t *testing.T, host, uri, dir string, env ...string
 	cmd := exec.Command(AgentBinary(t), "--libvirt-uri", uri, "--host", host,
 		"--heartbeat", "200ms", "--power-sync", "1s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.Env["NIMBUS_REDIS_URL"],
-		"NIMBUS_REDIS_PREFIX="+tc.Config.RedisPrefix, "NIMBUS_CLAIM_IDLE=2s", "NIMBUS_LOG_LEVEL=warn")
+		"NIMBUS_REDIS_PREFIX="+tc.Config.RedisPrefix, "NIMBUS_CLAIM_IDLE=2s", "NIMBUS_LOG_LEVEL=warn",
+		// No datapath unless a test asks (with a namespace of its own):
+		// tests never change the machine's own namespace.
+		"NIMBUS_AGENT_DATAPATH=false")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nimbus-cloud/nimbus/compute-agent/datapath"
+	"github.com/nimbus-cloud/nimbus/internal/netspec"
+)
+
+// NetworkConfig turns the host's network datapath on (Config.Network nil:
+// off, domains get no NICs).
+type NetworkConfig struct {
+	// HostNetns keeps bridges, taps and filters in that namespace instead
+	// of the agent's own (tests: nothing touches the machine's own
+	// namespace); taps are moved there once libvirt opened them.
+	HostNetns string
+	// NamePrefix prefixes the datapath's namespaces and tables, so two
+	// simulated hosts on one machine never collide.
+	NamePrefix string
+	// PhysicalInterfaces maps physical network names to the host's
+	// interfaces (flat and VLAN networks).
+	PhysicalInterfaces map[string]string
+	// VTEP is the host's VXLAN tunnel address ("": VXLAN networks stay on
+	// this host).
+	VTEP string
+}
+
+// network is the agent's datapath: it applies the host's document from
+// Redis at start, when the controller announces a new one, and every
+// minute (repairing whatever happened to the host meanwhile).
+type network struct {
+	cfg    NetworkConfig
+	host   string
+	prefix string
+	state  string
+	rdb    *redis.Client
+	log    *slog.Logger
+
+	mu sync.Mutex // one Apply at a time; guards dp
+	dp *datapath.Datapath
+}
+
+// netRepairEvery is how often the whole document is applied again.
+const netRepairEvery = time.Minute
+
+func newNetwork(cfg NetworkConfig, host, prefix, stateDir string, rdb *redis.Client, log *slog.Logger) *network {
+	return &network{cfg: cfg, host: host, prefix: prefix, state: filepath.Join(stateDir, "network"), rdb: rdb,
+		log: log.With("component", "network")}
+}
+
+// run registers the host's datapath with the controllers and applies
+// documents until ctx ends; the datapath stays as it is after (an agent
+// restart must not cut the guests off).
+func (n *network) run(ctx context.Context) {
+	var physnets []string
+	for name, ifc := range n.cfg.PhysicalInterfaces {
+		if ifc != "" {
+			physnets = append(physnets, name)
+		}
+	}
+	slices.Sort(physnets)
+	for ctx.Err() == nil {
+		if err := netspec.Register(ctx, n.rdb, n.prefix, n.host, netspec.AgentInfo{VTEP: n.cfg.VTEP, PhysicalNetworks: physnets}); err == nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	sub := n.rdb.Subscribe(ctx, netspec.Channel(n.prefix))
+	defer sub.Close()
+	news := sub.Channel()
+	t := time.NewTicker(netRepairEvery)
+	defer t.Stop()
+	_ = netspec.Want(ctx, n.rdb, n.prefix, n.host)
+	for {
+		if _, err := n.apply(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("apply the datapath document", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			n.mu.Lock()
+			if n.dp != nil {
+				n.dp.Close()
+			}
+			n.mu.Unlock()
+			return
+		case m := <-news:
+			if m == nil || m.Payload != n.host {
+				continue
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// apply applies the host's newest document and records its generation;
+// it returns the document (ok false when there is none yet).
+func (n *network) apply(ctx context.Context) (netspec.Host, error) {
+	doc, ok, err := netspec.Fetch(ctx, n.rdb, n.prefix, n.host)
+	if err != nil || !ok {
+		return doc, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.dp == nil {
+		cfg := datapath.Config{StateDir: n.state, HostNetns: n.cfg.HostNetns, NamePrefix: n.cfg.NamePrefix,
+			PhysicalInterfaces: n.cfg.PhysicalInterfaces, VTEP: n.cfg.VTEP, Log: n.log}
+		if doc.Metadata != nil {
+			cfg.Metadata = &datapath.MetadataProxy{Upstream: doc.Metadata.URL, Secret: doc.Metadata.Secret}
+		}
+		if n.dp, err = datapath.New(cfg); err != nil {
+			return doc, err
+		}
+	}
+	if err := n.dp.Apply(ctx, doc); err != nil {
+		return doc, err
+	}
+	return doc, netspec.SetApplied(ctx, n.rdb, n.prefix, n.host, doc.Generation)
+}
+
+// ensurePorts waits until the host's document carries every port (the
+// controller is asked for it) and applies it, so a domain's taps exist,
+// on their bridges and filtered, before it starts.
+func (n *network) ensurePorts(ctx context.Context, ports []string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var asked time.Time
+	for {
+		doc, err := n.apply(ctx)
+		if err != nil {
+			return fmt.Errorf("network datapath: %w", err)
+		}
+		missing := ""
+		for _, id := range ports {
+			if !slices.ContainsFunc(doc.Ports, func(p netspec.Port) bool { return p.ID == id }) {
+				missing = id
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("network datapath: the controller has not given this host port %s", missing)
+		}
+		if time.Since(asked) > time.Second {
+			_ = netspec.Want(ctx, n.rdb, n.prefix, n.host)
+			asked = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Taps moves domains' tap devices for the libvirt driver
+// (libvirtdriver.TapMover) when the datapath keeps them in a namespace of
+// its own (NetworkConfig.HostNetns): libvirt opens them in the agent's.
+type Taps struct {
+	HostNetns string
+	Log       *slog.Logger
+	mu        sync.Mutex
+	reapply   func() // the agent's: apply the datapath document again
+}
+
+// BeforeStart puts a domain's taps where libvirt opens them (the agent's
+// own namespace), making those that do not exist yet.
+func (n *Taps) BeforeStart(taps []string) error {
+	self := strconv.Itoa(os.Getpid())
+	for _, tap := range taps {
+		if exec.Command("ip", "-n", n.HostNetns, "link", "show", "dev", tap).Run() == nil {
+			if out, err := exec.Command("ip", "-n", n.HostNetns, "link", "set", "dev", tap, "netns", self).CombinedOutput(); err != nil {
+				return fmt.Errorf("move %s out of %s: %v: %s", tap, n.HostNetns, err, out)
+			}
+			continue
+		}
+		if exec.Command("ip", "link", "show", "dev", tap).Run() != nil {
+			if out, err := exec.Command("ip", "tuntap", "add", "dev", tap, "mode", "tap").CombinedOutput(); err != nil {
+				return fmt.Errorf("make %s: %v: %s", tap, err, out)
+			}
+		}
+	}
+	return nil
+}
+
+// AfterStart moves a started domain's taps back into the datapath's
+// namespace and applies the document again, which puts them on their
+// bridges.
+func (n *Taps) AfterStart(taps []string) {
+	for _, tap := range taps {
+		if out, err := exec.Command("ip", "link", "set", "dev", tap, "netns", n.HostNetns).CombinedOutput(); err != nil {
+			n.Log.Warn("move a tap into the datapath's namespace", "tap", tap, "error", err, "output", string(out))
+		}
+	}
+	n.mu.Lock()
+	reapply := n.reapply
+	n.mu.Unlock()
+	if reapply != nil {
+		reapply()
+	}
+}
+
+func (n *Taps) setReapply(fn func()) {
+	n.mu.Lock()
+	n.reapply = fn
+	n.mu.Unlock()
+}

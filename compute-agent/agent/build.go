@@ -120,7 +120,7 @@ func (a *Agent) instanceSpec(ctx context.Context, j queue.Job, newDisk bool) (hy
 		}
 	}
 	if a.info.DomainType == "test" {
-		spec.NICs = nil // nothing to plug them into
+		spec.NICs = nil  // nothing to plug them into
 		return spec, nil // libvirt's test driver boots nothing: no disks
 	}
 	acc := qemuAccess()

@@ -310,7 +310,7 @@ func startBenchAgentOf(t *testing.T, tc *controllertest.Cloud, host, dir string,
 	cmd := exec.Command(controllertest.AgentBinary(t), "--libvirt-uri", "qemu:///system", "--host", host,
 		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.Env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.Config.RedisPrefix,
-		"NIMBUS_LOG_LEVEL=info")
+		"NIMBUS_LOG_LEVEL=info", "NIMBUS_AGENT_DATAPATH=false")
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,16 +67,29 @@ func startQEMUAgent(t *testing.T, tc *controllertest.Cloud, host, dir string) {
 // all, once it is up): a second simulated host.
 func startQEMUAgentOf(t *testing.T, tc *controllertest.Cloud, host, dir string, hosts int) {
 	t.Helper()
+	startQEMUAgentEnv(t, tc, host, dir, hosts)
+}
+
+// startQEMUAgentEnv is startQEMUAgentOf with more settings (env), and
+// returns a function that stops the agent (it is stopped when the test
+// ends anyway). Without settings saying otherwise the agent runs no
+// datapath: tests never change the machine's own namespace.
+func startQEMUAgentEnv(t *testing.T, tc *controllertest.Cloud, host, dir string, hosts int, env ...string) func() {
+	t.Helper()
 	cmd := exec.Command(controllertest.AgentBinary(t), "--libvirt-uri", "qemu:///system", "--host", host,
 		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.Env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.Config.RedisPrefix,
-		"NIMBUS_LOG_LEVEL=info")
+		"NIMBUS_LOG_LEVEL=info", "NIMBUS_AGENT_DATAPATH=false")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	var once sync.Once
+	stop := func() { once.Do(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }) }
+	t.Cleanup(stop)
 	tc.WaitHostsFor(t, hosts, 120*time.Second)
+	return stop
 }
 
 func virsh(t *testing.T, args ...string) string {

@@ -87,10 +87,29 @@ func (h *NetworkHost) Env() []string {
 	return []string{"NIMBUS_AGENT_DATAPATH=true", "NIMBUS_AGENT_NETNS=" + h.NS, "NIMBUS_AGENT_NETNS_PREFIX=" + h.Prefix}
 }
 
+// AgentDir is for an agent on this host whose state directory is dir
+// rather than StateDir (a QEMU agent's, which QEMU must read): its DHCP
+// servers are stopped when the test ends too.
+func (h *NetworkHost) AgentDir(t *testing.T, dir string) {
+	t.Cleanup(func() { stopDnsmasq(dir) })
+}
+
 // cleanup stops the dnsmasq processes under the state directory and
 // deletes every namespace with the prefix.
 func (h *NetworkHost) cleanup() {
-	pids, _ := filepath.Glob(filepath.Join(h.StateDir, "network", "dhcp", "*", "pid"))
+	stopDnsmasq(h.StateDir)
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), h.Prefix) {
+			exec.Command("ip", "netns", "delete", e.Name()).Run()
+		}
+	}
+	os.RemoveAll(h.StateDir)
+}
+
+// stopDnsmasq stops the DHCP servers of an agent's state directory.
+func stopDnsmasq(stateDir string) {
+	pids, _ := filepath.Glob(filepath.Join(stateDir, "network", "dhcp", "*", "pid"))
 	for _, p := range pids {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -104,11 +123,4 @@ func (h *NetworkHost) cleanup() {
 			syscall.Kill(pid, syscall.SIGTERM)
 		}
 	}
-	entries, _ := os.ReadDir("/run/netns")
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), h.Prefix) {
-			exec.Command("ip", "netns", "delete", e.Name()).Run()
-		}
-	}
-	os.RemoveAll(h.StateDir)
 }

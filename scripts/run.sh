@@ -34,6 +34,23 @@ if [[ "$uri" == qemu://* ]]; then
   scripts/libvirt.sh "$uri"
 fi
 
+# The external network "public" (DevStack's 172.24.4.0/24 unless
+# NIMBUS_PUBLIC_NETWORK says otherwise; empty: none): a veth pair stands
+# for the host's physical uplink. The agent puts nimbus-pub1 on the
+# network's bridge; nimbus-pub0 keeps the network's first address on this
+# host (as DevStack's br-ex), so floating IPs answer here.
+export NIMBUS_PUBLIC_NETWORK=${NIMBUS_PUBLIC_NETWORK-172.24.4.0/24}
+if [ -n "$NIMBUS_PUBLIC_NETWORK" ] && [ "$(id -u)" -eq 0 ]; then
+  if ! ip link show nimbus-pub0 >/dev/null 2>&1; then
+    ip link add nimbus-pub0 type veth peer name nimbus-pub1
+  fi
+  hostaddr=$(python3 -c "import ipaddress,sys; n=ipaddress.ip_network(sys.argv[1]); print(f'{next(n.hosts())}/{n.prefixlen}')" "$NIMBUS_PUBLIC_NETWORK")
+  ip addr replace "$hostaddr" dev nimbus-pub0
+  ip link set nimbus-pub0 up
+  ip link set nimbus-pub1 up
+  export NIMBUS_AGENT_PHYSICAL_INTERFACES=${NIMBUS_AGENT_PHYSICAL_INTERFACES:-public:nimbus-pub1}
+fi
+
 bin/nimbus "$@" &
 pids+=($!)
 NIMBUS_LIBVIRT_URI=$uri bin/nimbus-agent &

@@ -125,6 +125,9 @@ type NetworkConfig struct {
 	// NetworkNode is the host running DHCP servers and routers ("": the
 	// first host by name).
 	NetworkNode string
+	// PublicCIDR, when set, makes the external network "public" with
+	// this subnet at start (make run: DevStack's 172.24.4.0/24).
+	PublicCIDR string
 }
 
 // Throttle sets how many failed logins are allowed in a window before
@@ -311,6 +314,8 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.str(&vlans, "vlan-ranges", "NIMBUS_VLAN_RANGES", "", "PHYSNET:MIN:MAX of the VLANs tenant networks take (vlan tenant type)")
 	s.str(&physnets, "physical-networks", "NIMBUS_PHYSICAL_NETWORKS", "public",
 		"comma-separated physical network names flat and VLAN provider networks may use")
+	s.str(&nc.PublicCIDR, "public-network", "NIMBUS_PUBLIC_NETWORK", "",
+		"CIDR of the external network public made at start (empty: none is made)")
 	s.str(&nc.NetworkNode, "network-node", "NIMBUS_NETWORK_NODE", "", "host running DHCP servers and routers (empty: the first host by name)")
 	s.integer(&nc.MTU, "network-mtu", "NIMBUS_NETWORK_MTU", 1500, "MTU of the physical networks (VXLAN networks get 50 less)", &errs)
 	var imageMaxMB int

@@ -41,6 +41,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
+	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/netspec"
 	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
@@ -186,6 +187,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 		Changed: func(context.Context) { s.netDocs.Kick() },
 	})
 	s.netDocs.Net = s.network
+	if nc.PublicCIDR != "" {
+		admin, err := st.ProjectByName(ctx, model.DefaultDomainID, "admin")
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("public network: the admin project: %w", err)
+		}
+		if made, err := s.network.EnsurePublicNetwork(ctx, admin.ID, nc.PublicCIDR); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("public network %s: %w", nc.PublicCIDR, err)
+		} else if made {
+			log.Info("made the external network public", "cidr", nc.PublicCIDR)
+		}
+	}
 	s.metadataSecret = metadataSecret
 	sc := cfg.Scheduler
 	s.compute = compute.New(st, log, compute.Options{
@@ -434,6 +448,10 @@ func (s *Server) banner(out io.Writer, addr string, consoleLn net.Listener) {
 		fmt.Fprintf(out, "\n  Sign in as admin / %s   (project admin, role admin)\n", s.creds.AdminPassword)
 		fmt.Fprintf(out, "          or demo  / %s   (project demo, role member)\n", s.creds.DemoPassword)
 		fmt.Fprintf(out, "\n  OpenStack CLI:  source %s/admin-openrc.sh && openstack token issue\n", s.cfg.DataDir)
+	}
+	if pub := s.cfg.Network.PublicCIDR; pub != "" {
+		fmt.Fprintf(out, "\n  Floating IPs come from network public, %s; this host has its first address,\n", pub)
+		fmt.Fprintf(out, "  so once a rule allows it:  ssh -i key.pem root@<floating ip>   (README: Networking)\n")
 	}
 	fmt.Fprintln(out)
 }

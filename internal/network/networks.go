@@ -365,3 +365,39 @@ func (s *Service) DeleteNetwork(ctx context.Context, caller *model.Token, id str
 	s.changed(ctx)
 	return nil
 }
+
+// EnsurePublicNetwork makes the cloud's external network "public" (flat,
+// on physical network "public", the default for get-me-a-network) with a
+// subnet of cidr, owned by project, unless a network of that name exists.
+// make run calls it at start; the first address is the host's.
+func (s *Service) EnsurePublicNetwork(ctx context.Context, project, cidr string) (bool, error) {
+	nets, err := s.store.Networks(ctx, "")
+	if err != nil {
+		return false, err
+	}
+	for _, n := range nets {
+		if n.Name == "public" && n.External {
+			return false, nil
+		}
+	}
+	prefix, err := parseCIDR(cidr, 4)
+	if err != nil {
+		return false, err
+	}
+	n := model.Network{ID: uuid.NewString(), ProjectID: project, Name: "public", AdminStateUp: true, External: true,
+		IsDefault: true, MTU: s.opts.MTU, PortSecurity: true, NetworkType: "flat", PhysicalNetwork: "public"}
+	gw := prefix.Addr().Next()
+	sn := model.Subnet{ID: uuid.NewString(), NetworkID: n.ID, ProjectID: project, Name: "public-subnet", IPVersion: 4,
+		CIDR: prefix.String(), GatewayIP: gw.String(), Pools: defaultPools(prefix, gw), DNS: []string{}, HostRoutes: []model.HostRoute{}}
+	err = s.store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.CreateNetwork(ctx, n); err != nil {
+			return err
+		}
+		return tx.CreateSubnet(ctx, sn)
+	})
+	if err != nil {
+		return false, segmentError(err, n)
+	}
+	s.changed(ctx)
+	return true, nil
+}

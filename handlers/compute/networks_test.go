@@ -121,6 +121,61 @@ func TestServerNetworks(t *testing.T) {
 		}
 	}
 
+	// /ips, a server's security groups, and changing them.
+	if r := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/ips/blue", demo, nil); r.Status != 200 || !strings.Contains(string(r.Body), "10.20.0.10") {
+		t.Errorf("ips/blue: %d %s", r.Status, r.Body)
+	}
+	if r := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/ips/red", demo, nil); r.Status != 404 {
+		t.Errorf("ips of a network the server is not on: %d", r.Status)
+	}
+	groupNames := func() string {
+		t.Helper()
+		var names []string
+		for _, g := range tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/os-security-groups", demo, nil).JSON(t)["security_groups"].([]any) {
+			names = append(names, g.(map[string]any)["name"].(string))
+		}
+		return strings.Join(names, ",")
+	}
+	if got := groupNames(); got != "default" {
+		t.Errorf("server's groups: %q, want default", got)
+	}
+	neutron("POST", "/security-groups", demo, map[string]any{"security_group": map[string]any{"name": "web"}}, 201)
+	action := func(body map[string]any, want int) {
+		t.Helper()
+		if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, body); r.Status != want {
+			t.Errorf("%v: %d %s, want %d", body, r.Status, r.Body, want)
+		}
+	}
+	action(map[string]any{"addSecurityGroup": map[string]any{"name": "web"}}, 202)
+	if got := groupNames(); got != "default,web" {
+		t.Errorf("after addSecurityGroup: %q", got)
+	}
+	if s := tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any); fmt.Sprint(s["security_groups"]) != "[map[name:default] map[name:web]]" {
+		t.Errorf("server's security_groups: %v", s["security_groups"])
+	}
+	action(map[string]any{"removeSecurityGroup": map[string]any{"name": "default"}}, 202)
+	action(map[string]any{"removeSecurityGroup": map[string]any{"name": "default"}}, 400)
+	action(map[string]any{"addSecurityGroup": map[string]any{"name": "nope"}}, 404)
+	if got := groupNames(); got != "web" {
+		t.Errorf("after removeSecurityGroup: %q", got)
+	}
+	r = tc.Do(t, "POST", "/compute/v2.1/servers", demo, map[string]any{"server": map[string]any{"name": "grouped", "flavorRef": "1",
+		"imageRef": img, "networks": []map[string]any{{"uuid": net["id"]}}, "security_groups": []map[string]any{{"name": "web"}}}})
+	if r.Status != 202 {
+		t.Fatalf("launch with security_groups: %d %s", r.Status, r.Body)
+	}
+	grouped := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	gp := neutron("GET", "/ports?device_id="+grouped, demo, nil, 200)["ports"].([]any)
+	web := neutron("GET", "/security-groups?name=web", demo, nil, 200)["security_groups"].([]any)[0].(map[string]any)["id"]
+	if len(gp) != 1 || fmt.Sprint(gp[0].(map[string]any)["security_groups"]) != fmt.Sprintf("[%s]", web) {
+		t.Errorf("a server launched with security group web has ports %v", gp)
+	}
+	r = tc.Do(t, "POST", "/compute/v2.1/servers", demo, map[string]any{"server": map[string]any{"name": "x", "flavorRef": "1",
+		"imageRef": img, "networks": []map[string]any{{"uuid": net["id"]}}, "security_groups": []map[string]any{{"name": "nope"}}}})
+	if r.Status != 400 {
+		t.Errorf("launch with an unknown security group: %d %s", r.Status, r.Body)
+	}
+
 	// A floating IP on the made port shows in the server's addresses once
 	// the subnet is behind a router to the external network.
 	router := neutron("POST", "/routers", demo, map[string]any{"router": map[string]any{"name": "r",

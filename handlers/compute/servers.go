@@ -107,6 +107,12 @@ type serverJSON struct {
 	RootDevice   any                      `json:"OS-EXT-SRV-ATTR:root_device_name,omitempty"`
 	UserData     any                      `json:"OS-EXT-SRV-ATTR:user_data,omitempty"`
 	Fault        any                      `json:"fault,omitempty"`
+	// SecurityGroups are the groups of the server's ports, by name.
+	SecurityGroups []nameJSON `json:"security_groups,omitempty"`
+}
+
+type nameJSON struct {
+	Name string `json:"name"`
 }
 
 // addressJSON is one of a server's addresses, per network.
@@ -169,6 +175,7 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 		ConfigDrive: "True", DiskConfig: "MANUAL", VMState: string(in.VMState), TaskState: strPtr(string(in.TaskState)),
 		PowerState: int(in.PowerState), AZ: in.AvailabilityZone, LaunchedAt: tsStr(in.LaunchedAt),
 		TerminatedAt: tsStr(in.TerminatedAt), Volumes: []struct{}{}, Addresses: addresses(in),
+		SecurityGroups: serverGroups(in),
 	}
 	if m.AZ == "" {
 		m.AZ = "nova"
@@ -229,8 +236,11 @@ type createBody struct {
 		MinCount  json.RawMessage   `json:"min_count"`
 		MaxCount  json.RawMessage   `json:"max_count"`
 		Networks  json.RawMessage   `json:"networks"`
-		ReturnRes bool              `json:"return_reservation_id"`
-		Tags      *[]string         `json:"tags"` // 2.52
+		Groups    []struct {
+			Name string `json:"name"`
+		} `json:"security_groups"`
+		ReturnRes bool      `json:"return_reservation_id"`
+		Tags      *[]string `json:"tags"` // 2.52
 		// Fields a user must not set: refused rather than silently taken.
 		ProjectID *json.RawMessage `json:"project_id"`
 		TenantID  *json.RawMessage `json:"tenant_id"`
@@ -347,7 +357,7 @@ func (h *Handler) createServer(c *fiber.Ctx) error {
 	ins, err := h.svc.Create(c.UserContext(), api.Token(c), compute.CreateRequest{
 		Name: *s.Name, FlavorRef: flavor, ImageRef: image, KeyName: s.KeyName, UserData: s.UserData,
 		Metadata: s.Metadata, Tags: tags, AZ: s.AZ, MinCount: minC, MaxCount: maxC, RequestID: api.ReqID(c),
-		Group: group, NetworksMode: netMode, NICs: nics,
+		Group: group, NetworksMode: netMode, NICs: nics, SecurityGroups: groupNames(s.Groups),
 	})
 	if err != nil {
 		return err
@@ -592,6 +602,17 @@ func (h *Handler) serverAction(c *fiber.Ctx) error {
 				return fault.Invalid("state", "Invalid input for field/attribute state. Value must be one of 'active', 'error'.")
 			}
 			if err := h.svc.ResetState(c.UserContext(), api.Token(c), api.Param(c, "id"), b.State == "error"); err != nil {
+				return err
+			}
+			return empty(c, fiber.StatusAccepted)
+		case "addSecurityGroup", "removeSecurityGroup":
+			var g struct {
+				Name string `json:"name"`
+			}
+			if err := json.Unmarshal(v, &g); err != nil || g.Name == "" {
+				return fault.Invalid("name", "Invalid input for field/attribute %s: a security group name is required.", k)
+			}
+			if err := h.svc.ChangeSecurityGroup(c.UserContext(), api.Token(c), api.Param(c, "id"), g.Name, k == "addSecurityGroup"); err != nil {
 				return err
 			}
 			return empty(c, fiber.StatusAccepted)
@@ -853,4 +874,77 @@ func parseNetworks(raw json.RawMessage) (string, []network.NICRequest, error) {
 		out = append(out, r)
 	}
 	return "", out, nil
+}
+
+func groupNames(gs []struct {
+	Name string `json:"name"`
+}) []string {
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.Name)
+	}
+	return out
+}
+
+// serverGroups are the names of the groups on a server's ports.
+func serverGroups(in model.Instance) []nameJSON {
+	var out []nameJSON
+	seen := map[string]bool{}
+	for _, n := range in.NICs {
+		for _, g := range n.Groups {
+			if !seen[g] {
+				seen[g] = true
+				out = append(out, nameJSON{g})
+			}
+		}
+	}
+	return out
+}
+
+// serverIPs answers /servers/{id}/ips: the server's addresses.
+func (h *Handler) serverIPs(c *fiber.Ctx) error {
+	in, err := h.svc.Get(c.UserContext(), api.Token(c), api.Param(c, "id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"addresses": addresses(in)})
+}
+
+// serverNetworkIPs answers /servers/{id}/ips/{network}.
+func (h *Handler) serverNetworkIPs(c *fiber.Ctx) error {
+	in, err := h.svc.Get(c.UserContext(), api.Token(c), api.Param(c, "id"))
+	if err != nil {
+		return err
+	}
+	name := api.Param(c, "network")
+	addrs, ok := addresses(in)[name]
+	if !ok {
+		return fault.NotFound("Network %s could not be found.", name)
+	}
+	return c.JSON(fiber.Map{name: addrs})
+}
+
+// serverSecurityGroups answers /servers/{id}/os-security-groups.
+func (h *Handler) serverSecurityGroups(c *fiber.Ctx) error {
+	gs, err := h.svc.ServerSecurityGroups(c.UserContext(), api.Token(c), api.Param(c, "id"))
+	if err != nil {
+		return err
+	}
+	out := []fiber.Map{}
+	for _, g := range gs {
+		rules := []fiber.Map{}
+		for _, r := range g.Rules {
+			if r.Direction != "ingress" {
+				continue // Nova's view shows ingress rules only
+			}
+			rule := fiber.Map{"id": r.ID, "parent_group_id": g.ID, "ip_protocol": nilIfEmpty(r.Protocol),
+				"from_port": r.PortRangeMin, "to_port": r.PortRangeMax, "ip_range": fiber.Map{}, "group": fiber.Map{}}
+			if r.RemoteIPPrefix != "" {
+				rule["ip_range"] = fiber.Map{"cidr": r.RemoteIPPrefix}
+			}
+			rules = append(rules, rule)
+		}
+		out = append(out, fiber.Map{"id": g.ID, "name": g.Name, "description": g.Description, "tenant_id": g.ProjectID, "rules": rules})
+	}
+	return c.JSON(fiber.Map{"security_groups": out})
 }

@@ -37,6 +37,9 @@ type CreateRequest struct {
 	// asked: as "auto").
 	NetworksMode string
 	NICs         []network.NICRequest
+	// SecurityGroups name the groups of the ports made for the server
+	// (none: the project's default group).
+	SecurityGroups []string
 }
 
 // imageBytes is the disk an image needs: its virtual size (what the guest
@@ -339,7 +342,7 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 	}
 	var nics []network.NICRequest
 	if s.opt.Network != nil {
-		if nics, err = s.opt.Network.PlanNICs(ctx, caller, r.NetworksMode, r.NICs, r.MaxCount); err != nil {
+		if nics, err = s.opt.Network.PlanNICs(ctx, caller, r.NetworksMode, r.NICs, r.MaxCount, r.SecurityGroups); err != nil {
 			return nil, err
 		}
 	}
@@ -595,4 +598,32 @@ func (s *Service) MetadataInstance(ctx context.Context, id string) (model.Instan
 		err = store.ErrNotFound
 	}
 	return in, fault.NotFoundAs(err, fault.NotFound("Instance %s could not be found.", id))
+}
+
+// ServerSecurityGroups lists the security groups of a server's ports.
+func (s *Service) ServerSecurityGroups(ctx context.Context, caller *model.Token, id string) ([]model.SecurityGroup, error) {
+	in, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.opt.Network == nil {
+		return nil, nil
+	}
+	return s.opt.Network.ServerSecurityGroups(ctx, in)
+}
+
+// ChangeSecurityGroup adds a security group to a server's ports, or
+// removes it (Nova's addSecurityGroup and removeSecurityGroup).
+func (s *Service) ChangeSecurityGroup(ctx context.Context, caller *model.Token, id, name string, add bool) error {
+	in, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	if err := policy.Check(caller, policy.ServerAction, policy.Target{ProjectID: in.ProjectID}); err != nil {
+		return err
+	}
+	if s.opt.Network == nil {
+		return fault.Invalid("name", "This cloud has no networking")
+	}
+	return s.opt.Network.ChangeServerGroup(ctx, caller, in, name, add)
 }

@@ -195,6 +195,8 @@ type NIC struct {
 	// it; a port the user gave is only unbound.
 	Created bool         `json:"created"`
 	IPs     []NICAddress `json:"ips"`
+	// Groups are the port's security groups, by name.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // NICAddress is an address of a NIC: fixed, or a floating IP mapped to it.

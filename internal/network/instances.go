@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/google/uuid"
@@ -23,6 +25,9 @@ type NICRequest struct {
 	NetworkID string
 	PortID    string
 	FixedIP   string
+	// Groups are the security groups of a port made for the server
+	// (nil: the project's default group).
+	Groups []string
 }
 
 // Network modes of a server create beside a list of requests.
@@ -46,10 +51,27 @@ func novaError(err error) error {
 // at all) the one network the project has, made by get-me-a-network when
 // it has none and the cloud has a default external network. A project
 // with no network and nothing to make one from launches without NICs.
-func (s *Service) PlanNICs(ctx context.Context, caller *model.Token, mode string, reqs []NICRequest, count int) ([]NICRequest, error) {
+func (s *Service) PlanNICs(ctx context.Context, caller *model.Token, mode string, reqs []NICRequest, count int, groups []string) ([]NICRequest, error) {
 	if mode == NetworksNone {
 		return nil, nil
 	}
+	plan, err := s.planNICs(ctx, caller, reqs, count)
+	if err != nil || len(groups) == 0 {
+		return plan, err
+	}
+	ids, err := s.GroupIDs(ctx, caller.ProjectID, groups)
+	if err != nil {
+		return nil, err
+	}
+	for i := range plan {
+		if plan[i].PortID == "" {
+			plan[i].Groups = ids
+		}
+	}
+	return plan, nil
+}
+
+func (s *Service) planNICs(ctx context.Context, caller *model.Token, reqs []NICRequest, count int) ([]NICRequest, error) {
 	if len(reqs) > 0 {
 		for _, r := range reqs {
 			if r.PortID != "" && count > 1 {
@@ -151,7 +173,7 @@ func (s *Service) AttachNewInstance(ctx context.Context, tx *store.Store, caller
 			}
 			p, err = s.createPort(ctx, tx, model.Port{ID: uuid.NewString(), NetworkID: r.NetworkID, ProjectID: in.ProjectID,
 				AdminStateUp: true, Status: model.PortDown, PortSecurity: n.PortSecurity, DeviceID: in.ID, DeviceOwner: owner,
-				AddressPairs: []model.AddressPair{}}, ips, true)
+				AddressPairs: []model.AddressPair{}, SecurityGroups: r.Groups}, ips, r.Groups == nil)
 		}
 		if err != nil {
 			return novaError(err)
@@ -217,6 +239,12 @@ func (s *Service) writeNICs(ctx context.Context, tx *store.Store, instanceID str
 			return err
 		}
 		nics[i].NetworkName, nics[i].MTU, nics[i].MAC = n.Name, n.MTU, p.MACAddress
+		nics[i].Groups = nil
+		for _, gid := range p.SecurityGroups {
+			if g, err := tx.SecurityGroup(ctx, gid); err == nil {
+				nics[i].Groups = append(nics[i].Groups, g.Name)
+			}
+		}
 		nics[i].IPs = nil
 		for _, f := range p.FixedIPs {
 			a := netip.MustParseAddr(f.IPAddress)
@@ -294,5 +322,117 @@ func (s *Service) refreshPorts(ctx context.Context, tx *store.Store, portIDs ...
 			}
 		}
 	}
+	return nil
+}
+
+// ServerSecurityGroups lists the security groups of an instance's ports
+// (Nova's os-security-groups of a server), by name.
+func (s *Service) ServerSecurityGroups(ctx context.Context, in model.Instance) ([]model.SecurityGroup, error) {
+	ports, err := s.store.InstancePorts(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, p := range ports {
+		for _, g := range p.SecurityGroups {
+			if !slices.Contains(ids, g) {
+				ids = append(ids, g)
+			}
+		}
+	}
+	groups, err := s.store.GroupsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
+	return groups, nil
+}
+
+// groupByName finds a group of project by name, or by id.
+func (s *Service) groupByName(ctx context.Context, project, name string) (model.SecurityGroup, error) {
+	if err := s.EnsureDefaultGroup(ctx, project); err != nil {
+		return model.SecurityGroup{}, err
+	}
+	groups, err := s.store.SecurityGroups(ctx, project)
+	if err != nil {
+		return model.SecurityGroup{}, err
+	}
+	var found []model.SecurityGroup
+	for _, g := range groups {
+		if g.ID == name || g.Name == name {
+			found = append(found, g)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return model.SecurityGroup{}, fault.NotFound("Security group %s not found for project %s.", name, project)
+	case 1:
+		return found[0], nil
+	}
+	return model.SecurityGroup{}, fault.Conflict("Multiple security groups named %s: use an id.", name)
+}
+
+// GroupIDs resolves a server create's security group names in project.
+func (s *Service) GroupIDs(ctx context.Context, project string, names []string) ([]string, error) {
+	var ids []string
+	for _, n := range names {
+		g, err := s.groupByName(ctx, project, n)
+		if err != nil {
+			if errors.Is(err, fault.ErrNotFound) {
+				return nil, fault.Invalid("security_groups", "Security group %s not found for project %s.", n, project)
+			}
+			return nil, err
+		}
+		ids = append(ids, g.ID)
+	}
+	return ids, nil
+}
+
+// ChangeServerGroup adds a security group to every port (with port
+// security) of an instance, or removes it from every one.
+func (s *Service) ChangeServerGroup(ctx context.Context, caller *model.Token, in model.Instance, name string, add bool) error {
+	if err := check(caller, policy.UpdatePort, in.ProjectID); err != nil {
+		return err
+	}
+	g, err := s.groupByName(ctx, in.ProjectID, name)
+	if err != nil {
+		return err
+	}
+	err = s.store.Tx(ctx, func(tx *store.Store) error {
+		ports, err := tx.InstancePorts(ctx, in.ID)
+		if err != nil {
+			return err
+		}
+		changed := false
+		for _, p := range ports {
+			if !p.PortSecurity {
+				continue
+			}
+			has := slices.Contains(p.SecurityGroups, g.ID)
+			switch {
+			case add && !has:
+				p.SecurityGroups = append(p.SecurityGroups, g.ID)
+			case !add && has:
+				p.SecurityGroups = slices.DeleteFunc(p.SecurityGroups, func(id string) bool { return id == g.ID })
+			default:
+				continue
+			}
+			changed = true
+			if err := tx.SetPortGroups(ctx, p.ID, p.SecurityGroups); err != nil {
+				return err
+			}
+		}
+		if !changed && !add {
+			return fault.Invalid("name", "Security group %s not associated with the instance %s", name, in.ID)
+		}
+		if len(ports) == 0 {
+			return fault.Invalid("name", "The instance %s has no network interface to put security group %s on", in.ID, name)
+		}
+		return s.refreshInstance(ctx, tx, in.ID)
+	})
+	if err != nil {
+		return err
+	}
+	s.changed(ctx)
 	return nil
 }

@@ -18,6 +18,11 @@ import (
 // prints the uuid, then (when given a peer) pings the peer and says
 // whether it answered. PEER is filled in per guest.
 const netScript = `#!/bin/sh
+# A NIC hot-plugged later (os-interface) appears as eth1, and goes again.
+( while [ ! -e /sys/class/net/eth1 ]; do sleep 1; done
+  echo "nic-added: eth1 $(cat /sys/class/net/eth1/address)"
+  while [ -e /sys/class/net/eth1 ]; do sleep 1; done
+  echo "nic-removed: eth1" ) &
 i=0
 until ip -4 addr show dev eth0 2>/dev/null | grep -q 'inet '; do
 	i=$((i + 1)); [ $i -gt 120 ] && break; sleep 1
@@ -193,6 +198,24 @@ func TestQEMUNetworking(t *testing.T) {
 		_, err := ssh()
 		return err != nil
 	})
+
+	step("a NIC hot-plugged into the running vm1 and taken away again")
+	demo("network", "create", "net2")
+	demo("subnet", "create", "--network", "net2", "--subnet-range", "10.2.0.0/24", "sub2")
+	demo("server", "add", "network", "vm1", "net2")
+	var mac2 string
+	for _, p := range decodeJSON[[]map[string]any](t, demo("port", "list", "--server", "vm1", "--network", "net2", "-f", "json")) {
+		mac2, _ = p["MAC Address"].(string)
+	}
+	if mac2 == "" {
+		t.Fatalf("no port of vm1 on net2 after server add network")
+	}
+	waitLine(log1, "vm1", "nic-added: eth1 "+mac2)
+	demo("server", "remove", "network", "vm1", "net2")
+	waitLine(log1, "vm1", "nic-removed: eth1")
+	if ports := decodeJSON[[]map[string]any](t, demo("port", "list", "--network", "net2", "--device-owner", "compute:nova", "-f", "json")); len(ports) != 0 {
+		t.Errorf("the port Nova made for the hot-plugged NIC remains: %v", ports)
+	}
 
 	step("agent stopped, the host's datapath wiped, agent started: reachable again")
 	demo("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "default")

@@ -40,6 +40,15 @@ func (a *Agent) answer(ctx context.Context, req queue.Request) queue.Reply {
 			return queue.Reply{} // no screen here now
 		}
 		return queue.Reply{Port: st.VNCPort}
+	case queue.CallPlugNIC, queue.CallUnplugNIC:
+		if req.NIC == nil {
+			return queue.Reply{Error: "no NIC in the call"}
+		}
+		if err := a.changeNIC(ctx, req.InstanceID, *req.NIC, req.Kind == queue.CallPlugNIC); err != nil {
+			a.log.Warn("change a NIC", "instance_id", req.InstanceID, "call", req.Kind, "error", err)
+			return queue.Reply{Error: err.Error()}
+		}
+		return queue.Reply{}
 	}
 	return queue.Reply{Error: "unknown call " + req.Kind}
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nimbus-cloud/nimbus/compute-agent/datapath"
+	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
 	"github.com/nimbus-cloud/nimbus/internal/netspec"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
 // NetworkConfig turns the host's network datapath on (Config.Network nil:
@@ -214,4 +216,39 @@ func (n *Taps) setReapply(fn func()) {
 	n.mu.Lock()
 	n.reapply = fn
 	n.mu.Unlock()
+}
+
+// changeNIC plugs a port's NIC into an instance's domain (its tap made,
+// bridged and filtered first) or unplugs it (os-interface).
+func (a *Agent) changeNIC(ctx context.Context, id string, nic queue.NIC, plug bool) error {
+	defer a.lock(id)()
+	plugger, ok := a.drv.(hypervisor.NICPlugger)
+	if !ok {
+		return fmt.Errorf("this hypervisor cannot change NICs")
+	}
+	hn := hypervisor.NIC{Device: nic.Device, MAC: nic.MAC, MTU: nic.MTU}
+	if !plug {
+		return plugger.UnplugNIC(ctx, id, nic.MAC)
+	}
+	if a.net != nil {
+		if err := a.net.ensurePorts(ctx, []string{nic.PortID}); err != nil {
+			return err
+		}
+	}
+	if a.info.DomainType == "test" {
+		return nil // it runs nothing to plug into
+	}
+	if a.net == nil {
+		return fmt.Errorf("this host runs no network datapath")
+	}
+	if a.cfg.Taps == nil {
+		return plugger.PlugNIC(ctx, id, hn)
+	}
+	// libvirt opens the tap in its own namespace, then it goes back.
+	if err := a.cfg.Taps.BeforeStart([]string{nic.Device}); err != nil {
+		return err
+	}
+	err := plugger.PlugNIC(ctx, id, hn)
+	a.cfg.Taps.AfterStart([]string{nic.Device})
+	return err
 }

@@ -105,6 +105,9 @@ type NIC struct {
 	MTU    int    // 0: the default
 }
 
+// Validate reports whether the NIC can be given to a Driver.
+func (n NIC) Validate() error { return n.validate() }
+
 func (n NIC) validate() error {
 	ok := strings.HasPrefix(n.Device, "tap") && len(n.Device) > 3 && len(n.Device) <= 15
 	for _, r := range strings.TrimPrefix(n.Device, "tap") {
@@ -305,6 +308,15 @@ type Driver interface {
 	// Close releases the hypervisor connection. Further calls fail; a second
 	// Close returns nil.
 	Close() error
+}
+
+// NICPlugger is a Driver that can add a NIC to a domain and remove one,
+// in its definition and, while it runs, live (hot-plug). Both are
+// idempotent: a NIC with the MAC already there (or already gone) is fine.
+// A hypervisor that runs nothing (libvirt's test driver) does nothing.
+type NICPlugger interface {
+	PlugNIC(ctx context.Context, instanceID string, nic NIC) error
+	UnplugNIC(ctx context.Context, instanceID, mac string) error
 }
 
 // Pinger is a Driver that can tell whether its hypervisor still answers.

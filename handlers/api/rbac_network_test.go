@@ -82,9 +82,13 @@ func networkingRoutes() map[string]rbacRoute {
 	routes := map[string]rbacRoute{
 		// The metadata service: its callers are guests, through the
 		// agents' signing proxies; the signature is checked, not a token.
-		"GET /compute/v2.1/servers/:id/ips":                {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/ips", deny: 404},
-		"GET /compute/v2.1/servers/:id/ips/:network":       {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/ips/none", deny: 404},
-		"GET /compute/v2.1/servers/:id/os-security-groups": {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-security-groups", deny: 404},
+		"GET /compute/v2.1/servers/:id/ips":                   {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/ips", deny: 404},
+		"GET /compute/v2.1/servers/:id/ips/:network":          {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/ips/none", deny: 404},
+		"GET /compute/v2.1/servers/:id/os-security-groups":    {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-security-groups", deny: 404},
+		"GET /compute/v2.1/servers/:id/os-interface":          {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-interface", deny: 404},
+		"GET /compute/v2.1/servers/:id/os-interface/:port":    {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-interface/{port}", deny: 404},
+		"POST /compute/v2.1/servers/:id/os-interface":         {op: policy.ServerAction, on: "home", path: "/compute/v2.1/servers/{server}/os-interface", body: map[string]any{"interfaceAttachment": map[string]any{"net_id": "{network}"}}},
+		"DELETE /compute/v2.1/servers/:id/os-interface/:port": {op: policy.ServerAction, on: "home", path: "/compute/v2.1/servers/{server}/os-interface/{port}"},
 		"GET /metadata":                                {op: opPublic, path: "/metadata"},
 		"GET /metadata/*":                              {op: opPublic, path: "/metadata/openstack/latest/meta_data.json"},
 		"GET /networking":                              {op: opPublic, path: "/networking"},

@@ -100,6 +100,7 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Get("/servers/:id/ips", h.serverIPs)
 	a.Get("/servers/:id/ips/:network", h.serverNetworkIPs)
 	a.Get("/servers/:id/os-security-groups", h.serverSecurityGroups)
+	h.registerInterfaces(a)
 	h.registerMetadata(a)
 	a.Get("/limits", h.limits)
 	a.Get("/os-quota-sets/:project", h.showQuotas(false))

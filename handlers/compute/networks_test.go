@@ -176,6 +176,40 @@ func TestServerNetworks(t *testing.T) {
 		t.Errorf("launch with an unknown security group: %d %s", r.Status, r.Body)
 	}
 
+	// os-interface: attach a port on another network, list, detach.
+	green := neutron("POST", "/networks", demo, map[string]any{"network": map[string]any{"name": "green"}}, 201)["network"].(map[string]any)
+	neutron("POST", "/subnets", demo, map[string]any{"subnet": map[string]any{"network_id": green["id"], "cidr": "10.21.0.0/24",
+		"ip_version": 4}}, 201)
+	r = tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/os-interface", demo, map[string]any{"interfaceAttachment": map[string]any{
+		"net_id": green["id"], "fixed_ips": []map[string]any{{"ip_address": "10.21.0.7"}}}})
+	if r.Status != 200 {
+		t.Fatalf("attach interface: %d %s", r.Status, r.Body)
+	}
+	att := r.JSON(t)["interfaceAttachment"].(map[string]any)
+	if att["net_id"] != green["id"] || !strings.Contains(fmt.Sprint(att["fixed_ips"]), "10.21.0.7") {
+		t.Errorf("attached: %v", att)
+	}
+	if n := len(tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/os-interface", demo, nil).JSON(t)["interfaceAttachments"].([]any)); n != 3 {
+		t.Errorf("%d interfaces after the attach, want 3", n)
+	}
+	srv = tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil).JSON(t)["server"].(map[string]any)
+	if !strings.Contains(fmt.Sprint(srv["addresses"]), "green:[map[OS-EXT-IPS-MAC:mac_addr:"+att["mac_addr"].(string)) {
+		t.Errorf("addresses after the attach: %v", srv["addresses"])
+	}
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/os-interface", demo, map[string]any{"interfaceAttachment": map[string]any{
+		"port_id": pid}}); r.Status != 409 {
+		t.Errorf("attach a port already bound: %d %s", r.Status, r.Body)
+	}
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id+"/os-interface/"+att["port_id"].(string), demo, nil); r.Status != 202 {
+		t.Fatalf("detach: %d %s", r.Status, r.Body)
+	}
+	if r := tc.Do(t, "GET", "/networking/v2.0/ports/"+att["port_id"].(string), demo, nil); r.Status != 404 {
+		t.Errorf("the detached port Nova made still exists: %d", r.Status)
+	}
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id+"/os-interface/"+att["port_id"].(string), demo, nil); r.Status != 404 {
+		t.Errorf("detach again: %d", r.Status)
+	}
+
 	// A floating IP on the made port shows in the server's addresses once
 	// the subnet is behind a router to the external network.
 	router := neutron("POST", "/routers", demo, map[string]any{"router": map[string]any{"name": "r",

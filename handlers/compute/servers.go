@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -898,6 +899,7 @@ func serverGroups(in model.Instance) []nameJSON {
 			}
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

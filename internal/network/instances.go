@@ -436,3 +436,76 @@ func (s *Service) ChangeServerGroup(ctx context.Context, caller *model.Token, in
 	s.changed(ctx)
 	return nil
 }
+
+// AttachInterface gives a running instance one more port (os-interface):
+// made on a network, or the given one bound; it is added to the
+// instance's NICs.
+func (s *Service) AttachInterface(ctx context.Context, caller *model.Token, in model.Instance, r NICRequest) (model.Port, error) {
+	if _, err := s.planNICs(ctx, caller, []NICRequest{r}, 1); err != nil {
+		return model.Port{}, err
+	}
+	var p model.Port
+	err := s.store.Tx(ctx, func(tx *store.Store) error {
+		cur, err := tx.LockInstance(ctx, in.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.AttachNewInstance(ctx, tx, caller, cur, []NICRequest{r}); err != nil {
+			return err
+		}
+		after, err := tx.Instance(ctx, in.ID)
+		if err != nil {
+			return err
+		}
+		if len(after.NICs) != 1 {
+			return fault.Conflict("The interface was not attached")
+		}
+		// AttachNewInstance wrote the new NIC alone: the others go first.
+		nics := append(slices.Clone(cur.NICs), after.NICs[0])
+		if err := s.writeNICs(ctx, tx, in.ID, nics); err != nil {
+			return err
+		}
+		p, err = tx.Port(ctx, nics[len(nics)-1].PortID)
+		return err
+	})
+	if err != nil {
+		return p, err
+	}
+	s.changed(ctx)
+	return p, nil
+}
+
+// DetachInterface takes a port from an instance: deleted when Nova made
+// it, unbound otherwise.
+func (s *Service) DetachInterface(ctx context.Context, in model.Instance, portID string) error {
+	i := slices.IndexFunc(in.NICs, func(n model.NIC) bool { return n.PortID == portID })
+	if i < 0 {
+		return fault.NotFound("Port %s is not attached", portID)
+	}
+	nic := in.NICs[i]
+	err := s.store.Tx(ctx, func(tx *store.Store) error {
+		if nic.Created {
+			if err := tx.DeletePort(ctx, portID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		} else if p, err := tx.LockPort(ctx, portID); err == nil {
+			p.DeviceID, p.DeviceOwner, p.Host = "", "", ""
+			if err := tx.UpdatePort(ctx, p); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return s.refreshInstance(ctx, tx, in.ID)
+	})
+	if err != nil {
+		return err
+	}
+	s.changed(ctx)
+	return nil
+}
+
+// InstancePorts lists the ports bound to an instance.
+func (s *Service) InstancePorts(ctx context.Context, in model.Instance) ([]model.Port, error) {
+	return s.store.InstancePorts(ctx, in.ID)
+}

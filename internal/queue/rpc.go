@@ -27,6 +27,10 @@ const (
 	// now, so a console proxy never dials a port that has since gone to
 	// another instance (Nova's validate_console_port).
 	CallConsolePort = "console_port"
+	// CallPlugNIC and CallUnplugNIC add a port's NIC to an instance's
+	// domain and take one away (os-interface), live when it runs.
+	CallPlugNIC   = "plug_nic"
+	CallUnplugNIC = "unplug_nic"
 )
 
 // Request is one call to an agent.
@@ -36,6 +40,7 @@ type Request struct {
 	Kind       string    `json:"kind"`
 	InstanceID string    `json:"instance_id"`
 	Lines      int       `json:"lines,omitempty"` // console_log: last lines, 0 for all (capped by the agent)
+	NIC        *NIC      `json:"nic,omitempty"`   // plug_nic, unplug_nic
 	Deadline   time.Time `json:"deadline"`
 }
 

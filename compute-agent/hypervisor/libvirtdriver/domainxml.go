@@ -133,17 +133,21 @@ func testDomain(spec hypervisor.Spec) *libvirtxml.Domain {
 // libvirt opens the device and never makes or deletes it).
 func addNICs(dev *libvirtxml.DomainDeviceList, spec hypervisor.Spec) {
 	for _, n := range spec.NICs {
-		iface := libvirtxml.DomainInterface{
-			MAC:    &libvirtxml.DomainInterfaceMAC{Address: n.MAC},
-			Source: &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}},
-			Target: &libvirtxml.DomainInterfaceTarget{Dev: n.Device, Managed: "no"},
-			Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
-		}
-		if n.MTU > 0 {
-			iface.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(n.MTU)}
-		}
-		dev.Interfaces = append(dev.Interfaces, iface)
+		dev.Interfaces = append(dev.Interfaces, nicXML(n))
 	}
+}
+
+func nicXML(n hypervisor.NIC) libvirtxml.DomainInterface {
+	iface := libvirtxml.DomainInterface{
+		MAC:    &libvirtxml.DomainInterfaceMAC{Address: n.MAC},
+		Source: &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}},
+		Target: &libvirtxml.DomainInterfaceTarget{Dev: n.Device, Managed: "no"},
+		Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+	}
+	if n.MTU > 0 {
+		iface.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(n.MTU)}
+	}
+	return iface
 }
 
 // addStorage adds the root disk (vda), a second disk (vdb) and the config drive (hda, read-only

@@ -806,3 +806,104 @@ func domainTaps(dom *libvirt.Domain) ([]string, error) {
 	}
 	return taps, nil
 }
+
+// PlugNIC adds nic to the domain's definition and, when it runs, to the
+// running guest (hot-plug). The test driver runs nothing: nothing to do.
+func (d *Driver) PlugNIC(ctx context.Context, instanceID string, nic hypervisor.NIC) error {
+	if err := nic.Validate(); err != nil {
+		return fmt.Errorf("plug NIC: %w", err)
+	}
+	if d.domainType == DomainTypeTest {
+		return nil
+	}
+	return d.withDomain(ctx, "plug NIC", instanceID, func(dom *libvirt.Domain) error {
+		has, err := domainHasMAC(dom, nic.MAC)
+		if err != nil || has {
+			return err
+		}
+		doc, err := nicXMLString(nic)
+		if err != nil {
+			return err
+		}
+		flags := libvirt.DOMAIN_DEVICE_MODIFY_CONFIG
+		if active, _ := dom.IsActive(); active {
+			flags |= libvirt.DOMAIN_DEVICE_MODIFY_LIVE
+		}
+		return dom.AttachDeviceFlags(doc, flags)
+	})
+}
+
+// UnplugNIC removes the NIC with mac from the domain's definition and the
+// running guest, and waits (up to 20 s) until the guest let it go.
+func (d *Driver) UnplugNIC(ctx context.Context, instanceID, mac string) error {
+	if d.domainType == DomainTypeTest {
+		return nil
+	}
+	return d.withDomain(ctx, "unplug NIC", instanceID, func(dom *libvirt.Domain) error {
+		doc, err := dom.GetXMLDesc(0)
+		if err != nil {
+			return err
+		}
+		var def libvirtxml.Domain
+		if err := def.Unmarshal(doc); err != nil {
+			return err
+		}
+		var found *libvirtxml.DomainInterface
+		if def.Devices != nil {
+			for i, iface := range def.Devices.Interfaces {
+				if iface.MAC != nil && strings.EqualFold(iface.MAC.Address, mac) {
+					found = &def.Devices.Interfaces[i]
+				}
+			}
+		}
+		flags := libvirt.DOMAIN_DEVICE_MODIFY_CONFIG
+		active, _ := dom.IsActive()
+		if active {
+			flags |= libvirt.DOMAIN_DEVICE_MODIFY_LIVE
+		}
+		if found == nil {
+			// Not in the running guest; maybe still in the definition.
+			inactive, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
+			if err != nil || !strings.Contains(strings.ToLower(inactive), strings.ToLower(mac)) {
+				return err
+			}
+			flags = libvirt.DOMAIN_DEVICE_MODIFY_CONFIG
+			found = &libvirtxml.DomainInterface{MAC: &libvirtxml.DomainInterfaceMAC{Address: mac}}
+		}
+		x, err := found.Marshal()
+		if err != nil {
+			return err
+		}
+		if err := dom.DetachDeviceFlags(x, flags); err != nil {
+			return err
+		}
+		if !active {
+			return nil
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			has, err := domainHasMAC(dom, mac)
+			if err != nil || !has {
+				return err
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the guest has not released NIC %s", mac)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
+
+func domainHasMAC(dom *libvirt.Domain, mac string) (bool, error) {
+	doc, err := dom.GetXMLDesc(0)
+	if err != nil {
+		return false, err
+	}
+	return strings.Contains(strings.ToLower(doc), "<mac address='"+strings.ToLower(mac)+"'/>") ||
+		strings.Contains(strings.ToLower(doc), `<mac address="`+strings.ToLower(mac)+`"`), nil
+}
+
+func nicXMLString(n hypervisor.NIC) (string, error) {
+	x := nicXML(n)
+	return x.Marshal()
+}

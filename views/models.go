@@ -48,6 +48,11 @@ var (
 		{"images", "nav.images", "/project/images"},
 		{"keypairs", "nav.keypairs", "/project/key_pairs"},
 		{"server-groups", "nav.server_groups", "/project/server_groups"},
+		{"networks", "nav.networks", "/project/networks"},
+		{"routers", "nav.routers", "/project/routers"},
+		{"security-groups", "nav.security_groups", "/project/security_groups"},
+		{"floating-ips", "nav.floating_ips", "/project/floating_ips"},
+		{"topology", "nav.topology", "/project/network_topology"},
 	}
 	AdminNav = []NavItem{
 		{"admin-projects", "nav.projects", "/admin/projects"},

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"net/url"
 	"testing"
 
 	"github.com/nimbus-cloud/nimbus/internal/policy"
@@ -106,6 +107,43 @@ func networkingRoutes() map[string]rbacRoute {
 			path: v2 + "/routers/{router}/add_router_interface", fresh: []string{"router", "subnet"}, body: map[string]any{"subnet_id": "{subnet}"}},
 		"PUT /networking/v2.0/routers/:id/remove_router_interface": {op: policy.RemoveRouterInterface, on: "home",
 			path: v2 + "/routers/{router}/remove_router_interface", body: map[string]any{"subnet_id": "{subnet}"}},
+	}
+	// The portal's networking pages.
+	form := func(kv ...string) url.Values {
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	for k, r := range map[string]rbacRoute{
+		"GET /project/networks":                         {op: policy.GetNetwork, on: "own", path: "/project/networks"},
+		"POST /project/networks":                        {op: policy.CreateNetwork, on: "own", path: "/project/networks", body: form("name", "rbac")},
+		"GET /project/networks/:id":                     {op: policy.GetNetwork, on: "home", path: "/project/networks/{network}", deny: 404},
+		"POST /project/networks/:id/delete":             {op: policy.DeleteNetwork, on: "home", path: "/project/networks/{network}/delete", fresh: []string{"network"}},
+		"POST /project/networks/:id/subnets":            {op: policy.CreateSubnet, on: "home", path: "/project/networks/{network}/subnets", body: form("cidr", "10.96.0.0/24")},
+		"POST /project/subnets/:id/delete":              {op: policy.DeleteSubnet, on: "home", path: "/project/subnets/{subnet}/delete", fresh: []string{"subnet"}},
+		"GET /project/routers":                          {op: policy.GetRouter, on: "own", path: "/project/routers"},
+		"POST /project/routers":                         {op: policy.CreateRouter, on: "own", path: "/project/routers", body: form("name", "rbac")},
+		"GET /project/routers/:id":                      {op: policy.GetRouter, on: "home", path: "/project/routers/{router}", deny: 404},
+		"POST /project/routers/:id/delete":              {op: policy.DeleteRouter, on: "home", path: "/project/routers/{router}/delete", fresh: []string{"router"}},
+		"POST /project/routers/:id/gateway":             {op: policy.UpdateRouter, on: "home", path: "/project/routers/{router}/gateway", body: form("external", "")},
+		"POST /project/routers/:id/interfaces":          {op: policy.AddRouterInterface, on: "home", path: "/project/routers/{router}/interfaces", body: form("subnet", "")},
+		"POST /project/routers/:id/interfaces/remove":   {op: policy.RemoveRouterInterface, on: "home", path: "/project/routers/{router}/interfaces/remove", body: form("port", "")},
+		"GET /project/security_groups":                  {op: policy.GetSecurityGroup, on: "own", path: "/project/security_groups"},
+		"POST /project/security_groups":                 {op: policy.CreateSecurityGroup, on: "own", path: "/project/security_groups", body: form("name", "rbac")},
+		"GET /project/security_groups/:id":              {op: policy.GetSecurityGroup, on: "home", path: "/project/security_groups/{secgroup}", deny: 404},
+		"POST /project/security_groups/:id/delete":      {op: policy.DeleteSecurityGroup, on: "home", path: "/project/security_groups/{secgroup}/delete", fresh: []string{"secgroup"}},
+		"POST /project/security_groups/:id/rules":       {op: policy.CreateSecurityRule, on: "home", path: "/project/security_groups/{secgroup}/rules", body: form("preset", "icmp")},
+		"POST /project/security_group_rules/:id/delete": {op: policy.DeleteSecurityRule, on: "home", path: "/project/security_group_rules/{rule}/delete", fresh: []string{"rule"}},
+		"GET /project/floating_ips":                     {op: policy.GetFloatingIP, on: "own", path: "/project/floating_ips"},
+		"POST /project/floating_ips":                    {op: policy.CreateFloatingIP, on: "own", path: "/project/floating_ips", body: form("pool", "")},
+		"POST /project/floating_ips/:id/associate":      {op: policy.UpdateFloatingIP, on: "home", path: "/project/floating_ips/{fip}/associate", body: form("port", "")},
+		"POST /project/floating_ips/:id/disassociate":   {op: policy.UpdateFloatingIP, on: "home", path: "/project/floating_ips/{fip}/disassociate"},
+		"POST /project/floating_ips/:id/release":        {op: policy.DeleteFloatingIP, on: "home", path: "/project/floating_ips/{fip}/release", fresh: []string{"fip"}},
+		"GET /project/network_topology":                 {op: policy.GetNetwork, on: "own", path: "/project/network_topology"},
+	} {
+		routes[k] = r
 	}
 	// The collections: list and create in the caller's project; show,
 	// update and delete home's (delete on a fresh one each call).

@@ -25,6 +25,7 @@ import (
 	idsvc "github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/views"
@@ -40,6 +41,8 @@ type Config struct {
 	TrustedProxies []*net.IPNet
 	// Secret keys the login form's CSRF tokens; shared by all controllers.
 	Secret []byte
+	// Network is the networking service (Project > Networks and the rest).
+	Network *network.Service
 }
 
 // Handler serves the portal.
@@ -93,6 +96,7 @@ func (h *Handler) Register(app *fiber.App) {
 	h.registerInstances(g)
 	h.registerImagesAndKeys(g)
 	h.registerServerGroups(g)
+	h.registerNetworks(g)
 	g.Get("/api_access/openrc", h.openrc)
 
 	a := app.Group("/admin", append(signedIn, h.requireAdmin)...)

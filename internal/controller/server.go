@@ -291,7 +291,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	pt := portal.New(s.identity, s.compute, s.images, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
-		Secret: secret,
+		Secret: secret, Network: s.network,
 	})
 	app := fiber.New(fiber.Config{
 		AppName: "nimbus",

@@ -33,6 +33,13 @@ type SubnetInput struct {
 	SubnetPoolID    *string `json:"subnetpool_id"`
 }
 
+// GatewayOf is a subnet's gateway_ip as the portal asks for it.
+func GatewayOf(ip string) *nullable { return &nullable{Valid: true, S: ip} }
+
+// PortOf is a floating IP's port_id as the portal asks for it ("": null,
+// unmapped).
+func PortOf(id string) *nullable { return &nullable{Valid: id != "", S: id} }
+
 // nullable is a string field that may be JSON null (Valid false).
 type nullable struct {
 	Valid bool

@@ -1,0 +1,152 @@
+package portal_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
+)
+
+// TestPortalNetworking walks Project > Networks, Routers, Security Groups,
+// Floating IPs and Network Topology as a member would: a network made
+// with its subnet in one form (a refused subnet takes the network back),
+// a router with the cloud's external gateway and an interface on the
+// subnet, a security group with the SSH preset and a custom port (a bad
+// port is a message), a floating IP allocated and associated with an
+// instance's address, the topology drawing all of it, and the pages in
+// Chinese.
+func TestPortalNetworking(t *testing.T) {
+	tc := controllertest.New(t, map[string]string{"NIMBUS_PUBLIC_NETWORK": "172.24.4.0/24"})
+	tc.StartAgent(t, "pn-host")
+	tc.WaitHosts(t, 1)
+	demo := tc.DemoToken(t)
+	b := tc.NewFormClient(t)
+	tok := controllertest.CSRFOf(t, b.Login("demo", tc.DemoPass))
+	post := func(path string, form url.Values) string {
+		t.Helper()
+		form.Set("_csrf", tok)
+		p := b.Post(path, form)
+		if p.Status != http.StatusSeeOther {
+			t.Fatalf("%s: %d %s", path, p.Status, p.Body)
+		}
+		return p.Location
+	}
+	neutron := func(path string) []any {
+		t.Helper()
+		r := tc.Do(t, "GET", "/networking/v2.0/"+path, demo, nil)
+		for _, v := range r.JSON(t) {
+			if l, ok := v.([]any); ok {
+				return l
+			}
+		}
+		t.Fatalf("GET %s: %s", path, r.Body)
+		return nil
+	}
+
+	// Networks.
+	post("/project/networks", url.Values{"name": {"bad"}, "cidr": {"10.9.0.5/24"}, "dhcp": {"on"}})
+	if page := b.Get("/project/networks").Body; !strings.Contains(page, "10.9.0.0/24") || strings.Contains(page, `data-testid="network-row-bad"`) {
+		t.Errorf("a refused subnet: the message should name the network address and the network should be gone")
+	}
+	next := post("/project/networks", url.Values{"name": {"blue"}, "cidr": {"10.50.0.0/24"}, "dns": {"192.0.2.53"}, "dhcp": {"on"}})
+	nets := neutron("networks?name=blue")
+	if len(nets) != 1 || len(nets[0].(map[string]any)["subnets"].([]any)) != 1 {
+		t.Fatalf("networks after the form: %v", nets)
+	}
+	nid := nets[0].(map[string]any)["id"].(string)
+	if next != "/project/networks/"+nid {
+		t.Errorf("after creating, went to %q", next)
+	}
+	detail := b.Get(next).Body
+	if !strings.Contains(detail, `data-testid="subnet-row-10.50.0.0/24"`) || !strings.Contains(detail, "10.50.0.2") {
+		t.Errorf("network detail lacks the subnet or the DHCP port:\n%s", detail)
+	}
+	sub := neutron("subnets?network_id=" + nid)[0].(map[string]any)
+
+	// Routers.
+	pub := neutron("networks?name=public")[0].(map[string]any)["id"].(string)
+	rnext := post("/project/routers", url.Values{"name": {"r1"}, "external": {pub}})
+	routers := neutron("routers?name=r1")
+	if len(routers) != 1 || routers[0].(map[string]any)["external_gateway_info"] == nil {
+		t.Fatalf("routers after the form: %v", routers)
+	}
+	rid := routers[0].(map[string]any)["id"].(string)
+	if page := b.Get(rnext).Body; !strings.Contains(page, sub["id"].(string)) {
+		t.Errorf("the router page does not offer the subnet for an interface")
+	}
+	post("/project/routers/"+rid+"/interfaces", url.Values{"subnet": {sub["id"].(string)}})
+	if page := b.Get(rnext).Body; !strings.Contains(page, `data-testid="interface-row-10.50.0.1"`) {
+		t.Errorf("the router's interface is not listed")
+	}
+
+	// Security groups: presets and a custom rule.
+	gnext := post("/project/security_groups", url.Values{"name": {"web"}, "description": {"front ends"}})
+	groups := neutron("security-groups?name=web")
+	gid := groups[0].(map[string]any)["id"].(string)
+	post("/project/security_groups/"+gid+"/rules", url.Values{"preset": {"ssh"}, "direction": {"ingress"}})
+	post("/project/security_groups/"+gid+"/rules", url.Values{"preset": {"tcp"}, "port": {"8000-8100"}, "cidr": {"198.51.100.0/24"}})
+	post("/project/security_groups/"+gid+"/rules", url.Values{"preset": {"tcp"}, "port": {"99999"}})
+	if page := b.Get(gnext); !strings.Contains(page.Body, "1-65535") {
+		t.Errorf("a bad port shows no message")
+	}
+	rules := fmt.Sprint(neutron("security-group-rules?security_group_id=" + gid))
+	if !strings.Contains(rules, "port_range_max:22 port_range_min:22") || !strings.Contains(rules, "port_range_max:8100 port_range_min:8000") ||
+		!strings.Contains(rules, "remote_ip_prefix:198.51.100.0/24") {
+		t.Errorf("rules after the editor: %s", rules)
+	}
+	post("/project/security_groups/"+gid+"/rules", url.Values{"preset": {"ssh"}, "direction": {"ingress"}})
+	if page := b.Get(gnext).Body; !strings.Contains(page, "already exists") {
+		t.Errorf("a duplicate rule shows no message")
+	}
+
+	// Floating IPs: allocate, associate to an instance's address, disassociate.
+	r := tc.CreateServer(t, demo, map[string]any{"name": "vm", "flavorRef": "1", "imageRef": tc.ActiveImage(t),
+		"networks": []map[string]any{{"uuid": nid}}})
+	vm := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, vm, "ACTIVE", time.Minute)
+	post("/project/floating_ips", url.Values{"pool": {pub}})
+	fips := neutron("floatingips")
+	if len(fips) != 1 {
+		t.Fatalf("floating IPs after allocating: %v", fips)
+	}
+	fid, addr := fips[0].(map[string]any)["id"].(string), fips[0].(map[string]any)["floating_ip_address"].(string)
+	page := b.Get("/project/floating_ips").Body
+	port := neutron("ports?device_id=" + vm)[0].(map[string]any)["id"].(string)
+	if !strings.Contains(page, `data-testid="fip-row-`+addr+`"`) || !strings.Contains(page, port) {
+		t.Fatalf("the floating IP page lacks the address or the instance's port")
+	}
+	post("/project/floating_ips/"+fid+"/associate", url.Values{"port": {port}})
+	if f := neutron("floatingips")[0].(map[string]any); f["port_id"] != port || f["router_id"] != rid {
+		t.Errorf("after associating: %v", f)
+	}
+	if page := b.Get("/project/floating_ips").Body; !strings.Contains(page, "vm: 10.50.0.") {
+		t.Errorf("the floating IP's row does not say where it is mapped")
+	}
+
+	// The topology draws the networks, the router and the instance.
+	topo := b.Get("/project/network_topology").Body
+	for _, want := range []string{`data-testid="topo-network-blue"`, `data-testid="topo-network-public"`, `data-testid="topo-router-r1"`, `data-testid="topo-instance-vm"`, "<svg"} {
+		if !strings.Contains(topo, want) {
+			t.Errorf("topology lacks %s", want)
+		}
+	}
+	post("/project/floating_ips/"+fid+"/disassociate", url.Values{})
+	if f := neutron("floatingips")[0].(map[string]any); f["port_id"] != nil {
+		t.Errorf("after disassociating: %v", f)
+	}
+	post("/project/floating_ips/"+fid+"/release", url.Values{})
+	if n := len(neutron("floatingips")); n != 0 {
+		t.Errorf("%d floating IPs after releasing", n)
+	}
+
+	// In Chinese.
+	req, _ := http.NewRequest("GET", tc.URL+"/project/security_groups/"+gid, nil)
+	req.Header.Set("Accept-Language", "zh-CN")
+	if p := b.Do(req); !strings.Contains(p.Body, "添加规则") || !strings.Contains(p.Body, "入口") {
+		t.Errorf("the security group page in zh-CN is not Chinese")
+	}
+}

@@ -91,6 +91,20 @@ type LaunchForm struct {
 	KeyPairs []Ref
 	Groups   []Ref // the project's server groups (name and policy)
 	Quotas   []QuotaUse
+	// Networks and SecGroups are what the instance may be put on and
+	// filtered by; Chosen* what the form had ticked.
+	Networks, SecGroups             []Ref
+	ChosenNetworks, ChosenSecGroups []string
+}
+
+// Ticked reports whether id is among chosen.
+func Ticked(chosen []string, id string) bool {
+	for _, c := range chosen {
+		if c == id {
+			return true
+		}
+	}
+	return false
 }
 
 // ActionRow is one entry of an instance's action log.
@@ -134,6 +148,20 @@ type InstanceDetail struct {
 	// MetadataRows are the metadata (key, value) by key; Tags the tags.
 	MetadataRows [][2]string
 	Tags         []string
+	// NICs are the instance's network interfaces with their addresses;
+	// SecGroups the groups on its ports; FreeFloating the project's
+	// unmapped floating IPs and Pools the external networks a new one
+	// may come from, for the Associate floating IP form.
+	NICs         []NICView
+	SecGroups    []string
+	FreeFloating []Ref
+	Pools        []Ref
+}
+
+// NICView is one network interface of an instance.
+type NICView struct {
+	PortID, Network, MAC string
+	Fixed, Floating      []string
 }
 
 // ResizeChoice is a flavor a resize may go to, with the project's cores

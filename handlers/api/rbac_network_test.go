@@ -142,6 +142,7 @@ func networkingRoutes() map[string]rbacRoute {
 		"POST /project/floating_ips/:id/disassociate":   {op: policy.UpdateFloatingIP, on: "home", path: "/project/floating_ips/{fip}/disassociate"},
 		"POST /project/floating_ips/:id/release":        {op: policy.DeleteFloatingIP, on: "home", path: "/project/floating_ips/{fip}/release", fresh: []string{"fip"}},
 		"GET /project/network_topology":                 {op: policy.GetNetwork, on: "own", path: "/project/network_topology"},
+		"POST /project/instances/:id/floating_ip":       {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/floating_ip", body: form("floating", "")},
 	} {
 		routes[k] = r
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/views"
@@ -216,7 +217,45 @@ func (h *Handler) launchView(c *fiber.Ctx, f views.Form) (views.LaunchForm, erro
 		v.Groups = append(v.Groups, views.Ref{ID: g.ID, Name: g.Name + " (" + i18n.T(ctx, "groups.policy."+g.Policy) + ")"})
 	}
 	v.Quotas, err = h.quotaUses(c, tok.ProjectID, "instances", "cores", "ram")
-	return v, err
+	if err != nil || h.cfg.Network == nil {
+		return v, err
+	}
+	nets, err := h.cfg.Network.Networks(ctx, tok)
+	if err != nil {
+		return v, err
+	}
+	for _, n := range nets {
+		if !n.External && len(n.Subnets) > 0 && (n.ProjectID == tok.ProjectID || n.Shared) {
+			v.Networks = append(v.Networks, views.Ref{ID: n.ID, Name: n.Name})
+		}
+	}
+	groups, err := h.cfg.Network.SecurityGroups(ctx, tok)
+	if err != nil {
+		return v, err
+	}
+	for _, g := range groups {
+		if g.ProjectID == tok.ProjectID {
+			v.SecGroups = append(v.SecGroups, views.Ref{ID: g.ID, Name: g.Name})
+		}
+	}
+	v.ChosenNetworks, v.ChosenSecGroups = multiValues(c, "networks"), multiValues(c, "security_groups")
+	if c.Method() == fiber.MethodGet {
+		// The first time: the only network, and the default group, ticked.
+		if len(v.Networks) == 1 {
+			v.ChosenNetworks = []string{v.Networks[0].ID}
+		}
+		v.ChosenSecGroups = []string{"default"}
+	}
+	return v, nil
+}
+
+// multiValues are a form field's values (ticked checkboxes).
+func multiValues(c *fiber.Ctx, name string) []string {
+	var out []string
+	for _, v := range c.Request().PostArgs().PeekMulti(name) {
+		out = append(out, string(v))
+	}
+	return out
 }
 
 var launchFields = []string{"name", "image", "flavor", "key_name", "group", "count", "user_data"}
@@ -248,9 +287,19 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 		if f.V("user_data") != "" {
 			ud = base64.StdEncoding.EncodeToString([]byte(f.V("user_data")))
 		}
-		_, err = h.compute.Create(ctx, api.Token(c), compute.CreateRequest{Name: f.V("name"), ImageRef: f.V("image"),
+		req := compute.CreateRequest{Name: f.V("name"), ImageRef: f.V("image"),
 			FlavorRef: f.V("flavor"), KeyName: f.V("key_name"), UserData: ud, MinCount: count, MaxCount: count,
-			Group: f.V("group"), RequestID: api.ReqID(c)})
+			Group: f.V("group"), RequestID: api.ReqID(c), SecurityGroups: multiValues(c, "security_groups")}
+		// The networks ticked; none ticked is no network, as asked.
+		req.NetworksMode = network.NetworksNone
+		for _, id := range multiValues(c, "networks") {
+			req.NetworksMode = ""
+			req.NICs = append(req.NICs, network.NICRequest{NetworkID: id})
+		}
+		if h.cfg.Network == nil {
+			req.NetworksMode, req.NICs, req.SecurityGroups = "", nil, nil
+		}
+		_, err = h.compute.Create(ctx, api.Token(c), req)
 		var oq *fault.OverQuota
 		var val *fault.Validation
 		switch {
@@ -258,7 +307,7 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 			f.Errors["_form"] = i18n.T(ctx, "instances.over_quota_server", i18n.T(ctx, "quota."+oq.Resource), oq.Used, oq.Limit)
 		case errors.As(err, &val):
 			field := map[string]string{"imageRef": "image", "flavorRef": "flavor", "key_name": "key_name", "name": "name",
-				"user_data": "user_data", "min_count": "count", "group": "group"}[val.Field]
+				"user_data": "user_data", "min_count": "count", "group": "group", "networks": "networks"}[val.Field]
 			if field == "" {
 				field = "_form"
 			}
@@ -365,6 +414,9 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 		v.MetadataRows = append(v.MetadataRows, [2]string{k, in.Metadata[k]})
 	}
 	v.Tags = in.Tags
+	if err := h.instanceNetworks(c, in, &v); err != nil {
+		return err
+	}
 	if in.VMState == model.VMResized && in.TaskState == model.TaskNone {
 		v.VerifyResize = true
 		if m, err := h.compute.OpenMigration(ctx, tok, in.ID); err == nil {

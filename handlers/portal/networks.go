@@ -14,6 +14,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/network"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/views"
 )
@@ -48,6 +49,7 @@ func (h *Handler) registerNetworks(g fiber.Router) {
 	g.Post("/floating_ips/:id/disassociate", h.floatingDisassociate)
 	g.Post("/floating_ips/:id/release", h.floatingRelease)
 	g.Get("/network_topology", h.topology)
+	g.Post("/instances/:id/floating_ip", h.instanceFloatingIP)
 }
 
 // netDone flashes the outcome of a networking change and goes to back:
@@ -586,3 +588,67 @@ func storePortFilter(networkID, deviceID string) store.PortFilter {
 
 // computeListAll lists every server of the caller's project.
 func computeListAll() compute.ListOptions { return compute.ListOptions{} }
+
+// instanceNetworks fills an instance page's addresses, security groups
+// and Associate floating IP form.
+func (h *Handler) instanceNetworks(c *fiber.Ctx, in model.Instance, v *views.InstanceDetail) error {
+	seen := map[string]bool{}
+	for _, n := range in.NICs {
+		nv := views.NICView{PortID: n.PortID, Network: n.NetworkName, MAC: n.MAC}
+		for _, ip := range n.IPs {
+			if ip.Type == "floating" {
+				nv.Floating = append(nv.Floating, ip.Address)
+			} else {
+				nv.Fixed = append(nv.Fixed, ip.Address)
+			}
+		}
+		v.NICs = append(v.NICs, nv)
+		for _, g := range n.Groups {
+			if !seen[g] {
+				seen[g] = true
+				v.SecGroups = append(v.SecGroups, g)
+			}
+		}
+	}
+	slices.Sort(v.SecGroups)
+	if h.cfg.Network == nil || len(in.NICs) == 0 {
+		return nil
+	}
+	ctx, tok := c.UserContext(), api.Token(c)
+	fips, err := h.cfg.Network.FloatingIPs(ctx, tok)
+	if err != nil {
+		return err
+	}
+	for _, f := range fips {
+		if f.PortID == "" && f.ProjectID == in.ProjectID {
+			v.FreeFloating = append(v.FreeFloating, views.Ref{ID: f.ID, Name: f.Address})
+		}
+	}
+	v.Pools, _, err = h.externalNetworks(c)
+	return err
+}
+
+// instanceFloatingIP maps a floating IP (a free one, or "new:<network>"
+// allocated now) to one of the instance's ports, and goes back to it.
+func (h *Handler) instanceFloatingIP(c *fiber.Ctx) error {
+	ctx, tok := c.UserContext(), api.Token(c)
+	id := api.Param(c, "id")
+	back := "/project/instances/" + id
+	in, err := h.compute.Get(ctx, tok, id)
+	if err != nil {
+		return err
+	}
+	if err := policy.Check(tok, policy.ServerAction, policy.Target{ProjectID: in.ProjectID}); err != nil {
+		return err
+	}
+	fip := c.FormValue("floating")
+	if pool, ok := strings.CutPrefix(fip, "new:"); ok {
+		f, err := h.cfg.Network.CreateFloatingIP(ctx, tok, network.FloatingIPInput{NetworkID: &pool})
+		if err != nil {
+			return h.netDone(c, err, back, "")
+		}
+		fip = f.ID
+	}
+	_, err = h.cfg.Network.UpdateFloatingIP(ctx, tok, fip, network.FloatingIPInput{PortID: network.PortOf(c.FormValue("port"))})
+	return h.netDone(c, err, back, "fip.associated_flash")
+}

@@ -143,6 +143,32 @@ func TestPortalNetworking(t *testing.T) {
 		t.Errorf("%d floating IPs after releasing", n)
 	}
 
+	// The launch dialog offers the networks and groups; the instance page
+	// shows addresses and groups and associates a new floating IP.
+	launch := b.Get("/project/instances/launch").Body
+	if !strings.Contains(launch, `data-testid="launch-network-blue"`) || !strings.Contains(launch, `data-testid="launch-secgroup-web"`) {
+		t.Fatalf("the launch dialog lacks the network or the group")
+	}
+	img := tc.ActiveImage(t)
+	form := url.Values{"name": {"portal-vm"}, "image": {img}, "flavor": {"1"}, "count": {"1"}, "networks": {nid},
+		"security_groups": {"web"}}
+	post("/project/instances", form)
+	var pvm string
+	for _, s := range tc.Do(t, "GET", "/compute/v2.1/servers?name=portal-vm", demo, nil).JSON(t)["servers"].([]any) {
+		pvm = s.(map[string]any)["id"].(string)
+	}
+	tc.WaitStatus(t, demo, pvm, "ACTIVE", time.Minute)
+	page = b.Get("/project/instances/" + pvm).Body
+	if !strings.Contains(page, `data-testid="detail-nic-blue"`) || !strings.Contains(page, "10.50.0.") ||
+		!strings.Contains(between(page, `data-testid="detail-secgroups"`, "</dd>"), "web") {
+		t.Errorf("the instance page lacks its address or group:\n%s", between(page, `data-testid="detail-addresses"`, "</form>"))
+	}
+	pport := neutron("ports?device_id=" + pvm)[0].(map[string]any)["id"].(string)
+	post("/project/instances/"+pvm+"/floating_ip", url.Values{"floating": {"new:" + pub}, "port": {pport}})
+	if page := b.Get("/project/instances/" + pvm).Body; !strings.Contains(page, `data-testid="detail-floating-blue"`) {
+		t.Errorf("the instance page shows no floating IP after associating one")
+	}
+
 	// In Chinese.
 	req, _ := http.NewRequest("GET", tc.URL+"/project/security_groups/"+gid, nil)
 	req.Header.Set("Accept-Language", "zh-CN")

@@ -93,10 +93,10 @@ func (h *Handler) Register(app *fiber.App) {
 	g := app.Group("/project", signedIn...)
 	g.Get("", h.overview)
 	g.Get("/", h.overview)
+	h.registerNetworks(g) // before instances: /instances/:id/floating_ip is not an :action
 	h.registerInstances(g)
 	h.registerImagesAndKeys(g)
 	h.registerServerGroups(g)
-	h.registerNetworks(g)
 	g.Get("/api_access/openrc", h.openrc)
 
 	a := app.Group("/admin", append(signedIn, h.requireAdmin)...)

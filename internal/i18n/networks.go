@@ -14,6 +14,13 @@ var enNetworks = map[string]string{
 	"common.disabled":     "Disabled",
 	"net.refused":         "Refused: %s",
 
+	"instances.networks":        "Networks",
+	"instances.security_groups": "Security groups",
+	"instances.addresses":       "Addresses",
+	"instances.no_networks":     "No network interfaces",
+	"instances.new_floating":    "A new one from %s",
+	"instances.to_address":      "To address",
+
 	"net.title":                 "Networks",
 	"net.detail_title":          "Network %s",
 	"net.name":                  "Name",
@@ -127,6 +134,13 @@ var zhCNNetworks = map[string]string{
 	"common.enabled":      "已启用",
 	"common.disabled":     "已禁用",
 	"net.refused":         "已拒绝：%s",
+
+	"instances.networks":        "网络",
+	"instances.security_groups": "安全组",
+	"instances.addresses":       "地址",
+	"instances.no_networks":     "没有网络接口",
+	"instances.new_floating":    "从 %s 新分配",
+	"instances.to_address":      "绑定到地址",
 
 	"net.title":                 "网络",
 	"net.detail_title":          "网络 %s",

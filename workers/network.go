@@ -33,7 +33,19 @@ type Network struct {
 	Every time.Duration
 	kick  Kicker
 	once  sync.Once
+
+	mu   sync.Mutex
+	last map[string]published // by host: what was published last
 }
+
+// published is a host's last document as far as port statuses go.
+type published struct {
+	gen   int64
+	ports []string
+}
+
+// publishGap is the least time between two publications.
+const publishGap = 100 * time.Millisecond
 
 // Kick asks for a publication now (merged with one pending).
 func (w *Network) Kick() {
@@ -48,20 +60,36 @@ func (w *Network) Run(ctx context.Context) {
 	if every == 0 {
 		every = 5 * time.Second
 	}
-	sub := w.RDB.Subscribe(ctx, netspec.WantChannel(w.Prefix))
+	sub := w.RDB.Subscribe(ctx, netspec.WantChannel(w.Prefix), netspec.AppliedChannel(w.Prefix))
 	defer sub.Close()
-	want := sub.Channel()
+	msgs := sub.Channel()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if err := w.Publish(ctx); err != nil && ctx.Err() == nil {
 			w.Log.Warn("publish datapath documents", "error", err)
 		}
+		// A burst of changes (a hundred launches) is published in a few
+		// documents, not one per change: the agents apply whole documents.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(publishGap):
+		}
+	wait:
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.kick:
-		case <-want:
+		case m := <-msgs:
+			if m != nil && m.Channel == netspec.AppliedChannel(w.Prefix) {
+				// An agent caught up: its ports turn ACTIVE now, no
+				// document changed.
+				if err := w.statuses(ctx); err != nil && ctx.Err() == nil {
+					w.Log.Warn("port statuses", "error", err)
+				}
+				goto wait
+			}
 		case <-t.C:
 		}
 	}
@@ -85,7 +113,7 @@ func (w *Network) Publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var active, pending []string
+	last := map[string]published{}
 	for host, doc := range docs {
 		gen, changed, err := netspec.Publish(ctx, w.RDB, w.Prefix, doc)
 		if err != nil {
@@ -94,16 +122,34 @@ func (w *Network) Publish(ctx context.Context) error {
 		if changed {
 			w.Log.Debug("datapath document published", "host", host, "generation", gen)
 		}
+		p := published{gen: gen}
+		for _, port := range doc.Ports {
+			p.ports = append(p.ports, port.ID)
+		}
+		last[host] = p
+	}
+	w.mu.Lock()
+	w.last = last
+	w.mu.Unlock()
+	return w.statuses(ctx)
+}
+
+// statuses marks the ports of hosts that applied their last document
+// ACTIVE, and the instance ports no host carries DOWN.
+func (w *Network) statuses(ctx context.Context) error {
+	w.mu.Lock()
+	last := w.last
+	w.mu.Unlock()
+	var active, pending []string
+	for host, p := range last {
 		applied, err := netspec.Applied(ctx, w.RDB, w.Prefix, host)
 		if err != nil {
 			return err
 		}
-		for _, p := range doc.Ports {
-			if applied >= gen {
-				active = append(active, p.ID)
-			} else {
-				pending = append(pending, p.ID)
-			}
+		if applied >= p.gen {
+			active = append(active, p.ports...)
+		} else {
+			pending = append(pending, p.ports...)
 		}
 	}
 	return w.Store.SetPortStatuses(ctx, active, pending)

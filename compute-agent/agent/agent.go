@@ -114,7 +114,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.net = newNetwork(*a.cfg.Network, a.cfg.Host, a.cfg.Prefix, a.cfg.StateDir, a.rdb, a.log)
 		if a.cfg.Taps != nil {
 			a.cfg.Taps.setReapply(func() {
-				if _, err := a.net.apply(context.WithoutCancel(ctx)); err != nil {
+				if _, err := a.net.apply(context.WithoutCancel(ctx), true); err != nil {
 					a.log.Warn("apply the datapath document", "error", err)
 				}
 			})

@@ -49,8 +49,9 @@ type network struct {
 	rdb    *redis.Client
 	log    *slog.Logger
 
-	mu sync.Mutex // one Apply at a time; guards dp
-	dp *datapath.Datapath
+	mu      sync.Mutex // one Apply at a time; guards dp and applied
+	dp      *datapath.Datapath
+	applied int64 // the generation applied last
 }
 
 // netRepairEvery is how often the whole document is applied again.
@@ -84,10 +85,12 @@ func (n *network) run(ctx context.Context) {
 	t := time.NewTicker(netRepairEvery)
 	defer t.Stop()
 	_ = netspec.Want(ctx, n.rdb, n.prefix, n.host)
+	force := true // at start, and every minute: whatever happened to the host is repaired
 	for {
-		if _, err := n.apply(ctx); err != nil && ctx.Err() == nil {
+		if _, err := n.apply(ctx, force); err != nil && ctx.Err() == nil {
 			n.log.Warn("apply the datapath document", "error", err)
 		}
+		force = false
 		select {
 		case <-ctx.Done():
 			n.mu.Lock()
@@ -101,19 +104,25 @@ func (n *network) run(ctx context.Context) {
 				continue
 			}
 		case <-t.C:
+			force = true
 		}
 	}
 }
 
-// apply applies the host's newest document and records its generation;
-// it returns the document (ok false when there is none yet).
-func (n *network) apply(ctx context.Context) (netspec.Host, error) {
+// apply applies the host's newest document when it is newer than the
+// one applied (or always, when forced), records its generation and tells
+// the controllers (which then mark its ports ACTIVE); it returns the
+// document.
+func (n *network) apply(ctx context.Context, force bool) (netspec.Host, error) {
 	doc, ok, err := netspec.Fetch(ctx, n.rdb, n.prefix, n.host)
 	if err != nil || !ok {
 		return doc, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if !force && n.dp != nil && doc.Generation <= n.applied {
+		return doc, nil
+	}
 	if n.dp == nil {
 		cfg := datapath.Config{StateDir: n.state, HostNetns: n.cfg.HostNetns, NamePrefix: n.cfg.NamePrefix,
 			PhysicalInterfaces: n.cfg.PhysicalInterfaces, VTEP: n.cfg.VTEP, Log: n.log}
@@ -124,9 +133,14 @@ func (n *network) apply(ctx context.Context) (netspec.Host, error) {
 			return doc, err
 		}
 	}
-	if err := n.dp.Apply(ctx, doc); err != nil {
+	apply := n.dp.ApplyQuick
+	if force {
+		apply = n.dp.Apply // the repair reads the kernel back
+	}
+	if err := apply(ctx, doc); err != nil {
 		return doc, err
 	}
+	n.applied = max(n.applied, doc.Generation)
 	return doc, netspec.SetApplied(ctx, n.rdb, n.prefix, n.host, doc.Generation)
 }
 
@@ -137,17 +151,23 @@ func (n *network) ensurePorts(ctx context.Context, ports []string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var asked time.Time
 	for {
-		doc, err := n.apply(ctx)
+		doc, ok, err := netspec.Fetch(ctx, n.rdb, n.prefix, n.host)
 		if err != nil {
 			return fmt.Errorf("network datapath: %w", err)
 		}
-		missing := ""
-		for _, id := range ports {
-			if !slices.ContainsFunc(doc.Ports, func(p netspec.Port) bool { return p.ID == id }) {
-				missing = id
+		missing := "(no document yet)"
+		if ok {
+			missing = ""
+			for _, id := range ports {
+				if !slices.ContainsFunc(doc.Ports, func(p netspec.Port) bool { return p.ID == id }) {
+					missing = id
+				}
 			}
 		}
 		if missing == "" {
+			if _, err := n.apply(ctx, false); err != nil {
+				return fmt.Errorf("network datapath: %w", err)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -48,6 +48,7 @@ type Datapath struct {
 	// mu serialises Apply and Close and guards the fields below.
 	mu       sync.Mutex
 	applied  int64                      // generation last applied, -1 before the first
+	quick    bool                       // this apply trusts what it loaded last (ApplyQuick)
 	metadata map[string]*metadataServer // by network id
 	tables   map[string][2]string       // nft loaded: script and listing, by namespace and table
 }
@@ -92,6 +93,23 @@ var devName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 func (d *Datapath) Apply(ctx context.Context, h netspec.Host) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.quick = false
+	return d.apply(ctx, h)
+}
+
+// ApplyQuick is Apply for a new document while nothing else is expected
+// to have changed the host: the nftables rulesets it loaded last are
+// trusted rather than read back from the kernel (listing large tables
+// costs more than loading them). Apply is the thorough repair.
+func (d *Datapath) ApplyQuick(ctx context.Context, h netspec.Host) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.quick = true
+	defer func() { d.quick = false }()
+	return d.apply(ctx, h)
+}
+
+func (d *Datapath) apply(ctx context.Context, h netspec.Host) error {
 	if h.Generation < d.applied {
 		d.log.Info("stale document ignored", "generation", h.Generation, "applied", d.applied)
 		return nil

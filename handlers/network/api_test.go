@@ -176,18 +176,27 @@ func TestNetworksSubnetsPorts(t *testing.T) {
 
 	// Ports: defaults, a chosen address, refusals.
 	p1 := a.create("/ports", demo, "port", map[string]any{"network_id": nid, "name": "p1"})
-	if !strings.HasPrefix(p1["mac_address"].(string), "fa:16:3e:") || p1["status"] != "DOWN" ||
-		fmt.Sprint(p1["fixed_ips"]) != fmt.Sprintf("[map[ip_address:10.0.0.3 subnet_id:%s]]", sid) || len(p1["security_groups"].([]any)) != 1 {
+	// A port's address is drawn from the lowest free ones of the pool (as
+	// Neutron's IPAM), never the DHCP server's.
+	ip1 := p1["fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string)
+	if !strings.HasPrefix(p1["mac_address"].(string), "fa:16:3e:") || p1["status"] != "DOWN" || len(p1["fixed_ips"].([]any)) != 1 ||
+		p1["fixed_ips"].([]any)[0].(map[string]any)["subnet_id"] != sid || !strings.HasPrefix(ip1, "10.0.0.") || ip1 == "10.0.0.2" ||
+		ip1 == "10.0.0.1" || ip1 == "10.0.0.255" || len(p1["security_groups"].([]any)) != 1 {
 		t.Errorf("new port: %v", p1)
+	}
+	// Addresses asked for below, other than p1's.
+	askA, askB := "10.0.0.50", "10.0.0.51"
+	if ip1 == askA || ip1 == askB {
+		askA, askB = "10.0.0.60", "10.0.0.61"
 	}
 	groups := a.do("GET", "/security-groups", demo, nil).JSON(t)["security_groups"].([]any)
 	if len(groups) != 1 || groups[0].(map[string]any)["name"] != "default" || groups[0].(map[string]any)["id"] != p1["security_groups"].([]any)[0] ||
 		len(groups[0].(map[string]any)["security_group_rules"].([]any)) != 4 {
 		t.Errorf("the default group: %v", groups)
 	}
-	p2 := a.create("/ports", demo, "port", map[string]any{"network_id": nid, "fixed_ips": []map[string]string{{"ip_address": "10.0.0.50"}}})
+	p2 := a.create("/ports", demo, "port", map[string]any{"network_id": nid, "fixed_ips": []map[string]string{{"ip_address": askA}}})
 	a.fails("a taken address", a.do("POST", "/ports", demo, map[string]any{"port": map[string]any{"network_id": nid,
-		"fixed_ips": []map[string]string{{"ip_address": "10.0.0.50"}}}}), 409, "IpAddressAlreadyAllocated", "10.0.0.50")
+		"fixed_ips": []map[string]string{{"ip_address": askA}}}}), 409, "IpAddressAlreadyAllocated", askA)
 	a.fails("an address off the subnet", a.do("POST", "/ports", demo, map[string]any{"port": map[string]any{"network_id": nid,
 		"fixed_ips": []map[string]string{{"subnet_id": sid, "ip_address": "10.9.0.5"}}}}), 400, "InvalidInput", "")
 	a.fails("a port on another project's network", a.do("POST", "/ports", other, map[string]any{"port": map[string]any{"network_id": nid}}),
@@ -199,8 +208,8 @@ func TestNetworksSubnetsPorts(t *testing.T) {
 	a.fails("a member binds a port", a.do("POST", "/ports", demo, map[string]any{"port": map[string]any{"network_id": nid, "binding:host_id": "h"}}),
 		403, "PolicyNotAuthorized", "")
 	upd := a.do("PUT", "/ports/"+p2["id"].(string), demo, map[string]any{"port": map[string]any{
-		"fixed_ips": []map[string]string{{"ip_address": "10.0.0.51"}}, "name": "moved"}})
-	if upd.Status != 200 || !strings.Contains(string(upd.Body), "10.0.0.51") {
+		"fixed_ips": []map[string]string{{"ip_address": askB}}, "name": "moved"}})
+	if upd.Status != 200 || !strings.Contains(string(upd.Body), askB) {
 		t.Errorf("move a port's address: %d %s", upd.Status, upd.Body)
 	}
 	for _, who := range []string{other} {
@@ -249,7 +258,7 @@ func TestNetworksSubnetsPorts(t *testing.T) {
 	if len(got) != 1 || len(got[0].(map[string]any)) != 2 || got[0].(map[string]any)["id"] != nid {
 		t.Errorf("filter and fields: %s", r.Body)
 	}
-	r = a.do("GET", "/ports?fixed_ips=ip_address%3D10.0.0.51", demo, nil)
+	r = a.do("GET", "/ports?fixed_ips=ip_address%3D"+askB, demo, nil)
 	if got := ids(r.JSON(t)["ports"].([]any)); len(got) != 1 || got[0] != p2["id"] {
 		t.Errorf("fixed_ips filter: %s", r.Body)
 	}

@@ -433,6 +433,17 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 		if over != nil {
 			return 0, over
 		}
+		// The ports the launch makes count in the port quota here, under
+		// the project lock, with the instances: made already when pending.
+		if made := madePorts(nics); made > 0 {
+			extra := n * made
+			if pending > 0 {
+				extra = 0
+			}
+			if err := s.opt.Network.PortsFit(ctx, tx, caller.ProjectID, limits, extra); err != nil {
+				return 0, err
+			}
+		}
 		return n, nil
 	}
 	err = s.store.Tx(ctx, func(tx *store.Store) error {
@@ -626,4 +637,16 @@ func (s *Service) ChangeSecurityGroup(ctx context.Context, caller *model.Token, 
 		return fault.Invalid("name", "This cloud has no networking")
 	}
 	return s.opt.Network.ChangeServerGroup(ctx, caller, in, name, add)
+}
+
+// madePorts is how many ports each instance of a launch makes (networks
+// asked for; ports given are the user's already).
+func madePorts(nics []network.NICRequest) int {
+	n := 0
+	for _, r := range nics {
+		if r.PortID == "" {
+			n++
+		}
+	}
+	return n
 }

@@ -20,6 +20,7 @@ import (
 //	<prefix>netspec:agents          hash: host -> AgentInfo (JSON)
 //	channel <prefix>netspec         a host's document changed (message: the host)
 //	channel <prefix>netspec:want    an agent asks for its document now (message: the host)
+//	channel <prefix>netspec:applied an agent applied a document (message: the host)
 
 // AgentInfo is what an agent tells the controller about its host's
 // datapath at start.
@@ -93,10 +94,19 @@ func Fetch(ctx context.Context, rdb *redis.Client, prefix, host string) (Host, b
 	return doc, true, json.Unmarshal(b, &doc)
 }
 
-// SetApplied records the generation host's agent applied.
+// SetApplied records the generation host's agent applied and announces
+// it (on AppliedChannel), so the controllers mark its ports ACTIVE now.
 func SetApplied(ctx context.Context, rdb *redis.Client, prefix, host string, gen int64) error {
-	return rdb.Set(ctx, docKey(prefix, host)+":applied", gen, 0).Err()
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, docKey(prefix, host)+":applied", gen, 0)
+		p.Publish(ctx, AppliedChannel(prefix), host)
+		return nil
+	})
+	return err
 }
+
+// AppliedChannel is where agents say they applied a document.
+func AppliedChannel(prefix string) string { return prefix + "netspec:applied" }
 
 // Applied returns the generation host's agent applied last (0: none).
 func Applied(ctx context.Context, rdb *redis.Client, prefix, host string) (int64, error) {

@@ -70,7 +70,7 @@ func (s *Service) CreateFloatingIP(ctx context.Context, caller *model.Token, in 
 		if err := quota(ctx, tx, project, "floatingip", 1, tx.CountFloatingIPs); err != nil {
 			return err
 		}
-		fixed, err := s.addresses(ctx, tx, n.ID, ask, nil)
+		fixed, err := s.addresses(ctx, tx, n.ID, ask, nil, false)
 		if err != nil {
 			return err
 		}

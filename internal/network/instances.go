@@ -155,6 +155,28 @@ func (s *Service) autoAllocate(ctx context.Context, caller *model.Token) (string
 // launch's transaction): a port made on each requested network, with the
 // address asked, or the given port bound to it; then its network info.
 func (s *Service) AttachNewInstance(ctx context.Context, tx *store.Store, caller *model.Token, in model.Instance, reqs []NICRequest) error {
+	return s.attach(ctx, tx, caller, in, reqs, false)
+}
+
+// PortsFit checks the port quota of a launch's project, inside its
+// transaction once the project is locked (compute's quota check): the
+// ports it made are counted already; extra are those still to be made.
+func (s *Service) PortsFit(ctx context.Context, tx *store.Store, project string, limits map[string]int, extra int) error {
+	l, ok := limits["port"]
+	if !ok || l < 0 {
+		return nil
+	}
+	used, err := tx.CountPorts(ctx, project)
+	if err != nil {
+		return err
+	}
+	if used+extra > l {
+		return &fault.OverQuota{Resource: "port", Limit: l, Used: used, Requested: extra}
+	}
+	return nil
+}
+
+func (s *Service) attach(ctx context.Context, tx *store.Store, caller *model.Token, in model.Instance, reqs []NICRequest, countQuota bool) error {
 	owner := model.OwnerCompute + zoneOr(in.AvailabilityZone)
 	var nics []model.NIC
 	for _, r := range reqs {
@@ -171,9 +193,9 @@ func (s *Service) AttachNewInstance(ctx context.Context, tx *store.Store, caller
 			if nerr != nil {
 				return novaError(orNotFound(nerr, notFound("Network", r.NetworkID)))
 			}
-			p, err = s.createPort(ctx, tx, model.Port{ID: uuid.NewString(), NetworkID: r.NetworkID, ProjectID: in.ProjectID,
+			p, err = s.makePort(ctx, tx, model.Port{ID: uuid.NewString(), NetworkID: r.NetworkID, ProjectID: in.ProjectID,
 				AdminStateUp: true, Status: model.PortDown, PortSecurity: n.PortSecurity, DeviceID: in.ID, DeviceOwner: owner,
-				AddressPairs: []model.AddressPair{}, SecurityGroups: r.Groups}, ips, r.Groups == nil)
+				AddressPairs: []model.AddressPair{}, SecurityGroups: r.Groups}, ips, r.Groups == nil, countQuota)
 		}
 		if err != nil {
 			return novaError(err)
@@ -450,7 +472,7 @@ func (s *Service) AttachInterface(ctx context.Context, caller *model.Token, in m
 		if err != nil {
 			return err
 		}
-		if err := s.AttachNewInstance(ctx, tx, caller, cur, []NICRequest{r}); err != nil {
+		if err := s.attach(ctx, tx, caller, cur, []NICRequest{r}, true); err != nil {
 			return err
 		}
 		after, err := tx.Instance(ctx, in.ID)

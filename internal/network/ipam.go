@@ -131,10 +131,38 @@ func inPools(pools []model.AllocationPool, a netip.Addr) bool {
 	return false
 }
 
-// firstFree returns the lowest address of the pools not in used (sorted)
-// and not the gateway; false when the pools are exhausted. It walks the
-// used addresses once, so a big subnet with few ports costs little.
+// freeWindow is how many of the lowest free addresses a port's address is
+// drawn from (Neutron's IPAM draws from a window too): concurrent
+// requests rarely want the same one, so they rarely wait for each other.
+const freeWindow = 256
+
+// randomFree returns one of the lowest freeWindow free addresses, at
+// random; false when the pools are exhausted.
+func randomFree(pools []model.AllocationPool, used []netip.Addr, gw netip.Addr) (netip.Addr, bool) {
+	window := freeAddrs(pools, used, gw, freeWindow)
+	if len(window) == 0 {
+		return netip.Addr{}, false
+	}
+	n, err := rand.Int(rand.Reader, big.NewInt(int64(len(window))))
+	if err != nil {
+		return window[0], true
+	}
+	return window[n.Int64()], true
+}
+
+// firstFree returns the lowest address of the pools not in used and not
+// the gateway; false when the pools are exhausted.
 func firstFree(pools []model.AllocationPool, used []netip.Addr, gw netip.Addr) (netip.Addr, bool) {
+	free := freeAddrs(pools, used, gw, 1)
+	if len(free) == 0 {
+		return netip.Addr{}, false
+	}
+	return free[0], true
+}
+
+// freeAddrs returns up to n of the lowest free addresses of the pools, in
+// one walk (a big subnet with few ports costs little).
+func freeAddrs(pools []model.AllocationPool, used []netip.Addr, gw netip.Addr, n int) []netip.Addr {
 	taken := make(map[netip.Addr]bool, len(used)+1)
 	for _, u := range used {
 		taken[u] = true
@@ -147,15 +175,19 @@ func firstFree(pools []model.AllocationPool, used []netip.Addr, gw netip.Addr) (
 	sort.Slice(sorted, func(i, j int) bool {
 		return netip.MustParseAddr(sorted[i].Start).Less(netip.MustParseAddr(sorted[j].Start))
 	})
+	var out []netip.Addr
 	for _, pl := range sorted {
 		e := netip.MustParseAddr(pl.End)
 		for a := netip.MustParseAddr(pl.Start); a.IsValid() && !e.Less(a); a = a.Next() {
 			if !taken[a] {
-				return a, true
+				out = append(out, a)
+				if len(out) == n {
+					return out
+				}
 			}
 		}
 	}
-	return netip.Addr{}, false
+	return out
 }
 
 // overlaps reports whether two prefixes share an address.

@@ -76,13 +76,22 @@ func (s *Service) CreatePort(ctx context.Context, caller *model.Token, in PortIn
 // st is one (an instance's launch), in its own otherwise. Locks are taken
 // project (quota) first, network second, as everywhere.
 func (s *Service) createPort(ctx context.Context, st *store.Store, p model.Port, ips *[]FixedIPInput, defaultGroup bool) (model.Port, error) {
+	return s.makePort(ctx, st, p, ips, defaultGroup, true)
+}
+
+// makePort is createPort; countQuota false leaves the port quota to the
+// caller (a launch counts its ports with its instances, under the
+// project lock it takes last).
+func (s *Service) makePort(ctx context.Context, st *store.Store, p model.Port, ips *[]FixedIPInput, defaultGroup, countQuota bool) (model.Port, error) {
 	err := st.Tx(ctx, func(tx *store.Store) error {
-		if p.ProjectID != "" {
+		if p.ProjectID != "" && countQuota {
 			if err := quota(ctx, tx, p.ProjectID, "port", 1, tx.CountPorts); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.LockNetwork(ctx, p.NetworkID); err != nil {
+		// Shared: other ports may be made on the network meanwhile; its
+		// deletion waits.
+		if _, err := tx.ShareNetwork(ctx, p.NetworkID); err != nil {
 			return orNotFound(err, notFound("Network", p.NetworkID))
 		}
 		if p.MACAddress == "" {
@@ -109,12 +118,25 @@ func (s *Service) createPort(ctx context.Context, st *store.Store, p model.Port,
 		if err := s.checkGroups(ctx, tx, p); err != nil {
 			return err
 		}
-		fixed, err := s.addresses(ctx, tx, p.NetworkID, ips, nil)
-		if err != nil {
-			return err
+		// An address another request took meanwhile (both drew it before
+		// either committed) is drawn again, in a savepoint.
+		random := !strings.HasPrefix(p.DeviceOwner, "network:")
+		for attempt := 0; ; attempt++ {
+			err := tx.Savepoint(ctx, func(sp *store.Store) error {
+				fixed, err := s.addresses(ctx, sp, p.NetworkID, ips, nil, random)
+				if err != nil {
+					return err
+				}
+				p.FixedIPs = fixed
+				return sp.CreatePort(ctx, p)
+			})
+			if !store.Violated(err, "port_ips_subnet_id_ip_address_key") {
+				return err
+			}
+			if ips != nil || attempt >= 8 {
+				return conflict("IpAddressAlreadyAllocated", "IP address already allocated by a concurrent request on network %s", p.NetworkID)
+			}
 		}
-		p.FixedIPs = fixed
-		return tx.CreatePort(ctx, p)
 	})
 	if err != nil {
 		return model.Port{}, err
@@ -211,7 +233,7 @@ func (s *Service) checkGroups(ctx context.Context, tx *store.Store, p model.Port
 // subnets (nil: one address from the first IPv4 and the first IPv6 subnet
 // with room). keep are the port's current addresses, which an update may
 // name again without them being "in use".
-func (s *Service) addresses(ctx context.Context, tx *store.Store, networkID string, asked *[]FixedIPInput, keep []model.FixedIP) ([]model.FixedIP, error) {
+func (s *Service) addresses(ctx context.Context, tx *store.Store, networkID string, asked *[]FixedIPInput, keep []model.FixedIP, random bool) ([]model.FixedIP, error) {
 	subnets, err := tx.NetworkSubnets(ctx, networkID)
 	if err != nil {
 		return nil, err
@@ -224,7 +246,7 @@ func (s *Service) addresses(ctx context.Context, tx *store.Store, networkID stri
 				if sn.IPVersion != version {
 					continue
 				}
-				ip, err := s.allocate(ctx, tx, sn.ID, "")
+				ip, err := s.allocate(ctx, tx, sn.ID, "", random)
 				if err == nil {
 					out = append(out, model.FixedIP{SubnetID: sn.ID, IPAddress: ip})
 					lastErr = nil
@@ -270,7 +292,7 @@ func (s *Service) addresses(ctx context.Context, tx *store.Store, networkID stri
 			keep = slices.Delete(slices.Clone(keep), kept, kept+1)
 			continue
 		}
-		ip, err := s.allocate(ctx, tx, subnetID, f.IPAddress)
+		ip, err := s.allocate(ctx, tx, subnetID, f.IPAddress, random)
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +379,7 @@ func (s *Service) UpdatePort(ctx context.Context, caller *model.Token, id string
 			if err := tx.SetPortIPs(ctx, id, nil); err != nil {
 				return err
 			}
-			fixed, err := s.addresses(ctx, tx, p.NetworkID, in.FixedIPs, cur.FixedIPs)
+			fixed, err := s.addresses(ctx, tx, p.NetworkID, in.FixedIPs, cur.FixedIPs, !strings.HasPrefix(p.DeviceOwner, "network:"))
 			if err != nil {
 				return err
 			}

@@ -95,7 +95,7 @@ func (s *Service) setGateway(ctx context.Context, tx *store.Store, caller *model
 	if !n.External {
 		return badRequest("Bad router request: Network %s is not an external network.", n.ID)
 	}
-	fixed, err := s.addresses(ctx, tx, n.ID, gw.FixedIPs, nil)
+	fixed, err := s.addresses(ctx, tx, n.ID, gw.FixedIPs, nil, false)
 	if err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func (s *Service) AddRouterInterface(ctx context.Context, caller *model.Token, i
 		if _, err := tx.LockNetwork(ctx, p.NetworkID); err != nil {
 			return err
 		}
-		if _, err := s.allocate(ctx, tx, subnetID, p.FixedIPs[0].IPAddress); err != nil {
+		if _, err := s.allocate(ctx, tx, subnetID, p.FixedIPs[0].IPAddress, false); err != nil {
 			if errors.Is(err, fault.ErrConflict) {
 				return conflict("IpAddressInUse", "Unable to complete operation for network %s. The IP address %s is in use.", p.NetworkID, p.FixedIPs[0].IPAddress)
 			}

@@ -218,7 +218,7 @@ func (s *Service) giveDHCPAddress(ctx context.Context, tx *store.Store, n model.
 			break
 		}
 	}
-	ip, err := s.allocate(ctx, tx, sn.ID, "")
+	ip, err := s.allocate(ctx, tx, sn.ID, "", false)
 	if err != nil {
 		return err
 	}
@@ -231,10 +231,13 @@ func (s *Service) giveDHCPAddress(ctx context.Context, tx *store.Store, n model.
 	return tx.CreatePort(ctx, p)
 }
 
-// allocate takes an address on a subnet inside tx: want when given (it
-// must be free and on the subnet), else the lowest free one of the pools.
-func (s *Service) allocate(ctx context.Context, tx *store.Store, subnetID, want string) (string, error) {
-	sn, err := tx.LockSubnet(ctx, subnetID)
+// allocate picks an address on a subnet inside tx: want when given (it
+// must be free and on the subnet), else a free one of the pools — the
+// lowest, or (random) one drawn from the lowest free ones. Nothing is
+// locked: the unique index on port_ips is the arbiter, and createPort
+// draws again when another request took the address meanwhile.
+func (s *Service) allocate(ctx context.Context, tx *store.Store, subnetID, want string, random bool) (string, error) {
+	sn, err := tx.Subnet(ctx, subnetID)
 	if err != nil {
 		return "", orNotFound(err, notFound("Subnet", subnetID))
 	}
@@ -257,7 +260,11 @@ func (s *Service) allocate(ctx context.Context, tx *store.Store, subnetID, want 
 	if sn.GatewayIP != "" {
 		gw = netip.MustParseAddr(sn.GatewayIP)
 	}
-	a, ok := firstFree(sn.Pools, used, gw)
+	pick := firstFree
+	if random {
+		pick = randomFree
+	}
+	a, ok := pick(sn.Pools, used, gw)
 	if !ok {
 		return "", conflict("IpAddressGenerationFailure", "No more IP addresses available on network %s.", sn.NetworkID)
 	}

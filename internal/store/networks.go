@@ -232,3 +232,14 @@ func (s *Store) LockSubnet(ctx context.Context, id string) (model.Subnet, error)
 	sn, err := pgx.CollectExactlyOneRow(rows, scanSubnet)
 	return sn, mapErr(err)
 }
+
+// ShareNetwork locks a network against deletion and change for the rest
+// of the transaction, letting other requests add ports to it meanwhile.
+func (s *Store) ShareNetwork(ctx context.Context, id string) (model.Network, error) {
+	if !isUUID(id) {
+		return model.Network{}, ErrNotFound
+	}
+	rows, _ := s.db.Query(ctx, `SELECT `+networkCols+` FROM networks n WHERE n.id = $1 FOR SHARE`, id)
+	n, err := pgx.CollectExactlyOneRow(rows, scanNetwork)
+	return n, mapErr(err)
+}

@@ -235,3 +235,17 @@ func affected(tag pgconn.CommandTag, err error) error {
 	}
 	return nil
 }
+
+// Savepoint runs fn inside a savepoint of the current transaction (a
+// transaction of its own outside one): an error from fn undoes fn's
+// writes only, and the transaction goes on (an address taken meanwhile by
+// another request is tried again with the next one).
+func (s *Store) Savepoint(ctx context.Context, fn func(tx *Store) error) error {
+	tx, ok := s.db.(pgx.Tx)
+	if !ok {
+		return s.Tx(ctx, fn)
+	}
+	return mapErr(pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		return fn(&Store{pool: s.pool, db: sp})
+	}))
+}

@@ -174,6 +174,16 @@ func (h *Handler) quotaUses(c *fiber.Ctx, project string, resources ...string) (
 			out = append(out, views.QuotaUse{Label: "quota." + q.Resource, Key: q.Resource, Used: q.InUse, Limit: q.Limit})
 		}
 	}
+	if len(resources) == 0 && h.cfg.Network != nil {
+		// Every limit: the network ones too (Neutron's quotas).
+		nq, err := h.cfg.Network.Quotas(c.UserContext(), api.Token(c), project)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range network.QuotaResources {
+			out = append(out, views.QuotaUse{Label: "quota." + r, Key: r, Used: nq[r].Used, Limit: nq[r].Limit})
+		}
+	}
 	return out, nil
 }
 

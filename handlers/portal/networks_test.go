@@ -176,3 +176,40 @@ func TestPortalNetworking(t *testing.T) {
 		t.Errorf("the security group page in zh-CN is not Chinese")
 	}
 }
+
+// TestPortalNetworkQuotas: Admin > Quotas edits a project's network
+// limits beside its compute ones, and the API agrees.
+func TestPortalNetworkQuotas(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	admin := tc.AdminToken(t)
+	demoID := tc.Do(t, "GET", "/identity/v3/projects?name=demo", admin, nil).JSON(t)["projects"].([]any)[0].(map[string]any)["id"].(string)
+	b := tc.NewFormClient(t)
+	tok := controllertest.CSRFOf(t, b.Login("admin", tc.AdminPass))
+	page := b.Get("/admin/quotas/" + demoID)
+	for _, f := range []string{"field-instances", "field-floatingip", "field-security_group_rule"} {
+		if !strings.Contains(page.Body, `data-testid="`+f+`"`) {
+			t.Errorf("the quota form lacks %s", f)
+		}
+	}
+	form := url.Values{"_csrf": {tok}}
+	for _, k := range []string{"instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups", "server_group_members"} {
+		form.Set(k, "10")
+	}
+	form.Set("ram", "51200")
+	form.Set("metadata_items", "128")
+	for _, k := range []string{"network", "subnet", "port", "router", "security_group", "security_group_rule"} {
+		form.Set(k, "20")
+	}
+	form.Set("floatingip", "7")
+	if p := b.Post("/admin/quotas/"+demoID, form); p.Status != http.StatusSeeOther {
+		t.Fatalf("save quotas: %d %s", p.Status, p.Body)
+	}
+	q := tc.Do(t, "GET", "/networking/v2.0/quotas/"+demoID, admin, nil).JSON(t)["quota"].(map[string]any)
+	if q["floatingip"] != float64(7) || q["router"] != float64(20) {
+		t.Errorf("network quotas after the form: %v", q)
+	}
+	form.Set("floatingip", "-5")
+	if p := b.Post("/admin/quotas/"+demoID, form); p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `data-testid="error-floatingip"`) {
+		t.Errorf("a bad network limit: %d", p.Status)
+	}
+}

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -10,6 +11,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
+	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/internal/validate"
 	"github.com/nimbus-cloud/nimbus/views"
@@ -61,18 +63,29 @@ func (h *Handler) quotaEdit(c *fiber.Ctx) error {
 // next to its field unless "force" is ticked.
 func (h *Handler) quotaUpdate(c *fiber.Ctx) error {
 	ctx, id := c.UserContext(), api.Param(c, "id")
-	f := readForm(c, append(append([]string{}, compute.QuotaResources...), "force")...)
-	limits := map[string]int{}
-	for _, r := range compute.QuotaResources {
+	fields := append(append([]string{}, compute.QuotaResources...), network.QuotaResources...)
+	f := readForm(c, append(fields, "force")...)
+	limits, netLimits := map[string]int{}, map[string]int{}
+	for _, r := range fields {
+		if f.V(r) == "" && slices.Contains(network.QuotaResources, r) {
+			continue // a form without the network limits (no networking)
+		}
 		n, err := strconv.Atoi(f.V(r))
 		if err != nil || validate.Int(r, n, -1, validate.MaxInt32) != nil {
 			f.Errors[r] = i18n.T(ctx, "quota.invalid_limit")
 			continue
 		}
-		limits[r] = n
+		if slices.Contains(network.QuotaResources, r) {
+			netLimits[r] = n
+		} else {
+			limits[r] = n
+		}
 	}
 	if len(f.Errors) == 0 {
 		_, err := h.compute.SetQuotas(ctx, api.Token(c), id, limits, f.V("force") == "on")
+		if err == nil && len(netLimits) > 0 && h.cfg.Network != nil {
+			_, err = h.cfg.Network.UpdateQuotas(ctx, api.Token(c), id, netLimits)
+		}
 		var v *fault.Validation
 		switch {
 		case errors.As(err, &v):

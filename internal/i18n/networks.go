@@ -21,6 +21,14 @@ var enNetworks = map[string]string{
 	"instances.new_floating":    "A new one from %s",
 	"instances.to_address":      "To address",
 
+	"quota.network":             "Networks",
+	"quota.subnet":              "Subnets",
+	"quota.port":                "Ports",
+	"quota.router":              "Routers",
+	"quota.floatingip":          "Floating IPs",
+	"quota.security_group":      "Security groups",
+	"quota.security_group_rule": "Security group rules",
+
 	"net.title":                 "Networks",
 	"net.detail_title":          "Network %s",
 	"net.name":                  "Name",
@@ -141,6 +149,14 @@ var zhCNNetworks = map[string]string{
 	"instances.no_networks":     "没有网络接口",
 	"instances.new_floating":    "从 %s 新分配",
 	"instances.to_address":      "绑定到地址",
+
+	"quota.network":             "网络",
+	"quota.subnet":              "子网",
+	"quota.port":                "端口",
+	"quota.router":              "路由器",
+	"quota.floatingip":          "浮动IP",
+	"quota.security_group":      "安全组",
+	"quota.security_group_rule": "安全组规则",
 
 	"net.title":                 "网络",
 	"net.detail_title":          "网络 %s",

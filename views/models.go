@@ -62,6 +62,7 @@ var (
 		{"admin-hypervisors", "nav.hypervisors", "/admin/hypervisors"},
 		{"admin-services", "nav.services", "/admin/services"},
 		{"admin-aggregates", "nav.aggregates", "/admin/aggregates"},
+		{"admin-networks", "nav.admin_networks", "/admin/networks"},
 	}
 )
 

@@ -132,3 +132,18 @@ type TopoLink struct {
 	X1, Y1, X2, Y2 int
 	Label          string
 }
+
+// AdminNetworkList is Admin > Networks: every project's networks with
+// their segments, and a form making a provider (external, shared) one.
+type AdminNetworkList struct {
+	Page
+	Networks []AdminNetworkRow
+	Types    []string
+	Form     Form
+}
+
+// AdminNetworkRow is one network as an admin sees it.
+type AdminNetworkRow struct {
+	ID, Name, Project, Type, PhysicalNetwork, Segment, Subnets string
+	External, Shared                                          bool
+}

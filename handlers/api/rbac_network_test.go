@@ -143,6 +143,9 @@ func networkingRoutes() map[string]rbacRoute {
 		"POST /project/floating_ips/:id/release":        {op: policy.DeleteFloatingIP, on: "home", path: "/project/floating_ips/{fip}/release", fresh: []string{"fip"}},
 		"GET /project/network_topology":                 {op: policy.GetNetwork, on: "own", path: "/project/network_topology"},
 		"POST /project/instances/:id/floating_ip":       {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/floating_ip", body: form("floating", "")},
+		"GET /admin/networks":                           {op: policy.ViewAdmin, path: "/admin/networks"},
+		"POST /admin/networks":                          {op: policy.ViewAdmin, path: "/admin/networks", body: form("name", "rbac-provider", "type", "local")},
+		"POST /admin/networks/:id/delete":               {op: policy.ViewAdmin, path: "/admin/networks/{network}/delete", fresh: []string{"network"}},
 	} {
 		routes[k] = r
 	}

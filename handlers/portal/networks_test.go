@@ -212,4 +212,32 @@ func TestPortalNetworkQuotas(t *testing.T) {
 	if p := b.Post("/admin/quotas/"+demoID, form); p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, `data-testid="error-floatingip"`) {
 		t.Errorf("a bad network limit: %d", p.Status)
 	}
+
+	// Admin > Networks makes a provider external network with its subnet.
+	nf := url.Values{"_csrf": {tok}, "name": {"ext"}, "type": {"flat"}, "physical_network": {"public"}, "external": {"on"},
+		"cidr": {"198.51.100.0/24"}}
+	if p := b.Post("/admin/networks", nf); p.Status != http.StatusSeeOther {
+		t.Fatalf("admin network: %d %s", p.Status, p.Body)
+	}
+	nets := tc.Do(t, "GET", "/networking/v2.0/networks?name=ext", admin, nil).JSON(t)["networks"].([]any)
+	if len(nets) != 1 || nets[0].(map[string]any)["router:external"] != true || nets[0].(map[string]any)["provider:network_type"] != "flat" {
+		t.Fatalf("the provider network: %v", nets)
+	}
+	sub := tc.Do(t, "GET", "/networking/v2.0/subnets?network_id="+nets[0].(map[string]any)["id"].(string), admin, nil).JSON(t)["subnets"].([]any)
+	if len(sub) != 1 || sub[0].(map[string]any)["enable_dhcp"] != false {
+		t.Errorf("the provider network's subnet: %v", sub)
+	}
+	if list := b.Get("/admin/networks").Body; !strings.Contains(list, `data-testid="admin-network-row-ext"`) {
+		t.Error("Admin > Networks does not list it")
+	}
+	nf.Set("name", "ext2") // a second flat network on public: refused, said
+	if p := b.Post("/admin/networks", nf); p.Status != http.StatusSeeOther || !strings.Contains(b.Get("/admin/networks").Body, "public") {
+		t.Errorf("a refused provider network: %d", p.Status)
+	}
+	if p := b.Post("/admin/networks/"+nets[0].(map[string]any)["id"].(string)+"/delete", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
+		t.Errorf("delete: %d", p.Status)
+	}
+	if n := len(tc.Do(t, "GET", "/networking/v2.0/networks?name=ext", admin, nil).JSON(t)["networks"].([]any)); n != 0 {
+		t.Errorf("%d networks named ext after deleting", n)
+	}
 }

@@ -100,6 +100,7 @@ func (h *Handler) Register(app *fiber.App) {
 	g.Get("/api_access/openrc", h.openrc)
 
 	a := app.Group("/admin", append(signedIn, h.requireAdmin)...)
+	h.registerAdminNetworks(a)
 	a.Get("/projects", h.projectList)
 	a.Get("/projects/new", h.projectNew)
 	a.Post("/projects", h.projectCreate)

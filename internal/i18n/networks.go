@@ -21,6 +21,14 @@ var enNetworks = map[string]string{
 	"instances.new_floating":    "A new one from %s",
 	"instances.to_address":      "To address",
 
+	"nav.admin_networks":        "Networks",
+	"adminnet.title":            "All networks",
+	"adminnet.type":             "Network type",
+	"adminnet.physical_network": "Physical network",
+	"adminnet.segment":          "Segment (VLAN or VNI)",
+	"adminnet.project":          "Project",
+	"adminnet.bad_segment":      "The segment is a number.",
+
 	"quota.network":             "Networks",
 	"quota.subnet":              "Subnets",
 	"quota.port":                "Ports",
@@ -149,6 +157,14 @@ var zhCNNetworks = map[string]string{
 	"instances.no_networks":     "没有网络接口",
 	"instances.new_floating":    "从 %s 新分配",
 	"instances.to_address":      "绑定到地址",
+
+	"nav.admin_networks":        "网络",
+	"adminnet.title":            "全部网络",
+	"adminnet.type":             "网络类型",
+	"adminnet.physical_network": "物理网络",
+	"adminnet.segment":          "段 (VLAN 或 VNI)",
+	"adminnet.project":          "项目",
+	"adminnet.bad_segment":      "段必须是数字。",
 
 	"quota.network":             "网络",
 	"quota.subnet":              "子网",

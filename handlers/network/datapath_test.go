@@ -111,3 +111,49 @@ func TestDatapathFollowsTheAPI(t *testing.T) {
 		return brErr != nil && nsErr != nil && strings.TrimSpace(out) == ""
 	})
 }
+
+// TestDatapathVXLANPeers: two agents, each with its datapath in a host
+// namespace of its own and a VTEP on an underlay veth between them; two
+// servers of one VXLAN network placed apart (anti-affinity). Each host
+// gets the network's VXLAN device with the other host's VTEP as its
+// flooding peer, from the controller's documents.
+func TestDatapathVXLANPeers(t *testing.T) {
+	a1, a2 := controllertest.NewNetworkHost(t), controllertest.NewNetworkHost(t)
+	a1.Run(t, a1.NS, "ip", "link", "add", "u0", "type", "veth", "peer", "name", "u0", "netns", a2.NS)
+	for i, h := range []*controllertest.NetworkHost{a1, a2} {
+		h.Run(t, h.NS, "ip", "addr", "add", fmt.Sprintf("10.99.99.%d/24", i+1), "dev", "u0")
+		h.Run(t, h.NS, "ip", "link", "set", "u0", "up")
+	}
+	tc := controllertest.New(t, nil)
+	tc.StartAgentOn(t, "vx-1", "test:///default", a1.StateDir, append(a1.Env(), "NIMBUS_AGENT_VTEP=10.99.99.1")...)
+	tc.StartAgentOn(t, "vx-2", "test:///default", a2.StateDir, append(a2.Env(), "NIMBUS_AGENT_VTEP=10.99.99.2")...)
+	tc.WaitHosts(t, 2)
+	a := api{t, tc}
+	demo := tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	net := a.create("/networks", demo, "network", map[string]any{"name": "vx"})
+	a.create("/subnets", demo, "subnet", map[string]any{"network_id": net["id"], "cidr": "10.70.0.0/24", "ip_version": 4})
+	vni := int(a.do("GET", "/networks/"+net["id"].(string), tc.AdminToken(t), nil).JSON(t)["network"].(map[string]any)["provider:segmentation_id"].(float64))
+	g := tc.Do(t, "POST", "/compute/v2.1/os-server-groups", demo, map[string]any{"server_group": map[string]any{
+		"name": "apart", "policies": []string{"anti-affinity"}}}).JSON(t)["server_group"].(map[string]any)["id"].(string)
+	for _, name := range []string{"vx-a", "vx-b"} {
+		r := tc.Do(t, "POST", "/compute/v2.1/servers", demo, map[string]any{"server": map[string]any{"name": name, "flavorRef": "1",
+			"imageRef": img, "networks": []map[string]any{{"uuid": net["id"]}}}, "os:scheduler_hints": map[string]any{"group": g}})
+		if r.Status != 202 {
+			t.Fatalf("launch %s: %d %s", name, r.Status, r.Body)
+		}
+		tc.WaitStatus(t, demo, r.JSON(t)["server"].(map[string]any)["id"].(string), "ACTIVE", time.Minute)
+	}
+	dev := fmt.Sprintf("vxlan-%d", vni)
+	for i, h := range []*controllertest.NetworkHost{a1, a2} {
+		peer := fmt.Sprintf("10.99.99.%d", 2-i)
+		controllertest.WaitFor(t, 15*time.Second, h.NS+": "+dev+" flooding to "+peer, func() bool {
+			out, err := h.Try(h.NS, "bridge", "fdb", "show", "dev", dev)
+			return err == nil && strings.Contains(out, "dst "+peer)
+		})
+		if out, _ := h.Try(h.NS, "ip", "-d", "link", "show", "dev", dev); !strings.Contains(out, fmt.Sprintf("vxlan id %d", vni)) ||
+			!strings.Contains(out, "master brq"+net["id"].(string)[:11]) {
+			t.Errorf("%s: %s", h.NS, out)
+		}
+	}
+}

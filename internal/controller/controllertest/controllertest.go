@@ -84,6 +84,11 @@ func New(t *testing.T, extra map[string]string) *Cloud {
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeOn(ctx, ln, consoleLn, nil) }()
 	t.Cleanup(func() {
+		// The test's keep-alive connections are closed first: a fasthttp
+		// connection kept after a streamed upload (the real test image)
+		// is not closed by the server's shutdown, which then waits its
+		// whole 10 s and fails.
+		http.DefaultClient.CloseIdleConnections()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)

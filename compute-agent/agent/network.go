@@ -52,6 +52,29 @@ type network struct {
 	mu      sync.Mutex // one Apply at a time; guards dp and applied
 	dp      *datapath.Datapath
 	applied int64 // the generation applied last
+
+	newsMu sync.Mutex
+	news   chan struct{} // closed when the controller announces a new document for this host
+}
+
+// announced returns a channel closed at the next announcement of a new
+// document for this host.
+func (n *network) announced() <-chan struct{} {
+	n.newsMu.Lock()
+	defer n.newsMu.Unlock()
+	if n.news == nil {
+		n.news = make(chan struct{})
+	}
+	return n.news
+}
+
+func (n *network) announce() {
+	n.newsMu.Lock()
+	defer n.newsMu.Unlock()
+	if n.news != nil {
+		close(n.news)
+	}
+	n.news = make(chan struct{})
 }
 
 // netRepairEvery is how often the whole document is applied again.
@@ -103,6 +126,7 @@ func (n *network) run(ctx context.Context) {
 			if m == nil || m.Payload != n.host {
 				continue
 			}
+			n.announce()
 		case <-t.C:
 			force = true
 		}
@@ -151,6 +175,8 @@ func (n *network) ensurePorts(ctx context.Context, ports []string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var asked time.Time
 	for {
+		// Taken before reading, so an announcement in between is not missed.
+		next := n.announced()
 		doc, ok, err := netspec.Fetch(ctx, n.rdb, n.prefix, n.host)
 		if err != nil {
 			return fmt.Errorf("network datapath: %w", err)
@@ -177,10 +203,13 @@ func (n *network) ensurePorts(ctx context.Context, ports []string) error {
 			_ = netspec.Want(ctx, n.rdb, n.prefix, n.host)
 			asked = time.Now()
 		}
+		// Woken by the announcement; the timer re-reads and asks again
+		// in case the announcement was lost (Redis pub/sub does not queue).
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-next:
+		case <-time.After(time.Second):
 		}
 	}
 }

@@ -134,6 +134,13 @@ func (d *Datapath) apply(ctx context.Context, h netspec.Host) error {
 		}
 	}
 	keep := map[string]bool{} // tap devices the document names
+	// One listing of the host's links for every port (a host carries
+	// dozens; one `ip link show` each was most of an apply's cost). On
+	// failure each port reads its own.
+	hostLinks, err := links(ctx, d.cfg.HostNetns)
+	if err != nil {
+		hostLinks = nil
+	}
 	for _, p := range h.Ports {
 		keep[p.Device] = true
 		n, ok := networks[p.NetworkID]
@@ -141,7 +148,7 @@ func (d *Datapath) apply(ctx context.Context, h netspec.Host) error {
 			fail(fmt.Errorf("port %s: network %s not in the document", p.ID, p.NetworkID))
 			continue
 		}
-		fail(d.applyPort(ctx, p, n))
+		fail(d.applyPort(ctx, p, n, hostLinks))
 	}
 	for _, n := range h.Networks {
 		if n.DHCP == nil {

@@ -11,14 +11,20 @@ import (
 // that does not exist yet becomes a persistent tap, which libvirt opens
 // (<interface type='ethernet'><target dev='tapX' managed='no'/>); one
 // that exists (a tap libvirt holds, a test's veth end) is used as it is.
-func (d *Datapath) applyPort(ctx context.Context, p netspec.Port, n netspec.Network) error {
+//
+// hostLinks is the host namespace's links as listed at the start of the
+// ports (nil: read the device alone).
+func (d *Datapath) applyPort(ctx context.Context, p netspec.Port, n netspec.Network, hostLinks map[string]link) error {
 	if !devName.MatchString(p.Device) {
 		return fmt.Errorf("port %s: bad device name %q", p.ID, p.Device)
 	}
 	ns := d.cfg.HostNetns
-	l, ok, err := linkByName(ctx, ns, p.Device)
-	if err != nil {
-		return fmt.Errorf("port %s: %w", p.ID, err)
+	l, ok := hostLinks[p.Device]
+	if hostLinks == nil {
+		var err error
+		if l, ok, err = linkByName(ctx, ns, p.Device); err != nil {
+			return fmt.Errorf("port %s: %w", p.ID, err)
+		}
 	}
 	if !ok {
 		if _, err := run(ctx, ns, "ip", "tuntap", "add", "dev", p.Device, "mode", "tap"); err != nil {

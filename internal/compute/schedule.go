@@ -21,6 +21,7 @@ const noValidHost = "No valid host was found. "
 // transaction. With no host the instance goes to ERROR with Nova's fault.
 // A replayed job for an instance no longer scheduling does nothing.
 func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
+	withPorts := false
 	err := s.store.Tx(ctx, func(tx *store.Store) error {
 		in, err := tx.LockInstance(ctx, job.InstanceID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -66,6 +67,7 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 			if err := tx.StartEvent(ctx, job.ActionID, build.Event, host, now); err != nil {
 				return err
 			}
+			withPorts = len(in.NICs) > 0
 			return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, host), queue.Job{
 				V: queue.Version, Kind: placed.Job, InstanceID: in.ID, RequestID: job.RequestID, ActionID: job.ActionID,
 				Build: s.buildSpec(in, im),
@@ -76,6 +78,11 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 	})
 	if err == nil {
 		s.opt.Kick()
+		if withPorts && s.opt.Network != nil {
+			// The host's datapath document gains the ports now, while
+			// the build job travels, rather than when the agent asks.
+			s.opt.Network.HostsChanged(ctx)
+		}
 	}
 	return err
 }

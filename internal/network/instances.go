@@ -244,39 +244,34 @@ func (s *Service) bindPort(ctx context.Context, tx *store.Store, caller *model.T
 // writeNICs completes nics (network names, MTUs, addresses, floating
 // addresses) and writes them as the instance's network info.
 func (s *Service) writeNICs(ctx context.Context, tx *store.Store, instanceID string, nics []model.NIC) error {
-	for i := range nics {
-		p, err := tx.Port(ctx, nics[i].PortID)
-		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				continue // deleted meanwhile: dropped below
-			}
-			return err
-		}
-		n, err := tx.Network(ctx, p.NetworkID)
-		if err != nil {
-			return err
-		}
-		floating, err := tx.PortFloatingIPs(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		nics[i].NetworkName, nics[i].MTU, nics[i].MAC = n.Name, n.MTU, p.MACAddress
-		nics[i].Groups = nil
-		for _, gid := range p.SecurityGroups {
-			if g, err := tx.SecurityGroup(ctx, gid); err == nil {
-				nics[i].Groups = append(nics[i].Groups, g.Name)
-			}
-		}
-		nics[i].IPs = nil
-		for _, f := range p.FixedIPs {
-			a := netip.MustParseAddr(f.IPAddress)
-			nics[i].IPs = append(nics[i].IPs, model.NICAddress{Address: f.IPAddress, Version: ipVersion(a), Type: "fixed"})
-			if fl, ok := floating[f.IPAddress]; ok {
-				nics[i].IPs = append(nics[i].IPs, model.NICAddress{Address: fl, Version: 4, Type: "floating"})
-			}
-		}
+	ids := make([]string, len(nics))
+	for i, n := range nics {
+		ids[i] = n.PortID
 	}
-	return tx.SetInstanceNICs(ctx, instanceID, nics)
+	details, err := tx.NICDetails(ctx, ids)
+	if err != nil {
+		return err
+	}
+	out := nics[:0]
+	for _, nic := range nics {
+		d, ok := details[nic.PortID]
+		if !ok {
+			continue // deleted meanwhile
+		}
+		nic.NetworkName, nic.MTU, nic.MAC, nic.Groups = d.NetworkName, d.MTU, d.MAC, d.Groups
+		if len(nic.Groups) == 0 {
+			nic.Groups = nil
+		}
+		nic.IPs = nil
+		for _, f := range d.FixedIPs {
+			nic.IPs = append(nic.IPs, model.NICAddress{Address: f, Version: ipVersion(netip.MustParseAddr(f)), Type: "fixed"})
+			if fl, ok := d.Floating[f]; ok {
+				nic.IPs = append(nic.IPs, model.NICAddress{Address: fl, Version: 4, Type: "floating"})
+			}
+		}
+		out = append(out, nic)
+	}
+	return tx.SetInstanceNICs(ctx, instanceID, out)
 }
 
 // refreshInstance rewrites the network info of the instance a port is

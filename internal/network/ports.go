@@ -94,29 +94,25 @@ func (s *Service) makePort(ctx context.Context, st *store.Store, p model.Port, i
 		if _, err := tx.ShareNetwork(ctx, p.NetworkID); err != nil {
 			return orNotFound(err, notFound("Network", p.NetworkID))
 		}
-		if p.MACAddress == "" {
-			for attempt := 0; p.MACAddress == "" && attempt < 8; attempt++ {
-				mac := randomMAC()
-				if used, err := tx.MACInUse(ctx, p.NetworkID, mac); err != nil {
-					return err
-				} else if !used {
-					p.MACAddress = mac
-				}
-			}
-		} else if used, err := tx.MACInUse(ctx, p.NetworkID, p.MACAddress); err != nil {
-			return err
-		} else if used {
-			return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", p.NetworkID, p.MACAddress)
+		// A drawn MAC is not looked up first: the unique index refuses
+		// the rare one in use, and another is drawn (one query less for
+		// each of a burst of launches).
+		generated := p.MACAddress == ""
+		if generated {
+			p.MACAddress = randomMAC()
 		}
+		checked := false
 		if defaultGroup && p.PortSecurity && !strings.HasPrefix(p.DeviceOwner, "network:") && p.ProjectID != "" {
-			g, err := s.defaultGroup(ctx, tx, p.ProjectID)
+			id, err := s.defaultGroupID(ctx, tx, p.ProjectID)
 			if err != nil {
 				return err
 			}
-			p.SecurityGroups = []string{g.ID}
+			p.SecurityGroups, checked = []string{id}, true
 		}
-		if err := s.checkGroups(ctx, tx, p); err != nil {
-			return err
+		if !checked {
+			if err := s.checkGroups(ctx, tx, p); err != nil {
+				return err
+			}
 		}
 		// An address another request took meanwhile (both drew it before
 		// either committed) is drawn again, in a savepoint.
@@ -130,11 +126,18 @@ func (s *Service) makePort(ctx context.Context, st *store.Store, p model.Port, i
 				p.FixedIPs = fixed
 				return sp.CreatePort(ctx, p)
 			})
-			if !store.Violated(err, "port_ips_subnet_id_ip_address_key") {
+			switch {
+			case store.Violated(err, "ports_network_id_mac_address_key"):
+				if !generated || attempt >= 8 {
+					return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", p.NetworkID, p.MACAddress)
+				}
+				p.MACAddress = randomMAC()
+			case store.Violated(err, "port_ips_subnet_id_ip_address_key"):
+				if ips != nil || attempt >= 8 {
+					return conflict("IpAddressAlreadyAllocated", "IP address already allocated by a concurrent request on network %s", p.NetworkID)
+				}
+			default:
 				return err
-			}
-			if ips != nil || attempt >= 8 {
-				return conflict("IpAddressAlreadyAllocated", "IP address already allocated by a concurrent request on network %s", p.NetworkID)
 			}
 		}
 	})
@@ -220,10 +223,16 @@ func (s *Service) applyPort(caller *model.Token, p *model.Port, in PortInput, cr
 
 // checkGroups: every group of the port exists and is the port's project's.
 func (s *Service) checkGroups(ctx context.Context, tx *store.Store, p model.Port) error {
+	if len(p.SecurityGroups) == 0 {
+		return nil
+	}
+	owners, err := tx.GroupOwners(ctx, p.SecurityGroups)
+	if err != nil {
+		return err
+	}
 	for _, id := range p.SecurityGroups {
-		g, err := tx.SecurityGroup(ctx, id)
-		if err != nil || (g.ProjectID != p.ProjectID && p.ProjectID != "") {
-			return orNotFound(err, notFound("SecurityGroup", id))
+		if owner, ok := owners[id]; !ok || (owner != p.ProjectID && p.ProjectID != "") {
+			return notFound("SecurityGroup", id)
 		}
 	}
 	return nil

@@ -78,6 +78,16 @@ func (s *Service) defaultGroup(ctx context.Context, tx *store.Store, project str
 	return tx.DefaultSecurityGroup(ctx, project)
 }
 
+// defaultGroupID is defaultGroup's id, in one query once it exists.
+func (s *Service) defaultGroupID(ctx context.Context, tx *store.Store, project string) (string, error) {
+	id, err := tx.DefaultSecurityGroupID(ctx, project)
+	if !errors.Is(err, store.ErrNotFound) {
+		return id, err
+	}
+	g, err := s.defaultGroup(ctx, tx, project)
+	return g.ID, err
+}
+
 // EnsureDefaultGroup makes the caller's project's default group if it has
 // none yet (listing groups shows it, as in Neutron).
 func (s *Service) EnsureDefaultGroup(ctx context.Context, project string) error {

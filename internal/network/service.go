@@ -161,6 +161,10 @@ func quota(ctx context.Context, tx *store.Store, project, resource string, n int
 }
 
 // changed tells the datapath side that desired state moved.
+// HostsChanged tells the service that ports moved between hosts (an
+// instance placed): the hosts' datapath documents are due.
+func (s *Service) HostsChanged(ctx context.Context) { s.changed(ctx) }
+
 func (s *Service) changed(ctx context.Context) {
 	if s.opts.Changed != nil {
 		s.opts.Changed(context.WithoutCancel(ctx))

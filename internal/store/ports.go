@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,20 +36,27 @@ func unmarshalPortJSON(p *model.Port, pairs, ips []byte) error {
 	return json.Unmarshal(ips, &p.FixedIPs)
 }
 
-// CreatePort inserts a port with its addresses and security groups.
+// CreatePort inserts a port with its addresses and security groups, in
+// one statement (a launch makes one per NIC inside its transaction). A
+// taken address is the port_ips_subnet_id_ip_address_key violation, a
+// taken MAC the ports_network_id_mac_address_key one.
 func (s *Store) CreatePort(ctx context.Context, p model.Port) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO ports (id, network_id, project_id, name, description, mac_address,
-		admin_state_up, status, device_id, device_owner, port_security_enabled, allowed_address_pairs, host)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	subnets, addrs := make([]string, len(p.FixedIPs)), make([]string, len(p.FixedIPs))
+	for i, ip := range p.FixedIPs {
+		subnets[i], addrs[i] = ip.SubnetID, ip.IPAddress
+	}
+	// The foreign keys of the CTEs' rows are checked at the statement's
+	// end, when the port row is there.
+	_, err := s.db.Exec(ctx, `WITH port AS (
+		INSERT INTO ports (id, network_id, project_id, name, description, mac_address,
+			admin_state_up, status, device_id, device_owner, port_security_enabled, allowed_address_pairs, host)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)),
+	ips AS (INSERT INTO port_ips (port_id, subnet_id, ip_address)
+		SELECT $1, sn::uuid, a::inet FROM unnest($14::text[], $15::text[]) AS x(sn, a))
+	INSERT INTO port_security_groups (port_id, group_id) SELECT DISTINCT $1::uuid, g::uuid FROM unnest($16::text[]) g`,
 		p.ID, p.NetworkID, p.ProjectID, p.Name, p.Description, p.MACAddress, p.AdminStateUp, p.Status, p.DeviceID,
-		p.DeviceOwner, p.PortSecurity, jsonOf(p.AddressPairs), p.Host)
-	if err != nil {
-		return mapErr(err)
-	}
-	if err := s.SetPortIPs(ctx, p.ID, p.FixedIPs); err != nil {
-		return err
-	}
-	return s.SetPortGroups(ctx, p.ID, p.SecurityGroups)
+		p.DeviceOwner, p.PortSecurity, jsonOf(p.AddressPairs), p.Host, subnets, addrs, nonNil(p.SecurityGroups))
+	return mapErr(err)
 }
 
 // SetPortIPs replaces a port's fixed IPs. An address another port took
@@ -171,11 +179,41 @@ func (s *Store) InstancePorts(ctx context.Context, instanceID string) ([]model.P
 	return ps, mapErr(err)
 }
 
-// MACInUse reports whether a network has a port with mac.
-func (s *Store) MACInUse(ctx context.Context, networkID, mac string) (bool, error) {
-	var n int
-	err := s.db.QueryRow(ctx, `SELECT count(*) FROM ports WHERE network_id = $1 AND mac_address = $2::macaddr`, networkID, mac).Scan(&n)
-	return n > 0, mapErr(err)
+// NICDetail is what an instance's network info shows of one of its ports.
+type NICDetail struct {
+	NetworkID, NetworkName, MAC string
+	MTU                         int
+	Groups                      []string          // security group names
+	FixedIPs                    []string          // in address order
+	Floating                    map[string]string // floating address by fixed address
+}
+
+// NICDetails reads the network info of ports in one query, by port id;
+// ports that do not exist are left out.
+func (s *Store) NICDetails(ctx context.Context, portIDs []string) (map[string]NICDetail, error) {
+	rows, _ := s.db.Query(ctx, `SELECT p.id::text, p.network_id::text, n.name, n.mtu, p.mac_address::text,
+		ARRAY(SELECT g.name FROM port_security_groups pg JOIN security_groups g ON g.id = pg.group_id
+			WHERE pg.port_id = p.id ORDER BY pg.group_id),
+		ARRAY(SELECT host(i.ip_address) FROM port_ips i WHERE i.port_id = p.id ORDER BY i.ip_address),
+		ARRAY(SELECT host(f.fixed_ip_address) || ' ' || host(f.floating_ip_address) FROM floating_ips f
+			WHERE f.port_id = p.id AND f.fixed_ip_address IS NOT NULL ORDER BY f.floating_ip_address)
+		FROM ports p JOIN networks n ON n.id = p.network_id WHERE p.id::text = ANY($1)`, nonNil(portIDs))
+	out := map[string]NICDetail{}
+	var id string
+	var d NICDetail
+	var floating []string
+	_, err := pgx.ForEachRow(rows, []any{&id, &d.NetworkID, &d.NetworkName, &d.MTU, &d.MAC, &d.Groups, &d.FixedIPs, &floating}, func() error {
+		d.Floating = map[string]string{}
+		for _, f := range floating {
+			if fixed, fl, ok := strings.Cut(f, " "); ok {
+				d.Floating[fixed] = fl
+			}
+		}
+		out[id] = d
+		d = NICDetail{}
+		return nil
+	})
+	return out, mapErr(err)
 }
 
 // PortFloatingIPs returns the floating addresses mapped to a port, by

@@ -61,6 +61,27 @@ func (s *Store) DefaultSecurityGroup(ctx context.Context, projectID string) (mod
 	return g, err
 }
 
+// DefaultSecurityGroupID returns the id of a project's default group
+// (ErrNotFound: none yet).
+func (s *Store) DefaultSecurityGroupID(ctx context.Context, projectID string) (string, error) {
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT id::text FROM security_groups WHERE project_id = $1 AND is_default`, projectID).Scan(&id)
+	return id, mapErr(err)
+}
+
+// GroupOwners returns the projects of the groups that exist among ids,
+// by group id, in one query.
+func (s *Store) GroupOwners(ctx context.Context, ids []string) (map[string]string, error) {
+	rows, _ := s.db.Query(ctx, `SELECT id::text, project_id FROM security_groups WHERE id::text = ANY($1)`, nonNil(ids))
+	out := map[string]string{}
+	var id, project string
+	_, err := pgx.ForEachRow(rows, []any{&id, &project}, func() error {
+		out[id] = project
+		return nil
+	})
+	return out, mapErr(err)
+}
+
 // SecurityGroups lists a project's groups with their rules (every
 // project's for ""), oldest first.
 func (s *Store) SecurityGroups(ctx context.Context, projectID string) ([]model.SecurityGroup, error) {

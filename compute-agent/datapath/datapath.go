@@ -51,6 +51,7 @@ type Datapath struct {
 	quick    bool                       // this apply trusts what it loaded last (ApplyQuick)
 	metadata map[string]*metadataServer // by network id
 	tables   map[string][2]string       // nft loaded: script and listing, by namespace and table
+	filter   filterScript               // the filter loaded last ({}: unknown), for member-only updates
 }
 
 // New checks cfg and returns a Datapath. It changes nothing on the host.
@@ -134,22 +135,10 @@ func (d *Datapath) apply(ctx context.Context, h netspec.Host) error {
 		}
 	}
 	keep := map[string]bool{} // tap devices the document names
-	// One listing of the host's links for every port (a host carries
-	// dozens; one `ip link show` each was most of an apply's cost). On
-	// failure each port reads its own.
-	hostLinks, err := links(ctx, d.cfg.HostNetns)
-	if err != nil {
-		hostLinks = nil
-	}
 	for _, p := range h.Ports {
 		keep[p.Device] = true
-		n, ok := networks[p.NetworkID]
-		if !ok {
-			fail(fmt.Errorf("port %s: network %s not in the document", p.ID, p.NetworkID))
-			continue
-		}
-		fail(d.applyPort(ctx, p, n, hostLinks))
 	}
+	fail(d.applyPorts(ctx, h.Ports, networks))
 	for _, n := range h.Networks {
 		if n.DHCP == nil {
 			continue

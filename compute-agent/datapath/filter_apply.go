@@ -22,12 +22,30 @@ func (d *Datapath) applyFilter(ctx context.Context, h netspec.Host) error {
 	if len(h.Networks) == 0 {
 		return d.removeFilter(ctx)
 	}
-	script, genErr := FilterRuleset(d.filterTable(), h.Networks, h.Ports, h.Groups)
+	t := d.filterTable()
+	fs, genErr := filterRuleset(t, h.Networks, h.Ports, h.Groups)
 	if err := d.enableBridgeNetfilter(ctx); err != nil {
 		return errors.Join(genErr, err)
 	}
-	t := d.filterTable()
-	return errors.Join(genErr, d.loadTable(ctx, d.cfg.HostNetns, script, "bridge "+t, "inet "+t))
+	if d.quick && d.filter.Tables == fs.Tables {
+		// Only members changed (or nothing): the sets alone, in one
+		// transaction, trusting the tables loaded last.
+		if d.filter.Elements == fs.Elements {
+			return genErr
+		}
+		if _, err := runInput(ctx, d.cfg.HostNetns, fs.Elements, "nft", "-f", "-"); err != nil {
+			d.filter = filterScript{}
+			return errors.Join(genErr, fmt.Errorf("nft: update member sets: %w", err))
+		}
+		d.filter = fs
+		return genErr
+	}
+	d.filter = filterScript{}
+	if err := d.loadTable(ctx, d.cfg.HostNetns, fs.Tables+fs.Elements, "bridge "+t, "inet "+t); err != nil {
+		return errors.Join(genErr, err)
+	}
+	d.filter = fs
+	return genErr
 }
 
 // removeFilter deletes our filter tables, if there.
@@ -35,6 +53,7 @@ func (d *Datapath) removeFilter(ctx context.Context) error {
 	t := d.filterTable()
 	key := d.cfg.HostNetns + "\x00" + "bridge " + t + ",inet " + t
 	delete(d.tables, key)
+	d.filter = filterScript{}
 	if !d.hasFilterTable(ctx) {
 		return nil
 	}

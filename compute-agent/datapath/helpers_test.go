@@ -149,6 +149,19 @@ func (h *testHost) apply(doc netspec.Host) {
 	}
 }
 
+// applyQuick is apply through ApplyQuick (the agent's path for a new
+// document: what it loaded last is trusted).
+func (h *testHost) applyQuick(doc netspec.Host) {
+	h.t.Helper()
+	h.gen++
+	doc.Generation = h.gen
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.dp.ApplyQuick(ctx, doc); err != nil {
+		h.t.Fatalf("apply generation %d: %v\nlog:\n%s", h.gen, err, h.logs.take())
+	}
+}
+
 // addVM makes a "VM": a namespace whose eth0 (with mac and addrs) is the
 // peer of device in the host's namespace, as a guest's NIC is of its tap.
 func (h *testHost) addVM(name, device, mac string, addrs []string, gateway string) string {

@@ -223,8 +223,24 @@ func (d *Datapath) plug(ctx context.Context, dev, br string, mtu int, setMTU boo
 // setLink sets what differs of master, MTU (0: leave) and up on dev.
 // l is its state as read (ok false: it was just created).
 func (d *Datapath) setLink(ctx context.Context, l link, ok bool, dev, master string, mtu int) error {
-	args := []string{"ip", "link", "set", "dev", dev}
-	var what []string
+	args, what := linkChanges(l, ok, dev, master, mtu)
+	if len(what) == 0 {
+		return nil
+	}
+	if _, err := run(ctx, d.cfg.HostNetns, append([]string{"ip"}, args...)...); err != nil {
+		return err
+	}
+	if ok {
+		d.log.Info("link set", "device", dev, "changes", strings.Join(what, ", "))
+	}
+	return nil
+}
+
+// linkChanges is the `ip` command (without "ip") setting what differs of
+// master, MTU (0: leave) and up on dev, and what it changes (none: no
+// command). l is dev's state as read (ok false: just created).
+func linkChanges(l link, ok bool, dev, master string, mtu int) (args, what []string) {
+	args = []string{"link", "set", "dev", dev}
 	if master != "" && (!ok || l.Master != master) {
 		args = append(args, "master", master)
 		what = append(what, "master "+master)
@@ -237,16 +253,7 @@ func (d *Datapath) setLink(ctx context.Context, l link, ok bool, dev, master str
 		args = append(args, "up")
 		what = append(what, "up")
 	}
-	if len(what) == 0 {
-		return nil
-	}
-	if _, err := run(ctx, d.cfg.HostNetns, args...); err != nil {
-		return err
-	}
-	if ok {
-		d.log.Info("link set", "device", dev, "changes", strings.Join(what, ", "))
-	}
-	return nil
+	return args, what
 }
 
 // linkByName reads one interface of netns; ok is false if it is missing.

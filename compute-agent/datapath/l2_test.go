@@ -59,6 +59,33 @@ func TestSecurityGroups(t *testing.T) {
 		wantPing(t, vm1, "10.0.0.12")
 	})
 
+	// A remote group's members are a set of their own: when only they
+	// change, the quick apply (a new document) updates the set and leaves
+	// the tables as loaded — a chain added by hand survives it.
+	t.Run("members change, tables stay", func(t *testing.T) {
+		table := h.dp.filterTable()
+		mustRun(t, h.ns, "nft", "add", "chain", "inet", table, "marker")
+		only := func(ips ...string) netspec.Group {
+			g := egressAll("g")
+			g.Rules = append(g.Rules,
+				netspec.Rule{Direction: "ingress", Ethertype: "IPv4", Protocol: "icmp", RemoteGroup: "g", RemoteIPs: ips},
+				netspec.Rule{Direction: "ingress", Ethertype: "IPv6", Protocol: "icmp", RemoteGroup: "g", RemoteIPs: ips})
+			return g
+		}
+		quick := doc
+		quick.Groups = []netspec.Group{only("10.0.0.11", "2001:db8::11")} // vm2 is no member
+		h.applyQuick(quick)
+		wantNoPing(t, vm2, "10.0.0.11")
+		wantPing(t, vm1, "10.0.0.12")
+		quick.Groups = []netspec.Group{only(members...)}
+		h.applyQuick(quick)
+		wantPing(t, vm2, "10.0.0.11")
+		wantPing(t, vm2, "2001:db8::11")
+		if out := mustRun(t, h.ns, "nft", "list", "chains", "inet"); !contains(out, "chain marker") {
+			t.Fatalf("a member change reloaded the tables:\n%s", out)
+		}
+	})
+
 	// Without the ICMP rule: no new echo passes either way.
 	doc.Groups = []netspec.Group{egressAll("g")}
 	h.apply(doc)

@@ -2,8 +2,9 @@ package datapath
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,23 +15,19 @@ import (
 // netnsDir is where iproute2 keeps named namespaces.
 const netnsDir = "/run/netns"
 
-// namespaces lists the named network namespaces.
-func namespaces(ctx context.Context) (map[string]bool, error) {
-	out, err := run(ctx, "", "ip", "-j", "netns", "list")
+// namespaces lists the named network namespaces: the entries of
+// /run/netns, as `ip netns list` reads them (without its process).
+func namespaces(context.Context) (map[string]bool, error) {
+	ents, err := os.ReadDir(netnsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	var list []struct {
-		Name string `json:"name"`
-	}
-	if len(out) > 0 {
-		if err := json.Unmarshal([]byte(out), &list); err != nil {
-			return nil, fmt.Errorf("ip -j netns list: decode: %w", err)
-		}
-	}
-	m := make(map[string]bool, len(list))
-	for _, n := range list {
-		m[n.Name] = true
+	m := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		m[e.Name()] = true
 	}
 	return m, nil
 }

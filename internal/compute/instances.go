@@ -440,7 +440,7 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 			if pending > 0 {
 				extra = 0
 			}
-			if err := s.opt.Network.PortsFit(ctx, tx, caller.ProjectID, limits, extra); err != nil {
+			if err := network.PortsFit(limits, used.Ports, extra); err != nil {
 				return 0, err
 			}
 		}

@@ -158,19 +158,11 @@ func (s *Service) AttachNewInstance(ctx context.Context, tx *store.Store, caller
 	return s.attach(ctx, tx, caller, in, reqs, false)
 }
 
-// PortsFit checks the port quota of a launch's project, inside its
-// transaction once the project is locked (compute's quota check): the
-// ports it made are counted already; extra are those still to be made.
-func (s *Service) PortsFit(ctx context.Context, tx *store.Store, project string, limits map[string]int, extra int) error {
-	l, ok := limits["port"]
-	if !ok || l < 0 {
-		return nil
-	}
-	used, err := tx.CountPorts(ctx, project)
-	if err != nil {
-		return err
-	}
-	if used+extra > l {
+// PortsFit checks the port quota of a launch's project once compute
+// locked it (store.LockQuota counted used, the ports it made already
+// among them); extra are those still to be made.
+func PortsFit(limits map[string]int, used, extra int) error {
+	if l, ok := limits["port"]; ok && l >= 0 && used+extra > l {
 		return &fault.OverQuota{Resource: "port", Limit: l, Used: used, Requested: extra}
 	}
 	return nil

@@ -194,6 +194,7 @@ type Usage struct {
 	Instances int
 	Cores     int
 	RAMMB     int
+	Ports     int // LockQuota only
 }
 
 // InstanceUsage counts a project's instances that are not deleted.

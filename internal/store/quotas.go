@@ -16,6 +16,10 @@ func (s *Store) LockQuota(ctx context.Context, projectID string) (map[string]int
 	b.Queue(`SELECT id FROM projects WHERE id = $1 FOR NO KEY UPDATE`, projectID)
 	b.Queue(quotaLimitsSQL, projectID)
 	b.Queue(instanceUsageSQL, projectID)
+	// The port quota is counted here too: a launch with ports checks it
+	// under the same lock, and one round trip less there is one less for
+	// every launch queued behind it.
+	b.Queue(`SELECT count(*) FROM ports WHERE project_id = $1`, projectID)
 	res := s.db.SendBatch(ctx, b)
 	defer res.Close()
 	var u Usage
@@ -31,7 +35,10 @@ func (s *Store) LockQuota(ctx context.Context, projectID string) (map[string]int
 	if err != nil {
 		return nil, u, err
 	}
-	err = res.QueryRow().Scan(&u.Instances, &u.Cores, &u.RAMMB)
+	if err := res.QueryRow().Scan(&u.Instances, &u.Cores, &u.RAMMB); err != nil {
+		return nil, u, mapErr(err)
+	}
+	err = res.QueryRow().Scan(&u.Ports)
 	return limits, u, mapErr(err)
 }
 

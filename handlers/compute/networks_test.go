@@ -97,6 +97,21 @@ func TestServerNetworks(t *testing.T) {
 		t.Errorf("one port for two servers: %d %s", r.Status, r.Body)
 	}
 	launch("taken-address", []map[string]any{{"uuid": net["id"], "fixed_ip": "10.20.0.2"}}, 409) // the DHCP port's
+	// The port quota counts a launch's ports with its instances: at the
+	// limit, the launch is Nova's 403 naming ports, and leaves nothing.
+	var project string
+	var used int
+	if err := tc.Server.Pool().QueryRow(t.Context(), `SELECT p.id, (SELECT count(*) FROM ports WHERE project_id = p.id)
+		FROM projects p WHERE p.name = 'demo'`).Scan(&project, &used); err != nil {
+		t.Fatal(err)
+	}
+	neutron("PUT", "/quotas/"+project, admin, map[string]any{"quota": map[string]any{"port": used + 1}}, 200)
+	r = tc.Do(t, "POST", "/compute/v2.1/servers", demo, map[string]any{"server": map[string]any{"name": "over", "flavorRef": "1",
+		"imageRef": img, "min_count": 2, "networks": []map[string]any{{"uuid": net["id"]}}}}, v...)
+	if r.Status != 403 || !strings.Contains(string(r.Body), "port") {
+		t.Errorf("two servers with a port each, one port left in the quota: %d %s", r.Status, r.Body)
+	}
+	neutron("PUT", "/quotas/"+project, admin, map[string]any{"quota": map[string]any{"port": -1}}, 200)
 	if n := countPorts(); n != before {
 		t.Errorf("refused launches left %d ports, want %d", n, before)
 	}

@@ -269,7 +269,8 @@ fi
 # 10) on the tiny image, and a snapshot of a 1 GiB disk with 512 MiB
 # written: MB/s and the controller's and agent's peak RSS during it
 # (web/bench_qemu_test.go; BENCH_QEMU=0 skips it). libvirt's QEMU driver
-# and the tiny image are set up as make test does.
+# and the tiny image are set up as make test does. Then guest traffic
+# (below).
 if [ "${BENCH_QEMU:-1}" = 1 ]; then
   kill "$nimbus_pid" 2>/dev/null || true
   scripts/libvirt.sh qemu:///system || die "libvirt's QEMU driver did not come up (BENCH_QEMU=0 skips the QEMU bench)"
@@ -278,5 +279,13 @@ if [ "${BENCH_QEMU:-1}" = 1 ]; then
     NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_TEST_IMAGE=$PWD/.data/test-image/tiny.qcow2 NIMBUS_BENCH=1 \
     go test -count=1 -run '^TestBenchQEMULifecycle$' -timeout 40m -v ./web/ 2>&1 |
     grep -vE '^(=== RUN|--- PASS|PASS|ok )' || die "QEMU lifecycle bench failed"
+  # Guest traffic: VM -> VM MB/s on one host through the fixed address and
+  # the floating IP, with security groups and with port security off
+  # (web/bench_qemu_network_test.go; as root: its datapath lives in
+  # namespaces of the test's).
+  NIMBUS_TEST_DATABASE_URL=$NIMBUS_TEST_DATABASE_URL NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL \
+    NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_TEST_IMAGE=$PWD/.data/test-image/tiny.qcow2 NIMBUS_BENCH=1 \
+    go test -count=1 -run '^TestBenchQEMUNetwork$' -timeout 20m -v ./web/ 2>&1 |
+    grep -vE '^(=== RUN|--- PASS|PASS|ok )|^time=' || die "guest traffic bench failed"
 fi
 exit 0

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -59,96 +57,16 @@ var leaseRE = regexp.MustCompile(`nimbus-net: eth0 lease ([0-9.]+)/(\d+)`)
 // (bridges, DHCP and router namespaces, filter) the agent rebuilds it and
 // ssh works again. No packet is sent from the machine's own namespace.
 func TestQEMUNetworking(t *testing.T) {
-	img := needQEMU(t)
-	for _, tool := range []string{"ssh", "ip", "nft", "dnsmasq"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (scripts/deps.sh installs it)", tool)
-		}
-	}
 	start := time.Now()
 	step := func(name string) { t.Logf("%6.1fs  %s", time.Since(start).Seconds(), name) }
-	nh := controllertest.NewNetworkHost(t)
-	outside := nh.Prefix + "outside"
-	// The host's physical "public" network: a veth whose far end is the
-	// outside world (its router at 172.24.4.1).
-	nh.Run(t, "", "ip", "netns", "add", outside)
-	nh.Run(t, nh.NS, "ip", "link", "add", "pub0", "type", "veth", "peer", "name", "eth0", "netns", outside)
-	nh.Run(t, nh.NS, "ip", "link", "set", "pub0", "up")
-	nh.Run(t, outside, "ip", "link", "set", "lo", "up")
-	nh.Run(t, outside, "ip", "addr", "add", "172.24.4.1/24", "dev", "eth0")
-	nh.Run(t, outside, "ip", "link", "set", "eth0", "up")
-
-	tc := controllertest.New(t, nil)
-	dir := stateDir(t)
-	nh.AgentDir(t, dir)
-	agentEnv := append(nh.Env(), "NIMBUS_AGENT_PHYSICAL_INTERFACES=public:pub0")
-	stopAgent := startQEMUAgentEnv(t, tc, "qemu-net", dir, 1, agentEnv...)
-	admin := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
-	demo := openstackCLI(t, tc, "demo", tc.DemoPass, "demo")
-	var ids []string
-	t.Cleanup(func() {
-		all := virsh(t, "list", "--all", "--name")
-		for _, id := range ids {
-			if strings.Contains(all, "nimbus-"+id) {
-				virsh(t, "destroy", "nimbus-"+id)
-				virsh(t, "undefine", "--managed-save", "nimbus-"+id)
-			}
-		}
-	})
-
 	step("the cloud's external network and a project network behind a router")
-	admin("image", "create", "--public", "--file", img, "--disk-format", "qcow2", "--container-format", "bare", "tiny")
-	admin("network", "create", "--external", "--provider-network-type", "flat", "--provider-physical-network", "public", "public")
-	admin("subnet", "create", "--network", "public", "--subnet-range", "172.24.4.0/24", "--gateway", "172.24.4.1",
-		"--allocation-pool", "start=172.24.4.10,end=172.24.4.99", "--no-dhcp", "public-subnet")
-	key := filepath.Join(t.TempDir(), "k1.pem")
-	if err := os.WriteFile(key, demo("keypair", "create", "k1"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	demo("network", "create", "net1")
-	demo("subnet", "create", "--network", "net1", "--subnet-range", "10.0.0.0/24", "sub1")
-	demo("router", "create", "r1")
-	demo("router", "set", "--external-gateway", "public", "r1")
-	demo("router", "add", "subnet", "r1", "sub1")
-
+	c := newQEMUNet(t)
+	nh, tc, dir, demo := c.nh, c.tc, c.dir, c.demo
 	launch := func(cli func(...string) []byte, name, nic, peer string) (string, guestLog) {
 		t.Helper()
-		ud := filepath.Join(t.TempDir(), name+".sh")
-		if err := os.WriteFile(ud, []byte(strings.Replace(netScript, "PEER", peer, 1)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		s := decodeJSON[map[string]any](t, cli("server", "create", "--flavor", "m1.tiny", "--image", "tiny", "--nic", nic,
-			"--key-name", "k1", "--user-data", ud, "--wait", "-f", "json", name))
-		id := s["id"].(string)
-		ids = append(ids, id)
-		if s["status"] != "ACTIVE" {
-			t.Fatalf("server create %s: %v", name, s)
-		}
-		return id, guestLog{t, filepath.Join(dir, "instances", id, "console.log")}
+		return c.launch(cli, name, nic, strings.Replace(netScript, "PEER", peer, 1))
 	}
-	fixedIP := func(cli func(...string) []byte, name string) string {
-		t.Helper()
-		s := decodeJSON[map[string]any](t, cli("server", "show", "-f", "json", name))
-		m := regexp.MustCompile(`([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)`).FindString(fmt.Sprint(s["addresses"]))
-		if m == "" {
-			t.Fatalf("%s has no address: %v", name, s["addresses"])
-		}
-		return m
-	}
-	// lease waits for the guest's DHCP lease and checks it is its port's address.
-	lease := func(g guestLog, name, want string) {
-		t.Helper()
-		controllertest.WaitFor(t, 180*time.Second, name+": a DHCP lease in the serial log", func() bool {
-			return leaseRE.MatchString(g.read())
-		})
-		if m := leaseRE.FindStringSubmatch(g.read()); m[1] != want || m[2] != "24" {
-			t.Errorf("%s leased %s/%s, its port has %s/24", name, m[1], m[2], want)
-		}
-	}
-	waitLine := func(g guestLog, name, line string) {
-		t.Helper()
-		controllertest.WaitFor(t, 120*time.Second, name+": "+line, func() bool { return strings.Contains(g.read(), line) })
-	}
+	fixedIP, lease, waitLine := c.fixedIP, c.lease, c.waitLine
 
 	step("vm1 and vm2: DHCP, their own metadata, a ping within the default group")
 	vm1, log1 := launch(demo, "vm1", "net-id=net1", "")
@@ -176,10 +94,7 @@ func TestQEMUNetworking(t *testing.T) {
 	step("a floating IP on vm1; ssh from outside only while TCP 22 is allowed")
 	fip := strings.TrimSpace(string(demo("floating", "ip", "create", "public", "-f", "value", "-c", "floating_ip_address")))
 	demo("server", "add", "floating", "ip", "vm1", fip)
-	ssh := func() (string, error) {
-		return nh.Try(outside, "ssh", "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "ConnectTimeout=3", "-o", "BatchMode=yes", "root@"+fip, "echo nimbus-ssh-ok $(hostname)")
-	}
+	ssh := func() (string, error) { return c.ssh(fip, "echo nimbus-ssh-ok $(hostname)") }
 	waitLine(log1, "vm1", "nimbus-net: ssh keys from")
 	if out, err := ssh(); err == nil {
 		t.Fatalf("ssh answered before any rule allowed TCP 22: %s", out)
@@ -220,7 +135,7 @@ func TestQEMUNetworking(t *testing.T) {
 	step("agent stopped, the host's datapath wiped, agent started: reachable again")
 	demo("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "default")
 	controllertest.WaitFor(t, 60*time.Second, "ssh with the rule back", func() bool { _, err := ssh(); return err == nil })
-	stopAgent()
+	c.stopAgent()
 	links := nh.Run(t, nh.NS, "ip", "-o", "link", "show", "type", "bridge")
 	for _, l := range strings.Split(links, "\n") {
 		if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], "brq") {
@@ -240,7 +155,7 @@ func TestQEMUNetworking(t *testing.T) {
 		t.Fatalf("ssh still answers with the datapath wiped")
 	}
 	t0 := time.Now()
-	startQEMUAgentEnv(t, tc, "qemu-net", dir, 1, agentEnv...)
+	startQEMUAgentEnv(t, tc, "qemu-net", dir, 1, c.agentEnv...)
 	controllertest.WaitFor(t, 60*time.Second, "ssh after the datapath was rebuilt", func() bool { _, err := ssh(); return err == nil })
 	t.Logf("reachable again %.1fs after the agent started", time.Since(t0).Seconds())
 	step("done")

@@ -138,26 +138,19 @@ func cleanupPrefix(t *testing.T, prefix, stateDir string) {
 }
 
 // apply applies doc with the next generation and fails the test on error.
-func (h *testHost) apply(doc netspec.Host) {
-	h.t.Helper()
-	h.gen++
-	doc.Generation = h.gen
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := h.dp.Apply(ctx, doc); err != nil {
-		h.t.Fatalf("apply generation %d: %v\nlog:\n%s", h.gen, err, h.logs.take())
-	}
-}
+func (h *testHost) apply(doc netspec.Host) { h.t.Helper(); h.applyWith(h.dp.Apply, doc) }
 
 // applyQuick is apply through ApplyQuick (the agent's path for a new
 // document: what it loaded last is trusted).
-func (h *testHost) applyQuick(doc netspec.Host) {
+func (h *testHost) applyQuick(doc netspec.Host) { h.t.Helper(); h.applyWith(h.dp.ApplyQuick, doc) }
+
+func (h *testHost) applyWith(apply func(context.Context, netspec.Host) error, doc netspec.Host) {
 	h.t.Helper()
 	h.gen++
 	doc.Generation = h.gen
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := h.dp.ApplyQuick(ctx, doc); err != nil {
+	if err := apply(ctx, doc); err != nil {
 		h.t.Fatalf("apply generation %d: %v\nlog:\n%s", h.gen, err, h.logs.take())
 	}
 }

@@ -3,6 +3,8 @@ package datapath
 import (
 	"strconv"
 	"strings"
+
+	"github.com/nimbus-cloud/nimbus/internal/netspec"
 )
 
 // Linux interface names hold at most 15 characters (IFNAMSIZ - 1).
@@ -12,7 +14,7 @@ const maxIfName = 15
 // agents name things, so an operator used to Neutron finds their way.
 const (
 	bridgePrefix   = "brq"
-	tapPrefix      = "tap"
+	tapPrefix      = netspec.TapPrefix
 	vxlanPrefix    = "vxlan-"
 	dhcpIfPrefix   = "ns-"
 	routerIfPrefix = "qr-"
@@ -33,7 +35,7 @@ func short(id string) string {
 }
 
 func bridgeName(networkID string) string { return bridgePrefix + short(networkID) }
-func tapName(portID string) string       { return tapPrefix + short(portID) }
+func tapName(portID string) string       { return netspec.TapDevice(portID) }
 func dhcpIfName(portID string) string    { return dhcpIfPrefix + short(portID) }
 func routerIfName(portID string) string  { return routerIfPrefix + short(portID) }
 func gwIfName(portID string) string      { return gwIfPrefix + short(portID) }

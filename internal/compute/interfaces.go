@@ -7,6 +7,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/netspec"
 	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
@@ -63,7 +64,7 @@ func (s *Service) plugNIC(ctx context.Context, in model.Instance, nic model.NIC,
 		kind = queue.CallPlugNIC
 	}
 	rep, err := queue.Call(ctx, s.opt.RDB, s.opt.RedisPrefix, in.Host, queue.Request{Kind: kind, InstanceID: in.ID,
-		NIC: &queue.NIC{PortID: nic.PortID, MAC: nic.MAC, Device: model.TapDevice(nic.PortID), MTU: nic.MTU}}, nicChangeTimeout)
+		NIC: &queue.NIC{PortID: nic.PortID, MAC: nic.MAC, Device: netspec.TapDevice(nic.PortID), MTU: nic.MTU}}, nicChangeTimeout)
 	if errors.Is(err, queue.ErrNoReply) {
 		return fault.Conflict("The compute host of instance %s did not answer; try again later.", in.ID)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/netspec"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/store"
@@ -238,7 +239,7 @@ func (s *Service) buildSpec(in model.Instance, im model.Image) *queue.Build {
 	b := &queue.Build{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, RootGB: in.RootGB, Name: in.Name, KeyName: in.KeyName,
 		KeyData: in.KeyData, UserData: in.UserData, Metadata: in.Metadata, AZ: in.AvailabilityZone, ProjectID: in.ProjectID}
 	for _, n := range in.NICs {
-		b.NICs = append(b.NICs, queue.NIC{PortID: n.PortID, MAC: n.MAC, Device: model.TapDevice(n.PortID), MTU: n.MTU})
+		b.NICs = append(b.NICs, queue.NIC{PortID: n.PortID, MAC: n.MAC, Device: netspec.TapDevice(n.PortID), MTU: n.MTU})
 	}
 	ref := &queue.ImageRef{ID: im.ID, Checksum: im.Checksum, SHA512: im.OSHashValue, DiskFormat: im.DiskFormat,
 		URL: s.opt.ImageURL(im.ID)}

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/netspec"
 )
 
 // Instance is what the documents say about an instance.
@@ -62,7 +62,7 @@ func MetaData(in Instance) map[string]any {
 func NetworkData(nics []NIC) map[string]any {
 	links, networks := []map[string]any{}, []map[string]any{}
 	for i, n := range nics {
-		link := model.TapDevice(n.PortID)
+		link := netspec.TapDevice(n.PortID)
 		links = append(links, map[string]any{"id": link, "vif_id": n.PortID, "type": "bridge",
 			"ethernet_mac_address": n.MAC, "mtu": n.MTU})
 		networks = append(networks, map[string]any{"id": fmt.Sprintf("network%d", i), "type": "ipv4_dhcp",

@@ -205,12 +205,3 @@ type NICAddress struct {
 	Version int    `json:"version"`
 	Type    string `json:"type"` // fixed, floating
 }
-
-// TapDevice is the host's tap device name for a port ("tap" and the id's
-// first 11 characters, as Neutron's Linux bridge agent names them).
-func TapDevice(portID string) string {
-	if len(portID) > 11 {
-		portID = portID[:11]
-	}
-	return "tap" + portID
-}

@@ -193,3 +193,17 @@ type FloatingIP struct {
 	IP      string `json:"ip"`
 	FixedIP string `json:"fixed_ip"`
 }
+
+// TapDevice is the host's tap device name for a port ("tap" and the id's
+// first 11 characters, as Neutron's Linux bridge agent names them): the
+// controller names a port's device with it in documents, build jobs and
+// network_data.json, and the agent its service ports' devices.
+func TapDevice(portID string) string {
+	if len(portID) > 11 {
+		portID = portID[:11]
+	}
+	return TapPrefix + portID
+}
+
+// TapPrefix begins every port's tap device name.
+const TapPrefix = "tap"

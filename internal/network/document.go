@@ -133,7 +133,7 @@ func (s *Service) Documents(ctx context.Context, in DocumentInput) (map[string]n
 			if p.Host != host {
 				continue
 			}
-			sp := netspec.Port{ID: p.ID, NetworkID: p.NetworkID, Device: model.TapDevice(p.ID), MAC: p.MACAddress,
+			sp := netspec.Port{ID: p.ID, NetworkID: p.NetworkID, Device: netspec.TapDevice(p.ID), MAC: p.MACAddress,
 				InstanceID: p.DeviceID, PortSecurity: p.PortSecurity, Groups: p.SecurityGroups}
 			for _, f := range p.FixedIPs {
 				sp.IPs = append(sp.IPs, f.IPAddress)

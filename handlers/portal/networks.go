@@ -257,18 +257,28 @@ func (h *Handler) routerList(c *fiber.Ctx) error {
 		return err
 	}
 	v := views.RouterList{Page: h.page(c, "routers", "router.title"), External: ext}
+	ifaces := h.routerInterfaces(c)
 	for _, r := range rs {
 		row := routerRow(r, names)
-		if ps, err := h.cfg.Network.Ports(ctx, tok, storePortFilter("", r.ID)); err == nil {
-			for _, p := range ps {
-				if p.DeviceOwner == model.OwnerRouterInterface {
-					row.Interfaces++
-				}
-			}
-		}
+		row.Interfaces = len(ifaces[r.ID])
 		v.Routers = append(v.Routers, row)
 	}
 	return render(c, views.RouterListPage(v))
+}
+
+// routerInterfaces lists the interface ports of the routers the caller
+// sees, by router, in one query (nil when they cannot be read: the
+// pages show no interfaces rather than fail).
+func (h *Handler) routerInterfaces(c *fiber.Ctx) map[string][]model.Port {
+	ps, err := h.cfg.Network.Ports(c.UserContext(), api.Token(c), store.PortFilter{DeviceOwner: model.OwnerRouterInterface})
+	if err != nil {
+		return nil
+	}
+	out := map[string][]model.Port{}
+	for _, p := range ps {
+		out[p.DeviceID] = append(out[p.DeviceID], p)
+	}
+	return out
 }
 
 func routerRow(r model.Router, names map[string]string) views.RouterRow {

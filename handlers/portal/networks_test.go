@@ -82,6 +82,9 @@ func TestPortalNetworking(t *testing.T) {
 	if page := b.Get(rnext).Body; !strings.Contains(page, `data-testid="interface-row-10.50.0.1"`) {
 		t.Errorf("the router's interface is not listed")
 	}
+	if page := b.Get("/project/routers").Body; !strings.Contains(page, `data-testid="router-interfaces-r1">1<`) {
+		t.Errorf("the routers list does not count r1's interface")
+	}
 
 	// Security groups: presets and a custom rule.
 	gnext := post("/project/security_groups", url.Values{"name": {"web"}, "description": {"front ends"}})
@@ -129,7 +132,8 @@ func TestPortalNetworking(t *testing.T) {
 
 	// The topology draws the networks, the router and the instance.
 	topo := b.Get("/project/network_topology").Body
-	for _, want := range []string{`data-testid="topo-network-blue"`, `data-testid="topo-network-public"`, `data-testid="topo-router-r1"`, `data-testid="topo-instance-vm"`, "<svg"} {
+	for _, want := range []string{`data-testid="topo-network-blue"`, `data-testid="topo-network-public"`, `data-testid="topo-router-r1"`, `data-testid="topo-instance-vm"`, "<svg",
+		">10.50.0.1<"} { // the router's interface on blue, labelled
 		if !strings.Contains(topo, want) {
 			t.Errorf("topology lacks %s", want)
 		}

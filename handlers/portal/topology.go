@@ -82,6 +82,7 @@ func (h *Handler) topology(c *fiber.Ctx) error {
 			v.Links = append(v.Links, views.TopoLink{X1: x[id] + 8, Y1: y, X2: nx, Y2: y, Label: label})
 		}
 	}
+	ifaces := h.routerInterfaces(c)
 	for _, r := range routers {
 		var on, labels []string
 		if r.GatewayNetID != "" {
@@ -92,13 +93,9 @@ func (h *Handler) topology(c *fiber.Ctx) error {
 			}
 			labels = append(labels, strings.Join(ips, ","))
 		}
-		if ports, err := h.cfg.Network.Ports(ctx, tok, storePortFilter("", r.ID)); err == nil {
-			for _, p := range ports {
-				if p.DeviceOwner == model.OwnerRouterInterface {
-					on = append(on, p.NetworkID)
-					labels = append(labels, portRow(p).IPs)
-				}
-			}
+		for _, p := range ifaces[r.ID] {
+			on = append(on, p.NetworkID)
+			labels = append(labels, portRow(p).IPs)
 		}
 		place("router", r.Name, "/project/routers/"+r.ID, on, labels)
 	}

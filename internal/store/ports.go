@@ -130,6 +130,9 @@ type PortFilter struct {
 	NetworkID string
 	DeviceID  string
 	Host      string
+	// DeviceOwner: ports with that owner only (network:router_interface
+	// for every router's interfaces in one query).
+	DeviceOwner string
 }
 
 // Ports lists ports, oldest first.
@@ -137,7 +140,8 @@ func (s *Store) Ports(ctx context.Context, f PortFilter) ([]model.Port, error) {
 	rows, _ := s.db.Query(ctx, `SELECT `+portCols+` FROM ports p
 		WHERE ($1 = '' OR p.project_id = $1 OR p.network_id IN (SELECT id FROM networks WHERE project_id = $1))
 		AND ($2 = '' OR p.network_id::text = $2) AND ($3 = '' OR p.device_id = $3) AND ($4 = '' OR p.host = $4)
-		ORDER BY p.created_at, p.id`, f.ProjectID, f.NetworkID, f.DeviceID, f.Host)
+		AND ($5 = '' OR p.device_owner = $5)
+		ORDER BY p.created_at, p.id`, f.ProjectID, f.NetworkID, f.DeviceID, f.Host, f.DeviceOwner)
 	ps, err := pgx.CollectRows(rows, scanPort)
 	return ps, mapErr(err)
 }

@@ -118,14 +118,29 @@ func (h *Handler) WriteError(c *fiber.Ctx, err error) error {
 // decode reads {"<key>": {...}} into v, refusing malformed JSON, a
 // missing body and attributes Neutron does not know, with 400.
 func decode(c *fiber.Ctx, key string, v any) error {
-	var outer map[string]json.RawMessage
-	if err := json.Unmarshal(c.Body(), &outer); err != nil || outer == nil {
-		return &netsvc.Error{Type: "HTTPBadRequest", Err: fault.Invalid("", "Malformed request body")}
+	outer, err := outerBody(c)
+	if err != nil {
+		return err
 	}
 	inner, ok := outer[key]
 	if !ok || len(outer) != 1 {
 		return &netsvc.Error{Type: "HTTPBadRequest", Err: fault.Invalid("", "Resource body required")}
 	}
+	return decodeInner(inner, v)
+}
+
+// outerBody reads the body's outer object.
+func outerBody(c *fiber.Ctx) (map[string]json.RawMessage, error) {
+	var outer map[string]json.RawMessage
+	if err := json.Unmarshal(c.Body(), &outer); err != nil || outer == nil {
+		return nil, &netsvc.Error{Type: "HTTPBadRequest", Err: fault.Invalid("", "Malformed request body")}
+	}
+	return outer, nil
+}
+
+// decodeInner decodes one resource's attributes strictly (unknown ones
+// are Neutron's "Unrecognized attribute(s)").
+func decodeInner(inner json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(inner))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -143,6 +158,63 @@ func decode(c *fiber.Ctx, key string, v any) error {
 		return &netsvc.Error{Type: "HTTPBadRequest", Err: fault.Invalid("", "Malformed request body")}
 	}
 	return nil
+}
+
+// creator makes one resource of a create request (bulk or not).
+type creator[In, Out any] struct {
+	key, plural string
+	make        func(In) (Out, error)
+	undo        func(Out) error // deletes one made, when a later one of a bulk request fails
+	view        func(Out) fiber.Map
+}
+
+// create answers a create request: {"<key>": {...}} makes one, and
+// Neutron's bulk form {"<plural>": [{...}, ...]} makes each in order and
+// answers them all, or, when one fails, deletes those made and answers
+// that failure (nothing half made).
+func create[In, Out any](c *fiber.Ctx, cr creator[In, Out]) error {
+	outer, err := outerBody(c)
+	if err != nil {
+		return err
+	}
+	raw, bulk := outer[cr.plural]
+	if !bulk || len(outer) != 1 {
+		var in In
+		if err := decode(c, cr.key, &in); err != nil {
+			return err
+		}
+		out, err := cr.make(in)
+		if err != nil {
+			return err
+		}
+		return one(c, fiber.StatusCreated, cr.key, cr.view(out))
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil || len(items) == 0 {
+		return &netsvc.Error{Type: "HTTPBadRequest", Err: fault.Invalid("", "Resources required: a non-empty list of %s", cr.plural)}
+	}
+	ins := make([]In, len(items))
+	for i, item := range items {
+		if err := decodeInner(item, &ins[i]); err != nil {
+			return err
+		}
+	}
+	var made []Out
+	for _, in := range ins {
+		out, err := cr.make(in)
+		if err != nil {
+			for i := len(made) - 1; i >= 0; i-- {
+				_ = cr.undo(made[i]) // best effort: the failure is what answers
+			}
+			return err
+		}
+		made = append(made, out)
+	}
+	views := make([]fiber.Map, len(made))
+	for i, out := range made {
+		views[i] = fields(c, cr.view(out))
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{cr.plural: views})
 }
 
 // one answers a single resource.

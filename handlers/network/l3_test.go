@@ -44,7 +44,7 @@ func TestSecurityGroupsRoutersFloatingIPs(t *testing.T) {
 	}{
 		{"the same rule", map[string]any{"protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "203.0.113.0/24"}, 409, "SecurityGroupRuleExists"},
 		{"ports backwards", map[string]any{"protocol": "tcp", "port_range_min": 90, "port_range_max": 80}, 400, "SecurityGroupInvalidPortRange"},
-		{"port 0", map[string]any{"protocol": "udp", "port_range_min": 0, "port_range_max": 10}, 400, "SecurityGroupInvalidPortRange"},
+		{"port 0", map[string]any{"protocol": "udp", "port_range_min": 0, "port_range_max": 10}, 400, "SecurityGroupInvalidPortValue"},
 		{"ports without a protocol", map[string]any{"port_range_min": 80, "port_range_max": 80}, 400, "SecurityGroupInvalidPortRange"},
 		{"unknown protocol", map[string]any{"protocol": "carrier-pigeon"}, 400, "SecurityGroupRuleInvalidProtocol"},
 		{"protocol 300", map[string]any{"protocol": "300"}, 400, "SecurityGroupRuleInvalidProtocol"},

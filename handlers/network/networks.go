@@ -83,15 +83,11 @@ func (h *Handler) listNetworks(c *fiber.Ctx) error {
 }
 
 func (h *Handler) createNetwork(c *fiber.Ctx) error {
-	var in netsvc.NetworkInput
-	if err := decode(c, "network", &in); err != nil {
-		return err
-	}
-	n, err := h.svc.CreateNetwork(c.UserContext(), api.Token(c), in)
-	if err != nil {
-		return err
-	}
-	return one(c, fiber.StatusCreated, "network", networkJSON(c, n))
+	ctx, tok := c.UserContext(), api.Token(c)
+	return create(c, creator[netsvc.NetworkInput, model.Network]{key: "network", plural: "networks",
+		make: func(in netsvc.NetworkInput) (model.Network, error) { return h.svc.CreateNetwork(ctx, tok, in) },
+		undo: func(n model.Network) error { return h.svc.DeleteNetwork(ctx, tok, n.ID) },
+		view: func(n model.Network) fiber.Map { return networkJSON(c, n) }})
 }
 
 func (h *Handler) showNetwork(c *fiber.Ctx) error {
@@ -154,15 +150,11 @@ func (h *Handler) listSubnets(c *fiber.Ctx) error {
 }
 
 func (h *Handler) createSubnet(c *fiber.Ctx) error {
-	var in netsvc.SubnetInput
-	if err := decode(c, "subnet", &in); err != nil {
-		return err
-	}
-	sn, err := h.svc.CreateSubnet(c.UserContext(), api.Token(c), in)
-	if err != nil {
-		return err
-	}
-	return one(c, fiber.StatusCreated, "subnet", subnetJSON(sn))
+	ctx, tok := c.UserContext(), api.Token(c)
+	return create(c, creator[netsvc.SubnetInput, model.Subnet]{key: "subnet", plural: "subnets",
+		make: func(in netsvc.SubnetInput) (model.Subnet, error) { return h.svc.CreateSubnet(ctx, tok, in) },
+		undo: func(sn model.Subnet) error { return h.svc.DeleteSubnet(ctx, tok, sn.ID) },
+		view: subnetJSON})
 }
 
 func (h *Handler) showSubnet(c *fiber.Ctx) error {

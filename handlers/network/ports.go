@@ -67,15 +67,11 @@ func (h *Handler) listPorts(c *fiber.Ctx) error {
 }
 
 func (h *Handler) createPort(c *fiber.Ctx) error {
-	var in netsvc.PortInput
-	if err := decode(c, "port", &in); err != nil {
-		return err
-	}
-	p, err := h.svc.CreatePort(c.UserContext(), api.Token(c), in)
-	if err != nil {
-		return err
-	}
-	return one(c, fiber.StatusCreated, "port", portJSON(c, p))
+	ctx, tok := c.UserContext(), api.Token(c)
+	return create(c, creator[netsvc.PortInput, model.Port]{key: "port", plural: "ports",
+		make: func(in netsvc.PortInput) (model.Port, error) { return h.svc.CreatePort(ctx, tok, in) },
+		undo: func(p model.Port) error { return h.svc.DeletePort(ctx, tok, p.ID) },
+		view: func(p model.Port) fiber.Map { return portJSON(c, p) }})
 }
 
 func (h *Handler) showPort(c *fiber.Ctx) error {

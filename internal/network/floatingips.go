@@ -14,16 +14,16 @@ import (
 )
 
 // FloatingIPInput is a floating IP's create or update body. PortID is
-// set with Valid false when the body had "port_id": null (disassociate).
+// Set with Valid false when the body had "port_id": null (disassociate).
 type FloatingIPInput struct {
-	NetworkID   *string   `json:"floating_network_id"`
-	Address     *string   `json:"floating_ip_address"`
-	SubnetID    *string   `json:"subnet_id"`
-	PortID      *nullable `json:"port_id"`
-	FixedIP     *string   `json:"fixed_ip_address"`
-	Description *string   `json:"description"`
-	ProjectID   string    `json:"project_id"`
-	TenantID    string    `json:"tenant_id"`
+	NetworkID   *string  `json:"floating_network_id"`
+	Address     *string  `json:"floating_ip_address"`
+	SubnetID    *string  `json:"subnet_id"`
+	PortID      nullable `json:"port_id"`
+	FixedIP     *string  `json:"fixed_ip_address"`
+	Description *string  `json:"description"`
+	ProjectID   string   `json:"project_id"`
+	TenantID    string   `json:"tenant_id"`
 }
 
 // CreateFloatingIP takes an address on an external network, mapped to a
@@ -90,7 +90,7 @@ func (s *Service) CreateFloatingIP(ctx context.Context, caller *model.Token, in 
 			return err
 		}
 		f.FloatingPortID, f.Address = fp.ID, v4[0].IPAddress
-		if in.PortID != nil && in.PortID.Valid {
+		if in.PortID.Valid {
 			if err := s.mapping(ctx, tx, caller, &f, in.PortID.S, deref(in.FixedIP)); err != nil {
 				return err
 			}
@@ -211,7 +211,7 @@ func (s *Service) UpdateFloatingIP(ctx context.Context, caller *model.Token, id 
 		}
 		f = cur
 		set(&f.Description, in.Description)
-		if in.PortID != nil {
+		if in.PortID.Set {
 			f.PortID, f.FixedIP, f.RouterID = "", "", ""
 			if in.PortID.Valid {
 				if err := s.mapping(ctx, tx, caller, &f, in.PortID.S, deref(in.FixedIP)); err != nil {

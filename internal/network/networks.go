@@ -334,7 +334,8 @@ func (s *Service) UpdateNetwork(ctx context.Context, caller *model.Token, id str
 	return s.store.Network(ctx, id)
 }
 
-// DeleteNetwork removes a network with no ports but its DHCP server's.
+// DeleteNetwork removes a network with no ports but its DHCP server's
+// and its unmapped floating IPs'.
 func (s *Service) DeleteNetwork(ctx context.Context, caller *model.Token, id string) error {
 	n, err := s.visibleNetwork(ctx, caller, id)
 	if err != nil {
@@ -345,6 +346,11 @@ func (s *Service) DeleteNetwork(ctx context.Context, caller *model.Token, id str
 	}
 	err = s.store.Tx(ctx, func(tx *store.Store) error {
 		if _, err := tx.LockNetwork(ctx, id); err != nil {
+			return err
+		}
+		// Floating IPs mapped to nothing go with their external network,
+		// as in Neutron; a mapped one keeps it in use.
+		if err := tx.DeleteUnmappedFloatingIPs(ctx, id); err != nil {
 			return err
 		}
 		busy, err := tx.NetworkPortsBesides(ctx, id, model.OwnerDHCP)

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
 
@@ -16,15 +17,30 @@ import (
 // RouterInput is a router's create or update body. Gateway is set (with
 // Clear) when the body had external_gateway_info: null or {} clears it.
 type RouterInput struct {
-	Name         *string            `json:"name"`
-	Description  *string            `json:"description"`
-	AdminStateUp *bool              `json:"admin_state_up"`
-	Gateway      *GatewayInput      `json:"external_gateway_info"`
-	Routes       *[]model.HostRoute `json:"routes"`
-	ProjectID    string             `json:"project_id"`
-	TenantID     string             `json:"tenant_id"`
-	Distributed  *bool              `json:"distributed"`
-	HA           *bool              `json:"ha"`
+	Name         *string       `json:"name"`
+	Description  *string       `json:"description"`
+	AdminStateUp *bool         `json:"admin_state_up"`
+	Gateway      *GatewayInput `json:"external_gateway_info"`
+	Routes       routesInput   `json:"routes"`
+	ProjectID    string        `json:"project_id"`
+	TenantID     string        `json:"tenant_id"`
+	Distributed  *bool         `json:"distributed"`
+	HA           *bool         `json:"ha"`
+}
+
+// routesInput is a router's routes in a body: Set when given at all;
+// null, like [], clears them (tempest's extra route test sends null).
+type routesInput struct {
+	Set    bool
+	Routes []model.HostRoute
+}
+
+func (r *routesInput) UnmarshalJSON(b []byte) error {
+	r.Set, r.Routes = true, []model.HostRoute{}
+	if string(b) == "null" {
+		return nil
+	}
+	return json.Unmarshal(b, &r.Routes)
 }
 
 // GatewayInput is external_gateway_info.
@@ -53,7 +69,7 @@ func (s *Service) CreateRouter(ctx context.Context, caller *model.Token, in Rout
 	set(&r.Name, in.Name)
 	set(&r.Description, in.Description)
 	set(&r.AdminStateUp, in.AdminStateUp)
-	if in.Routes != nil && len(*in.Routes) > 0 {
+	if len(in.Routes.Routes) > 0 {
 		return r, badRequest("Invalid format for routes: a new router has no interfaces to route through.")
 	}
 	err = s.store.Tx(ctx, func(tx *store.Store) error {
@@ -178,11 +194,11 @@ func (s *Service) UpdateRouter(ctx context.Context, caller *model.Token, id stri
 		set(&r.Name, in.Name)
 		set(&r.Description, in.Description)
 		set(&r.AdminStateUp, in.AdminStateUp)
-		if in.Routes != nil {
-			if err := s.checkRoutes(ctx, tx, r, *in.Routes); err != nil {
+		if in.Routes.Set {
+			if err := s.checkRoutes(ctx, tx, r, in.Routes.Routes); err != nil {
 				return err
 			}
-			r.Routes = *in.Routes
+			r.Routes = in.Routes.Routes
 		}
 		if err := tx.UpdateRouter(ctx, r); err != nil {
 			return err

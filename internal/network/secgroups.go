@@ -338,11 +338,22 @@ func ruleOf(g model.SecurityGroup, in RuleInput) (model.SecurityGroupRule, error
 		}
 	}
 	r.PortRangeMin, r.PortRangeMax = in.PortRangeMin, in.PortRangeMax
+	// Each value is a port first (Neutron's attribute check), whatever
+	// the protocol; then the protocol's own rules.
+	for _, v := range []*int{r.PortRangeMin, r.PortRangeMax} {
+		if v != nil && (*v < 0 || *v > 65535) {
+			return r, &Error{Type: "InvalidInput", Err: fault.Invalid("port_range_min", "Invalid value for port %d", *v)}
+		}
+	}
 	if r.PortRangeMin != nil || r.PortRangeMax != nil {
 		switch {
 		case portProtocols[r.Protocol]:
-			if r.PortRangeMin == nil || r.PortRangeMax == nil || *r.PortRangeMin < 1 || *r.PortRangeMax > 65535 ||
-				*r.PortRangeMin > *r.PortRangeMax {
+			for _, v := range []*int{r.PortRangeMin, r.PortRangeMax} {
+				if v != nil && *v == 0 {
+					return r, &Error{Type: "SecurityGroupInvalidPortValue", Err: fault.Invalid("port_range_min", "Invalid value for port 0")}
+				}
+			}
+			if r.PortRangeMin == nil || r.PortRangeMax == nil || *r.PortRangeMin > *r.PortRangeMax {
 				return r, &Error{Type: "SecurityGroupInvalidPortRange", Err: fault.Invalid("port_range_min",
 					"For TCP/UDP protocols, port_range_min must be <= port_range_max")}
 			}
@@ -351,10 +362,13 @@ func ruleOf(g model.SecurityGroup, in RuleInput) (model.SecurityGroupRule, error
 				return r, &Error{Type: "SecurityGroupMissingIcmpType", Err: fault.Invalid("port_range_min",
 					"ICMP code (port-range-max) %d is provided but ICMP type (port-range-min) is missing.", *r.PortRangeMax)}
 			}
-			for _, v := range []*int{r.PortRangeMin, r.PortRangeMax} {
-				if v != nil && (*v < 0 || *v > 255) {
-					return r, &Error{Type: "SecurityGroupInvalidIcmpValue", Err: fault.Invalid("port_range_min",
-						"Invalid value for ICMP type or code: %d. It must be 0 to 255.", *v)}
+			for _, f := range []struct {
+				v           *int
+				field, attr string
+			}{{r.PortRangeMin, "type", "port_range_min"}, {r.PortRangeMax, "code", "port_range_max"}} {
+				if f.v != nil && *f.v > 255 {
+					return r, &Error{Type: "SecurityGroupInvalidIcmpValue", Err: fault.Invalid(f.attr,
+						"Invalid value for ICMP %s (%s) %d. It must be 0 to 255.", f.field, f.attr, *f.v)}
 				}
 			}
 		default:

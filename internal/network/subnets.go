@@ -20,7 +20,7 @@ type SubnetInput struct {
 	NetworkID   *string                 `json:"network_id"`
 	IPVersion   *int                    `json:"ip_version"`
 	CIDR        *string                 `json:"cidr"`
-	GatewayIP   *nullable               `json:"gateway_ip"`
+	GatewayIP   nullable                `json:"gateway_ip"`
 	EnableDHCP  *bool                   `json:"enable_dhcp"`
 	Pools       *[]model.AllocationPool `json:"allocation_pools"`
 	DNS         *[]string               `json:"dns_nameservers"`
@@ -34,24 +34,28 @@ type SubnetInput struct {
 }
 
 // GatewayOf is a subnet's gateway_ip as the portal asks for it.
-func GatewayOf(ip string) *nullable { return &nullable{Valid: true, S: ip} }
+func GatewayOf(ip string) nullable { return nullable{Set: true, Valid: true, S: ip} }
 
 // PortOf is a floating IP's port_id as the portal asks for it ("": null,
 // unmapped).
-func PortOf(id string) *nullable { return &nullable{Valid: id != "", S: id} }
+func PortOf(id string) nullable { return nullable{Set: true, Valid: id != "", S: id} }
 
-// nullable is a string field that may be JSON null (Valid false).
+// nullable is a string field that may be given as JSON null: Set when
+// the body had it at all, Valid when not null. (A *string cannot tell
+// null from absent: encoding/json leaves a pointer nil for both, which
+// made {"port_id": null} not unmap a floating IP — tempest's
+// test_floating_ips.)
 type nullable struct {
-	Valid bool
-	S     string
+	Set, Valid bool
+	S          string
 }
 
 func (n *nullable) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
-		*n = nullable{}
+		*n = nullable{Set: true}
 		return nil
 	}
-	n.Valid = true
+	n.Set, n.Valid = true, true
 	return jsonUnmarshal(b, &n.S)
 }
 
@@ -95,7 +99,7 @@ func (s *Service) CreateSubnet(ctx context.Context, caller *model.Token, in Subn
 	set(&sn.Description, in.Description)
 	set(&sn.EnableDHCP, in.EnableDHCP)
 	gw := prefix.Addr().Next()
-	if in.GatewayIP != nil {
+	if in.GatewayIP.Set {
 		gw = netip.Addr{}
 		if in.GatewayIP.Valid {
 			if gw, err = s.checkGateway(prefix, in.GatewayIP.S); err != nil {
@@ -321,7 +325,7 @@ func (s *Service) UpdateSubnet(ctx context.Context, caller *model.Token, id stri
 	if sn.GatewayIP != "" {
 		gw = netip.MustParseAddr(sn.GatewayIP)
 	}
-	if in.GatewayIP != nil {
+	if in.GatewayIP.Set {
 		gw = netip.Addr{}
 		if in.GatewayIP.Valid {
 			if gw, err = s.checkGateway(prefix, in.GatewayIP.S); err != nil {
@@ -336,7 +340,7 @@ func (s *Service) UpdateSubnet(ctx context.Context, caller *model.Token, id stri
 	if in.Pools != nil {
 		sn.Pools = *in.Pools
 	}
-	if in.Pools != nil || in.GatewayIP != nil {
+	if in.Pools != nil || in.GatewayIP.Set {
 		if err := checkPools(prefix, gw, sn.Pools); err != nil {
 			return sn, err
 		}

@@ -159,7 +159,7 @@ func (s *Store) Subnet(ctx context.Context, id string) (model.Subnet, error) {
 // subnet for projectID ""), oldest first.
 func (s *Store) Subnets(ctx context.Context, projectID string) ([]model.Subnet, error) {
 	rows, _ := s.db.Query(ctx, `SELECT `+subnetCols+` FROM subnets s JOIN networks n ON n.id = s.network_id
-		WHERE $1 = '' OR s.project_id = $1 OR n.project_id = $1 OR n.shared OR n.external
+		WHERE $1 = '' OR s.project_id = $1 OR n.project_id = $1 OR n.shared
 		ORDER BY s.created_at, s.id`, projectID)
 	ss, err := pgx.CollectRows(rows, scanSubnet)
 	return ss, mapErr(err)

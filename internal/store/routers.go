@@ -156,6 +156,15 @@ func (s *Store) DeleteFloatingIP(ctx context.Context, f model.FloatingIP) error 
 	return mapErr(err)
 }
 
+// DeleteUnmappedFloatingIPs deletes the floating IPs of an external
+// network that are mapped to no port, with the ports holding their
+// addresses (Neutron deletes them with their network).
+func (s *Store) DeleteUnmappedFloatingIPs(ctx context.Context, networkID string) error {
+	_, err := s.db.Exec(ctx, `WITH f AS (DELETE FROM floating_ips WHERE floating_network_id = $1 AND port_id IS NULL
+		RETURNING floating_port_id) DELETE FROM ports WHERE id IN (SELECT floating_port_id FROM f)`, networkID)
+	return mapErr(err)
+}
+
 // CountFloatingIPs counts a project's floating IPs (the quota).
 func (s *Store) CountFloatingIPs(ctx context.Context, projectID string) (int, error) {
 	return s.count(ctx, `SELECT count(*) FROM floating_ips WHERE project_id = $1`, projectID)

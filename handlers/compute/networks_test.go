@@ -262,3 +262,23 @@ func TestServerNetworks(t *testing.T) {
 	}
 	_ = autoNet
 }
+
+// TestAutoWithoutNetworks: "auto" in a cloud with no network for the
+// project and no external network to make one from is Nova's 400
+// (Neutron cannot allocate one); "none" still launches.
+func TestAutoWithoutNetworks(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	demo := tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	v := []string{"OpenStack-API-Version", "compute 2.37"}
+	for _, c := range []struct {
+		networks string
+		want     int
+	}{{"auto", 400}, {"none", 202}} {
+		r := tc.Do(t, "POST", "/compute/v2.1/servers", demo, map[string]any{"server": map[string]any{
+			"name": c.networks, "flavorRef": "1", "imageRef": img, "networks": c.networks}}, v...)
+		if r.Status != c.want || (c.want == 400 && !strings.Contains(string(r.Body), "Unable to automatically allocate a network")) {
+			t.Errorf("networks %q: %d %s, want %d", c.networks, r.Status, r.Body, c.want)
+		}
+	}
+}

@@ -56,6 +56,12 @@ func (s *Service) PlanNICs(ctx context.Context, caller *model.Token, mode string
 		return nil, nil
 	}
 	plan, err := s.planNICs(ctx, caller, reqs, count)
+	if err == nil && len(plan) == 0 && mode == NetworksAuto {
+		// Asked for explicitly, "auto" must give a network (Nova's 400
+		// when Neutron cannot allocate one); left out, as before 2.37,
+		// a server without networks boots without NICs.
+		return nil, fault.Invalid("networks", "Unable to automatically allocate a network for project %s", caller.ProjectID)
+	}
 	if err != nil || len(groups) == 0 {
 		return plan, err
 	}

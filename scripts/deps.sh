@@ -10,7 +10,7 @@ PACKAGES=(
   python3-openstackclient chromium wrk
   busybox-static dosfstools mtools syslinux syslinux-common cpio genisoimage tini
   libvirt-clients libxml2-utils websockify
-  iproute2 nftables dnsmasq-base dropbear-bin iputils-ping openssh-client procps
+  iproute2 nftables conntrack dnsmasq-base dropbear-bin iputils-ping openssh-client procps
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -27,6 +27,7 @@ func (d *Datapath) applyFilter(ctx context.Context, h netspec.Host) error {
 	if err := d.enableBridgeNetfilter(ctx); err != nil {
 		return errors.Join(genErr, err)
 	}
+	prev := d.filter
 	if d.quick && d.filter.Tables == fs.Tables {
 		// Only members changed (or nothing): the sets alone, in one
 		// transaction, trusting the tables loaded last.
@@ -38,6 +39,7 @@ func (d *Datapath) applyFilter(ctx context.Context, h netspec.Host) error {
 			return errors.Join(genErr, fmt.Errorf("nft: update member sets: %w", err))
 		}
 		d.filter = fs
+		d.flushLost(ctx, prev, fs, h.Ports, h.Networks)
 		return genErr
 	}
 	d.filter = filterScript{}
@@ -45,6 +47,7 @@ func (d *Datapath) applyFilter(ctx context.Context, h netspec.Host) error {
 		return errors.Join(genErr, err)
 	}
 	d.filter = fs
+	d.flushLost(ctx, prev, fs, h.Ports, h.Networks)
 	return genErr
 }
 

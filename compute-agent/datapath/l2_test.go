@@ -86,9 +86,18 @@ func TestSecurityGroups(t *testing.T) {
 		}
 	})
 
-	// Without the ICMP rule: no new echo passes either way.
+	// Without the ICMP rule: no new echo passes either way, and the
+	// connections the rule let in are forgotten (an established one
+	// would otherwise go on): the echoes' conntrack entries are gone.
+	wantPing(t, vm1, "10.0.0.12")
+	if out := mustRun(t, h.ns, "conntrack", "-L", "-f", "ipv4", "--orig-dst", "10.0.0.12"); !contains(out, "icmp") {
+		t.Fatalf("no conntrack entry for the echo to vm2:\n%s", out)
+	}
 	doc.Groups = []netspec.Group{egressAll("g")}
 	h.apply(doc)
+	if out := mustRun(t, h.ns, "conntrack", "-L", "-f", "ipv4", "--orig-dst", "10.0.0.12"); contains(out, "icmp") {
+		t.Errorf("conntrack entries survived the rule's removal:\n%s", out)
+	}
 	wantNoPing(t, vm1, "10.0.0.12")
 	wantNoPing(t, vm2, "10.0.0.11")
 	wantNoPing(t, vm1, "2001:db8::12")

@@ -53,28 +53,41 @@ type network struct {
 	dp      *datapath.Datapath
 	applied int64 // the generation applied last
 
-	newsMu sync.Mutex
-	news   chan struct{} // closed when the controller announces a new document for this host
+	lastMu   sync.Mutex
+	last     applied       // the last apply's outcome
+	lastDone chan struct{} // closed when an apply ends
 }
 
-// announced returns a channel closed at the next announcement of a new
-// document for this host.
-func (n *network) announced() <-chan struct{} {
-	n.newsMu.Lock()
-	defer n.newsMu.Unlock()
-	if n.news == nil {
-		n.news = make(chan struct{})
-	}
-	return n.news
+// applied is what an apply of a document did: the ports it carried and
+// its error (nil: all of it is in place).
+type applied struct {
+	ports map[string]bool
+	err   error
 }
 
-func (n *network) announce() {
-	n.newsMu.Lock()
-	defer n.newsMu.Unlock()
-	if n.news != nil {
-		close(n.news)
+// lastApply returns the last apply's outcome and a channel closed when
+// the next one ends.
+func (n *network) lastApply() (applied, <-chan struct{}) {
+	n.lastMu.Lock()
+	defer n.lastMu.Unlock()
+	if n.lastDone == nil {
+		n.lastDone = make(chan struct{})
 	}
-	n.news = make(chan struct{})
+	return n.last, n.lastDone
+}
+
+func (n *network) record(doc netspec.Host, err error) {
+	ports := make(map[string]bool, len(doc.Ports))
+	for _, p := range doc.Ports {
+		ports[p.ID] = true
+	}
+	n.lastMu.Lock()
+	defer n.lastMu.Unlock()
+	n.last = applied{ports: ports, err: err}
+	if n.lastDone != nil {
+		close(n.lastDone)
+	}
+	n.lastDone = make(chan struct{})
 }
 
 // netRepairEvery is how often the whole document is applied again.
@@ -126,7 +139,6 @@ func (n *network) run(ctx context.Context) {
 			if m == nil || m.Payload != n.host {
 				continue
 			}
-			n.announce()
 		case <-t.C:
 			force = true
 		}
@@ -161,38 +173,35 @@ func (n *network) apply(ctx context.Context, force bool) (netspec.Host, error) {
 	if force {
 		apply = n.dp.Apply // the repair reads the kernel back
 	}
-	if err := apply(ctx, doc); err != nil {
+	err = apply(ctx, doc)
+	n.record(doc, err)
+	if err != nil {
 		return doc, err
 	}
 	n.applied = max(n.applied, doc.Generation)
 	return doc, netspec.SetApplied(ctx, n.rdb, n.prefix, n.host, doc.Generation)
 }
 
-// ensurePorts waits until the host's document carries every port (the
-// controller is asked for it) and applies it, so a domain's taps exist,
-// on their bridges and filtered, before it starts.
+// ensurePorts waits until an apply of the host's document carried every
+// port (the controller is asked for them), so a domain's taps exist, on
+// their bridges and filtered, before it starts. It reads what the run
+// loop applied rather than fetching the document itself: a host starting
+// twenty guests would otherwise decode the document twenty times per
+// announcement.
 func (n *network) ensurePorts(ctx context.Context, ports []string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var asked time.Time
 	for {
-		// Taken before reading, so an announcement in between is not missed.
-		next := n.announced()
-		doc, ok, err := netspec.Fetch(ctx, n.rdb, n.prefix, n.host)
-		if err != nil {
-			return fmt.Errorf("network datapath: %w", err)
-		}
-		missing := "(no document yet)"
-		if ok {
-			missing = ""
-			for _, id := range ports {
-				if !slices.ContainsFunc(doc.Ports, func(p netspec.Port) bool { return p.ID == id }) {
-					missing = id
-				}
+		last, done := n.lastApply()
+		missing := ""
+		for _, id := range ports {
+			if !last.ports[id] {
+				missing = id
 			}
 		}
 		if missing == "" {
-			if _, err := n.apply(ctx, false); err != nil {
-				return fmt.Errorf("network datapath: %w", err)
+			if last.err != nil {
+				return fmt.Errorf("network datapath: %w", last.err)
 			}
 			return nil
 		}
@@ -203,13 +212,17 @@ func (n *network) ensurePorts(ctx context.Context, ports []string) error {
 			_ = netspec.Want(ctx, n.rdb, n.prefix, n.host)
 			asked = time.Now()
 		}
-		// Woken by the announcement; the timer re-reads and asks again
-		// in case the announcement was lost (Redis pub/sub does not queue).
+		// Woken when an apply ends; the timer applies the newest
+		// document here in case an announcement was lost (Redis pub/sub
+		// does not queue).
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-next:
+		case <-done:
 		case <-time.After(time.Second):
+			if _, err := n.apply(ctx, false); err != nil && ctx.Err() == nil {
+				n.log.Warn("apply the datapath document", "error", err)
+			}
 		}
 	}
 }

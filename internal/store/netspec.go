@@ -72,18 +72,29 @@ func (s *Store) MappedFloatingIPs(ctx context.Context) ([]model.FloatingIP, erro
 
 // GroupsByID reads security groups with their rules.
 func (s *Store) GroupsByID(ctx context.Context, ids []string) ([]model.SecurityGroup, error) {
-	var out []model.SecurityGroup
-	for _, id := range ids {
-		g, err := s.SecurityGroup(ctx, id)
-		if err == ErrNotFound {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
+	rows, _ := s.db.Query(ctx, `SELECT `+groupCols+` FROM security_groups g WHERE g.id::text = ANY($1)
+		ORDER BY g.created_at, g.id`, nonNil(ids))
+	groups, err := pgx.CollectRows(rows, scanGroup)
+	if err != nil {
+		return nil, mapErr(err)
 	}
-	return out, nil
+	rows, _ = s.db.Query(ctx, `SELECT `+ruleCols+` FROM security_group_rules r JOIN security_groups g ON g.id = r.group_id
+		WHERE r.group_id::text = ANY($1) ORDER BY r.created_at, r.id`, nonNil(ids))
+	rules, err := pgx.CollectRows(rows, scanRule)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	byGroup := map[string][]model.SecurityGroupRule{}
+	for _, r := range rules {
+		byGroup[r.GroupID] = append(byGroup[r.GroupID], r)
+	}
+	for i := range groups {
+		groups[i].Rules = byGroup[groups[i].ID]
+		if groups[i].Rules == nil {
+			groups[i].Rules = []model.SecurityGroupRule{}
+		}
+	}
+	return groups, nil
 }
 
 // GroupMemberAddresses returns the fixed and allowed-pair addresses of

@@ -174,6 +174,12 @@ func (n *network) apply(ctx context.Context, force bool) (netspec.Host, error) {
 		apply = n.dp.Apply // the repair reads the kernel back
 	}
 	err = apply(ctx, doc)
+	if err != nil && !force {
+		// The quick apply trusted something the host no longer has: the
+		// thorough one reads everything back and repairs it.
+		n.log.Info("quick apply failed: repairing", "error", err)
+		err = n.dp.Apply(ctx, doc)
+	}
 	n.record(doc, err)
 	if err != nil {
 		return doc, err

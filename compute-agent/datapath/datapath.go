@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,11 @@ type Datapath struct {
 	metadata map[string]*metadataServer // by network id
 	tables   map[string][2]string       // nft loaded: script and listing, by namespace and table
 	filter   filterScript               // the filter loaded last ({}: unknown), for member-only updates
+	// done holds, by unit, the spec last applied without error (trusted);
+	// lastUnits the last document's units, so a quick apply that only
+	// adds skips reading the host back for removals.
+	done      map[string]string
+	lastUnits map[string]bool
 }
 
 // New checks cfg and returns a Datapath. It changes nothing on the host.
@@ -79,6 +85,7 @@ func New(cfg Config) (*Datapath, error) {
 		applied:  -1,
 		metadata: map[string]*metadataServer{},
 		tables:   map[string][2]string{},
+		done:     map[string]string{},
 	}, nil
 }
 
@@ -99,15 +106,23 @@ func (d *Datapath) Apply(ctx context.Context, h netspec.Host) error {
 }
 
 // ApplyQuick is Apply for a new document while nothing else is expected
-// to have changed the host: the nftables rulesets it loaded last are
-// trusted rather than read back from the kernel (listing large tables
-// costs more than loading them). Apply is the thorough repair.
+// to have changed the host: the nftables rulesets it loaded last, and the
+// networks, DHCP servers and routers it made from the same spec, are
+// trusted rather than read back from the host (see trusted), and removal
+// is skipped when the document only gained things. Apply is the thorough
+// repair; after a failed quick apply nothing is trusted.
 func (d *Datapath) ApplyQuick(ctx context.Context, h netspec.Host) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.quick = true
 	defer func() { d.quick = false }()
-	return d.apply(ctx, h)
+	err := d.apply(ctx, h)
+	if err != nil {
+		// Something trusted was not as made (a bridge deleted by hand,
+		// say): nothing is trusted until it was made again.
+		clear(d.done)
+	}
+	return err
 }
 
 func (d *Datapath) apply(ctx context.Context, h netspec.Host) error {
@@ -129,9 +144,18 @@ func (d *Datapath) apply(ctx context.Context, h netspec.Host) error {
 	// The filter first, so a new port is never up unfiltered: its rules
 	// name the tap and hold before the tap exists.
 	fail(d.applyFilter(ctx, h))
+	units := map[string]bool{} // the units of this document (trust keys)
 	for _, n := range h.Networks {
-		if err := d.applyNetwork(ctx, n); err != nil {
-			fail(fmt.Errorf("network %s: %w", n.ID, err))
+		l2 := n
+		l2.DHCP = nil // DHCP is a unit of its own
+		key := "network:" + n.ID
+		units[key] = true
+		if fp, ok := d.trusted(key, l2); !ok {
+			err := d.applyNetwork(ctx, n)
+			d.remember(key, fp, err)
+			if err != nil {
+				fail(fmt.Errorf("network %s: %w", n.ID, err))
+			}
 		}
 	}
 	keep := map[string]bool{} // tap devices the document names
@@ -144,20 +168,80 @@ func (d *Datapath) apply(ctx context.Context, h netspec.Host) error {
 			continue
 		}
 		keep[tapName(n.DHCP.PortID)] = true
+		units["dhcp:"+n.ID] = true
 		fail(d.applyDHCP(ctx, n))
 	}
 	for _, r := range h.Routers {
+		mtus := map[string]int{}
 		for _, ri := range r.Interfaces {
 			keep[tapName(ri.PortID)] = true
+			mtus[ri.NetworkID] = networks[ri.NetworkID].MTU
 		}
 		if r.Gateway != nil {
 			keep[tapName(r.Gateway.PortID)] = true
+			mtus[r.Gateway.NetworkID] = networks[r.Gateway.NetworkID].MTU
 		}
-		fail(d.applyRouter(ctx, r, networks))
+		key := "router:" + r.ID
+		units[key] = true
+		if fp, ok := d.trusted(key, struct {
+			R    netspec.Router
+			MTUs map[string]int
+		}{r, mtus}); !ok {
+			err := d.applyRouter(ctx, r, networks)
+			d.remember(key, fp, err)
+			fail(err)
+		}
 	}
-	fail(d.removeStale(ctx, h, keep))
+	// Removal reads the host back; a quick apply skips it when the
+	// document only gained things since the last apply.
+	for dev := range keep {
+		units["device:"+dev] = true
+	}
+	if !d.quick || !subset(d.lastUnits, units) {
+		fail(d.removeStale(ctx, h, keep))
+	}
+	for k := range d.done {
+		if !units[k] {
+			delete(d.done, k) // gone: if it comes back, it is made again
+		}
+	}
+	d.lastUnits = units
 	d.applied = h.Generation
 	return errors.Join(errs...)
+}
+
+// trusted reports whether a quick apply may skip a unit (a network's L2,
+// a DHCP server, a router): the same spec was applied without error last
+// time. Like the filter's tables, what was made is trusted between the
+// agent's thorough repairs; fp is the spec's fingerprint for remember.
+func (d *Datapath) trusted(key string, spec any) (fp string, ok bool) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return "", false
+	}
+	fp = string(b)
+	return fp, d.quick && d.done[key] == fp
+}
+
+// remember records a unit's outcome for trusted.
+func (d *Datapath) remember(key, fp string, err error) {
+	if err != nil || fp == "" {
+		delete(d.done, key)
+		return
+	}
+	d.done[key] = fp
+}
+
+func subset(a, b map[string]bool) bool {
+	if a == nil {
+		return false // nothing known yet
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // Close stops the metadata listeners. The datapath stays in place: an

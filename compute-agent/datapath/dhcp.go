@@ -36,19 +36,30 @@ func (d *Datapath) applyDHCPServer(ctx context.Context, n netspec.Network) error
 	dh := n.DHCP
 	ns := d.dhcpNS(n.ID)
 	nsDev := dhcpIfName(dh.PortID)
-	if err := d.ensureNamespace(ctx, ns); err != nil {
-		return err
-	}
-	if err := d.ensureVeth(ctx, ns, tapName(dh.PortID), nsDev, dh.MAC, bridgeName(n.ID), n.MTU); err != nil {
-		return err
-	}
 	metadata := dh.Metadata && d.cfg.Metadata != nil
 	addrs := dh.IPs
 	if metadata {
 		addrs = append(addrs[:len(addrs):len(addrs)], metadataAddr+"/32")
 	}
-	if err := d.ensureAddrs(ctx, ns, nsDev, addrs); err != nil {
-		return err
+	// The namespace and its port are trusted between repairs while they
+	// stay the same; the leases below change with every port.
+	key := "dhcp:" + n.ID
+	if fp, ok := d.trusted(key, struct {
+		Port, MAC string
+		Addrs     []string
+		MTU       int
+	}{dh.PortID, dh.MAC, addrs, n.MTU}); !ok {
+		err := d.ensureNamespace(ctx, ns)
+		if err == nil {
+			err = d.ensureVeth(ctx, ns, tapName(dh.PortID), nsDev, dh.MAC, bridgeName(n.ID), n.MTU)
+		}
+		if err == nil {
+			err = d.ensureAddrs(ctx, ns, nsDev, addrs)
+		}
+		d.remember(key, fp, err)
+		if err != nil {
+			return err
+		}
 	}
 
 	dir := d.dhcpDir(n.ID)

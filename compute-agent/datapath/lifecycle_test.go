@@ -194,3 +194,59 @@ func equalState(a, b state) bool {
 	return slices.Equal(a.links, b.links) && slices.Equal(a.namespaces, b.namespaces) &&
 		a.filter == b.filter && a.nat == b.nat && a.dnsmasq == b.dnsmasq
 }
+
+// A quick apply (a new document) trusts the units it made with the same
+// spec, and the thorough one repairs them; what a quick apply's document
+// no longer has is still removed, and a network that comes back is made
+// again.
+func TestQuickApplyTrusts(t *testing.T) {
+	needNet(t)
+	t.Parallel()
+	p := newPrefix(t)
+	h := newTestHost(t, p, "host", nil)
+	const netID = "33333333-aaaa-4000-8000-000000000003"
+	port := func(id, dev string) netspec.Port {
+		return netspec.Port{ID: id, NetworkID: netID, Device: dev, MAC: "fa:16:3e:00:03:01", IPs: []string{"10.3.0.5"}}
+	}
+	doc := netspec.Host{
+		Networks: []netspec.Network{{ID: netID, Type: netspec.TypeLocal, MTU: 1500}},
+		Ports:    []netspec.Port{port("33333333-p1", "tap33333333-p1"), port("33333333-p2", "tap33333333-p2")},
+	}
+	br := bridgeName(netID)
+	exists := func(dev string) bool {
+		_, ok, err := linkByName(context.Background(), h.ns, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	h.apply(doc)
+	mustRun(t, h.ns, "ip", "link", "del", br)
+	// Trusted: the bridge is not read back, so the taps fail to join it;
+	// then nothing is trusted, and the next quick apply repairs it.
+	h.gen++
+	doc.Generation = h.gen
+	if err := h.dp.ApplyQuick(context.Background(), doc); err == nil || exists(br) {
+		t.Errorf("a quick apply read the trusted bridge back (err %v, bridge %v)", err, exists(br))
+	}
+	h.applyQuick(doc)
+	if !exists(br) {
+		t.Fatalf("the quick apply after a failed one did not repair the bridge")
+	}
+
+	// A port gone from the document: its tap goes, even on a quick apply.
+	doc.Ports = doc.Ports[:1]
+	h.applyQuick(doc)
+	if exists("tap33333333-p2") || !exists("tap33333333-p1") {
+		t.Errorf("after a port left the document: p1 %v, p2 %v", exists("tap33333333-p1"), exists("tap33333333-p2"))
+	}
+	// The network gone and back: made again, not trusted from before.
+	h.applyQuick(netspec.Host{})
+	if exists(br) {
+		t.Fatalf("the bridge outlived its network")
+	}
+	h.applyQuick(doc)
+	if !exists(br) || !exists("tap33333333-p1") {
+		t.Errorf("the network came back without its bridge or tap")
+	}
+}

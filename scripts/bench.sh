@@ -251,6 +251,11 @@ if [ "${BENCH_NETWORK:-1}" = 1 ]; then
     NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_BENCH=1 \
     go test -count=1 -run '^TestBenchNetwork$' -timeout 20m -v ./handlers/network/ 2>&1 |
     grep -vE '^(=== RUN|--- PASS|PASS|ok )|bench_test.go' || die "network bench failed"
+  # The same launches on agents without datapaths: the controller's side.
+  NIMBUS_TEST_DATABASE_URL=$NIMBUS_TEST_DATABASE_URL NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL \
+    NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_BENCH=1 BENCH_NETWORK_DATAPATH=0 \
+    go test -count=1 -run '^TestBenchNetwork$' -timeout 20m -v ./handlers/network/ 2>&1 |
+    grep -vE '^(=== RUN|--- PASS|PASS|ok )|bench_test.go' || die "network bench (no datapaths) failed"
 fi
 
 # Console proxy: bulk MB/s and 64-byte round trips at 1 and 16 sessions,

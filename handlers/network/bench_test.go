@@ -17,7 +17,12 @@ import (
 // namespaces of their own: a security group rule's way from the API to
 // the host's filter (p50/p99 of 20), a port attached to a running server
 // until it is ACTIVE (p50/p99 of 20), and 200 launches with a port each
-// against 200 without networks (instances/s and their ratio).
+// against 200 without networks (instances/s and their ratio). With
+// BENCH_NETWORK_DATAPATH=0, only the launches, on agents without
+// datapaths: the controller's side alone. All ten hosts' datapaths share
+// this machine's two cores with the controller and PostgreSQL, where a
+// real cloud spreads them over ten machines: the two runs tell the
+// controller's cost from theirs.
 func TestBenchNetwork(t *testing.T) {
 	if os.Getenv("NIMBUS_BENCH") != "1" {
 		t.Skip("set NIMBUS_BENCH=1 (make bench) to run the networking benchmark")
@@ -26,6 +31,11 @@ func TestBenchNetwork(t *testing.T) {
 	// host (builds with ports wait for their host's document): Nova's
 	// IoOpsFilter default would refuse the burst, so it is lifted here
 	// for both runs alike, to measure throughput.
+	// BENCH_NETWORK_DATAPATH=0: the agents run no datapath, so the
+	// launches measure the controller's side alone (ports, IPAM, the
+	// hosts' documents); the rule and port timings need a datapath and
+	// are left out.
+	datapath := os.Getenv("BENCH_NETWORK_DATAPATH") != "0"
 	tc := controllertest.New(t, map[string]string{"NIMBUS_LOG_LEVEL": "error", "NIMBUS_MAX_IO_OPS_PER_HOST": "1000"})
 	if _, err := tc.Server.Pool().Exec(t.Context(), `UPDATE quota_defaults SET hard_limit = 100000`); err != nil {
 		t.Fatal(err)
@@ -37,7 +47,11 @@ func TestBenchNetwork(t *testing.T) {
 		if nh == nil {
 			nh = h
 		}
-		tc.StartAgentOn(t, fmt.Sprintf("nb-%d", i), "test:///default", h.StateDir, h.Env()...)
+		var env []string
+		if datapath {
+			env = h.Env()
+		}
+		tc.StartAgentOn(t, fmt.Sprintf("nb-%d", i), "test:///default", h.StateDir, env...)
 	}
 	tc.WaitHosts(t, hosts)
 	a := api{t, tc}
@@ -57,9 +71,55 @@ func TestBenchNetwork(t *testing.T) {
 		}
 		return r.JSON(t)["server"].(map[string]any)["id"].(string)
 	}
+	rate := func(what string, networks any) float64 {
+		const total, conc = 200, 20
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		ids := make(chan string, total)
+		for w := 0; w < conc; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; i < total/conc; i++ {
+					ids <- launch(fmt.Sprintf("%s-%d-%d", what, w, i), networks)
+				}
+			}(w)
+		}
+		wg.Wait()
+		t.Logf("%s: 200 launches accepted in %.1f s", what, time.Since(t0).Seconds())
+		close(ids)
+		deadline := time.Now().Add(5 * time.Minute)
+		for id := range ids {
+			if time.Now().After(deadline) {
+				var states string
+				tc.Server.Pool().QueryRow(t.Context(), `SELECT string_agg(s, ', ') FROM (SELECT vm_state || '/' || coalesce(task_state, '-') || ' ' || count(*) AS s
+					FROM instances GROUP BY vm_state, task_state) x`).Scan(&states)
+				t.Fatalf("%s: not all ACTIVE after 5 minutes: %s", what, states)
+			}
+			controllertest.WaitFor(t, 5*time.Minute, "launches ACTIVE", func() bool {
+				var vm, fault string
+				tc.Server.Pool().QueryRow(t.Context(), `SELECT vm_state, coalesce(fault->>'details', '') FROM instances WHERE id = $1`, id).Scan(&vm, &fault)
+				if vm == "error" {
+					t.Fatalf("%s: ERROR: %s", what, fault)
+				}
+				return vm == "active" || time.Now().After(deadline)
+			})
+		}
+		return total / time.Since(t0).Seconds()
+	}
 	// One server on the first host, whose filter the rule timings read.
 	first := launch("probe", []map[string]any{{"uuid": nid}})
 	tc.WaitStatus(t, demo, first, "ACTIVE", time.Minute)
+	if !datapath {
+		plain := rate("plain", "none")
+		ported := rate("ported", []map[string]any{{"uuid": nid}})
+		fmt.Printf("\nnetwork bench, agents without datapaths (the controller's side alone)  %s  %d simulated hosts\n", time.Now().UTC().Format(time.RFC3339), hosts)
+		fmt.Printf("%-52s %8s %10s\n", "measure", "count", "per second")
+		fmt.Printf("%-52s %8d %10.1f\n", "200 launches, no network (c=20)", 200, plain)
+		fmt.Printf("%-52s %8d %10.1f\n", "200 launches, a port each (c=20)", 200, ported)
+		fmt.Printf("%-52s %8s %10.2f\n", "ratio with ports / without", "", ported/plain)
+		return
+	}
 	// The filter of the probe's host: find the namespace holding its tap.
 	port := a.do("GET", "/ports?device_id="+first, demo, nil).JSON(t)["ports"].([]any)[0].(map[string]any)["id"].(string)
 	ns := ""
@@ -108,42 +168,6 @@ func TestBenchNetwork(t *testing.T) {
 		active = append(active, float64(time.Since(t0).Microseconds())/1000)
 	}
 
-	rate := func(what string, networks any) float64 {
-		const total, conc = 200, 20
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		ids := make(chan string, total)
-		for w := 0; w < conc; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				for i := 0; i < total/conc; i++ {
-					ids <- launch(fmt.Sprintf("%s-%d-%d", what, w, i), networks)
-				}
-			}(w)
-		}
-		wg.Wait()
-		t.Logf("%s: 200 launches accepted in %.1f s", what, time.Since(t0).Seconds())
-		close(ids)
-		deadline := time.Now().Add(5 * time.Minute)
-		for id := range ids {
-			if time.Now().After(deadline) {
-				var states string
-				tc.Server.Pool().QueryRow(t.Context(), `SELECT string_agg(s, ', ') FROM (SELECT vm_state || '/' || coalesce(task_state, '-') || ' ' || count(*) AS s
-					FROM instances GROUP BY vm_state, task_state) x`).Scan(&states)
-				t.Fatalf("%s: not all ACTIVE after 5 minutes: %s", what, states)
-			}
-			controllertest.WaitFor(t, 5*time.Minute, "launches ACTIVE", func() bool {
-				var vm, fault string
-				tc.Server.Pool().QueryRow(t.Context(), `SELECT vm_state, coalesce(fault->>'details', '') FROM instances WHERE id = $1`, id).Scan(&vm, &fault)
-				if vm == "error" {
-					t.Fatalf("%s: ERROR: %s", what, fault)
-				}
-				return vm == "active" || time.Now().After(deadline)
-			})
-		}
-		return total / time.Since(t0).Seconds()
-	}
 	t.Logf("port timings done: p50 %.1f ms", pctl(active, 50))
 	plain := rate("plain", "none")
 	t.Logf("plain launches: %.1f/s", plain)

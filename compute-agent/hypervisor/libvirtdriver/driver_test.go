@@ -264,6 +264,8 @@ func TestPowerState(t *testing.T) {
 		{libvirt.DOMAIN_BLOCKED, 0, hypervisor.Running},
 		{libvirt.DOMAIN_SHUTDOWN, 1, hypervisor.Running},
 		{libvirt.DOMAIN_PAUSED, 1, hypervisor.Paused},
+		{libvirt.DOMAIN_PAUSED, int(libvirt.DOMAIN_PAUSED_STARTING_UP), hypervisor.Running},
+		{libvirt.DOMAIN_PAUSED, int(libvirt.DOMAIN_PAUSED_IOERROR), hypervisor.Paused},
 		{libvirt.DOMAIN_PMSUSPENDED, 0, hypervisor.Paused},
 		{libvirt.DOMAIN_SHUTOFF, int(libvirt.DOMAIN_SHUTOFF_SHUTDOWN), hypervisor.Shutoff},
 		{libvirt.DOMAIN_SHUTOFF, int(libvirt.DOMAIN_SHUTOFF_DESTROYED), hypervisor.Shutoff},

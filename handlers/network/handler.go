@@ -122,6 +122,11 @@ func decode(c *fiber.Ctx, key string, v any) error {
 	if err != nil {
 		return err
 	}
+	return decodeOne(outer, key, v)
+}
+
+// decodeOne decodes the body's only member, which must be key.
+func decodeOne(outer map[string]json.RawMessage, key string, v any) error {
 	inner, ok := outer[key]
 	if !ok || len(outer) != 1 {
 		return &netsvc.Error{Type: "HTTPBadRequest", Err: fault.Invalid("", "Resource body required")}
@@ -180,7 +185,7 @@ func create[In, Out any](c *fiber.Ctx, cr creator[In, Out]) error {
 	raw, bulk := outer[cr.plural]
 	if !bulk || len(outer) != 1 {
 		var in In
-		if err := decode(c, cr.key, &in); err != nil {
+		if err := decodeOne(outer, cr.key, &in); err != nil {
 			return err
 		}
 		out, err := cr.make(in)

@@ -78,11 +78,9 @@ func (s *Store) GroupsByID(ctx context.Context, ids []string) ([]model.SecurityG
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	rows, _ = s.db.Query(ctx, `SELECT `+ruleCols+` FROM security_group_rules r JOIN security_groups g ON g.id = r.group_id
-		WHERE r.group_id::text = ANY($1) ORDER BY r.created_at, r.id`, nonNil(ids))
-	rules, err := pgx.CollectRows(rows, scanRule)
+	rules, err := s.groupRules(ctx, "", nonNil(ids))
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, err
 	}
 	byGroup := map[string][]model.SecurityGroupRule{}
 	for _, r := range rules {

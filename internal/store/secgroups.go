@@ -46,7 +46,7 @@ func (s *Store) SecurityGroup(ctx context.Context, id string) (model.SecurityGro
 	if err != nil {
 		return g, mapErr(err)
 	}
-	g.Rules, err = s.groupRules(ctx, "", g.ID)
+	g.Rules, err = s.groupRules(ctx, "", []string{g.ID})
 	return g, err
 }
 
@@ -57,7 +57,7 @@ func (s *Store) DefaultSecurityGroup(ctx context.Context, projectID string) (mod
 	if err != nil {
 		return g, mapErr(err)
 	}
-	g.Rules, err = s.groupRules(ctx, "", g.ID)
+	g.Rules, err = s.groupRules(ctx, "", []string{g.ID})
 	return g, err
 }
 
@@ -91,7 +91,7 @@ func (s *Store) SecurityGroups(ctx context.Context, projectID string) ([]model.S
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	rules, err := s.groupRules(ctx, projectID, "")
+	rules, err := s.groupRules(ctx, projectID, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -105,18 +105,19 @@ func (s *Store) SecurityGroups(ctx context.Context, projectID string) ([]model.S
 	return gs, nil
 }
 
-// groupRules lists rules of one project's groups or of one group.
-func (s *Store) groupRules(ctx context.Context, projectID, groupID string) ([]model.SecurityGroupRule, error) {
+// groupRules lists the rules of one project's groups ("": every project's)
+// among groupIDs (nil: all groups).
+func (s *Store) groupRules(ctx context.Context, projectID string, groupIDs []string) ([]model.SecurityGroupRule, error) {
 	rows, _ := s.db.Query(ctx, `SELECT `+ruleCols+` FROM security_group_rules r JOIN security_groups g ON g.id = r.group_id
-		WHERE ($1 = '' OR g.project_id = $1) AND ($2 = '' OR r.group_id::text = $2) ORDER BY r.created_at, r.id`,
-		projectID, groupID)
+		WHERE ($1 = '' OR g.project_id = $1) AND ($2::text[] IS NULL OR r.group_id::text = ANY($2)) ORDER BY r.created_at, r.id`,
+		projectID, groupIDs)
 	rs, err := pgx.CollectRows(rows, scanRule)
 	return rs, mapErr(err)
 }
 
 // SecurityGroupRules lists the rules of a project's groups ("": all).
 func (s *Store) SecurityGroupRules(ctx context.Context, projectID string) ([]model.SecurityGroupRule, error) {
-	return s.groupRules(ctx, projectID, "")
+	return s.groupRules(ctx, projectID, nil)
 }
 
 // UpdateSecurityGroup writes a group's name and description.

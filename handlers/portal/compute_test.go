@@ -391,7 +391,7 @@ func TestPortalFlavors(t *testing.T) {
 		t.Fatalf("create flavor: got %d %q", p.Status, p.Location)
 	}
 	list = a.Get("/admin/flavors")
-	if !hasTestID(list, "flavor-row-m1.portal") || !strings.Contains(list.Body, "2048 MB") || !strings.Contains(list.Body, "portal-1") {
+	if !hasTestID(list, "flavor-row-m1.portal") || !strings.Contains(list.Body, "2,048 MB") || !strings.Contains(list.Body, "portal-1") {
 		t.Fatal("new flavor is not listed")
 	}
 	r := tc.Do(t, "GET", "/compute/v2.1/flavors/portal-1", tc.DemoToken(t), nil)
@@ -451,7 +451,7 @@ func TestPortalHosts(t *testing.T) {
 		t.Fatalf("hypervisors: got %d", hv.Status)
 	}
 	for id, want := range map[string]string{
-		"hypervisor-vcpus-h1": "0 / 4", "hypervisor-ram-h1": "0 / 8192 MB", "hypervisor-disk-h1": "0 / 100 GB",
+		"hypervisor-vcpus-h1": "0 / 4", "hypervisor-ram-h1": "0 / 8,192 MB", "hypervisor-disk-h1": "0 / 100 GB",
 		"host-state-h1": "Up", "host-status-h1": "Enabled",
 	} {
 		if got := textOfTestID(t, hv, id); got != want {

@@ -24,6 +24,7 @@ type Page struct {
 	CSRF      string
 	Flash     string // a one-time notice, already translated
 	FlashKind string // "ok" or "error"
+	Path      string // the page's own path and query: where the language switcher returns
 }
 
 // Ref names something by id and name.
@@ -80,6 +81,7 @@ func (f Form) E(field string) string { return f.Errors[field] }
 
 // Login is the sign-in page.
 type Login struct {
+	Path     string // this page, for the language switcher
 	Error    string // already translated
 	Username string
 	Next     string

@@ -28,7 +28,7 @@ func (h *Handler) hostList(c *fiber.Ctx, active, title string, f views.Form, err
 			VCPUs: x.VCPUs, VCPUsUsed: x.VCPUsUsed, MemoryMB: x.MemoryMB, MemoryMBUsed: x.MemoryMBUsed,
 			DiskGB: x.DiskGB, DiskGBUsed: x.DiskGBUsed, RunningVMs: x.RunningVMs}
 		if !x.LastSeen.IsZero() {
-			r.Updated = x.LastSeen.UTC().Format(computeTimeFormat)
+			r.Updated = i18n.Time(c.UserContext(), x.LastSeen)
 		}
 		v.Hosts = append(v.Hosts, r)
 	}
@@ -53,8 +53,8 @@ func (h *Handler) hypervisorList(c *fiber.Ctx) error {
 			}
 		}
 		v.Unrecognised = append(v.Unrecognised, views.UnrecognisedRow{Host: d.Host, InstanceID: d.InstanceID, Power: d.Power,
-			ReasonKey: key, PlacedOn: d.PlacedOn, FirstSeen: d.FirstSeen.UTC().Format(computeTimeFormat),
-			LastSeen: d.LastSeen.UTC().Format(computeTimeFormat)})
+			ReasonKey: key, PlacedOn: d.PlacedOn, FirstSeen: i18n.Time(c.UserContext(), d.FirstSeen),
+			LastSeen: i18n.Time(c.UserContext(), d.LastSeen)})
 	}
 	dead, total, err := h.compute.DeadLetters(c.UserContext(), api.Token(c), 20)
 	if err != nil {
@@ -62,7 +62,7 @@ func (h *Handler) hypervisorList(c *fiber.Ctx) error {
 	}
 	v.DeadTotal = total
 	for _, d := range dead {
-		v.DeadLetters = append(v.DeadLetters, views.DeadLetterRow{At: d.At.Format(computeTimeFormat), Stream: d.Stream,
+		v.DeadLetters = append(v.DeadLetters, views.DeadLetterRow{At: i18n.Time(c.UserContext(), d.At), Stream: d.Stream,
 			Kind: d.Kind, InstanceID: d.InstanceID, Reason: d.Reason})
 	}
 	return render(c, views.HypervisorListPage(v))

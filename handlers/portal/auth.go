@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"net/url"
 	"errors"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ func (h *Handler) renderLogin(c *fiber.Ctx, errMsg, username, next string, statu
 	c.Status(status)
 	return render(c, views.LoginPage(views.Login{
 		Error: errMsg, Username: username, Next: safeNext(next), CSRF: h.loginToken(nonce),
+		Path: "/auth/login?next=" + url.QueryEscape(safeNext(next)),
 	}))
 }
 
@@ -88,6 +90,9 @@ func (h *Handler) login(c *fiber.Ctx) error {
 		return err
 	}
 	s := &session{Token: tok, RootToken: tok, UserID: t.UserID, Created: time.Now()}
+	if s.Lang, err = h.store.UserLanguage(ctx, t.UserID); err != nil {
+		return err
+	}
 	s.Expires = s.Created.Add(h.cfg.SessionMax)
 	if t.ExpiresAt.Before(s.Expires) {
 		s.Expires = t.ExpiresAt

@@ -23,9 +23,6 @@ import (
 // the form makes a queued record, then the upload page sends the data
 // with a streamed PUT (never a multipart form, which would be buffered).
 
-// computeTimeFormat shows times on the image and host pages.
-const computeTimeFormat = "2006-01-02 15:04 UTC"
-
 func (h *Handler) imageList(c *fiber.Ctx) error {
 	ctx, tok := c.UserContext(), api.Token(c)
 	ims, err := h.images.List(ctx, tok, store.ImageFilter{SortKey: "created_at", SortDesc: true}, "")
@@ -40,7 +37,7 @@ func (h *Handler) imageList(c *fiber.Ctx) error {
 	for _, im := range ims {
 		r := views.ImageRow{ID: im.ID, Name: im.Name, Status: im.Status, Visibility: im.Visibility,
 			DiskFormat: im.DiskFormat, Owned: im.Owner == tok.ProjectID,
-			Created:   im.CreatedAt.UTC().Format(computeTimeFormat),
+			Created:   i18n.Time(c.UserContext(), im.CreatedAt),
 			CanDelete: !im.Protected && policy.Allowed(tok, policy.DeleteImage, policy.Target{ProjectID: im.Owner}),
 			CanUpload: im.Status == model.ImageQueued && policy.Allowed(tok, policy.UploadImage, policy.Target{ProjectID: im.Owner}),
 		}

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -66,19 +67,6 @@ func powerKey(p model.PowerState) string {
 	return "power.nostate"
 }
 
-func age(t time.Time) string {
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return strconv.Itoa(int(d.Seconds())) + "s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d.Minutes())) + "m"
-	case d < 48*time.Hour:
-		return strconv.Itoa(int(d.Hours())) + "h"
-	}
-	return strconv.Itoa(int(d.Hours()/24)) + "d"
-}
-
 // imageNames maps the ids of images the caller can see to their names.
 func (h *Handler) imageNames(c *fiber.Ctx) map[string]string {
 	out := map[string]string{}
@@ -91,10 +79,10 @@ func (h *Handler) imageNames(c *fiber.Ctx) map[string]string {
 	return out
 }
 
-func (h *Handler) row(in model.Instance, images map[string]string, showHost bool) views.InstanceRow {
+func (h *Handler) row(ctx context.Context, in model.Instance, images map[string]string, showHost bool) views.InstanceRow {
 	r := views.InstanceRow{ID: in.ID, Name: in.Name, Status: compute.Status(in.VMState, in.TaskState),
 		Task: string(in.TaskState), Power: powerKey(in.PowerState), Flavor: in.FlavorName, Image: images[in.ImageID],
-		Age: age(in.CreatedAt), Transition: in.TaskState != model.TaskNone || in.VMState == model.VMBuilding,
+		Age: i18n.Age(ctx, in.CreatedAt), Transition: in.TaskState != model.TaskNone || in.VMState == model.VMBuilding,
 		Locked: in.Locked()}
 	if r.Image == "" {
 		r.Image = in.ImageID
@@ -124,7 +112,7 @@ func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
 	images := h.imageNames(c)
 	sum := sha256.New()
 	for _, in := range ins {
-		r := h.row(in, images, v.ShowHost)
+		r := h.row(c.UserContext(), in, images, v.ShowHost)
 		r.Actions = validActions(tok, in)
 		v.Rows = append(v.Rows, r)
 		fmt.Fprintf(sum, "%s|%s|%d|%s|%s\n", in.ID, in.UpdatedAt.Format(time.RFC3339Nano), in.PowerState, in.VMState, in.TaskState)
@@ -398,8 +386,8 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 	}
 	showHost := policy.Allowed(tok, policy.ShowServerHost, policy.Target{})
 	v := views.InstanceDetail{Page: h.page(c, "instances", "instances.detail_title", in.Name),
-		Row: h.row(in, h.imageNames(c), showHost), VMState: string(in.VMState), KeyName: in.KeyName,
-		AZ: in.AvailabilityZone, Created: in.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+		Row: h.row(c.UserContext(), in, h.imageNames(c), showHost), VMState: string(in.VMState), KeyName: in.KeyName,
+		AZ: in.AvailabilityZone, Created: i18n.Time(c.UserContext(), in.CreatedAt),
 		Metadata: in.Metadata, Actions: validActions(tok, in), Tab: detailTab(c.Query("tab")),
 		CanSnapshot: allowedNow(tok, in, compute.ActionSnapshot), CanRebuild: allowedNow(tok, in, compute.ActionRebuild),
 		ConsoleReady: consoleReady(in)}
@@ -434,7 +422,7 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 		}
 	}
 	if in.LaunchedAt != nil {
-		v.Launched = in.LaunchedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+		v.Launched = i18n.Time(c.UserContext(), *in.LaunchedAt)
 	}
 	if in.Fault != nil {
 		v.Fault = in.Fault.Message
@@ -445,7 +433,7 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 			res = a.Message
 		}
 		v.Log = append(v.Log, views.ActionRow{Action: a.Action, RequestID: a.RequestID,
-			Started: a.StartTime.UTC().Format("2006-01-02 15:04:05"), Result: res})
+			Started: i18n.Time(c.UserContext(), a.StartTime), Result: res})
 	}
 	sort.SliceStable(v.Log, func(i, j int) bool { return v.Log[i].Started > v.Log[j].Started })
 	return render(c, views.InstanceDetailPage(v))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/handlers/api"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/seed"
 	"github.com/nimbus-cloud/nimbus/views"
@@ -25,7 +26,7 @@ func (h *Handler) overview(c *fiber.Ctx) error {
 		return err
 	}
 	o := views.Overview{Page: h.page(c, "overview", "overview.title"), ProjectName: tok.ProjectName,
-		ExpiresAt: sess(c).Expires.UTC().Format("2006-01-02 15:04 UTC")}
+		ExpiresAt: i18n.Time(c.UserContext(), sess(c).Expires)}
 	for _, r := range tok.Roles {
 		o.Roles = append(o.Roles, r.Name)
 	}

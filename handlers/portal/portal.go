@@ -84,6 +84,7 @@ func (h *Handler) Register(app *fiber.App) {
 	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/project/", fiber.StatusFound) })
 	app.Get("/auth/login", h.loginPage)
 	app.Post("/auth/login", h.login)
+	app.Post("/lang", h.setLanguage)
 
 	// The session middleware is attached to portal paths only, so API
 	// paths never reach it (an unknown API path is the API's 404).
@@ -126,12 +127,6 @@ func (h *Handler) Register(app *fiber.App) {
 	h.registerAdminCompute(a)
 }
 
-// language picks the page language from Accept-Language.
-func (h *Handler) language(c *fiber.Ctx) error {
-	c.SetUserContext(i18n.WithLang(c.UserContext(), i18n.Match(c.Get(fiber.HeaderAcceptLanguage))))
-	return c.Next()
-}
-
 // requireSession loads the session and its token; without a valid one the
 // browser is sent to sign in (and nothing is stored).
 func (h *Handler) requireSession(c *fiber.Ctx) error {
@@ -161,6 +156,9 @@ func (h *Handler) requireSession(c *fiber.Ctx) error {
 		return c.Redirect("/auth/login?next="+url.QueryEscape(string(c.Request().URI().RequestURI())), fiber.StatusFound)
 	}
 	c.Locals(keySession, sess)
+	if i18n.Supported(sess.Lang) {
+		c.SetUserContext(i18n.WithLang(c.UserContext(), sess.Lang))
+	}
 	api.SetToken(c, tok)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Next()
@@ -207,6 +205,7 @@ func (h *Handler) page(c *fiber.Ctx, active, titleKey string, args ...any) views
 		Title: i18n.T(ctx, titleKey, args...), Active: active, UserName: tok.UserName,
 		Project: views.Ref{ID: tok.ProjectID, Name: tok.ProjectName},
 		IsAdmin: policy.Allowed(tok, policy.ViewAdmin, policy.Target{}), CSRF: s.CSRF,
+		Path: string(c.Request().URI().RequestURI()),
 	}
 	if ps, err := h.svc.AuthProjects(ctx, tok); err == nil {
 		for _, pr := range ps {

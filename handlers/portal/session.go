@@ -23,7 +23,8 @@ type session struct {
 	UserID    string    `json:"user_id"`
 	CSRF      string    `json:"csrf"`
 	Created   time.Time `json:"created"`
-	Expires   time.Time `json:"expires"` // absolute end, never after the token's
+	Expires   time.Time `json:"expires"`        // absolute end, never after the token's
+	Lang      string    `json:"lang,omitempty"` // the user's saved language, loaded at sign-in
 	Flash     string    `json:"flash,omitempty"`
 	FlashKind string    `json:"flash_kind,omitempty"`
 }

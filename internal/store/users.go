@@ -71,3 +71,15 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return affected(s.db.Exec(ctx, `DELETE FROM users WHERE id = $1`, id))
 }
+
+// UserLanguage returns the portal language the user chose ('' if none).
+func (s *Store) UserLanguage(ctx context.Context, id string) (string, error) {
+	var lang string
+	err := s.db.QueryRow(ctx, `SELECT language FROM users WHERE id = $1`, id).Scan(&lang)
+	return lang, mapErr(err)
+}
+
+// SetUserLanguage records the portal language the user chose.
+func (s *Store) SetUserLanguage(ctx context.Context, id, lang string) error {
+	return affected(s.db.Exec(ctx, `UPDATE users SET language = $2 WHERE id = $1`, id, lang))
+}

@@ -9,3 +9,8 @@ document.addEventListener("htmx:configRequest", (ev) => {
   const meta = document.querySelector('meta[name="csrf-token"]');
   if (meta) ev.detail.headers["X-CSRF-Token"] = meta.content;
 });
+// A select marked data-autosubmit (the language switcher) sends its form
+// as soon as it changes.
+document.addEventListener("change", (ev) => {
+  if (ev.target.matches && ev.target.matches("select[data-autosubmit]")) ev.target.form.requestSubmit();
+});

@@ -25,6 +25,7 @@ type Page struct {
 	Flash     string // a one-time notice, already translated
 	FlashKind string // "ok" or "error"
 	Path      string // the page's own path and query: where the language switcher returns
+	LiveSince string // the change feed's position when the page was rendered: its event stream starts there
 }
 
 // Ref names something by id and name.

@@ -77,6 +77,9 @@ const parallel = 8
 func (w *Compute) Start(ctx context.Context) {
 	name := consumerName()
 	w.run(func() { w.relay(ctx) })
+	if w.d.Kicker != nil {
+		w.run(func() { w.listenOutbox(ctx) })
+	}
 	// Several consumers per stream: scheduling and applying events are
 	// row-locked and guarded, so they may run side by side.
 	for i := 0; i < parallel; i++ {
@@ -156,6 +159,25 @@ func (w *Compute) every(ctx context.Context, d time.Duration, what string, fn fu
 	}
 }
 
+// listenOutbox kicks the relay when a transaction that wrote the change
+// feed commits (the nimbus_change trigger's NOTIFY), so a change written
+// by a path that does not kick, such as the networking service's, still
+// reaches the pages at once. The relay's poll covers a broken listener
+// until it is back.
+func (w *Compute) listenOutbox(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := w.d.Store.ListenOutbox(ctx, w.d.Kicker.Kick)
+		if ctx.Err() != nil {
+			return
+		}
+		w.d.Log.Warn("listen for the change feed", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // relay copies outbox rows to their streams: at once when kicked, and
 // every 250 ms for rows other controllers wrote.
 func (w *Compute) relay(ctx context.Context) {
@@ -166,7 +188,11 @@ func (w *Compute) relay(ctx context.Context) {
 			n, err := w.d.Store.RelayOutbox(ctx, 200, func(es []store.OutboxEntry) (int, error) {
 				pipe := w.d.RDB.Pipeline()
 				for _, e := range es {
-					pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.Stream, Values: map[string]any{queue.Field: e.Payload}})
+					a := &redis.XAddArgs{Stream: e.Stream, Values: map[string]any{queue.Field: e.Payload}}
+					if e.Stream == store.ChangeStream {
+						a.Stream, a.MaxLen, a.Approx = queue.ChangeStream(w.d.Prefix), queue.ChangeStreamLen, true
+					}
+					pipe.XAdd(ctx, a)
 				}
 				cmds, err := pipe.Exec(ctx)
 				sent := 0

@@ -1,8 +1,8 @@
 package portal
 
 import (
-	"net/url"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"

@@ -24,6 +24,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	idsvc "github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
+	"github.com/nimbus-cloud/nimbus/internal/live"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
@@ -43,6 +44,9 @@ type Config struct {
 	Secret []byte
 	// Network is the networking service (Project > Networks and the rest).
 	Network *network.Service
+	// Live is the change feed the pages' event streams follow; nil: pages
+	// are not live.
+	Live *live.Hub
 }
 
 // Handler serves the portal.
@@ -92,6 +96,7 @@ func (h *Handler) Register(app *fiber.App) {
 	app.Post("/auth/logout", append(signedIn, h.logout)...)
 	app.Post("/auth/switch", append(signedIn, h.switchProject)...)
 	g := app.Group("/project", signedIn...)
+	g.Get("/events", h.events)
 	g.Get("", h.overview)
 	g.Get("/", h.overview)
 	h.registerNetworks(g) // before instances: /instances/:id/floating_ip is not an :action
@@ -205,7 +210,7 @@ func (h *Handler) page(c *fiber.Ctx, active, titleKey string, args ...any) views
 		Title: i18n.T(ctx, titleKey, args...), Active: active, UserName: tok.UserName,
 		Project: views.Ref{ID: tok.ProjectID, Name: tok.ProjectName},
 		IsAdmin: policy.Allowed(tok, policy.ViewAdmin, policy.Target{}), CSRF: s.CSRF,
-		Path: string(c.Request().URI().RequestURI()),
+		Path: string(c.Request().URI().RequestURI()), LiveSince: h.liveSince(),
 	}
 	if ps, err := h.svc.AuthProjects(ctx, tok); err == nil {
 		for _, pr := range ps {

@@ -41,6 +41,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/image"
+	"github.com/nimbus-cloud/nimbus/internal/live"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/netspec"
 	"github.com/nimbus-cloud/nimbus/internal/network"
@@ -65,6 +66,8 @@ type Server struct {
 	workers  *workers.Compute
 	// netDocs publishes the hosts' datapath documents.
 	netDocs *workers.Network
+	// live reads the change feed for the portal's event streams.
+	live *live.Hub
 	// metadataSecret checks the metadata proxies' signatures.
 	metadataSecret string
 	// imageSecret signs the image URLs agents download from.
@@ -178,6 +181,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 	}
 	// The publisher of the hosts' datapath documents is made before the
 	// networking service, which kicks it after each change.
+	s.live = live.NewHub(s.rdb, cfg.RedisPrefix, log)
 	s.netDocs = &workers.Network{Store: st, RDB: s.rdb, Prefix: cfg.RedisPrefix, NetworkNode: nc.NetworkNode, Log: log,
 		Metadata: &netspec.Metadata{URL: cfg.PublicURL + "/metadata", Secret: metadataSecret}}
 	s.network = network.New(st, log, network.Options{
@@ -291,7 +295,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	pt := portal.New(s.identity, s.compute, s.images, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
-		Secret: secret, Network: s.network,
+		Secret: secret, Network: s.network, Live: s.live,
 	})
 	app := fiber.New(fiber.Config{
 		AppName: "nimbus",
@@ -408,7 +412,8 @@ func (s *Server) ServeOn(ctx context.Context, ln, consoleLn net.Listener, out io
 		workers.PurgeTokens(ctx, s.identity, time.Minute, s.log)
 	}()
 	s.workers.Start(ctx)
-	wg.Add(1)
+	wg.Add(2)
+	go func() { defer wg.Done(); s.live.Run(ctx) }()
 	go func() { defer wg.Done(); s.netDocs.Run(ctx) }()
 	var proxy *consoleProxy
 	if consoleLn != nil {

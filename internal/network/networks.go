@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/google/uuid"
@@ -127,7 +128,7 @@ func (s *Service) CreateNetwork(ctx context.Context, caller *model.Token, in Net
 	}
 	// A segment taken by a concurrent create is drawn again.
 	for attempt := 0; ; attempt++ {
-		if err := s.allocateSegment(ctx, &n, provider && in.SegmentationID != nil); err != nil {
+		if err := s.allocateSegment(ctx, &n, provider && in.SegmentationID != nil, attempt); err != nil {
 			return model.Network{}, err
 		}
 		err = s.store.Tx(ctx, func(tx *store.Store) error {
@@ -136,7 +137,7 @@ func (s *Service) CreateNetwork(ctx context.Context, caller *model.Token, in Net
 			}
 			return tx.CreateNetwork(ctx, n)
 		})
-		if err == nil || attempt == 4 || (provider && in.SegmentationID != nil) || !segmentTaken(err) {
+		if err == nil || attempt == 9 || (provider && in.SegmentationID != nil) || !segmentTaken(err) {
 			break
 		}
 	}
@@ -204,7 +205,7 @@ func (s *Service) checkSegment(n *model.Network) error {
 
 // allocateSegment takes the lowest free VNI or VLAN id from the configured
 // range when the network needs one and was not given one.
-func (s *Service) allocateSegment(ctx context.Context, n *model.Network, given bool) error {
+func (s *Service) allocateSegment(ctx context.Context, n *model.Network, given bool, attempt int) error {
 	var r Range
 	switch n.NetworkType {
 	case "vxlan":
@@ -221,20 +222,41 @@ func (s *Service) allocateSegment(ctx context.Context, n *model.Network, given b
 	if err != nil {
 		return err
 	}
+	// The lowest free segment first; after losing it to a concurrent
+	// create, one of the next free ones at random, so that creates
+	// racing each other spread out instead of colliding again.
+	skip := 0
+	if attempt > 0 {
+		skip = rand.IntN(segmentSpread)
+	}
 	next := r.Min
 	for _, u := range used {
+		if u < next {
+			continue
+		}
 		if u == next {
 			next++
-		} else if u > next {
+			continue
+		}
+		if next+skip < u {
 			break
 		}
+		skip -= u - next
+		next = u + 1
 	}
+	next += skip
 	if r.Min == 0 || next > r.Max {
+		if skip > 0 {
+			return s.allocateSegment(ctx, n, false, 0)
+		}
 		return &Error{Type: "NoNetworkAvailable", Err: fault.ErrBusy}
 	}
 	n.SegmentationID = next
 	return nil
 }
+
+// segmentSpread is how many free segments a retried create draws from.
+const segmentSpread = 32
 
 // visibleNetwork is a network the caller may see (its own, shared,
 // external, any for an admin); anything else is not found.

@@ -20,6 +20,13 @@ func HostStream(prefix, host string) string { return prefix + "compute:" + host 
 func EventStream(prefix string) string      { return prefix + "events" }
 func DeadLetterStream(prefix string) string { return prefix + "deadletter" }
 
+// ChangeStream is the change feed the portal's live pages follow
+// (internal/live); ChangeStreamLen is about how many changes it keeps for
+// browsers that reconnect.
+func ChangeStream(prefix string) string { return prefix + "changes" }
+
+const ChangeStreamLen = 20000
+
 // JobKind names what a job asks. The instance operations' kinds are
 // tabled with their states in internal/compute (lifecycle.go).
 type JobKind string

@@ -12,6 +12,11 @@ type OutboxEntry struct {
 	Payload []byte
 }
 
+// ChangeStream is the outbox's name for the change feed: rows the
+// nimbus_change trigger (migration 016) writes, which the relay sends to
+// the Redis stream of the running prefix (queue.ChangeStream).
+const ChangeStream = "@changes"
+
 // Enqueue writes a job to the outbox, in the caller's transaction.
 func (s *Store) Enqueue(ctx context.Context, stream string, payload any) error {
 	b, err := json.Marshal(payload)
@@ -68,8 +73,37 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, send func([]OutboxEn
 	return n, sendErr
 }
 
-// PurgeSentOutbox deletes entries sent more than a while ago.
+// PurgeSentOutbox deletes entries sent more than a while ago: jobs after
+// an hour, the change feed's after a minute (the Redis stream keeps what
+// a reconnecting browser replays).
 func (s *Store) PurgeSentOutbox(ctx context.Context) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM outbox WHERE sent_at < now() - interval '1 hour'`)
+	_, err := s.db.Exec(ctx, `DELETE FROM outbox WHERE sent_at < now() - interval '1 hour'
+		OR (stream = $1 AND sent_at < now() - interval '1 minute')`, ChangeStream)
 	return mapErr(err)
+}
+
+// OutboxChannel is the PostgreSQL channel nimbus_change notifies when it
+// writes the outbox.
+const OutboxChannel = "nimbus_outbox"
+
+// ListenOutbox calls wake whenever a transaction that wrote the change
+// feed commits, until ctx ends or the connection fails. It holds one
+// connection of the pool while it runs.
+func (s *Store) ListenOutbox(ctx context.Context, wake func()) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+OutboxChannel); err != nil {
+		return mapErr(err)
+	}
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			// The connection may be mid-wait: never hand it back.
+			conn.Conn().Close(context.Background())
+			return err
+		}
+		wake()
+	}
 }

@@ -14,3 +14,38 @@ document.addEventListener("htmx:configRequest", (ev) => {
 document.addEventListener("change", (ev) => {
   if (ev.target.matches && ev.target.matches("select[data-autosubmit]")) ev.target.form.requestSubmit();
 });
+// Live pages. One Server-Sent Events stream per tab carries the changes
+// the user may see (internal/live); it starts where the page was rendered
+// (the live-since meta) and, after a drop, the browser resumes it with
+// Last-Event-ID, so nothing is missed. An element marked
+// data-live="instance" (any instance) or "instance:<id>" (that one) is
+// sent the htmx event nimbus:live when a change it names arrives; its
+// hx-trigger fetches it again. Changes are gathered for 100 ms, so a
+// burst costs each element one request, and nothing is asked while
+// nothing changes.
+(() => {
+  const since = document.querySelector('meta[name="live-since"]');
+  if (!since || !window.EventSource) return;
+  const pending = new Set();
+  let timer = null;
+  const flush = (all) => {
+    timer = null;
+    document.querySelectorAll("[data-live]").forEach((el) => {
+      if (all || el.dataset.live.split(" ").some((k) => pending.has(k))) {
+        window.htmx && htmx.trigger(el, "nimbus:live");
+      }
+    });
+    pending.clear();
+  };
+  const es = new EventSource("/project/events?since=" + encodeURIComponent(since.content));
+  es.addEventListener("open", () => { document.documentElement.dataset.live = "open"; });
+  es.addEventListener("error", () => { document.documentElement.dataset.live = "reconnecting"; });
+  es.addEventListener("change", (ev) => {
+    const c = JSON.parse(ev.data);
+    pending.add(c.change);
+    pending.add(c.change + ":" + c.id);
+    if (!timer) timer = setTimeout(() => flush(false), 100);
+  });
+  // The feed lost changes this page never heard: refresh every live part.
+  es.addEventListener("reset", () => flush(true));
+})();

@@ -212,3 +212,31 @@ func WaitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// MemberPassword is the password of the users NewProjectMember makes.
+const MemberPassword = "secret-pass-1"
+
+// NewProjectMember makes a project name with a user name+"-user" holding
+// only the member role there (password MemberPassword), and returns the
+// user's name: a tenant with no admin role anywhere, for isolation checks.
+func (tc *Cloud) NewProjectMember(t *testing.T, name string) string {
+	t.Helper()
+	admin := tc.AdminToken(t)
+	r := tc.Do(t, "POST", "/identity/v3/projects", admin, map[string]any{"project": map[string]any{"name": name, "domain_id": "default"}})
+	if r.Status != 201 {
+		t.Fatalf("create project: %d %s", r.Status, r.Body)
+	}
+	pid := r.JSON(t)["project"].(map[string]any)["id"].(string)
+	r = tc.Do(t, "POST", "/identity/v3/users", admin, map[string]any{"user": map[string]any{
+		"name": name + "-user", "password": MemberPassword, "domain_id": "default", "default_project_id": pid}})
+	if r.Status != 201 {
+		t.Fatalf("create user: %d %s", r.Status, r.Body)
+	}
+	uid := r.JSON(t)["user"].(map[string]any)["id"].(string)
+	r = tc.Do(t, "GET", "/identity/v3/roles?name=member", admin, nil)
+	role := r.JSON(t)["roles"].([]any)[0].(map[string]any)["id"].(string)
+	if r = tc.Do(t, "PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+role, admin, nil); r.Status != 204 {
+		t.Fatalf("grant member: %d %s", r.Status, r.Body)
+	}
+	return name + "-user"
+}

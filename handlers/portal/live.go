@@ -1,0 +1,131 @@
+package portal
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/nimbus-cloud/nimbus/handlers/api"
+	"github.com/nimbus-cloud/nimbus/internal/live"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+)
+
+// Intervals of a page's event stream: a comment keeps proxies from
+// closing a quiet stream, and the session is checked again so a revoked
+// one stops hearing of changes.
+const (
+	livePing     = 20 * time.Second
+	liveRecheck  = time.Minute
+	liveRetryMs  = 2000
+	liveLastID   = "Last-Event-ID"
+	liveSinceArg = "since"
+)
+
+// events is a page's Server-Sent Events stream: the changes its user may
+// see (their project's; every project's for admins), from the id the page
+// was rendered at (?since=, the page's live-since meta) or, when the
+// browser reconnects, after the last one it heard (Last-Event-ID). When
+// the feed no longer holds everything after that id, a "reset" event
+// tells the page to reload what it shows.
+func (h *Handler) events(c *fiber.Ctx) error {
+	hub := h.cfg.Live
+	if hub == nil {
+		return fiber.ErrNotFound
+	}
+	tok := api.Token(c)
+	all := policy.Allowed(tok, policy.ViewAdmin, policy.Target{})
+	project := tok.ProjectID
+	filter := func(ch live.Change) bool { return all || ch.Project == project }
+	after := c.Get(liveLastID)
+	if after == "" {
+		after = c.Query(liveSinceArg)
+	}
+	after = string([]byte(after)) // fasthttp reuses the request's buffers
+	sessToken := sess(c).Token
+	// Subscribe before replaying, so nothing falls between the two; the
+	// writer skips what both hand it.
+	sub := hub.Subscribe(filter)
+	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("X-Accel-Buffering", "no")
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer hub.Unsubscribe(sub)
+		ctx := context.Background()
+		fmt.Fprintf(w, "retry: %d\n\n", liveRetryMs)
+		last := after
+		if after != "" {
+			past, complete, err := hub.Replay(ctx, after, filter)
+			if err != nil || !complete {
+				last = hub.Last()
+				fmt.Fprintf(w, "id: %s\nevent: reset\ndata: {}\n\n", last)
+			}
+			for _, ch := range past {
+				writeChange(w, ch)
+				last = ch.ID
+			}
+		}
+		if w.Flush() != nil {
+			return
+		}
+		ping := time.NewTicker(livePing)
+		defer ping.Stop()
+		recheck := time.NewTicker(liveRecheck)
+		defer recheck.Stop()
+		for {
+			select {
+			case ch := <-sub.C:
+				if last != "" && !live.Before(last, ch.ID) {
+					continue // already replayed
+				}
+				writeChange(w, ch)
+				last = ch.ID
+				// Send what else is waiting in the same write.
+				for n := len(sub.C); n > 0; n-- {
+					ch := <-sub.C
+					if last == "" || live.Before(last, ch.ID) {
+						writeChange(w, ch)
+						last = ch.ID
+					}
+				}
+			case <-sub.Done:
+				// Dropped (too far behind) or the controller is stopping:
+				// the browser reconnects and replays from its last id.
+				return
+			case <-ping.C:
+				fmt.Fprint(w, ": ping\n\n")
+			case <-recheck.C:
+				if _, err := h.svc.Validate(ctx, sessToken); err != nil {
+					return
+				}
+				continue
+			}
+			if w.Flush() != nil {
+				return // the browser went away
+			}
+		}
+	})
+	return nil
+}
+
+func writeChange(w *bufio.Writer, ch live.Change) {
+	b, _ := json.Marshal(ch)
+	fmt.Fprintf(w, "id: %s\nevent: change\ndata: %s\n\n", ch.ID, b)
+}
+
+// liveSince is where a page rendered now starts its event stream. Just
+// after the controller started, the hub may not yet know where the feed
+// ends; a page is worth a short wait for it rather than not being live.
+func (h *Handler) liveSince() string {
+	if h.cfg.Live == nil {
+		return ""
+	}
+	select {
+	case <-h.cfg.Live.Ready():
+	case <-time.After(2 * time.Second):
+	}
+	return h.cfg.Live.Last()
+}

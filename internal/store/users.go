@@ -72,7 +72,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return affected(s.db.Exec(ctx, `DELETE FROM users WHERE id = $1`, id))
 }
 
-// UserLanguage returns the portal language the user chose ('' if none).
+// UserLanguage returns the portal language the user chose, empty if none.
 func (s *Store) UserLanguage(ctx context.Context, id string) (string, error) {
 	var lang string
 	err := s.db.QueryRow(ctx, `SELECT language FROM users WHERE id = $1`, id).Scan(&lang)

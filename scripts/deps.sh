@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   postgresql redis-server
   libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils
-  python3-openstackclient chromium wrk
+  python3-openstackclient chromium wrk fonts-wqy-microhei
   busybox-static dosfstools mtools syslinux syslinux-common cpio genisoimage tini
   libvirt-clients libxml2-utils websockify
   iproute2 nftables conntrack dnsmasq-base dropbear-bin iputils-ping openssh-client procps

@@ -67,6 +67,16 @@ func powerKey(p model.PowerState) string {
 	return "power.nostate"
 }
 
+// loggedAction names an action of the action log (Nova's names: create,
+// createImage, reboot_hard ...) in the page's language; one the catalogue
+// does not know shows as Nova names it.
+func loggedAction(ctx context.Context, action string) string {
+	if key := "instances.logged." + action; i18n.Has(key) {
+		return i18n.T(ctx, key)
+	}
+	return action
+}
+
 // imageNames maps the ids of images the caller can see to their names.
 func (h *Handler) imageNames(c *fiber.Ctx) map[string]string {
 	out := map[string]string{}
@@ -427,15 +437,17 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 	if in.Fault != nil {
 		v.Fault = in.Fault.Message
 	}
+	// Newest first, ordered by time before it is written in the
+	// language's words (a Chinese date does not sort as text).
+	sort.SliceStable(acts, func(i, j int) bool { return acts[i].StartTime.After(acts[j].StartTime) })
 	for _, a := range acts {
 		res := i18n.T(ctx, "instances.log_ok")
 		if a.Message != "" {
 			res = a.Message
 		}
-		v.Log = append(v.Log, views.ActionRow{Action: a.Action, RequestID: a.RequestID,
+		v.Log = append(v.Log, views.ActionRow{Action: loggedAction(ctx, a.Action), RequestID: a.RequestID,
 			Started: i18n.Time(c.UserContext(), a.StartTime), Result: res})
 	}
-	sort.SliceStable(v.Log, func(i, j int) bool { return v.Log[i].Started > v.Log[j].Started })
 	return render(c, views.InstanceDetailPage(v))
 }
 

@@ -11,7 +11,7 @@
   const submit = document.getElementById("launch-submit");
   const quota = (k) => {
     const el = document.querySelector('[data-quota="' + k + '"]');
-    return el ? { used: +el.dataset.used, limit: +el.dataset.limit } : { used: 0, limit: -1 };
+    return el ? { label: el.dataset.label, used: +el.dataset.used, limit: +el.dataset.limit } : { label: k, used: 0, limit: -1 };
   };
   function update() {
     const opt = flavor.selectedOptions[0];
@@ -27,7 +27,10 @@
       const q = quota(k);
       const total = q.used + need[k];
       if (q.limit >= 0 && total > q.limit) over = true;
-      parts.push(k + ": " + total + (q.limit >= 0 ? " / " + q.limit : ""));
+      // The label is the catalogue's (data-label); numbers as the page's
+      // language writes them.
+      const num = (x) => x.toLocaleString(document.documentElement.lang || undefined);
+      parts.push(q.label + ": " + num(total) + (q.limit >= 0 ? " / " + num(q.limit) : ""));
     }
     after.textContent = parts.join(" · ");
     warn.classList.toggle("hidden", !over);

@@ -71,8 +71,8 @@ func TestPortalInstances(t *testing.T) {
 	controllertest.WaitFor(t, 20*time.Second, "Shutoff", func() bool {
 		return strings.Contains(b.Get("/project/instances/"+id).Body, ">Shutoff<")
 	})
-	if d := b.Get("/project/instances/" + id); !strings.Contains(d.Body, `data-testid="action-start"`) || !strings.Contains(d.Body, "stop") {
-		t.Error("a stopped instance must offer start")
+	if d := b.Get("/project/instances/" + id); !strings.Contains(d.Body, `data-testid="action-start"`) || !strings.Contains(d.Body, "<td>Stop</td>") {
+		t.Error("a stopped instance must offer start and log the stop")
 	}
 	if p := b.Post("/project/instances/"+id+"/stop", url.Values{"_csrf": {tok}}); p.Status != http.StatusSeeOther {
 		t.Errorf("stop while stopped: %d (want a redirect with a notice)", p.Status)

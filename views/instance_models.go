@@ -21,6 +21,10 @@ type InstanceRow struct {
 	Age        string
 	Transition bool // something is in progress: the row keeps refreshing
 	Locked     bool // shown as a lock badge
+	// BuildStep (a model.BuildStep) and Progress (0-100) show how far a
+	// build has come, while Status is BUILD.
+	BuildStep string
+	Progress  int
 	// Actions are the actions valid now (the list's row menu).
 	Actions []string
 }

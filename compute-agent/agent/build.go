@@ -18,6 +18,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
 	"github.com/nimbus-cloud/nimbus/internal/diskimage"
 	"github.com/nimbus-cloud/nimbus/internal/failpoint"
+	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
@@ -54,10 +55,11 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 			log.Warn("remove the files of a failed build", "error", rerr)
 		}
 	}()
-	spec, err := a.instanceSpec(ctx, j, true)
+	spec, err := a.instanceSpec(a.withSteps(ctx, j), j, true)
 	if err != nil {
 		return queue.Event{}, err
 	}
+	step(a.withSteps(ctx, j), model.StepStarting, 0)
 	t0 := time.Now()
 	if err := a.drv.Define(ctx, spec); err != nil {
 		return queue.Event{}, err
@@ -115,6 +117,7 @@ func (a *Agent) instanceSpec(ctx context.Context, j queue.Job, newDisk bool) (hy
 			ports = append(ports, n.PortID)
 			spec.NICs = append(spec.NICs, hypervisor.NIC{Device: n.Device, MAC: n.MAC, MTU: n.MTU})
 		}
+		step(ctx, model.StepNetworking, 0)
 		if err := a.net.ensurePorts(ctx, ports); err != nil {
 			return spec, err
 		}
@@ -140,6 +143,7 @@ func (a *Agent) instanceSpec(ctx context.Context, j queue.Job, newDisk bool) (hy
 		return spec, fmt.Errorf("the instance's disk: %w", err)
 	}
 	spec.SerialLog = filepath.Join(dir, "console.log")
+	step(ctx, model.StepConfigDrive, 0)
 	if iso, err := a.configDrive(ctx, dir, j); err != nil {
 		return spec, err
 	} else if iso != "" {
@@ -168,6 +172,7 @@ func (a *Agent) rootDisk(ctx context.Context, acc access, dir string, im *queue.
 	if err := os.Remove(disk); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
+	step(ctx, model.StepCreatingDisk, 0)
 	if err := overlay(ctx, base, info.Format, disk, rootGB); err != nil {
 		return "", err
 	}
@@ -252,7 +257,7 @@ func (a *Agent) fetch(ctx context.Context, dir, path string, im *queue.ImageRef)
 	}
 	defer os.Remove(tmp.Name())
 	m5, s512 := md5.New(), sha512.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, m5, s512), res.Body); err != nil {
+	if _, err := io.Copy(io.MultiWriter(tmp, m5, s512, newDownloadReporter(ctx, res.ContentLength)), res.Body); err != nil {
 		tmp.Close()
 		return fmt.Errorf("fetch image %s: %w", im.ID, err)
 	}

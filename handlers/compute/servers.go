@@ -181,7 +181,10 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 	if m.AZ == "" {
 		m.AZ = "nova"
 	}
-	if m.Status == "ACTIVE" || m.Status == "BUILD" {
+	switch m.Status {
+	case "BUILD":
+		m.Progress = in.Progress // how far the build has come (model.BuildStep)
+	case "ACTIVE":
 		m.Progress = 0
 	}
 	if v.AtLeast(2, 47) {

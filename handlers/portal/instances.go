@@ -93,7 +93,7 @@ func (h *Handler) row(ctx context.Context, in model.Instance, images map[string]
 	r := views.InstanceRow{ID: in.ID, Name: in.Name, Status: compute.Status(in.VMState, in.TaskState),
 		Task: string(in.TaskState), Power: powerKey(in.PowerState), Flavor: in.FlavorName, Image: images[in.ImageID],
 		Age: i18n.Age(ctx, in.CreatedAt), Transition: in.TaskState != model.TaskNone || in.VMState == model.VMBuilding,
-		Locked: in.Locked()}
+		Locked: in.Locked(), BuildStep: string(in.BuildStep), Progress: in.Progress}
 	if r.Image == "" {
 		r.Image = in.ImageID
 	}
@@ -125,7 +125,7 @@ func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
 		r := h.row(c.UserContext(), in, images, v.ShowHost)
 		r.Actions = validActions(tok, in)
 		v.Rows = append(v.Rows, r)
-		fmt.Fprintf(sum, "%s|%s|%d|%s|%s\n", in.ID, in.UpdatedAt.Format(time.RFC3339Nano), in.PowerState, in.VMState, in.TaskState)
+		fmt.Fprintf(sum, "%s|%s|%d|%s|%s|%d\n", in.ID, in.UpdatedAt.Format(time.RFC3339Nano), in.PowerState, in.VMState, in.TaskState, in.Progress)
 	}
 	v.Version = hex.EncodeToString(sum.Sum(nil))[:16]
 	return v, nil

@@ -76,6 +76,11 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 				return tx.StartEvent(ctx, ev.ActionID, ev.Step, ev.Host, ev.At)
 			}
 			return nil
+		case queue.EventStep:
+			if step := model.BuildStep(ev.Step); in.VMState == model.VMBuilding && step.Known() {
+				return tx.AdvanceBuild(ctx, in.ID, ev.ActionID, step, ev.Percent)
+			}
+			return nil
 		case queue.EventProgress:
 			next, err := Transition(State{in.VMState, in.TaskState}, Trigger{Kind: Progressed, Job: ev.Job})
 			if err != nil || !currentAction(in, ev) {

@@ -57,8 +57,14 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 			return err
 		}
 		if host != "" {
-			if err := tx.UpdateInstance(ctx, store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
-				FromTask: []model.TaskState{in.TaskState}, Host: &host, Claimed: true, TaskState: &placed.Task}); err != nil {
+			u := store.InstanceUpdate{ID: in.ID, FromVM: []model.VMState{in.VMState},
+				FromTask: []model.TaskState{in.TaskState}, Host: &host, Claimed: true, TaskState: &placed.Task}
+			if in.VMState == model.VMBuilding {
+				// (Again from here when a failed build is placed anew.)
+				step := model.StepScheduled
+				u.BuildStep = &step
+			}
+			if err := tx.UpdateInstance(ctx, u); err != nil {
 				return err
 			}
 			if err := tx.FinishEvent(ctx, job.ActionID, placed.Event, "", "Success", "", now); err != nil {

@@ -189,6 +189,10 @@ type Instance struct {
 	// NICs are the instance's network interfaces (Nova's network info
 	// cache), in order.
 	NICs []NIC
+	// BuildStep and Progress say how far a build has come (Progress is
+	// Nova's progress, 0-100).
+	BuildStep BuildStep
+	Progress  int
 	// TaskJob is the job the task waits for, as sent (JSON; may be
 	// empty for tasks begun before it was kept).
 	TaskJob       []byte

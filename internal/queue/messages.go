@@ -165,6 +165,9 @@ const (
 	// EventProgress says Job reached its next step (a snapshot's upload
 	// pending, then under way): the instance's task moves on.
 	EventProgress EventKind = "progress"
+	// EventStep says a build reached Step (a model.BuildStep), Percent of
+	// the way through it: the instance's progress moves on.
+	EventStep EventKind = "step"
 	// EventInventory lists every Nimbus domain on the host (Instances), sent
 	// with each full power sync, so the controller learns of instances
 	// whose domain vanished.
@@ -177,6 +180,7 @@ type Event struct {
 	Kind       EventKind        `json:"kind"`
 	Job        JobKind          `json:"job,omitempty"` // the job kind this reports on
 	Step       string           `json:"step,omitempty"`
+	Percent    int              `json:"percent,omitempty"` // of Step, for EventStep
 	InstanceID string           `json:"instance_id"`
 	RequestID  string           `json:"request_id,omitempty"`
 	ActionID   int64            `json:"action_id,omitempty"`

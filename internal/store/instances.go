@@ -17,7 +17,7 @@ const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_nam
 	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
 	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at,
 	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, ''), task_job,
-	coalesce(shelved_image_id::text, ''), shelved_at, network_info, ` + instanceTagsCol
+	coalesce(shelved_image_id::text, ''), shelved_at, network_info, build_step, progress, ` + instanceTagsCol
 
 func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	var in model.Instance
@@ -27,7 +27,7 @@ func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
 		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
 		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt,
-		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt, &nics, &in.Tags)
+		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt, &nics, &in.BuildStep, &in.Progress, &in.Tags)
 	if err != nil {
 		return in, err
 	}
@@ -234,6 +234,8 @@ type InstanceUpdate struct {
 	AgentAt *time.Time
 	// Claimed records that the instance holds a claim on the host set by Host.
 	Claimed bool
+	// BuildStep sets the build's step and progress (model.BuildStep).
+	BuildStep *model.BuildStep
 	// ForAction guards the update to the task of that action (0: any).
 	ForAction int64
 	// A rebuild's new image, name, metadata and key pair (nil: unchanged).
@@ -319,6 +321,10 @@ func (s *Store) updateInstance(ctx context.Context, u InstanceUpdate) error {
 	}
 	if u.ClearFault {
 		sets = append(sets, "fault = NULL")
+	}
+	if u.BuildStep != nil {
+		set("build_step", string(*u.BuildStep))
+		set("progress", u.BuildStep.Progress(0))
 	}
 	if u.Launched {
 		sets = append(sets, "launched_at = coalesce(launched_at, now())")
@@ -468,4 +474,15 @@ func nullIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// AdvanceBuild records that the build of instance id, for action, reached
+// step, percent of the way through it. Only forward: a report that would
+// not raise the progress (late, repeated, or from a build the instance no
+// longer waits for) changes nothing, so a redelivered event is harmless.
+func (s *Store) AdvanceBuild(ctx context.Context, id string, action int64, step model.BuildStep, percent int) error {
+	_, err := s.db.Exec(ctx, `UPDATE instances SET build_step = $3, progress = $4, updated_at = clock_timestamp()
+		WHERE id = $1 AND vm_state = 'building' AND coalesce(task_action_id, $2) = $2 AND progress < $4`,
+		id, action, string(step), step.Progress(percent))
+	return mapErr(err)
 }

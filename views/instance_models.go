@@ -184,7 +184,8 @@ type ConsoleLog struct {
 	Lines      int
 	Output     string
 	Error      string
-	Live       bool // the instance runs: the body refreshes itself
+	Live       bool  // the instance runs: the page follows the log
+	Offset     int64 // the log's length when Output was read: following starts there
 }
 
 // ProjectQuota is one project on the admin Quotas page.

@@ -67,7 +67,7 @@ var zhAllowed = []string{
 // terms above, and a screenshot of each is kept in test-artifacts/.
 func TestBrowserChinese(t *testing.T) {
 	tc := controllertest.New(t, nil)
-	tc.StartAgent(t, "zh-host")
+	agent := tc.StartAgent(t, "zh-host")
 	tc.WaitHosts(t, 1)
 	imageID := tc.ActiveImage(t)
 	ctx := newBrowserFor(t, 2*time.Minute)
@@ -115,6 +115,19 @@ func TestBrowserChinese(t *testing.T) {
 	check("console")
 	browserDo(t, ctx, "open the log tab", chromedp.Click(tid("tab-log")), chromedp.WaitVisible(tid("console-log")))
 	check("log")
+	// The tab follows the log: what the guest writes appears without a
+	// reload (the test driver's guest writes nothing; the test does).
+	browserRun(t, ctx, "mark the page", chromedp.Evaluate[int](`window.__noReload = 1`))
+	id := firstID(t, tc.Do(t, "GET", "/compute/v2.1/servers?name=zh-vm", tc.DemoToken(t), nil), "servers")
+	logPath := filepath.Join(agent.Dir, "instances", id, "console.log")
+	os.MkdirAll(filepath.Dir(logPath), 0o755)
+	if err := os.WriteFile(logPath, []byte("login: 来自客户机的一行\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, 15*time.Second, "the log tab's output", `(() => { const p = document.querySelector('[data-testid="console-log-output"]'); return p && !p.classList.contains("hidden") ? p.textContent : ""; })()`, "login: 来自客户机的一行\n")
+	if !browserRun(t, ctx, "read the mark", chromedp.Evaluate[bool](`window.__noReload === 1`)) {
+		t.Error("the page was reloaded to show the log")
+	}
 
 	browserDo(t, ctx, "open images", chromedp.Navigate(tc.URL+"/project/images"), chromedp.WaitVisible(tid("page-title")))
 	check("images")

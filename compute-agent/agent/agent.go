@@ -51,14 +51,16 @@ type Config struct {
 
 // Agent runs one host.
 type Agent struct {
-	cfg    Config
-	drv    hypervisor.Driver
-	rdb    *redis.Client
-	log    *slog.Logger
-	http   *http.Client
-	info   hypervisor.HostInfo
-	locks  sync.Map // instance id -> *sync.Mutex: one job per instance at a time
-	images sync.Mutex
+	// watches are the serial logs pages follow (pushLogs).
+	watches logWatches
+	cfg     Config
+	drv     hypervisor.Driver
+	rdb     *redis.Client
+	log     *slog.Logger
+	http    *http.Client
+	info    hypervisor.HostInfo
+	locks   sync.Map // instance id -> *sync.Mutex: one job per instance at a time
+	images  sync.Mutex
 
 	// reported is what the controller last heard of each domain, from
 	// syncPower or from a job's own event; lastFull belongs to syncPower.
@@ -122,7 +124,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.net.run(ctx) }()
 	}
-	wg.Add(5)
+	wg.Add(6)
+	a.watches = logWatches{}
+	go func() { defer wg.Done(); a.every(ctx, time.Second, a.pushLogs) }()
 	go func() {
 		defer wg.Done()
 		a.every(ctx, imageCacheEvery, func(ctx context.Context) error { _, err := a.pruneImageCache(ctx); return err })

@@ -25,12 +25,12 @@ func (a *Agent) answer(ctx context.Context, req queue.Request) queue.Reply {
 	}
 	switch req.Kind {
 	case queue.CallConsoleLog:
-		out, err := a.consoleLog(req.InstanceID, req.Lines)
+		out, size, err := a.consoleLog(req.InstanceID, req.Lines)
 		if err != nil {
 			a.log.Warn("console log", "instance_id", req.InstanceID, "error", err)
 			return queue.Reply{Error: err.Error()}
 		}
-		return queue.Reply{Output: out}
+		return queue.Reply{Output: out, Size: size}
 	case queue.CallConsolePort:
 		if !a.owns(req.InstanceID) {
 			return queue.Reply{}
@@ -57,23 +57,23 @@ func (a *Agent) answer(ctx context.Context, req queue.Request) queue.Reply {
 // what was read when lines is 0), as Nova's os-getConsoleOutput does. An
 // instance without a log yet (just built, or on libvirt's test driver,
 // which boots nothing) has empty output.
-func (a *Agent) consoleLog(id string, lines int) (string, error) {
-	f, err := os.Open(filepath.Join(a.instanceDir(id), "console.log"))
+func (a *Agent) consoleLog(id string, lines int) (string, int64, error) {
+	f, err := os.Open(a.serialLog(id))
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	off := max(st.Size()-maxLogRead, 0)
 	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if off > 0 { // drop the partial first line
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -83,9 +83,14 @@ func (a *Agent) consoleLog(id string, lines int) (string, error) {
 	if lines > 0 {
 		b = lastLines(b, lines)
 	}
-	// Serial output is bytes; the API answers JSON strings.
-	return strings.ToValidUTF8(string(b), string(utf8.RuneError)), nil
+	return validText(b), st.Size(), nil
 }
+
+func (a *Agent) serialLog(id string) string { return filepath.Join(a.instanceDir(id), "console.log") }
+
+// validText is serial output, which is bytes, as the JSON strings the
+// API and the pages answer with.
+func validText(b []byte) string { return strings.ToValidUTF8(string(b), string(utf8.RuneError)) }
 
 // lastLines returns the last n lines of b (a trailing newline does not
 // start another line).

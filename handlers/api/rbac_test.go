@@ -48,6 +48,8 @@ type rbacRoute struct {
 	relogin bool
 	// health: the answer reports health (503 without an agent is fine).
 	health bool
+	// stream: the answer is an event stream, read up to its headers.
+	stream bool
 	hdr    []string // extra request headers
 }
 
@@ -252,6 +254,10 @@ func (fx *rbacFixture) call(t *testing.T, p *principal, method string, r rbacRou
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.stream && strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		res.Body.Close() // open: it would not end
+		return res.StatusCode, "", ""
+	}
 	pg := controllertest.ReadPage(t, res)
 	return pg.Status, pg.Location, pg.Body
 }
@@ -453,6 +459,8 @@ func rbacRoutes() map[string]rbacRoute {
 		// refusal is the CSRF check's, not the policy table's.
 		"POST /auth/login":  {op: opPublic, path: "/auth/login", body: form("username", "x", "password", "y")},
 		"POST /auth/logout": {op: opToken, path: "/auth/logout", relogin: true},
+		// The language switcher: anyone (signed out it sets a cookie).
+		"POST /lang":        {op: opPublic, path: "/lang", body: form("lang", "en")},
 		"POST /auth/switch": {op: opToken, path: "/auth/switch", body: form("project_id", "{home}"), relogin: true},
 
 		// Identity v3.
@@ -591,6 +599,8 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /project/instances/:id/console":               {op: policy.GetServer, on: "home", path: "/project/instances/{server}/console"}, // the page; its token is the POST
 		"POST /project/instances/:id/console-token":        {op: policy.RemoteConsole, on: "home", path: "/project/instances/{server}/console-token"},
 		"GET /project/instances/:id/log":                   {op: policy.ConsoleOutput, on: "home", path: "/project/instances/{server}/log"},
+		"GET /project/instances/:id/log/stream":            {op: policy.ConsoleOutput, on: "home", path: "/project/instances/{server}/log/stream?offset=0", stream: true},
+		"GET /project/events":                              {op: policy.ViewProject, on: "own", path: "/project/events", stream: true},
 		"POST /project/instances/:id/:action":              {op: policy.DeleteServer, on: "home", path: "/project/instances/{server}/delete", fresh: []string{"server"}},
 		"POST /project/instances/:id/snapshot":             {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/snapshot", body: url.Values{"name": {"rbac-snap"}}},
 		"POST /project/instances/:id/rebuild":              {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/rebuild", body: url.Values{"image": {"no-such-image"}}},

@@ -1,7 +1,11 @@
 package portal
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,7 +68,8 @@ func (h *Handler) consoleLog(c *fiber.Ctx) error {
 		lines = 200
 	}
 	v := views.ConsoleLog{InstanceID: in.ID, Lines: lines, Live: in.VMState == model.VMActive}
-	out, err := h.compute.ConsoleOutput(ctx, tok, in.ID, lines)
+	out, size, err := h.compute.ConsoleTail(ctx, tok, in.ID, lines)
+	v.Offset = size
 	switch {
 	case errors.Is(err, fault.ErrConflict):
 		v.Error = i18n.T(ctx, "instances.log.unavailable", err.Error())
@@ -74,4 +79,56 @@ func (h *Handler) consoleLog(c *fiber.Ctx) error {
 		v.Output = out
 	}
 	return render(c, views.ConsoleLogBody(v))
+}
+
+// consoleLogStream is the Log tab's event stream: what the guest writes to
+// its serial log after offset, as the instance's agent pushes it, each
+// piece a "log" event whose data is a JSON string.
+func (h *Handler) consoleLogStream(c *fiber.Ctx) error {
+	ctx, tok := c.UserContext(), api.Token(c)
+	id := api.Param(c, "id")
+	offset, err := strconv.ParseInt(c.Query("offset", "0"), 10, 64)
+	if err != nil || offset < 0 {
+		return fault.Invalid("offset", "offset is a length in bytes.")
+	}
+	if err := h.compute.CanReadLog(ctx, tok, id); err != nil {
+		return err // refused (another project's instance: 404) before the stream's 200
+	}
+	if eventStreamHead(c) {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if h.cfg.Live != nil {
+			// The controller is stopping: end the stream, as the change
+			// feed's do.
+			go func() {
+				select {
+				case <-h.cfg.Live.Stopped():
+					cancel()
+				case <-fctx.Done():
+				}
+			}()
+		}
+		fmt.Fprintf(w, "retry: %d\n\n", liveRetryMs)
+		if w.Flush() != nil {
+			return
+		}
+		err := h.compute.FollowLog(fctx, tok, id, offset, func(text string) error {
+			if text == "" {
+				fmt.Fprint(w, ": ping\n\n")
+			} else {
+				b, _ := json.Marshal(text)
+				fmt.Fprintf(w, "event: log\ndata: %s\n\n", b)
+			}
+			return w.Flush()
+		})
+		if err != nil {
+			fmt.Fprintf(w, "event: gone\ndata: {}\n\n")
+			_ = w.Flush()
+		}
+	})
+	return nil
 }

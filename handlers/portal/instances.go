@@ -41,6 +41,7 @@ func (h *Handler) registerInstances(g fiber.Router) {
 	g.Get("/instances/:id/console", h.consolePage)
 	g.Post("/instances/:id/console-token", h.consoleToken)
 	g.Get("/instances/:id/log", h.consoleLog)
+	g.Get("/instances/:id/log/stream", h.consoleLogStream)
 	g.Post("/instances/:id/snapshot", h.instanceSnapshot)
 	g.Post("/instances/:id/rebuild", h.instanceRebuild)
 	g.Post("/instances/:id/resize", h.instanceResize)

@@ -46,12 +46,12 @@ func (h *Handler) events(c *fiber.Ctx) error {
 	}
 	after = string([]byte(after)) // fasthttp reuses the request's buffers
 	sessToken := sess(c).Token
+	if eventStreamHead(c) {
+		return nil
+	}
 	// Subscribe before replaying, so nothing falls between the two; the
 	// writer skips what both hand it.
 	sub := hub.Subscribe(filter)
-	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set("X-Accel-Buffering", "no")
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer hub.Unsubscribe(sub)
 		ctx := context.Background()
@@ -109,6 +109,16 @@ func (h *Handler) events(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// eventStreamHead sets the headers of an event stream and reports
+// whether the request is a HEAD, which gets them alone (and opens
+// nothing that its absent body would have to close).
+func eventStreamHead(c *fiber.Ctx) bool {
+	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("X-Accel-Buffering", "no") // a proxy in front must not buffer it
+	return c.Method() == fiber.MethodHead
 }
 
 func writeChange(w *bufio.Writer, ch live.Change) {

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/nimbus-cloud/nimbus/internal/console"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
@@ -80,29 +83,108 @@ func (s *Service) ConsoleToken(ctx context.Context, caller *model.Token, id, pro
 // (lines 0: all the agent keeps), read by its agent, as Nova's
 // os-getConsoleOutput.
 func (s *Service) ConsoleOutput(ctx context.Context, caller *model.Token, id string, lines int) (string, error) {
-	in, err := s.visibleInstance(ctx, caller, id, policy.ConsoleOutput)
+	out, _, err := s.ConsoleTail(ctx, caller, id, lines)
+	return out, err
+}
+
+// ConsoleTail is ConsoleOutput with the log's length when it was read,
+// from which FollowLog continues.
+func (s *Service) ConsoleTail(ctx context.Context, caller *model.Token, id string, lines int) (string, int64, error) {
+	in, err := s.logHost(ctx, caller, id)
 	if err != nil {
-		return "", err
-	}
-	if in.Host == "" || in.VMState == model.VMBuilding && in.TaskState != model.TaskSpawning {
-		return "", fault.Conflict("Instance %s is not ready.", id)
-	}
-	if s.opt.RDB == nil {
-		return "", fault.Conflict("Console output is not available.")
+		return "", 0, err
 	}
 	rep, err := queue.Call(ctx, s.opt.RDB, s.opt.RedisPrefix, in.Host, queue.Request{Kind: queue.CallConsoleLog,
 		InstanceID: in.ID, Lines: lines}, consoleLogTimeout)
 	if errors.Is(err, queue.ErrNoReply) {
-		return "", fault.Conflict("The compute host of instance %s did not answer; try again later.", id)
+		return "", 0, fault.Conflict("The compute host of instance %s did not answer; try again later.", id)
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if rep.Error != "" {
 		s.log.Warn("console output", "instance_id", id, "host", in.Host, "error", rep.Error)
-		return "", fault.Conflict("Console output of instance %s is not available.", id)
+		return "", 0, fault.Conflict("Console output of instance %s is not available.", id)
 	}
-	return rep.Output, nil
+	return rep.Output, rep.Size, nil
+}
+
+// logHost is the instance whose serial log the caller may read, on a host.
+func (s *Service) logHost(ctx context.Context, caller *model.Token, id string) (model.Instance, error) {
+	in, err := s.visibleInstance(ctx, caller, id, policy.ConsoleOutput)
+	if err != nil {
+		return in, err
+	}
+	if in.Host == "" || in.VMState == model.VMBuilding && in.TaskState != model.TaskSpawning {
+		return in, fault.Conflict("Instance %s is not ready.", id)
+	}
+	if s.opt.RDB == nil {
+		return in, fault.Conflict("Console output is not available.")
+	}
+	return in, nil
+}
+
+// CanReadLog says whether the caller may read the instance's serial log
+// now, as ConsoleOutput and FollowLog would: an event stream checks
+// before it answers 200 and can no longer say no.
+func (s *Service) CanReadLog(ctx context.Context, caller *model.Token, id string) error {
+	_, err := s.logHost(ctx, caller, id)
+	return err
+}
+
+// logWatchLife is how long a watch lasts unless renewed; FollowLog renews
+// it three times as often, so a page that went away stops costing its
+// agent a read within that time.
+const logWatchLife = 30 * time.Second
+
+// FollowLog sends out the serial log's output after offset (ConsoleTail's
+// length) as the instance's agent pushes it (queue.LogWatch), until ctx
+// ends or out fails.
+func (s *Service) FollowLog(ctx context.Context, caller *model.Token, id string, offset int64, out func(string) error) error {
+	in, err := s.logHost(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	viewer := uuid.NewString()
+	sub := s.opt.RDB.Subscribe(ctx, queue.LogChannel(s.opt.RedisPrefix, viewer))
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // subscribed before the agent may publish
+		return err
+	}
+	key, member := queue.LogWatchKey(s.opt.RedisPrefix, in.Host), queue.LogWatch{InstanceID: in.ID, Viewer: viewer, Offset: offset}.Member()
+	watch := func() error {
+		now := time.Now()
+		pipe := s.opt.RDB.Pipeline()
+		pipe.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(logWatchLife).UnixMilli()), Member: member})
+		pipe.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.UnixMilli(), 10)) // lapsed watches
+		pipe.Expire(ctx, key, 2*logWatchLife)
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	if err := watch(); err != nil {
+		return err
+	}
+	defer s.opt.RDB.ZRem(context.WithoutCancel(ctx), key, member)
+	renew := time.NewTicker(logWatchLife / 3)
+	defer renew.Stop()
+	msgs := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-renew.C:
+			if err := watch(); err != nil {
+				return err
+			}
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			if err := out(m.Payload); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // revokeConsoles ends the instance's consoles after a change that leaves

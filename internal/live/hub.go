@@ -58,6 +58,9 @@ type Hub struct {
 	subs map[*Sub]struct{}
 	last string // id of the newest change read; "" before the first read
 	up   chan struct{}
+	// stopped is closed when Run returns: the controller is stopping, and
+	// every stream of the pages ends.
+	stopped chan struct{}
 }
 
 // NewHub returns a hub for the feed of prefix on rdb's server.
@@ -68,7 +71,7 @@ func NewHub(rdb *redis.Client, prefix string, log *slog.Logger) *Hub {
 	opt := *rdb.Options()
 	opt.PoolSize, opt.MinIdleConns, opt.MaxIdleConns = 4, 0, 4
 	return &Hub{rdb: redis.NewClient(&opt), stream: queue.ChangeStream(prefix), log: log.With("component", "live"),
-		subs: map[*Sub]struct{}{}, up: make(chan struct{})}
+		subs: map[*Sub]struct{}{}, up: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // Subscribe returns a subscription to the changes filter accepts.
@@ -103,6 +106,9 @@ func (h *Hub) Last() string {
 	return h.last
 }
 
+// Stopped is closed when the hub stops, with the controller.
+func (h *Hub) Stopped() <-chan struct{} { return h.stopped }
+
 // Ready is closed once the hub knows where the feed ends.
 func (h *Hub) Ready() <-chan struct{} { return h.up }
 
@@ -110,6 +116,7 @@ func (h *Hub) Ready() <-chan struct{} { return h.up }
 func (h *Hub) Run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { h.rdb.Close() })
 	defer stop()
+	defer close(h.stopped)
 	defer func() {
 		h.mu.Lock()
 		for s := range h.subs {

@@ -50,6 +50,9 @@ type Reply struct {
 	Error  string `json:"error,omitempty"`
 	Output string `json:"output,omitempty"`
 	Port   int    `json:"port,omitempty"` // console_port: 0 when the instance has no VNC server here
+	// Size is the serial log's length when console_log read it: where a
+	// page that shows that output follows it from (LogWatch).
+	Size int64 `json:"size,omitempty"`
 }
 
 // ErrNoReply is a call that was not answered in time.

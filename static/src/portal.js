@@ -49,3 +49,32 @@ document.addEventListener("change", (ev) => {
   // The feed lost changes this page never heard: refresh every live part.
   es.addEventListener("reset", () => flush(true));
 })();
+// The Log tab follows a running guest's serial log: an event stream of
+// what it writes after the output shown (data-log-follow), appended as it
+// comes. A new body (another line count chosen) follows anew; the old
+// stream is closed.
+(() => {
+  let follow = null;
+  const start = () => {
+    const box = document.querySelector("[data-log-follow]");
+    const url = box && box.dataset.logFollow;
+    if (follow && follow.url === url && document.body.contains(follow.box)) return;
+    if (follow) follow.es.close();
+    follow = null;
+    if (!url || !window.EventSource) return;
+    const es = new EventSource(url);
+    follow = { url, box, es };
+    es.addEventListener("log", (ev) => {
+      const pre = box.querySelector('[data-testid="console-log-output"]');
+      const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      pre.textContent += JSON.parse(ev.data);
+      pre.classList.remove("hidden");
+      const empty = box.querySelector("[data-log-empty]");
+      if (empty) empty.classList.add("hidden");
+      if (atEnd) pre.scrollTop = pre.scrollHeight;
+    });
+    es.addEventListener("gone", () => es.close());
+  };
+  document.addEventListener("DOMContentLoaded", start);
+  document.addEventListener("htmx:afterSettle", start);
+})();

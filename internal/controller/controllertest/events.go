@@ -21,7 +21,13 @@ type Event struct {
 // reconnecting browser does. Events arrive on the channel until ctx ends
 // or the server ends the stream, then it is closed.
 func (b *FormClient) Events(ctx context.Context, since, lastID string) (<-chan Event, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", b.tc.URL+"/project/events?since="+url.QueryEscape(since), nil)
+	return b.Stream(ctx, "/project/events?since="+url.QueryEscape(since), lastID)
+}
+
+// Stream opens any of the portal's event streams at path (lastID as
+// Events).
+func (b *FormClient) Stream(ctx context.Context, path, lastID string) (<-chan Event, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.tc.URL+path, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)

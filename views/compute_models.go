@@ -19,6 +19,18 @@ type ImageRow struct {
 	Created    string
 	CanDelete  bool
 	CanUpload  bool // queued and changeable by the caller
+	// Received of Total bytes (0: unknown) of the data arriving now,
+	// while the image is saving (an upload, a snapshot).
+	Received, Total int64
+}
+
+// uploadText is how far an upload has come: "45% · 12.0 MiB of 26.0 MiB",
+// or the bytes alone when the total is unknown.
+func uploadText(ctx context.Context, im ImageRow) string {
+	if im.Total <= 0 {
+		return imageSizeText(ctx, im.Received)
+	}
+	return t(ctx, "images.upload_progress", int(im.Received*100/im.Total), imageSizeText(ctx, im.Received), imageSizeText(ctx, im.Total))
 }
 
 // ImageList is Project > Images.

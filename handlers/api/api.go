@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/image"
 	"github.com/nimbus-cloud/nimbus/internal/model"
 )
 
@@ -224,6 +225,12 @@ func BodyReader(c *fiber.Ctx) io.Reader {
 		return rs
 	}
 	return bytes.NewReader(c.Body())
+}
+
+// SizedBody is BodyReader with the request's Content-Length (0 when it
+// has none), for the upload progress pages show (image.Sized).
+func SizedBody(c *fiber.Ctx) io.Reader {
+	return image.Sized{Reader: BodyReader(c), Total: int64(max(c.Request().Header.ContentLength(), 0))}
 }
 
 // drainLimit is how much of a refused body is read and thrown away, so

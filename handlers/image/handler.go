@@ -371,7 +371,7 @@ func (h *Handler) delete(c *fiber.Ctx) error {
 
 // upload streams the request body into the image file.
 func (h *Handler) upload(c *fiber.Ctx) error {
-	_, err := h.svc.Upload(c.UserContext(), api.Token(c), api.Param(c, "id"), api.BodyReader(c))
+	_, err := h.svc.Upload(c.UserContext(), api.Token(c), api.Param(c, "id"), api.SizedBody(c))
 	if errors.Is(err, imgsvc.ErrTooLarge) {
 		c.Context().SetConnectionClose() // the rest of the body is not read
 	}
@@ -418,7 +418,7 @@ func (h *Handler) agentDownload(c *fiber.Ctx) error {
 // stands for one.
 func (h *Handler) agentUpload(c *fiber.Ctx) error {
 	_, err := h.svc.UploadSigned(c.UserContext(), h.Secret, api.Param(c, "id"), c.Query("expires"), c.Query("sig"), time.Now(),
-		api.BodyReader(c))
+		api.SizedBody(c))
 	if errors.Is(err, imgsvc.ErrTooLarge) {
 		c.Context().SetConnectionClose() // the rest of the body is not read
 	}

@@ -40,6 +40,7 @@ func (h *Handler) imageList(c *fiber.Ctx) error {
 			Created:   i18n.Time(c.UserContext(), im.CreatedAt),
 			CanDelete: !im.Protected && policy.Allowed(tok, policy.DeleteImage, policy.Target{ProjectID: im.Owner}),
 			CanUpload: im.Status == model.ImageQueued && policy.Allowed(tok, policy.UploadImage, policy.Target{ProjectID: im.Owner}),
+			Received:  im.UploadReceived, Total: im.UploadTotal,
 		}
 		if im.Size != nil {
 			r.Size, r.HasSize = *im.Size, true
@@ -164,7 +165,7 @@ func (h *Handler) imageUploadPage(c *fiber.Ctx) error {
 // script shows it.
 func (h *Handler) imageUpload(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	im, err := h.images.Upload(ctx, api.Token(c), api.Param(c, "id"), api.BodyReader(c))
+	im, err := h.images.Upload(ctx, api.Token(c), api.Param(c, "id"), api.SizedBody(c))
 	if errors.Is(err, image.ErrTooLarge) {
 		c.Context().SetConnectionClose() // the rest of the body is not read
 	}

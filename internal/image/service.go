@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -383,6 +384,58 @@ func (e *RefusedError) Unwrap() []error {
 	return []error{&fault.Validation{Field: "data", Code: string(e.Err.Reason), Message: e.Err.Error()}, e.Err}
 }
 
+// Sized is an upload's body with its length (a request's Content-Length),
+// for the progress every page that shows the image shows.
+type Sized struct {
+	io.Reader
+	Total int64
+}
+
+// uploadInterval is how often an upload's progress is recorded.
+const uploadInterval = time.Second
+
+// progressWriter counts the bytes written through it; while the upload
+// runs, a ticker records the count on the image once per uploadInterval
+// (a row update: each reaches the pages through the change feed), so a
+// stalled upload shows where it stalled.
+type progressWriter struct {
+	got  atomic.Int64
+	stop func()
+}
+
+func (s *Service) uploadProgress(ctx context.Context, id string, r io.Reader) *progressWriter {
+	var total int64
+	if sz, ok := r.(Sized); ok && sz.Total > 0 {
+		total = sz.Total
+	}
+	p := &progressWriter{}
+	// Best effort: a failed update only leaves the bar behind.
+	record := func() { _ = s.store.SetImageUpload(context.WithoutCancel(ctx), id, p.got.Load(), total) }
+	record()
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(uploadInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				record()
+			}
+		}
+	}()
+	p.stop = func() { close(done); <-stopped }
+	return p
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.got.Add(int64(len(b)))
+	return len(b), nil
+}
+
 // written is what write learnt about the data.
 type written struct {
 	size, virtualSize int64
@@ -401,7 +454,9 @@ func (s *Service) write(ctx context.Context, id, format string, r io.Reader) (wr
 	}
 	defer os.Remove(tmp) // a no-op once renamed
 	m5, s512 := md5.New(), sha512.New()
-	n, err := io.Copy(io.MultiWriter(f, m5, s512), io.LimitReader(r, s.maxBytes+1))
+	progress := s.uploadProgress(ctx, id, r)
+	n, err := io.Copy(io.MultiWriter(f, m5, s512, progress), io.LimitReader(r, s.maxBytes+1))
+	progress.stop()
 	if err == nil && n > s.maxBytes {
 		err = fmt.Errorf("%w (%d bytes): %w", ErrTooLarge, s.maxBytes, fault.ErrTooLarge)
 	}

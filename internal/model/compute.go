@@ -37,6 +37,9 @@ type Image struct {
 	Properties      map[string]string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// UploadReceived of UploadTotal bytes (0: not known) have arrived of
+	// the data being uploaded now, while the image is saving.
+	UploadReceived, UploadTotal int64
 }
 
 // Image statuses, as Glance names them.

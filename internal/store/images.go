@@ -13,14 +13,14 @@ import (
 
 const imageCols = `id::text, owner, name, status, visibility, protected, coalesce(disk_format, ''), coalesce(container_format, ''),
 	size, virtual_size, coalesce(checksum, ''), coalesce(os_hash_algo, ''), coalesce(os_hash_value, ''),
-	min_disk, min_ram, tags, properties, created_at, updated_at`
+	min_disk, min_ram, tags, properties, created_at, updated_at, upload_received, upload_total`
 
 func scanImage(row pgx.CollectableRow) (model.Image, error) {
 	var im model.Image
 	var props []byte
 	err := row.Scan(&im.ID, &im.Owner, &im.Name, &im.Status, &im.Visibility, &im.Protected, &im.DiskFormat,
 		&im.ContainerFormat, &im.Size, &im.VirtualSize, &im.Checksum, &im.OSHashAlgo, &im.OSHashValue,
-		&im.MinDisk, &im.MinRAM, &im.Tags, &props, &im.CreatedAt, &im.UpdatedAt)
+		&im.MinDisk, &im.MinRAM, &im.Tags, &props, &im.CreatedAt, &im.UpdatedAt, &im.UploadReceived, &im.UploadTotal)
 	if err == nil {
 		err = json.Unmarshal(props, &im.Properties)
 	}
@@ -213,4 +213,12 @@ func nonNilSlice(s []string) []string {
 func isUUID(s string) bool {
 	_, ok := validate.UUID(s)
 	return ok
+}
+
+// SetImageUpload records how much of the data being uploaded has arrived
+// (total 0: unknown), while the image is saving.
+func (s *Store) SetImageUpload(ctx context.Context, id string, received, total int64) error {
+	_, err := s.db.Exec(ctx, `UPDATE images SET upload_received = $2, upload_total = $3
+		WHERE id = $1 AND status = 'saving'`, id, received, total)
+	return mapErr(err)
 }

@@ -452,7 +452,9 @@ func rbacRoutes() map[string]rbacRoute {
 	js := func(k string, v any) map[string]any { return map[string]any{k: v} }
 	mv226 := []string{"OpenStack-API-Version", "compute 2.26"} // where the server tag routes begin
 	return map[string]rbacRoute{
-		"GET /healthz":    {op: opPublic, path: "/healthz", health: true},
+		"GET /healthz": {op: opPublic, path: "/healthz", health: true},
+		// Prometheus scrapes without a token; loopback (every principal here) may.
+		"GET /metrics":    {op: opPublic, path: "/metrics"},
 		"GET /":           {op: opPublic, path: "/"},
 		"GET /auth/login": {op: opPublic, path: "/auth/login"},
 		// Without the form's CSRF pair every sign-in is refused; the

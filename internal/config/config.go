@@ -64,6 +64,9 @@ type Config struct {
 	SessionMax time.Duration
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
+	// MetricsAllow are the addresses (besides loopback) that may read
+	// /metrics without a token, as a Prometheus server scrapes.
+	MetricsAllow []*net.IPNet
 	AdminPassword  string // seeds the admin user at first start; generated when empty
 	Seed           bool   // apply seeds (domain, roles, admin, demo, flavors, quotas)
 	Throttle       Throttle
@@ -245,7 +248,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	fs := flag.NewFlagSet("nimbus", flag.ContinueOnError)
 	s := source{fs: fs, lookup: lookup}
 	var errs []error
-	var level, proxies string
+	var level, proxies, metricsAllow string
 	s.str(&c.Listen, "listen", "NIMBUS_LISTEN", "127.0.0.1:8080", "portal and API listen address")
 	s.str(&c.ConsoleListen, "console-listen", "NIMBUS_CONSOLE_LISTEN", "127.0.0.1:6080", "console proxy listen address (empty: off)")
 	s.boolean(&c.ConsoleOnly, "console-only", "NIMBUS_CONSOLE_ONLY", false, "run only the console proxy (needs Redis, not PostgreSQL)", &errs)
@@ -276,6 +279,7 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	s.dur(&c.SessionIdle, "session-idle", "NIMBUS_SESSION_IDLE", 30*time.Minute, "portal session idle timeout", &errs)
 	s.dur(&c.SessionMax, "session-max", "NIMBUS_SESSION_MAX", 12*time.Hour, "portal session absolute timeout", &errs)
 	s.str(&proxies, "trusted-proxies", "NIMBUS_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is trusted")
+	s.str(&metricsAllow, "metrics-allow", "NIMBUS_METRICS_ALLOW", "", "comma-separated CIDRs that may scrape /metrics without a token (loopback always may)")
 	s.str(&c.AdminPassword, "admin-password", "NIMBUS_ADMIN_PASSWORD", "", "admin password at first start (generated if empty)")
 	s.str(&c.SeedImage, "seed-image", "NIMBUS_SEED_IMAGE", "", "qcow2 file to seed as public image tiny (if missing)")
 	s.boolean(&c.Seed, "seed", "NIMBUS_SEED", true, "seed domain, roles, users, flavors and quotas at start", &errs)
@@ -349,21 +353,8 @@ func Load(args []string, lookup func(string) (string, bool)) (*Config, error) {
 	if sc.MaxInstancesPerHost < 1 || sc.MaxIoOpsPerHost < 1 {
 		errs = append(errs, errors.New("max instances and max I/O operations per host must be at least 1"))
 	}
-	for _, p := range splitList(proxies) {
-		if !strings.Contains(p, "/") {
-			if strings.Contains(p, ":") {
-				p += "/128"
-			} else {
-				p += "/32"
-			}
-		}
-		_, n, err := net.ParseCIDR(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("trusted proxy %q: %w", p, err))
-			continue
-		}
-		c.TrustedProxies = append(c.TrustedProxies, n)
-	}
+	c.TrustedProxies = cidrList(proxies, "trusted proxy", &errs)
+	c.MetricsAllow = cidrList(metricsAllow, "metrics address", &errs)
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Listen
 	}
@@ -542,4 +533,26 @@ func parseSegments(nc *NetworkConfig, vnis, vlans string) error {
 		return fmt.Errorf("network mtu %d: want 1280 to 9216", nc.MTU)
 	}
 	return nil
+}
+
+// cidrList parses comma-separated CIDRs; a bare address is its own /32 or
+// /128.
+func cidrList(list, what string, errs *[]error) []*net.IPNet {
+	var out []*net.IPNet
+	for _, p := range splitList(list) {
+		if !strings.Contains(p, "/") {
+			if strings.Contains(p, ":") {
+				p += "/128"
+			} else {
+				p += "/32"
+			}
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s %q: %w", what, p, err))
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }

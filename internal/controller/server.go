@@ -340,11 +340,13 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	}
 	app.Use(recover.New())
 	app.Use(api.RequestID)
+	app.Use(measure)
 	app.Use(securityHeaders(console.WebsocketBase(s.cfg.ConsolePublicURL)))
 	app.Use(api.LimitBody(1<<20, imageapi.IsUpload))
 	app.Use(api.Deadline(cfg.RequestTimeout, imageapi.IsUpload, uploadTimeout))
 	app.Use(api.CheckInput)
 	app.Get("/healthz", s.healthz)
+	app.Get("/metrics", s.metricsHandler)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS()), MaxAge: 3600}))
 	idAPI.Register(app)
 	imgAPI.Register(app, imgAuth)

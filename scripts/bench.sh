@@ -270,6 +270,17 @@ if [ "${BENCH_CONSOLE:-1}" = 1 ]; then
     grep -vE '^(=== RUN|--- PASS|PASS|ok )' || die "console bench failed"
 fi
 
+# Live pages: 200 open page streams while ~500 changes a second are
+# written for 30 s: delivery p50/p99 and the process's CPU
+# (handlers/portal/bench_live_test.go; BENCH_LIVE=0 skips it).
+if [ "${BENCH_LIVE:-1}" = 1 ]; then
+  kill "$nimbus_pid" 2>/dev/null || true
+  NIMBUS_TEST_DATABASE_URL=$NIMBUS_TEST_DATABASE_URL NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL \
+    NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_BENCH=1 \
+    go test -count=1 -run '^TestBenchLiveFanOut$' -timeout 10m -v ./handlers/portal/ 2>&1 |
+    grep -vE '^(=== RUN|--- PASS|PASS|ok )|^time=' || die "live fan-out bench failed"
+fi
+
 # QEMU lifecycle: pause->unpause and suspend->resume round trips (p50 of
 # 10) on the tiny image, and a snapshot of a 1 GiB disk with 512 MiB
 # written: MB/s and the controller's and agent's peak RSS during it

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
 
@@ -76,7 +78,9 @@ func TestBenchCompute(t *testing.T) {
 			var states string
 			tc.Server.Pool().QueryRow(ctx, `SELECT string_agg(s, ', ') FROM (SELECT vm_state || '/' || coalesce(task_state, '-') || ' ' || count(*) AS s
 				FROM instances GROUP BY vm_state, task_state) x`).Scan(&states)
-			t.Fatalf("%d of %d instances ACTIVE after 2 minutes; states: %s", n, total-failed, states)
+			var faults string
+			tc.Server.Pool().QueryRow(ctx, `SELECT coalesce(string_agg(DISTINCT fault::text, ' | '), '') FROM instances WHERE vm_state = 'error'`).Scan(&faults)
+			t.Fatalf("%d of %d instances ACTIVE after 2 minutes; states: %s; faults: %s", n, total-failed, states, faults)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -186,7 +190,38 @@ func TestBenchCompute(t *testing.T) {
 		req, _ := http.NewRequest("GET", tc.URL+"/project/instances", nil)
 		return fetch(b.Client, req)
 	})
-	fmt.Println("targets: launch p50 < 200 ms and >= 100 instances/s; both lists p99 < 50 ms")
+
+	// 10,000 servers in the project: the Instances page (its first page
+	// of rows, as a user opens it) and its first paint in Chromium.
+	if _, err := tc.Server.Pool().Exec(ctx, `INSERT INTO instances (id, project_id, user_id, name, flavor_id, flavor_name, vcpus,
+			memory_mb, root_gb, image_id, vm_state, power_state, reservation_id)
+		SELECT gen_random_uuid(), project_id, user_id, 'many-' || g, flavor_id, flavor_name, vcpus, memory_mb, root_gb, image_id,
+			'active', 1, 'r-filler'
+		FROM (SELECT * FROM instances LIMIT 1) i, generate_series(1, 9000) g`); err != nil {
+		t.Fatal(err)
+	}
+	var inProject int
+	tc.Server.Pool().QueryRow(ctx, `SELECT count(*) FROM instances i JOIN projects p ON p.id = i.project_id
+		WHERE p.name = 'demo' AND i.deleted_at IS NULL`).Scan(&inProject)
+	measure(fmt.Sprintf("portal /project/instances (c=8, %d VMs)", inProject), 200, func() int {
+		req, _ := http.NewRequest("GET", tc.URL+"/project/instances", nil)
+		return fetch(b.Client, req)
+	})
+	measure(fmt.Sprintf("portal ... ?name=many-42 (c=8, %d VMs)", inProject), 200, func() int {
+		req, _ := http.NewRequest("GET", tc.URL+"/project/instances?name=many-42", nil)
+		return fetch(b.Client, req)
+	})
+	bctx := newBrowserFor(t, 2*time.Minute)
+	browserLogin(t, bctx, tc, "demo", tc.DemoPass)
+	var paints []float64
+	for i := 0; i < 5; i++ {
+		browserDo(t, bctx, "open the instances", chromedp.Navigate(tc.URL+"/project/instances"), chromedp.WaitVisible(tid("instance-table")))
+		paints = append(paints, browserRun(t, bctx, "read the first paint", chromedp.Evaluate[float64](
+			`(performance.getEntriesByName("first-contentful-paint")[0] || {startTime: -1}).startTime`)))
+	}
+	sort.Float64s(paints)
+	fmt.Printf("%-46s %10d %10.1f %10.1f\n", fmt.Sprintf("first contentful paint, Chromium (%d VMs)", inProject), len(paints), pct(paints, 50), paints[len(paints)-1])
+	fmt.Println("targets: launch p50 < 200 ms and >= 100 instances/s; both lists p99 < 50 ms; first paint < 1 s")
 }
 
 // fetch sends req, reads the whole answer and returns its status (0 when

@@ -55,11 +55,13 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 			log.Warn("remove the files of a failed build", "error", rerr)
 		}
 	}()
-	spec, err := a.instanceSpec(a.withSteps(ctx, j), j, true)
+	sctx, endSteps := a.withSteps(ctx, j)
+	defer endSteps()
+	spec, err := a.instanceSpec(sctx, j, true)
 	if err != nil {
 		return queue.Event{}, err
 	}
-	step(a.withSteps(ctx, j), model.StepStarting, 0)
+	step(sctx, model.StepStarting, 0)
 	t0 := time.Now()
 	if err := a.drv.Define(ctx, spec); err != nil {
 		return queue.Event{}, err
@@ -68,6 +70,7 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 	t1 := time.Now()
 	log.Info("domain defined", "seconds", t1.Sub(t0).Seconds())
 	if j.KeepOff {
+		endSteps()
 		return a.done(ctx, id) // a rebuild of a stopped instance
 	}
 	defer func() { log.Info("domain started", "seconds", time.Since(t1).Seconds()) }()
@@ -75,6 +78,7 @@ func (a *Agent) build(ctx context.Context, log *slog.Logger, j queue.Job) (_ que
 		return queue.Event{}, err
 	}
 	failpoint.Hit("agent.build.started")
+	endSteps() // before the done event: no held step after it
 	return a.done(ctx, id)
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/model"
@@ -14,19 +15,57 @@ type stepFunc func(step model.BuildStep, percent int)
 
 type stepsKey struct{}
 
+// stepQuiet is how long a build runs before its steps are reported: a
+// build done sooner (libvirt's test driver, a warm cache) shows nothing
+// worth a progress bar and would only cost the controller events (the
+// compute bench lost a third of its launch rate to them).
+const stepQuiet = 500 * time.Millisecond
+
 // withSteps returns ctx carrying the reporter of j's build steps: the
 // controller shows them while the instance is BUILD. Other jobs that make
-// disks (rebuild, unshelve) report nothing. A report is best effort: a
-// lost one only leaves the bar where it was.
-func (a *Agent) withSteps(ctx context.Context, j queue.Job) context.Context {
+// disks (rebuild, unshelve) report nothing. A step reached in the first
+// stepQuiet is held, and sent then if the build is still on it. A report
+// is best effort: a lost one only leaves the bar where it was. The
+// returned func ends the reporting (call it when the build returns).
+func (a *Agent) withSteps(ctx context.Context, j queue.Job) (context.Context, func()) {
 	if j.Kind != queue.JobBuild {
-		return ctx
+		return ctx, func() {}
 	}
-	report := stepFunc(func(step model.BuildStep, percent int) {
+	send := func(step model.BuildStep, percent int) {
 		_ = a.emit(ctx, queue.Event{Kind: queue.EventStep, Step: string(step), Percent: percent,
 			InstanceID: j.InstanceID, ActionID: j.ActionID, RequestID: j.RequestID})
+	}
+	var mu sync.Mutex
+	var held *queue.Event
+	quiet, done := true, false
+	timer := time.AfterFunc(stepQuiet, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		quiet = false
+		if held != nil && !done {
+			send(model.BuildStep(held.Step), held.Percent)
+		}
+		held = nil
 	})
-	return context.WithValue(ctx, stepsKey{}, report)
+	report := stepFunc(func(step model.BuildStep, percent int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		if quiet {
+			held = &queue.Event{Step: string(step), Percent: percent}
+			return
+		}
+		send(step, percent)
+	})
+	end := func() {
+		mu.Lock()
+		done = true
+		mu.Unlock()
+		timer.Stop()
+	}
+	return context.WithValue(ctx, stepsKey{}, report), end
 }
 
 // step reports a step through ctx's reporter, if it has one.

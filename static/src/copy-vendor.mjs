@@ -16,3 +16,4 @@ cpSync("static/src/portal.js", "static/dist/portal.js");
 cpSync("static/src/launch.js", "static/dist/launch.js");
 cpSync("static/src/images.js", "static/dist/images.js");
 cpSync("static/src/console.js", "static/dist/console.js");
+cpSync("static/src/theme.js", "static/dist/theme.js");

@@ -78,3 +78,8 @@ document.addEventListener("change", (ev) => {
   document.addEventListener("DOMContentLoaded", start);
   document.addEventListener("htmx:afterSettle", start);
 })();
+// The header's theme button: system -> light -> dark (theme.js keeps it).
+document.addEventListener("click", (ev) => {
+  const b = ev.target.closest && ev.target.closest("[data-theme-toggle]");
+  if (b && window.nimbusTheme) window.nimbusTheme.next();
+});

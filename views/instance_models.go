@@ -260,3 +260,17 @@ func actionConfirm(ctx context.Context, a, name string) string {
 	}
 	return t(ctx, key, name)
 }
+
+// BulkResult is what one bulk action did to each selected instance.
+type BulkResult struct {
+	Action string // its name: stop, delete ...
+	Rows   []BulkRow
+}
+
+// BulkRow is one instance's result; Error is empty when it was accepted.
+type BulkRow struct {
+	ID, Name, Error string
+}
+
+// BulkActions are the actions the list's selection offers.
+var BulkActions = []string{"start", "stop", "reboot", "pause", "unpause", "suspend", "resume", "lock", "unlock", "shelve", "delete"}

@@ -591,11 +591,14 @@ func rbacRoutes() map[string]rbacRoute {
 
 		// The portal: project pages are a project reader's, changes a
 		// member's, the admin pages the admin's.
-		"GET /project":                                     {op: policy.ViewProject, on: "own", path: "/project"},
-		"GET /project/":                                    {op: policy.ViewProject, on: "own", path: "/project/"},
-		"GET /project/instances":                           {op: policy.ViewProject, on: "own", path: "/project/instances"},
-		"GET /project/instances/rows":                      {op: policy.ViewProject, on: "own", path: "/project/instances/rows"},
-		"GET /project/instances/launch":                    {op: policy.ViewProject, on: "own", path: "/project/instances/launch"}, // the form; launching is the POST
+		"GET /project":                  {op: policy.ViewProject, on: "own", path: "/project"},
+		"GET /project/":                 {op: policy.ViewProject, on: "own", path: "/project/"},
+		"GET /project/instances":        {op: policy.ViewProject, on: "own", path: "/project/instances"},
+		"GET /project/instances/rows":   {op: policy.ViewProject, on: "own", path: "/project/instances/rows"},
+		"GET /project/instances/launch": {op: policy.ViewProject, on: "own", path: "/project/instances/launch"}, // the form; launching is the POST
+		// Each selected instance is checked as its own button would be; the
+		// request itself answers every signed-in user with per-row results.
+		"POST /project/instances/bulk":                     {op: opToken, path: "/project/instances/bulk", body: form("action", "lock", "id", "{server}")},
 		"POST /project/instances":                          {op: policy.CreateServer, on: "own", path: "/project/instances", body: form("name", "made-by-rbac", "flavor", "1", "image", "{publicImage}", "count", "1")},
 		"GET /project/instances/:id":                       {op: policy.GetServer, on: "home", path: "/project/instances/{server}"},
 		"GET /project/instances/:id/console":               {op: policy.GetServer, on: "home", path: "/project/instances/{server}/console"}, // the page; its token is the POST

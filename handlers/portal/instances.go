@@ -37,6 +37,7 @@ func (h *Handler) registerInstances(g fiber.Router) {
 	g.Get("/instances/rows", h.instanceRows)
 	g.Get("/instances/launch", h.launchPage)
 	g.Post("/instances", h.launch)
+	g.Post("/instances/bulk", h.instanceBulk)
 	g.Get("/instances/:id", h.instanceDetail)
 	g.Get("/instances/:id/console", h.consolePage)
 	g.Post("/instances/:id/console-token", h.consoleToken)
@@ -466,17 +467,13 @@ func (h *Handler) instanceAction(c *fiber.Ctx) error {
 	ctx, tok := c.UserContext(), api.Token(c)
 	var err error
 	switch act {
-	case compute.ActionShelve:
-		err = h.compute.Shelve(ctx, tok, id, api.ReqID(c))
-	case compute.ActionMigrate:
-		err = h.compute.Migrate(ctx, tok, id, "", api.ReqID(c))
 	case compute.ActionRescue:
 		var pass string
 		if pass, err = h.compute.Rescue(ctx, tok, id, "", "", api.ReqID(c)); err == nil {
 			h.flash(c, "ok", "instances.rescue_flash", pass)
 		}
 	default:
-		err = h.compute.Act(ctx, tok, id, act, api.ReqID(c))
+		err = h.actOn(ctx, tok, id, act, api.ReqID(c))
 	}
 	if err != nil {
 		return h.actionRefused(c, id, err)

@@ -83,3 +83,41 @@ document.addEventListener("click", (ev) => {
   const b = ev.target.closest && ev.target.closest("[data-theme-toggle]");
   if (b && window.nimbusTheme) window.nimbusTheme.next();
 });
+// The instance list's selection: checked rows are remembered across the
+// live refreshes of the table (which replace its rows), counted in the
+// bulk bar, and sent in one request by its buttons (bulk-form).
+(() => {
+  const picked = new Set();
+  const sync = () => {
+    const form = document.getElementById("bulk-form");
+    if (!form) return;
+    const rows = document.querySelectorAll("input[data-bulk-row]");
+    rows.forEach((b) => { b.checked = picked.has(b.value); });
+    // Rows no longer listed (deleted, filtered out) leave the selection.
+    const shown = new Set([...rows].map((b) => b.value));
+    [...picked].forEach((id) => { if (!shown.has(id)) picked.delete(id); });
+    form.querySelectorAll("[data-bulk-button]").forEach((b) => { b.disabled = picked.size === 0; });
+    form.querySelector("[data-bulk-count]").textContent = String(picked.size);
+    form.querySelector("[data-bulk-some]").classList.toggle("hidden", picked.size === 0);
+    form.querySelector("[data-bulk-none]").classList.toggle("hidden", picked.size > 0);
+    const all = document.querySelector("input[data-bulk-all]");
+    if (all) all.checked = rows.length > 0 && picked.size === rows.length;
+  };
+  document.addEventListener("change", (ev) => {
+    const el = ev.target;
+    if (el.matches && el.matches("input[data-bulk-row]")) {
+      if (el.checked) picked.add(el.value); else picked.delete(el.value);
+      sync();
+    } else if (el.matches && el.matches("input[data-bulk-all]")) {
+      document.querySelectorAll("input[data-bulk-row]").forEach((b) => { if (el.checked) picked.add(b.value); else picked.delete(b.value); });
+      sync();
+    }
+  });
+  document.addEventListener("htmx:afterSwap", sync);
+  document.addEventListener("DOMContentLoaded", sync);
+})();
+// A bulk button that destroys asks first (before htmx sends the form).
+document.addEventListener("submit", (ev) => {
+  const msg = ev.submitter && ev.submitter.getAttribute("data-confirm");
+  if (msg && !window.confirm(msg)) { ev.preventDefault(); ev.stopImmediatePropagation(); }
+}, true);

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/a-h/templ"
+
+	"github.com/nimbus-cloud/nimbus/internal/i18n"
 )
 
 // InstanceRow is one line of the Instances table.
@@ -274,3 +276,12 @@ type BulkRow struct {
 
 // BulkActions are the actions the list's selection offers.
 var BulkActions = []string{"start", "stop", "reboot", "pause", "unpause", "suspend", "resume", "lock", "unlock", "shelve", "delete"}
+
+// taskText is a task state in the page's language ("" when none); one the
+// catalogue lacks shows as Nova names it.
+func taskText(ctx context.Context, task string) string {
+	if task == "" || !i18n.Has("task."+task) {
+		return task
+	}
+	return t(ctx, "task."+task)
+}

@@ -1,8 +1,11 @@
 package views
 
 import (
+	"context"
 	"net/url"
 	"testing"
+
+	"github.com/nimbus-cloud/nimbus/internal/i18n"
 )
 
 // TestNextPageEncodesFilters: what a user typed in the filter box goes
@@ -18,5 +21,14 @@ func TestNextPageEncodesFilters(t *testing.T) {
 	q := u.Query()
 	if q.Get("name") != v.NameFilter || q.Get("status") != "ACTIVE" || q.Get("marker") != "m-1" || len(q) != 3 {
 		t.Fatalf("next page %q decodes to %v, want exactly the three values typed", got, q)
+	}
+}
+
+func TestTaskText(t *testing.T) {
+	zh := i18n.WithLang(context.Background(), "zh-CN")
+	for task, want := range map[string]string{"spawning": "孵化中", "image_uploading": "快照上传中", "": "", "some_new_task": "some_new_task"} {
+		if got := taskText(zh, task); got != want {
+			t.Errorf("taskText(%q) = %q, want %q", task, got, want)
+		}
 	}
 }

@@ -19,8 +19,9 @@ document.addEventListener("change", (ev) => {
 // (the live-since meta) and, after a drop, the browser resumes it with
 // Last-Event-ID, so nothing is missed. An element marked
 // data-live="instance" (any instance) or "instance:<id>" (that one) is
-// sent the htmx event nimbus:live when a change it names arrives; its
-// hx-trigger fetches it again. Changes are gathered for 100 ms, so a
+// sent the htmx event nimbus:live when a change it names arrives, and its
+// hx-trigger fetches it again; one also marked data-live-refresh (and an
+// id) is fetched again from the page's own URL. Changes are gathered for 100 ms, so a
 // burst costs each element one request, and nothing is asked while
 // nothing changes.
 (() => {
@@ -31,8 +32,13 @@ document.addEventListener("change", (ev) => {
   const flush = (all) => {
     timer = null;
     document.querySelectorAll("[data-live]").forEach((el) => {
-      if (all || el.dataset.live.split(" ").some((k) => pending.has(k))) {
-        window.htmx && htmx.trigger(el, "nimbus:live");
+      if (!(all || el.dataset.live.split(" ").some((k) => pending.has(k))) || !window.htmx) return;
+      if (el.hasAttribute("data-live-refresh") && el.id) {
+        // A part of the page with no fragment URL of its own: the page
+        // again, this part of it swapped in.
+        htmx.ajax("GET", location.pathname + location.search, { target: "#" + el.id, select: "#" + el.id, swap: "outerHTML" });
+      } else {
+        htmx.trigger(el, "nimbus:live");
       }
     });
     pending.clear();

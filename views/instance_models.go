@@ -41,19 +41,71 @@ type InstanceList struct {
 	NextMarker string
 	ShowHost   bool
 	Version    string // changes whenever any listed instance changes
+	// Sort is the column sorted by (a Nova sort key, "" for newest
+	// first); SortAsc its direction.
+	Sort    string
+	SortAsc bool
 }
 
-// NextPage is the link to the page after this one, with the filters the
-// user typed encoded as query values (never spliced into the URL).
-func (v InstanceList) NextPage() templ.SafeURL {
-	q := url.Values{"marker": {v.NextMarker}}
+// InstanceSortColumns are the columns the list sorts by, by their Nova
+// sort keys.
+var InstanceSortColumns = []string{"display_name", "vm_state", "task_state", "power_state", "host", "instance_type_id", "created_at"}
+
+// query is the list's filters and sort as query values.
+func (v InstanceList) query() url.Values {
+	q := url.Values{}
 	if v.NameFilter != "" {
 		q.Set("name", v.NameFilter)
 	}
 	if v.Status != "" {
 		q.Set("status", v.Status)
 	}
+	if v.Sort != "" {
+		q.Set("sort", v.Sort)
+		if v.SortAsc {
+			q.Set("dir", "asc")
+		}
+	}
+	return q
+}
+
+// NextPage is the link to the page after this one, with the filters the
+// user typed encoded as query values (never spliced into the URL).
+func (v InstanceList) NextPage() templ.SafeURL {
+	q := v.query()
+	q.Set("marker", v.NextMarker)
 	return templ.SafeURL("/project/instances?" + q.Encode())
+}
+
+// SortLink is a column header's link: sorted by key, ascending first, the
+// other way when it is the sort already; back to the first page.
+func (v InstanceList) SortLink(key string) templ.SafeURL {
+	q := v.query()
+	q.Set("sort", key)
+	q.Del("dir")
+	if v.Sort != key || !v.SortAsc {
+		q.Set("dir", "asc")
+	}
+	return templ.SafeURL("/project/instances?" + q.Encode())
+}
+
+// RowsURL is where the table body asks for itself again: the same
+// filters, sort and version.
+func (v InstanceList) RowsURL() string {
+	q := v.query()
+	q.Set("v", v.Version)
+	return "/project/instances/rows?" + q.Encode()
+}
+
+// AriaSort is a column header's aria-sort.
+func (v InstanceList) AriaSort(key string) string {
+	switch {
+	case v.Sort != key:
+		return "none"
+	case v.SortAsc:
+		return "ascending"
+	}
+	return "descending"
 }
 
 // Choice is an option with a description (a flavor with its size).

@@ -406,7 +406,7 @@ func (h *Handler) listServers(detail bool) fiber.Handler {
 		o := compute.ListOptions{Name: strings.Clone(c.Query("name")), Status: strings.Clone(c.Query("status")),
 			Marker: strings.Clone(c.Query("marker")), Host: strings.Clone(c.Query("host")),
 			Image: strings.Clone(c.Query("image")), Flavor: strings.Clone(c.Query("flavor")), IP: strings.Clone(c.Query("ip")),
-			Deleted: truthy(c.Query("deleted"))}
+			Deleted: truthy(c.Query("deleted")), SortKey: strings.Clone(c.Query("sort_key")), SortDir: strings.Clone(c.Query("sort_dir"))}
 		tagFilters(c, &o)
 		// all_tenants given with no value ("?all_tenants") counts as true,
 		// as in Nova.

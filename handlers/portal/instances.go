@@ -110,12 +110,15 @@ func (h *Handler) row(ctx context.Context, in model.Instance, images map[string]
 func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
 	tok := api.Token(c)
 	o := compute.ListOptions{Name: formValueQ(c, "name"), Status: formValueQ(c, "status"), Marker: formValueQ(c, "marker"),
-		Limit: instancesPerPage + 1}
+		Limit: instancesPerPage + 1, SortKey: formValueQ(c, "sort"), SortDir: formValueQ(c, "dir")}
+	if !slices.Contains(views.InstanceSortColumns, o.SortKey) {
+		o.SortKey, o.SortDir = "", "" // the list's own order; a sort the columns do not offer is ignored
+	}
 	ins, err := h.compute.List(c.UserContext(), tok, o)
 	if err != nil {
 		return views.InstanceList{}, err
 	}
-	v := views.InstanceList{NameFilter: o.Name, Status: o.Status, Statuses: listStatuses,
+	v := views.InstanceList{NameFilter: o.Name, Status: o.Status, Statuses: listStatuses, Sort: o.SortKey, SortAsc: o.SortDir == "asc",
 		ShowHost: policy.Allowed(tok, policy.ShowServerHost, policy.Target{})}
 	if len(ins) > instancesPerPage {
 		ins = ins[:instancesPerPage]

@@ -175,6 +175,10 @@ type ListOptions struct {
 	IP           string // regular expression on fixed addresses
 	Marker       string
 	Limit        int
+	// SortKey (Nova's sort_key: display_name, created_at, vm_state, host
+	// ...; store.InstanceSortKeys) and SortDir ("asc" or "desc", the
+	// default).
+	SortKey, SortDir string
 	// Tags (all of), TagsAny, NotTags (not all of), NotTagsAny: 2.26.
 	Tags, TagsAny, NotTags, NotTagsAny []string
 }
@@ -258,6 +262,19 @@ func (s *Service) listFilter(ctx context.Context, caller *model.Token, o ListOpt
 		if len(vs) == 1 && vs[0] == model.VMDeleted && allFilters {
 			f.Deleted = true // status=DELETED is how admins ask for deleted ones too
 		}
+	}
+	if o.SortKey != "" {
+		if _, ok := store.InstanceSortKeys[o.SortKey]; !ok {
+			return f, false, fault.Invalid("sort_key", "Invalid input for field/attribute sort_key. Value: %s.", o.SortKey)
+		}
+		f.Sort = o.SortKey
+	}
+	switch o.SortDir {
+	case "", "desc":
+	case "asc":
+		f.SortAsc = true
+	default:
+		return f, false, fault.Invalid("sort_dir", "Invalid input for field/attribute sort_dir. Value: %s.", o.SortDir)
 	}
 	if o.Marker != "" {
 		m, err := s.store.Instance(ctx, o.Marker)

@@ -95,6 +95,32 @@ type InstanceFilter struct {
 	Marker       *model.Instance
 	Limit        int
 	Tags         TagFilter
+	// Sort is a key of InstanceSortKeys ("" : created_at); SortAsc turns
+	// its order (newest, or Z to A, first by default, as Nova's).
+	Sort    string
+	SortAsc bool
+}
+
+// instanceSort is one sort key of the instance list: its column (never
+// NULL) and the marker's value of it, for the keyset.
+type instanceSort struct {
+	expr  string
+	value func(model.Instance) any
+}
+
+// InstanceSortKeys are the keys the list sorts by, by Nova's names.
+var InstanceSortKeys = map[string]instanceSort{
+	"created_at":        {"created_at", func(m model.Instance) any { return m.CreatedAt }},
+	"updated_at":        {"updated_at", func(m model.Instance) any { return m.UpdatedAt }},
+	"display_name":      {"name", func(m model.Instance) any { return m.Name }},
+	"vm_state":          {"vm_state", func(m model.Instance) any { return string(m.VMState) }},
+	"task_state":        {"coalesce(task_state, '')", func(m model.Instance) any { return string(m.TaskState) }},
+	"power_state":       {"power_state", func(m model.Instance) any { return int(m.PowerState) }},
+	"host":              {"coalesce(host, '')", func(m model.Instance) any { return m.Host }},
+	"key_name":          {"coalesce(key_name, '')", func(m model.Instance) any { return m.KeyName }},
+	"availability_zone": {"availability_zone", func(m model.Instance) any { return m.AvailabilityZone }},
+	"instance_type_id":  {"flavor_name", func(m model.Instance) any { return m.FlavorName }},
+	"uuid":              {"id::text", func(m model.Instance) any { return m.ID }},
 }
 
 // Instances lists instances newest first (created_at, id), one page.
@@ -173,16 +199,24 @@ func instancePage(cols string, f InstanceFilter) (string, []any) {
 		add("host = $?", f.Host)
 	}
 	f.Tags.where(add)
+	key, ok := InstanceSortKeys[f.Sort]
+	if !ok {
+		key = InstanceSortKeys["created_at"]
+	}
+	cmp, dir := "<", "DESC"
+	if f.SortAsc {
+		cmp, dir = ">", "ASC"
+	}
 	if f.Marker != nil {
-		args = append(args, f.Marker.CreatedAt, f.Marker.ID)
+		args = append(args, key.value(*f.Marker), f.Marker.ID)
 		n := len(args)
-		where = append(where, "(created_at, id::text) < ($"+strconv.Itoa(n-1)+", $"+strconv.Itoa(n)+")")
+		where = append(where, "("+key.expr+", id::text) "+cmp+" ($"+strconv.Itoa(n-1)+", $"+strconv.Itoa(n)+")")
 	}
 	q := `SELECT ` + cols + ` FROM instances`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY created_at DESC, id::text DESC"
+	q += " ORDER BY " + key.expr + " " + dir + ", id::text " + dir
 	if f.Limit > 0 {
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}

@@ -66,10 +66,10 @@ type Config struct {
 	TrustedProxies []*net.IPNet
 	// MetricsAllow are the addresses (besides loopback) that may read
 	// /metrics without a token, as a Prometheus server scrapes.
-	MetricsAllow []*net.IPNet
-	AdminPassword  string // seeds the admin user at first start; generated when empty
-	Seed           bool   // apply seeds (domain, roles, admin, demo, flavors, quotas)
-	Throttle       Throttle
+	MetricsAllow  []*net.IPNet
+	AdminPassword string // seeds the admin user at first start; generated when empty
+	Seed          bool   // apply seeds (domain, roles, admin, demo, flavors, quotas)
+	Throttle      Throttle
 	// HashConcurrency caps password hashes running at once; HashQueue caps
 	// those waiting. Beyond both, logins get 503 at once.
 	HashConcurrency int

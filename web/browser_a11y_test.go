@@ -34,9 +34,7 @@ func TestBrowserAccessibility(t *testing.T) {
 	tc.StartAgent(t, "a11y-host")
 	tc.WaitHosts(t, 1)
 	demo := tc.DemoToken(t)
-	r := tc.CreateServer(t, demo, map[string]any{"name": "a11y-vm", "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
-	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+	id := tc.ActiveServer(t, demo, "a11y-vm", tc.ActiveImage(t))
 	ctx := newBrowserFor(t, 3*time.Minute)
 	check := func(name string) {
 		t.Helper()

@@ -20,8 +20,7 @@ func TestBrowserBulk(t *testing.T) {
 	demo := tc.DemoToken(t)
 	img := tc.ActiveImage(t)
 	for _, name := range []string{"one", "two", "three"} {
-		r := tc.CreateServer(t, demo, map[string]any{"name": name, "flavorRef": "1", "imageRef": img})
-		tc.WaitStatus(t, demo, r.JSON(t)["server"].(map[string]any)["id"].(string), "ACTIVE", time.Minute)
+		tc.ActiveServer(t, demo, name, img)
 	}
 	ctx := newBrowser(t)
 	browserLogin(t, ctx, tc, "demo", tc.DemoPass)

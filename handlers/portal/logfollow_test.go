@@ -25,9 +25,7 @@ func TestLogTabFollows(t *testing.T) {
 	agent := tc.StartAgent(t, "log-host")
 	tc.WaitHosts(t, 1)
 	demo := tc.DemoToken(t)
-	r := tc.CreateServer(t, demo, map[string]any{"name": "chatty", "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
-	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+	id := tc.ActiveServer(t, demo, "chatty", tc.ActiveImage(t))
 	logPath := filepath.Join(agent.Dir, "instances", id, "console.log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		t.Fatal(err)

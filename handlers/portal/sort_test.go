@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
@@ -24,8 +23,7 @@ func TestInstanceSort(t *testing.T) {
 	img := tc.ActiveImage(t)
 	names := []string{"delta", "alpha", "echo", "charlie", "bravo"}
 	for _, n := range names {
-		r := tc.CreateServer(t, demo, map[string]any{"name": n, "flavorRef": "1", "imageRef": img})
-		tc.WaitStatus(t, demo, r.JSON(t)["server"].(map[string]any)["id"].(string), "ACTIVE", time.Minute)
+		tc.ActiveServer(t, demo, n, img)
 	}
 	sorted := slices.Clone(names)
 	slices.Sort(sorted)

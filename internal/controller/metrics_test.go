@@ -3,7 +3,6 @@ package controller_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
 )
@@ -21,9 +20,7 @@ func TestMetrics(t *testing.T) {
 	tc.StartAgent(t, "m1")
 	tc.WaitHosts(t, 1)
 	demo := tc.DemoToken(t)
-	r := tc.CreateServer(t, demo, map[string]any{"name": "counted", "flavorRef": "1", "imageRef": tc.ActiveImage(t)})
-	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
-	tc.WaitStatus(t, demo, id, "ACTIVE", time.Minute)
+	id := tc.ActiveServer(t, demo, "counted", tc.ActiveImage(t))
 	tc.Do(t, "GET", "/compute/v2.1/servers/"+id, demo, nil)
 	tc.Do(t, "GET", "/compute/v2.1/servers/no-such-server", demo, nil)
 

@@ -65,6 +65,19 @@ func (tc *Cloud) CreateServer(t *testing.T, token string, body map[string]any) R
 	return tc.Do(t, "POST", "/compute/v2.1/servers", token, map[string]any{"server": body})
 }
 
+// ActiveServer launches a server of flavor 1 from image, waits until it is
+// ACTIVE and returns its id.
+func (tc *Cloud) ActiveServer(t *testing.T, token, name, image string) string {
+	t.Helper()
+	r := tc.CreateServer(t, token, map[string]any{"name": name, "flavorRef": "1", "imageRef": image})
+	if r.Status != 202 {
+		t.Fatalf("create server %s: %d %s", name, r.Status, r.Body)
+	}
+	id := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, token, id, "ACTIVE", time.Minute)
+	return id
+}
+
 // WaitStatus polls a server until its status is want, and returns it; a
 // server going to ERROR unasked fails the test at once.
 func (tc *Cloud) WaitStatus(t *testing.T, token, id, want string, d time.Duration) map[string]any {

@@ -21,8 +21,9 @@ type InstanceRow struct {
 	Flavor     string
 	Image      string
 	Age        string
-	Transition bool // something is in progress: the row keeps refreshing
-	Locked     bool // shown as a lock badge
+	Project    string // the project's name, on the admin's All Instances
+	Transition bool   // something is in progress: the row keeps refreshing
+	Locked     bool   // shown as a lock badge
 	// BuildStep (a model.BuildStep) and Progress (0-100) show how far a
 	// build has come, while Status is BUILD.
 	BuildStep string
@@ -45,6 +46,20 @@ type InstanceList struct {
 	// first); SortAsc its direction.
 	Sort    string
 	SortAsc bool
+	// AllProjects is the admin's All Instances: every project's, with a
+	// project column and filter (Project, one of Projects).
+	AllProjects bool
+	Project     string
+	Projects    []Ref
+}
+
+// Base is the list's own path: the project's instances, or the admin's
+// all instances.
+func (v InstanceList) Base() string {
+	if v.AllProjects {
+		return "/admin/instances"
+	}
+	return "/project/instances"
 }
 
 // InstanceSortColumns are the columns the list sorts by, by their Nova
@@ -60,6 +75,9 @@ func (v InstanceList) query() url.Values {
 	if v.Status != "" {
 		q.Set("status", v.Status)
 	}
+	if v.Project != "" {
+		q.Set("project", v.Project)
+	}
 	if v.Sort != "" {
 		q.Set("sort", v.Sort)
 		if v.SortAsc {
@@ -74,7 +92,7 @@ func (v InstanceList) query() url.Values {
 func (v InstanceList) NextPage() templ.SafeURL {
 	q := v.query()
 	q.Set("marker", v.NextMarker)
-	return templ.SafeURL("/project/instances?" + q.Encode())
+	return templ.SafeURL(v.Base() + "?" + q.Encode())
 }
 
 // SortLink is a column header's link: sorted by key, ascending first, the
@@ -86,7 +104,7 @@ func (v InstanceList) SortLink(key string) templ.SafeURL {
 	if v.Sort != key || !v.SortAsc {
 		q.Set("dir", "asc")
 	}
-	return templ.SafeURL("/project/instances?" + q.Encode())
+	return templ.SafeURL(v.Base() + "?" + q.Encode())
 }
 
 // RowsURL is where the table body asks for itself again: the same
@@ -94,7 +112,7 @@ func (v InstanceList) SortLink(key string) templ.SafeURL {
 func (v InstanceList) RowsURL() string {
 	q := v.query()
 	q.Set("v", v.Version)
-	return "/project/instances/rows?" + q.Encode()
+	return v.Base() + "/rows?" + q.Encode()
 }
 
 // AriaSort is a column header's aria-sort.

@@ -57,6 +57,7 @@ var (
 		{"topology", "nav.topology", "/project/network_topology"},
 	}
 	AdminNav = []NavItem{
+		{"admin-instances", "nav.all_instances", "/admin/instances"},
 		{"admin-projects", "nav.projects", "/admin/projects"},
 		{"admin-users", "nav.users", "/admin/users"},
 		{"admin-flavors", "nav.flavors", "/admin/flavors"},

@@ -654,6 +654,8 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /admin/quotas/:id":                            {op: policy.ViewAdmin, path: "/admin/quotas/{away}"},
 		"POST /admin/quotas/:id":                           {op: policy.ViewAdmin, path: "/admin/quotas/{away}", body: form("instances", "12")},
 		"GET /admin/flavors":                               {op: policy.ViewAdmin, path: "/admin/flavors"},
+		"GET /admin/instances":                             {op: policy.ViewAdmin, path: "/admin/instances"},
+		"GET /admin/instances/rows":                        {op: policy.ViewAdmin, path: "/admin/instances/rows"},
 		"GET /admin/flavors/new":                           {op: policy.ViewAdmin, path: "/admin/flavors/new"},
 		"POST /admin/flavors":                              {op: policy.ViewAdmin, path: "/admin/flavors", body: form("name", "made-in-portal", "vcpus", "1", "ram", "64", "disk", "1")},
 		"POST /admin/flavors/:id/delete":                   {op: policy.ViewAdmin, path: "/admin/flavors/{portalFlav}/delete"},

@@ -27,6 +27,8 @@ func (h *Handler) registerImagesAndKeys(g fiber.Router) {
 // registerAdminCompute mounts Admin > Flavors, Hypervisors and Compute
 // Services on a (/admin).
 func (h *Handler) registerAdminCompute(a fiber.Router) {
+	a.Get("/instances", h.allInstances)
+	a.Get("/instances/rows", h.allInstanceRows)
 	a.Get("/flavors", h.flavorList)
 	a.Get("/flavors/new", h.flavorNew)
 	a.Post("/flavors", h.flavorCreate)

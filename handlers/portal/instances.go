@@ -107,10 +107,13 @@ func (h *Handler) row(ctx context.Context, in model.Instance, images map[string]
 
 // instanceListView loads one page of rows and a version that changes when
 // any of them does.
-func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
+func (h *Handler) instanceListView(c *fiber.Ctx, allProjects bool) (views.InstanceList, error) {
 	tok := api.Token(c)
 	o := compute.ListOptions{Name: formValueQ(c, "name"), Status: formValueQ(c, "status"), Marker: formValueQ(c, "marker"),
 		Limit: instancesPerPage + 1, SortKey: formValueQ(c, "sort"), SortDir: formValueQ(c, "dir")}
+	if allProjects {
+		o.AllTenants, o.ProjectID = true, formValueQ(c, "project")
+	}
 	if !slices.Contains(views.InstanceSortColumns, o.SortKey) {
 		o.SortKey, o.SortDir = "", "" // the list's own order; a sort the columns do not offer is ignored
 	}
@@ -119,7 +122,18 @@ func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
 		return views.InstanceList{}, err
 	}
 	v := views.InstanceList{NameFilter: o.Name, Status: o.Status, Statuses: listStatuses, Sort: o.SortKey, SortAsc: o.SortDir == "asc",
-		ShowHost: policy.Allowed(tok, policy.ShowServerHost, policy.Target{})}
+		ShowHost: policy.Allowed(tok, policy.ShowServerHost, policy.Target{}), AllProjects: allProjects, Project: o.ProjectID}
+	names := map[string]string{}
+	if allProjects {
+		ps, err := h.svc.Projects(c.UserContext(), tok, store.ProjectFilter{})
+		if err != nil {
+			return v, err
+		}
+		for _, p := range ps {
+			v.Projects = append(v.Projects, views.Ref{ID: p.ID, Name: p.Name})
+			names[p.ID] = p.Name
+		}
+	}
 	if len(ins) > instancesPerPage {
 		ins = ins[:instancesPerPage]
 		v.NextMarker = ins[len(ins)-1].ID
@@ -129,6 +143,7 @@ func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
 	for _, in := range ins {
 		r := h.row(c.UserContext(), in, images, v.ShowHost)
 		r.Actions = validActions(tok, in)
+		r.Project = names[in.ProjectID]
 		v.Rows = append(v.Rows, r)
 		fmt.Fprintf(sum, "%s|%s|%d|%s|%s|%d\n", in.ID, in.UpdatedAt.Format(time.RFC3339Nano), in.PowerState, in.VMState, in.TaskState, in.Progress)
 	}
@@ -138,26 +153,44 @@ func (h *Handler) instanceListView(c *fiber.Ctx) (views.InstanceList, error) {
 
 func formValueQ(c *fiber.Ctx, name string) string { return strings.Clone(c.Query(name)) }
 
-func (h *Handler) instanceList(c *fiber.Ctx) error {
-	v, err := h.instanceListView(c)
+func (h *Handler) instanceList(c *fiber.Ctx) error { return h.listPage(c, false) }
+
+// allInstances is Admin > All Instances: every project's, with a project
+// column and filter.
+func (h *Handler) allInstances(c *fiber.Ctx) error { return h.listPage(c, true) }
+
+func (h *Handler) listPage(c *fiber.Ctx, allProjects bool) error {
+	v, err := h.instanceListView(c, allProjects)
 	if err != nil {
 		return err
 	}
-	v.Page = h.page(c, "instances", "instances.title")
+	v.Page = h.listPageShell(c, allProjects)
 	return render(c, views.InstanceListPage(v))
 }
 
-// instanceRows is polled by the list: 204 while nothing changed, else the
-// new rows.
-func (h *Handler) instanceRows(c *fiber.Ctx) error {
-	v, err := h.instanceListView(c)
+// listPageShell is the page around either list.
+func (h *Handler) listPageShell(c *fiber.Ctx, allProjects bool) views.Page {
+	if allProjects {
+		return h.page(c, "admin-instances", "instances.all_title")
+	}
+	return h.page(c, "instances", "instances.title")
+}
+
+// instanceRows is asked for by the list when its stream hears of an
+// instance change: 204 while none of its rows changed, else the new rows.
+func (h *Handler) instanceRows(c *fiber.Ctx) error { return h.rows(c, false) }
+
+func (h *Handler) allInstanceRows(c *fiber.Ctx) error { return h.rows(c, true) }
+
+func (h *Handler) rows(c *fiber.Ctx, allProjects bool) error {
+	v, err := h.instanceListView(c, allProjects)
 	if err != nil {
 		return err
 	}
 	if c.Query("v") == v.Version {
 		return c.SendStatus(fiber.StatusNoContent)
 	}
-	v.Page = h.page(c, "instances", "instances.title") // the rows' action forms carry its CSRF token
+	v.Page = h.listPageShell(c, allProjects) // the rows' action forms carry its CSRF token
 	return render(c, views.InstanceRows(v))
 }
 

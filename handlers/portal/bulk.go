@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -27,7 +28,7 @@ func (h *Handler) instanceBulk(c *fiber.Ctx) error {
 	name := c.FormValue("action")
 	var act compute.Action
 	for _, a := range portalActions {
-		if a.name == name && contains(views.BulkActions, name) {
+		if a.name == name && slices.Contains(views.BulkActions, name) {
 			act = a.act
 		}
 	}
@@ -88,13 +89,4 @@ func bulkRefusal(ctx context.Context, err error) string {
 		return i18n.T(ctx, "error.400.title")
 	}
 	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

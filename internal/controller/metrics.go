@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,15 +39,8 @@ func measure(c *fiber.Ctx) error {
 	}
 	// (fasthttp reuses the method's bytes: it is copied.)
 	requestDuration.ObserveSince(metrics.Labels{"method", strings.Clone(c.Method()), "route", route,
-		"code", itoa(c.Response().StatusCode())}, t0)
+		"code", strconv.Itoa(c.Response().StatusCode())}, t0)
 	return nil
-}
-
-func itoa(n int) string {
-	if n >= 100 && n < 1000 {
-		return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
-	}
-	return "other"
 }
 
 // metricsHandler is GET /metrics: Prometheus's text format, answered

@@ -24,7 +24,18 @@ mkdir -p test-artifacts
 # ./web is named first so it starts first: listed last (as ./... orders
 # it) its 13 minutes ran alone at the end with the other lane idle, and
 # make test took 27.7 minutes instead of about 16.
-go test -race -count=1 -p 2 -timeout 25m ./web ./... "$@"
+#
+# CI keeps only the last lines of what make test prints, and a failing
+# test's "--- FAIL" lines are far above them, under the agents' logs: the
+# run's output is kept and, on failure, every failure is printed again at
+# the end with the lines that follow it.
+log="$dir/go-test.log"
+if ! go test -race -count=1 -p 2 -timeout 25m ./web ./... "$@" 2>&1 | tee "$log"; then
+	echo
+	echo "=== the failures above, again:"
+	grep -E -A 12 -- '^\s*--- FAIL|^panic:|^FAIL\s' "$log" | grep -v 'level=' | head -n 300
+	exit 1
+fi
 # Every fuzz target for a short budget, about two minutes in all with the
 # builds: the seed corpora in testdata/fuzz ran above as ordinary tests;
 # this looks for new failing inputs, which go test writes to the package's

@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool))
 	a := agent.New(agent.Config{
 		Host: cfg.Host, AZ: cfg.AZ, Prefix: cfg.RedisPrefix, StateDir: cfg.StateDir, VNCListen: cfg.VNCListen,
 		ConsoleAddress: cfg.ConsoleAddress,
-		Heartbeat:      cfg.Heartbeat, PowerSync: cfg.PowerSync, ClaimIdle: cfg.ClaimIdle, ImageCacheAge: cfg.ImageCacheAge,
+		Heartbeat:      cfg.Heartbeat, PowerSync: cfg.PowerSync, Stats: cfg.Stats, ClaimIdle: cfg.ClaimIdle, ImageCacheAge: cfg.ImageCacheAge,
 		Network: network, Taps: taps,
 	}, drv, rdb, log)
 	return a.Run(ctx)

@@ -39,6 +39,7 @@ type Config struct {
 	ConsoleAddress  string        // where console proxies reach them (default VNCListen)
 	Heartbeat       time.Duration // how often the host reports itself
 	PowerSync       time.Duration // how often power states are reported
+	Stats           time.Duration // how often domain and host statistics are sent (0: 10 s)
 	ShutdownTimeout time.Duration // graceful stop before a hard power-off
 	ClaimIdle       time.Duration // pending jobs of a dead consumer are reclaimed after this
 	ImageCacheAge   time.Duration // an unused cached base goes once unused this long (0: 24 h)
@@ -69,6 +70,7 @@ type Agent struct {
 	lastFull   time.Time
 
 	net *network // nil: no datapath
+	cpu hostCPU  // sendStats's previous reading
 }
 
 // fullSyncEvery is how many power syncs apart every domain is reported
@@ -83,6 +85,9 @@ func New(cfg Config, drv hypervisor.Driver, rdb *redis.Client, log *slog.Logger)
 	}
 	if cfg.PowerSync == 0 {
 		cfg.PowerSync = 10 * time.Second
+	}
+	if cfg.Stats == 0 {
+		cfg.Stats = 10 * time.Second
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 60 * time.Second
@@ -124,8 +129,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.net.run(ctx) }()
 	}
-	wg.Add(6)
+	wg.Add(7)
 	a.watches = logWatches{}
+	go func() { defer wg.Done(); a.every(ctx, a.cfg.Stats, a.sendStats) }()
 	go func() { defer wg.Done(); a.every(ctx, time.Second, a.pushLogs) }()
 	go func() {
 		defer wg.Done()

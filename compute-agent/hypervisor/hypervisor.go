@@ -326,3 +326,19 @@ type NICPlugger interface {
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
+
+// Sampler is a Driver that can say what its running domains and its host
+// use, for the charts, the Hypervisors page and os-diagnostics.
+type Sampler interface {
+	// SampleDomains reports every running Nimbus domain's counters.
+	SampleDomains(ctx context.Context) ([]model.DomainSample, error)
+	// SampleHost reports the host's CPU time counters and memory.
+	SampleHost(ctx context.Context) (HostCounters, error)
+}
+
+// HostCounters are the host's CPU times since boot (the busy share is
+// the difference of two readings) and its memory now.
+type HostCounters struct {
+	CPUBusy, CPUTotal  uint64 // ns, every CPU together
+	MemoryKiB, UsedKiB uint64
+}

@@ -150,8 +150,9 @@ type Agent struct {
 	AZ          string
 	Heartbeat   time.Duration
 	PowerSync   time.Duration
-	StateDir    string // instance disks and the image cache
-	VNCListen   string // address the domains' VNC servers listen on
+	Stats       time.Duration // how often domain and host statistics are sampled
+	StateDir    string        // instance disks and the image cache
+	VNCListen   string        // address the domains' VNC servers listen on
 	// ConsoleAddress is where console proxies reach those VNC servers:
 	// the VNC listen address unless that is a wildcard.
 	ConsoleAddress string
@@ -414,6 +415,7 @@ func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error
 	s.str(&a.AZ, "availability-zone", "NIMBUS_AGENT_AZ", "nova", "availability zone of this host")
 	s.dur(&a.Heartbeat, "heartbeat", "NIMBUS_AGENT_HEARTBEAT", 10*time.Second, "heartbeat interval", &errs)
 	s.dur(&a.PowerSync, "power-sync", "NIMBUS_AGENT_POWER_SYNC", 10*time.Second, "power-state report interval", &errs)
+	s.dur(&a.Stats, "stats-interval", "NIMBUS_AGENT_STATS_INTERVAL", 10*time.Second, "domain and host statistics sample interval", &errs)
 	s.str(&a.StateDir, "state-dir", "NIMBUS_AGENT_STATE_DIR", "/var/lib/nimbus", "instance disks and image cache")
 	s.str(&a.VNCListen, "vnc-listen", "NIMBUS_AGENT_VNC_LISTEN", "127.0.0.1", "address the VNC servers of domains listen on")
 	s.str(&a.ConsoleAddress, "console-address", "NIMBUS_AGENT_CONSOLE_ADDRESS", "", "address console proxies reach VNC servers at (default: the VNC listen address)")

@@ -172,26 +172,30 @@ const (
 	// with each full power sync, so the controller learns of instances
 	// whose domain vanished.
 	EventInventory EventKind = "inventory"
+	// EventStats carries the host's and its running domains' statistics
+	// (Stats), every stats interval; it changes no instance.
+	EventStats EventKind = "stats"
 )
 
 // Event is what an agent reports back.
 type Event struct {
-	V          int              `json:"v"`
-	Kind       EventKind        `json:"kind"`
-	Job        JobKind          `json:"job,omitempty"` // the job kind this reports on
-	Step       string           `json:"step,omitempty"`
-	Percent    int              `json:"percent,omitempty"` // of Step, for EventStep
-	InstanceID string           `json:"instance_id"`
-	RequestID  string           `json:"request_id,omitempty"`
-	ActionID   int64            `json:"action_id,omitempty"`
-	Host       string           `json:"host"`
-	Power      model.PowerState `json:"power,omitempty"` // as a word: running, shutoff, paused, ...
-	VNCPort    int              `json:"vnc_port,omitempty"`
-	Message    string           `json:"message,omitempty"` // safe for users
-	Details    string           `json:"details,omitempty"` // for admins: libvirt errors, paths
-	Retryable  bool             `json:"retryable,omitempty"`
-	Instances  []string         `json:"instances,omitempty"` // inventory: the host's domains
-	ImageID    string           `json:"image_id,omitempty"`  // a snapshot's image
+	V          int                `json:"v"`
+	Kind       EventKind          `json:"kind"`
+	Job        JobKind            `json:"job,omitempty"` // the job kind this reports on
+	Step       string             `json:"step,omitempty"`
+	Percent    int                `json:"percent,omitempty"` // of Step, for EventStep
+	InstanceID string             `json:"instance_id"`
+	RequestID  string             `json:"request_id,omitempty"`
+	ActionID   int64              `json:"action_id,omitempty"`
+	Host       string             `json:"host"`
+	Power      model.PowerState   `json:"power,omitempty"` // as a word: running, shutoff, paused, ...
+	VNCPort    int                `json:"vnc_port,omitempty"`
+	Message    string             `json:"message,omitempty"` // safe for users
+	Details    string             `json:"details,omitempty"` // for admins: libvirt errors, paths
+	Retryable  bool               `json:"retryable,omitempty"`
+	Instances  []string           `json:"instances,omitempty"` // inventory: the host's domains
+	ImageID    string             `json:"image_id,omitempty"`  // a snapshot's image
+	Stats      *model.StatsReport `json:"stats,omitempty"`
 	// SHA512 and Size are the disk a resize_out sent to the relay.
 	SHA512 string    `json:"sha512,omitempty"`
 	Size   int64     `json:"size,omitempty"`

@@ -2,8 +2,11 @@ package views
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/nimbus-cloud/nimbus/internal/model"
 )
 
 // ImageRow is one line of Project > Images.
@@ -125,6 +128,36 @@ type HostRow struct {
 	DiskGBUsed     int
 	RunningVMs     int
 	Updated        string
+	// Load is the host's newest sample and its last hour (nil: none yet).
+	Load *HostLoad
+}
+
+// HostLoad is what a host's agent last said of its load.
+type HostLoad struct {
+	CPUPct    float64
+	Load1     float64
+	MemoryKiB uint64
+	UsedKiB   uint64
+	Spark     string // the last hour's CPU share, an SVG path in a 120x24 box
+}
+
+// HostSpark draws a host's CPU share over the hour ending at end.
+func HostSpark(samples []model.HostSample, end int64) string {
+	var b strings.Builder
+	const w, h, window = 120.0, 24.0, 3600
+	prev := int64(0)
+	for _, s := range samples {
+		if s.At < end-window {
+			continue
+		}
+		cmd := "L"
+		if b.Len() == 0 || s.At-prev > 30 {
+			cmd = "M"
+		}
+		prev = s.At
+		fmt.Fprintf(&b, "%s%.1f %.1f ", cmd, w*float64(s.At-(end-window))/window, h-h*min(s.CPUPct, 100)/100)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // UnrecognisedRow is a domain a host reported that the database does not

@@ -204,7 +204,7 @@ type InstanceDetail struct {
 	Metadata map[string]string
 	Actions  []string // actions valid now: start, stop, reboot, reboot-hard, delete
 	Log      []ActionRow
-	Tab      string // overview, log, console, actions
+	Tab      string // overview, monitoring, log, console, actions
 	// ConsoleReady: the instance runs and has a screen; Console is the
 	// console tab's setup then.
 	ConsoleReady bool
@@ -232,6 +232,8 @@ type InstanceDetail struct {
 	SecGroups    []string
 	FreeFloating []Ref
 	Pools        []Ref
+	// Monitoring is the Monitoring tab's charts.
+	Monitoring Monitoring
 }
 
 // NICView is one network interface of an instance.

@@ -542,6 +542,7 @@ func rbacRoutes() map[string]rbacRoute {
 		"DELETE /compute/v2.1/servers/:id":                       {op: policy.DeleteServer, on: "home", path: "/compute/v2.1/servers/{server}", fresh: []string{"server"}},
 		"POST /compute/v2.1/servers/:id/action":                  {op: policy.ServerAction, on: "home", path: "/compute/v2.1/servers/{server}/action", body: js("os-stop", nil)},
 		"POST /compute/v2.1/servers/:id/remote-consoles":         {op: policy.RemoteConsole, on: "home", path: "/compute/v2.1/servers/{server}/remote-consoles", body: js("remote_console", map[string]any{"protocol": "vnc", "type": "novnc"})},
+		"GET /compute/v2.1/servers/:id/diagnostics":              {op: policy.ServerDiagnostics, path: "/compute/v2.1/servers/{server}/diagnostics"},
 		"GET /compute/v2.1/servers/:id/os-instance-actions":      {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-instance-actions"},
 		"GET /compute/v2.1/servers/:id/os-instance-actions/:req": {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-instance-actions/{request}"},
 		"GET /compute/v2.1/servers/:id/metadata":                 {op: policy.ListServerMetadata, on: "home", path: "/compute/v2.1/servers/{server}/metadata"},
@@ -603,6 +604,7 @@ func rbacRoutes() map[string]rbacRoute {
 		"GET /project/instances/:id":                       {op: policy.GetServer, on: "home", path: "/project/instances/{server}"},
 		"GET /project/instances/:id/console":               {op: policy.GetServer, on: "home", path: "/project/instances/{server}/console"}, // the page; its token is the POST
 		"POST /project/instances/:id/console-token":        {op: policy.RemoteConsole, on: "home", path: "/project/instances/{server}/console-token"},
+		"GET /project/instances/:id/stats":                 {op: policy.GetServer, on: "home", path: "/project/instances/{server}/stats"},
 		"GET /project/instances/:id/log":                   {op: policy.ConsoleOutput, on: "home", path: "/project/instances/{server}/log"},
 		"GET /project/instances/:id/log/stream":            {op: policy.ConsoleOutput, on: "home", path: "/project/instances/{server}/log/stream?offset=0", stream: true},
 		"GET /project/events":                              {op: policy.ViewProject, on: "own", path: "/project/events", stream: true},

@@ -98,6 +98,7 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Get("/servers/:id/os-instance-actions", h.listActions)
 	a.Get("/servers/:id/os-instance-actions/:req", h.showAction)
 	a.Get("/servers/:id/ips", h.serverIPs)
+	a.Get("/servers/:id/diagnostics", h.serverDiagnostics)
 	a.Get("/servers/:id/ips/:network", h.serverNetworkIPs)
 	a.Get("/servers/:id/os-security-groups", h.serverSecurityGroups)
 	h.registerInterfaces(a)

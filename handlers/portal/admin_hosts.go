@@ -3,6 +3,7 @@ package portal
 import (
 	"errors"
 	"net/url"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -39,6 +40,24 @@ func (h *Handler) hypervisorList(c *fiber.Ctx) error {
 	v, err := h.hostList(c, "admin-hypervisors", "hosts.hypervisors_title", views.Form{}, "")
 	if err != nil {
 		return err
+	}
+	names := make([]string, len(v.Hosts))
+	for i, r := range v.Hosts {
+		names[i] = r.Host
+	}
+	load, err := h.compute.HostLoad(c.UserContext(), api.Token(c), names)
+	if err != nil {
+		return err
+	}
+	now := time.Now().Unix()
+	for i, r := range v.Hosts {
+		// A sample older than three intervals is a host that stopped
+		// reporting: no load is better than a stale one.
+		if ss := load[r.Host]; len(ss) > 0 && now-ss[len(ss)-1].At < 60 {
+			last := ss[len(ss)-1]
+			v.Hosts[i].Load = &views.HostLoad{CPUPct: last.CPUPct, Load1: last.Load1, MemoryKiB: last.MemoryKiB,
+				UsedKiB: last.UsedKiB, Spark: views.HostSpark(ss, now)}
+		}
 	}
 	ds, err := h.compute.UnrecognisedDomains(c.UserContext(), api.Token(c))
 	if err != nil {

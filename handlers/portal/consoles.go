@@ -20,7 +20,7 @@ import (
 // detailTab is the instance page's tab; anything unknown is the overview.
 func detailTab(q string) string {
 	switch q {
-	case "log", "console", "actions":
+	case "log", "console", "actions", "monitoring":
 		return q
 	}
 	return "overview"

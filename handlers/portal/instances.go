@@ -42,6 +42,7 @@ func (h *Handler) registerInstances(g fiber.Router) {
 	g.Get("/instances/:id/console", h.consolePage)
 	g.Post("/instances/:id/console-token", h.consoleToken)
 	g.Get("/instances/:id/log", h.consoleLog)
+	g.Get("/instances/:id/stats", h.instanceStats)
 	g.Get("/instances/:id/log/stream", h.consoleLogStream)
 	g.Post("/instances/:id/snapshot", h.instanceSnapshot)
 	g.Post("/instances/:id/rebuild", h.instanceRebuild)
@@ -439,6 +440,11 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 		Metadata: in.Metadata, Actions: validActions(tok, in), Tab: detailTab(c.Query("tab")),
 		CanSnapshot: allowedNow(tok, in, compute.ActionSnapshot), CanRebuild: allowedNow(tok, in, compute.ActionRebuild),
 		ConsoleReady: consoleReady(in)}
+	if v.Tab == "monitoring" {
+		if v.Monitoring, err = h.monitoring(c, in); err != nil {
+			return err
+		}
+	}
 	if v.Tab == "console" && v.ConsoleReady {
 		v.Console = views.ConsoleView{TokenURL: "/project/instances/" + in.ID + "/console-token", CSRF: v.CSRF,
 			FullPage: "/project/instances/" + in.ID + "/console"}

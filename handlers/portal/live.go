@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -39,7 +40,16 @@ func (h *Handler) events(c *fiber.Ctx) error {
 	tok := api.Token(c)
 	all := policy.Allowed(tok, policy.ViewAdmin, policy.Target{})
 	project := tok.ProjectID
-	filter := func(ch live.Change) bool { return all || ch.Project == project }
+	watch := liveWatch(c.Query("watch"))
+	filter := func(ch live.Change) bool {
+		switch ch.Kind {
+		case "stats": // a chart's: only to pages that show it
+			return watch["stats:"+ch.Object] && (all || ch.Project == project)
+		case "host": // the Hypervisors page's
+			return all && watch["host"]
+		}
+		return all || ch.Project == project
+	}
 	after := c.Get(liveLastID)
 	if after == "" {
 		after = c.Query(liveSinceArg)
@@ -71,6 +81,20 @@ func (h *Handler) events(c *fiber.Ctx) error {
 		if w.Flush() != nil {
 			return
 		}
+		// send writes a change the browser has not had; a passing notice
+		// (no id: new statistics) is never replayed and always sent.
+		send := func(ch live.Change) bool {
+			if ch.ID == "" {
+				writeChange(w, ch)
+				return true
+			}
+			if last != "" && !live.Before(last, ch.ID) {
+				return false
+			}
+			writeChange(w, ch)
+			last = ch.ID
+			return true
+		}
 		ping := time.NewTicker(livePing)
 		defer ping.Stop()
 		recheck := time.NewTicker(liveRecheck)
@@ -78,18 +102,12 @@ func (h *Handler) events(c *fiber.Ctx) error {
 		for {
 			select {
 			case ch := <-sub.C:
-				if last != "" && !live.Before(last, ch.ID) {
+				if !send(ch) {
 					continue // already replayed
 				}
-				writeChange(w, ch)
-				last = ch.ID
 				// Send what else is waiting in the same write.
 				for n := len(sub.C); n > 0; n-- {
-					ch := <-sub.C
-					if last == "" || live.Before(last, ch.ID) {
-						writeChange(w, ch)
-						last = ch.ID
-					}
+					send(<-sub.C)
 				}
 			case <-sub.Done:
 				// Dropped (too far behind) or the controller is stopping:
@@ -111,6 +129,19 @@ func (h *Handler) events(c *fiber.Ctx) error {
 	return nil
 }
 
+// liveWatch reads the statistics a page shows (?watch=, space-separated
+// "stats:<instance>" and "host"); at most a few dozen.
+func liveWatch(q string) map[string]bool {
+	w := map[string]bool{}
+	for i, k := range strings.Fields(q) {
+		if i == 32 {
+			break
+		}
+		w[k] = true
+	}
+	return w
+}
+
 // eventStreamHead sets the headers of an event stream and reports
 // whether the request is a HEAD, which gets them alone (and opens
 // nothing that its absent body would have to close).
@@ -121,9 +152,14 @@ func eventStreamHead(c *fiber.Ctx) bool {
 	return c.Method() == fiber.MethodHead
 }
 
+// writeChange writes one event; without an id line the browser keeps the
+// last id it had, so a passing notice does not move where it resumes.
 func writeChange(w *bufio.Writer, ch live.Change) {
 	b, _ := json.Marshal(ch)
-	fmt.Fprintf(w, "id: %s\nevent: change\ndata: %s\n\n", ch.ID, b)
+	if ch.ID != "" {
+		fmt.Fprintf(w, "id: %s\n", ch.ID)
+	}
+	fmt.Fprintf(w, "event: change\ndata: %s\n\n", b)
 }
 
 // liveSince is where a page rendered now starts its event stream. Just

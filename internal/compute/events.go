@@ -34,6 +34,9 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 	if ev.Kind == queue.EventInventory {
 		return s.applyInventory(ctx, ev)
 	}
+	if ev.Kind == queue.EventStats {
+		return s.recordStats(ctx, ev)
+	}
 	revoke := false // the instance lost its screen: close its consoles after the commit
 	var after afterJob
 	err := s.store.Tx(ctx, func(tx *store.Store) error {

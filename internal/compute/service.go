@@ -21,6 +21,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
+	"github.com/nimbus-cloud/nimbus/internal/stats"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 )
 
@@ -81,6 +82,7 @@ type Service struct {
 	opt      Options
 	log      *slog.Logger
 	projects projectLocks
+	stats    *stats.Store // nil without Redis
 }
 
 // projectLocks queue this controller's launches per project in memory
@@ -129,5 +131,9 @@ func New(st *store.Store, log *slog.Logger, opt Options) *Service {
 	if opt.UploadURL == nil {
 		opt.UploadURL = func(string) string { return "" }
 	}
-	return &Service{store: st, opt: opt, log: log.With("component", "compute")}
+	svc := &Service{store: st, opt: opt, log: log.With("component", "compute")}
+	if opt.RDB != nil {
+		svc.stats = stats.New(opt.RDB, opt.RedisPrefix)
+	}
+	return svc
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nimbus-cloud/nimbus/internal/queue"
+	"github.com/nimbus-cloud/nimbus/internal/stats"
 )
 
 // Change is one entry of the feed. It says what changed, not what it now
@@ -52,6 +53,7 @@ func (s *Sub) end() { s.once.Do(func() { close(s.Done) }) }
 type Hub struct {
 	rdb    *redis.Client
 	stream string
+	stats  string // the channel new statistics are announced on
 	log    *slog.Logger
 
 	mu   sync.Mutex
@@ -70,7 +72,8 @@ func NewHub(rdb *redis.Client, prefix string, log *slog.Logger) *Hub {
 	// does at once when it stops.
 	opt := *rdb.Options()
 	opt.PoolSize, opt.MinIdleConns, opt.MaxIdleConns = 4, 0, 4
-	return &Hub{rdb: redis.NewClient(&opt), stream: queue.ChangeStream(prefix), log: log.With("component", "live"),
+	return &Hub{rdb: redis.NewClient(&opt), stream: queue.ChangeStream(prefix), stats: stats.Channel(prefix),
+		log: log.With("component", "live"),
 		subs: map[*Sub]struct{}{}, up: make(chan struct{}), stopped: make(chan struct{})}
 }
 
@@ -124,6 +127,7 @@ func (h *Hub) Run(ctx context.Context) {
 		}
 		h.mu.Unlock()
 	}()
+	go h.followStats(ctx)
 	from := ""
 	for ctx.Err() == nil {
 		if from == "" {
@@ -160,6 +164,27 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 }
 
+// followStats hands each announcement of new statistics (internal/stats)
+// to the pages as passing notices: a "stats" change for each instance
+// (to its project) and a "host" change (to admins). They have no id and
+// are not in the feed: a page that missed one simply draws the next.
+func (h *Hub) followStats(ctx context.Context) {
+	ps := h.rdb.Subscribe(ctx, h.stats)
+	defer ps.Close()
+	for m := range ps.Channel() {
+		var n stats.Notice
+		if json.Unmarshal([]byte(m.Payload), &n) != nil {
+			continue
+		}
+		for _, in := range n.Instances {
+			h.deliver(Change{Kind: "stats", Object: in.ID, Project: in.Project, Op: "update"})
+		}
+		if n.Host != "" {
+			h.deliver(Change{Kind: "host", Object: n.Host, Op: "update"})
+		}
+	}
+}
+
 func (h *Hub) pause(ctx context.Context, what string, err error) {
 	if ctx.Err() != nil {
 		return
@@ -173,13 +198,23 @@ func (h *Hub) pause(ctx context.Context, what string, err error) {
 
 // deliver hands c to every subscriber that may see it. One too far
 // behind is dropped rather than waited for: its browser reconnects and
-// replays.
+// replays. A change without an id is a passing notice and leaves the
+// feed's position alone.
 func (h *Hub) deliver(c Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.last = c.ID
+	if c.ID != "" {
+		h.last = c.ID
+	}
 	for s := range h.subs {
 		if c.Kind == "" || !s.filter(c) {
+			continue
+		}
+		if c.ID == "" { // a passing notice is not worth a reconnect
+			select {
+			case s.C <- c:
+			default:
+			}
 			continue
 		}
 		select {

@@ -77,6 +77,7 @@ const (
 	ShowFaultDetails   Op = "os_compute_api:servers:show:fault_details"
 	ManageHosts        Op = "os_compute_api:os-services:update"
 	ListHosts          Op = "os_compute_api:os-hypervisors"
+	ServerDiagnostics  Op = "os_compute_api:os-server-diagnostics"
 	ManageQuotas       Op = "os_compute_api:os-quota-sets:update"
 	// ListPrivateFlavors sees flavors that are not public without access.
 	ListPrivateFlavors Op = "os_compute_api:os-flavor-access:list_private"
@@ -266,6 +267,7 @@ var table = map[Op]Rule{
 	ShowFaultDetails:    Admin,
 	ManageHosts:         Admin,
 	ListHosts:           Admin,
+	ServerDiagnostics:   Admin,
 	ManageQuotas:        Admin,
 	ListAllImages:       Admin,
 	ListPrivateFlavors:  Admin,

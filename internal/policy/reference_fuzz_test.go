@@ -79,7 +79,7 @@ var reference = map[string]refRule{
 	"os_compute_api:servers:action": refProjectMember, "os_compute_api:os-remote-consoles": refProjectMember,
 	"os_compute_api:os-console-output": refProjectMember, "os_compute_api:os-extended-server-attributes": refAdmin,
 	"os_compute_api:servers:show:fault_details": refAdmin, "os_compute_api:os-services:update": refAdmin,
-	"os_compute_api:os-hypervisors": refAdmin, "os_compute_api:os-quota-sets:update": refAdmin,
+	"os_compute_api:os-hypervisors": refAdmin, "os_compute_api:os-server-diagnostics": refAdmin, "os_compute_api:os-quota-sets:update": refAdmin,
 	"os_compute_api:servers:allow_all_filters": refAdmin, "os_compute_api:os-instance-actions:events:details": refAdmin,
 	"os_compute_api:limits:other_project": refAdmin, "os_compute_api:os-availability-zone:detail": refAdmin,
 	"os_compute_api:os-lock-server:unlock:unlock_override": refAdmin, "os_compute_api:os-shelve:shelve_offload": refAdmin,

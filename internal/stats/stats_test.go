@@ -129,9 +129,9 @@ func TestRecordAfterTheScriptIsLost(t *testing.T) {
 func TestRates(t *testing.T) {
 	s := []model.DomainSample{
 		{At: 0, CPUTime: 0, VCPUs: 2},
-		{At: 10, CPUTime: 10e9, VCPUs: 2, Disk: model.IOStat{ReadBytes: 1000}, RSSKiB: 5},    // 50% of 2 vCPUs
+		{At: 10, CPUTime: 10e9, VCPUs: 2, Disk: model.IOStat{ReadBytes: 1000}, RSSKiB: 5},  // 50% of 2 vCPUs
 		{At: 20, CPUTime: 30e9, VCPUs: 2, Disk: model.IOStat{ReadBytes: 1000}, UsedKiB: 7}, // 100%
-		{At: 100, CPUTime: 31e9, VCPUs: 2},                                                  // 80 s hole
+		{At: 100, CPUTime: 31e9, VCPUs: 2},                                                 // 80 s hole
 		{At: 110, CPUTime: 32e9, VCPUs: 2},
 		{At: 120, CPUTime: 1e9, VCPUs: 2}, // restarted
 		{At: 130, CPUTime: 3e9, VCPUs: 2},

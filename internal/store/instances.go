@@ -520,3 +520,26 @@ func (s *Store) AdvanceBuild(ctx context.Context, id string, action int64, step 
 		id, action, string(step), step.Progress(percent))
 	return mapErr(err)
 }
+
+// InstanceOwners maps those of ids that are instances placed on host and
+// not deleted to their projects: the domains whose statistics are kept.
+func (s *Store) InstanceOwners(ctx context.Context, host string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.Query(ctx, `SELECT id::text, project_id FROM instances
+		WHERE id::text = ANY($1) AND host = $2 AND deleted_at IS NULL`, ids, host)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, project string
+		if err := rows.Scan(&id, &project); err != nil {
+			return nil, mapErr(err)
+		}
+		out[id] = project
+	}
+	return out, mapErr(rows.Err())
+}

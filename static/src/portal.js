@@ -43,7 +43,14 @@ document.addEventListener("change", (ev) => {
     });
     pending.clear();
   };
-  const es = new EventSource("/project/events?since=" + encodeURIComponent(since.content));
+  // Statistics (a chart's "stats:<id>", the Hypervisors page's "host")
+  // come only to a page that names them: every VM's samples, every ten
+  // seconds, are not every page's business.
+  const watch = new Set();
+  document.querySelectorAll("[data-live]").forEach((el) =>
+    el.dataset.live.split(" ").forEach((k) => { if (k.startsWith("stats:") || k === "host") watch.add(k); }));
+  const es = new EventSource("/project/events?since=" + encodeURIComponent(since.content) +
+    (watch.size ? "&watch=" + encodeURIComponent([...watch].join(" ")) : ""));
   es.addEventListener("open", () => { document.documentElement.dataset.live = "open"; });
   es.addEventListener("error", () => { document.documentElement.dataset.live = "reconnecting"; });
   es.addEventListener("change", (ev) => {

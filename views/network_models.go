@@ -145,5 +145,5 @@ type AdminNetworkList struct {
 // AdminNetworkRow is one network as an admin sees it.
 type AdminNetworkRow struct {
 	ID, Name, Project, Type, PhysicalNetwork, Segment, Subnets string
-	External, Shared                                          bool
+	External, Shared                                           bool
 }

@@ -55,7 +55,7 @@ func (h *Handler) serverDiagnostics(c *fiber.Ctx) error {
 		"uptime": nil, "config_drive": true,
 		"num_cpus": max(d.VCPUs, len(d.VCPUTimes)), "num_disks": len(d.Disks), "num_nics": len(d.NICs),
 		"memory_details": fiber.Map{"maximum": max(d.MaxMemKiB, d.MemoryKiB) / 1024, "used": used / 1024},
-		"cpu_details": cpus, "disk_details": disks, "nic_details": nics,
+		"cpu_details":    cpus, "disk_details": disks, "nic_details": nics,
 	})
 }
 

@@ -73,7 +73,7 @@ func NewHub(rdb *redis.Client, prefix string, log *slog.Logger) *Hub {
 	opt := *rdb.Options()
 	opt.PoolSize, opt.MinIdleConns, opt.MaxIdleConns = 4, 0, 4
 	return &Hub{rdb: redis.NewClient(&opt), stream: queue.ChangeStream(prefix), stats: stats.Channel(prefix),
-		log: log.With("component", "live"),
+		log:  log.With("component", "live"),
 		subs: map[*Sub]struct{}{}, up: make(chan struct{}), stopped: make(chan struct{})}
 }
 

@@ -181,10 +181,12 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 	if m.AZ == "" {
 		m.AZ = "nova"
 	}
-	switch m.Status {
-	case "BUILD":
-		m.Progress = in.Progress // how far the build has come (model.BuildStep)
-	case "ACTIVE":
+	if m.Status == "BUILD" || m.Status == "ACTIVE" {
+		// 0, as Nova's libvirt driver says of a build: the portal shows
+		// its steps, the API does not. `openstack server create --wait`
+		// writes a non-zero progress to stdout ("Progress: 85"), before
+		// the server it prints, and -f json output stops being JSON (it
+		// broke our own CLI tests, and would break users' scripts).
 		m.Progress = 0
 	}
 	if v.AtLeast(2, 47) {

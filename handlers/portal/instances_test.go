@@ -49,7 +49,9 @@ func TestPortalInstances(t *testing.T) {
 	// The rows fragment answers 204 while nothing changes, and new rows
 	// once something does: the page updates without a reload.
 	ver := versionRe.FindStringSubmatch(list.Body)[1]
-	controllertest.WaitFor(t, 20*time.Second, "the row to turn Active", func() bool {
+	// 60 s: a test-driver build takes a second alone, but CI runs this
+	// beside the QEMU suites on two cores (it once took over 20 s there).
+	controllertest.WaitFor(t, 60*time.Second, "the row to turn Active", func() bool {
 		r := b.Get("/project/instances/rows?v=" + ver)
 		if r.Status == http.StatusOK {
 			ver = versionRe.FindStringSubmatch(r.Body)[1]

@@ -55,6 +55,7 @@ var (
 		{"security-groups", "nav.security_groups", "/project/security_groups"},
 		{"floating-ips", "nav.floating_ips", "/project/floating_ips"},
 		{"topology", "nav.topology", "/project/network_topology"},
+		{"usage", "nav.usage", "/project/usage"},
 	}
 	AdminNav = []NavItem{
 		{"admin-instances", "nav.all_instances", "/admin/instances"},
@@ -66,6 +67,7 @@ var (
 		{"admin-services", "nav.services", "/admin/services"},
 		{"admin-aggregates", "nav.aggregates", "/admin/aggregates"},
 		{"admin-networks", "nav.admin_networks", "/admin/networks"},
+		{"admin-usage", "nav.admin_usage", "/admin/usage"},
 	}
 )
 

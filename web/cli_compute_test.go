@@ -83,6 +83,16 @@ func TestOpenStackCLIServers(t *testing.T) {
 	if out := string(demo("server", "list", "-f", "value")); strings.TrimSpace(out) != "" {
 		t.Errorf("server list after delete: %q", out)
 	}
+	// os-simple-tenant-usage: the deleted vm1 ran in the last four weeks
+	// (the CLI's default period), a flavor of 1 vCPU for some seconds.
+	usage := decodeJSON[[]map[string]any](t, admin("usage", "list", "-f", "json"))
+	if len(usage) != 1 || usage[0]["Servers"] != 1.0 {
+		t.Errorf("usage list: %v", usage)
+	}
+	own := decodeJSON[map[string]any](t, demo("usage", "show", "-f", "json"))
+	if own["Servers"] != 1.0 {
+		t.Errorf("usage show: %v", own)
+	}
 }
 
 func TestOpenStackCLIFlavorsAndKeyPairs(t *testing.T) {

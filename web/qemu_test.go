@@ -79,7 +79,7 @@ func startQEMUAgentEnv(t *testing.T, tc *controllertest.Cloud, host, dir string,
 	cmd := exec.Command(controllertest.AgentBinary(t), "--libvirt-uri", "qemu:///system", "--host", host,
 		"--heartbeat", "500ms", "--power-sync", "2s", "--state-dir", dir)
 	cmd.Env = append(os.Environ(), "NIMBUS_REDIS_URL="+tc.Env["NIMBUS_REDIS_URL"], "NIMBUS_REDIS_PREFIX="+tc.Config.RedisPrefix,
-		"NIMBUS_LOG_LEVEL=info", "NIMBUS_AGENT_DATAPATH=false")
+		"NIMBUS_LOG_LEVEL=info", "NIMBUS_AGENT_DATAPATH=false", "NIMBUS_AGENT_STATS_INTERVAL=2s")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -132,6 +132,20 @@ func TestQEMUEndToEnd(t *testing.T) {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "Nimbus tiny image")
 	})
+	// What the guest used, as libvirt counted it, through os-diagnostics
+	// (openstack server show --diagnostics, admins): it read its disk to
+	// boot, and ran.
+	adminTok := tc.AdminToken(t)
+	controllertest.WaitFor(t, 30*time.Second, "the host's first sample of the guest", func() bool {
+		return tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/diagnostics", adminTok, nil).Status == 200
+	})
+	diag := decodeJSON[map[string]any](t, admin("server", "show", "--diagnostics", "-f", "json", id))
+	if cpu, _ := diag["cpu0_time"].(float64); cpu <= 0 {
+		t.Errorf("diagnostics: no CPU time: %v", diag)
+	}
+	if read, _ := diag["vda_read"].(float64); read <= 0 {
+		t.Errorf("diagnostics: no reads from the root disk: %v", diag)
+	}
 	// The serial log through the API and the CLI.
 	if out := string(demo("console", "log", "show", "vm1")); !strings.Contains(out, "Nimbus tiny image") {
 		t.Errorf("openstack console log show: no banner in %d bytes", len(out))

@@ -99,6 +99,8 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Get("/servers/:id/os-instance-actions/:req", h.showAction)
 	a.Get("/servers/:id/ips", h.serverIPs)
 	a.Get("/servers/:id/diagnostics", h.serverDiagnostics)
+	a.Get("/os-simple-tenant-usage", h.listUsage)
+	a.Get("/os-simple-tenant-usage/:tenant", h.showUsage)
 	a.Get("/servers/:id/ips/:network", h.serverNetworkIPs)
 	a.Get("/servers/:id/os-security-groups", h.serverSecurityGroups)
 	h.registerInterfaces(a)

@@ -16,6 +16,9 @@ func (h *Handler) registerImagesAndKeys(g fiber.Router) {
 	g.Post("/images/:id/delete", h.imageDelete)
 	g.Post("/images/:id/visibility", h.imageVisibility)
 
+	g.Get("/usage", h.usagePage(false))
+	g.Get("/usage.csv", h.usageCSV(false))
+
 	g.Get("/key_pairs", h.keyPairList)
 	g.Get("/key_pairs/new", h.keyPairNew)
 	g.Post("/key_pairs", h.keyPairCreate)
@@ -35,6 +38,8 @@ func (h *Handler) registerAdminCompute(a fiber.Router) {
 	a.Post("/flavors/:id/delete", h.flavorDelete)
 
 	a.Get("/hypervisors", h.hypervisorList)
+	a.Get("/usage", h.usagePage(true))
+	a.Get("/usage.csv", h.usageCSV(true))
 	a.Get("/services", h.serviceList)
 	a.Post("/services/:host/disable", h.serviceSetEnabled(false))
 	a.Post("/services/:host/enable", h.serviceSetEnabled(true))

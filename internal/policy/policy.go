@@ -78,7 +78,10 @@ const (
 	ManageHosts        Op = "os_compute_api:os-services:update"
 	ListHosts          Op = "os_compute_api:os-hypervisors"
 	ServerDiagnostics  Op = "os_compute_api:os-server-diagnostics"
-	ManageQuotas       Op = "os_compute_api:os-quota-sets:update"
+	// Usage: a project's readers see their project's, admins every one's.
+	ShowUsage    Op = "os_compute_api:os-simple-tenant-usage:show"
+	ListUsage    Op = "os_compute_api:os-simple-tenant-usage:list"
+	ManageQuotas Op = "os_compute_api:os-quota-sets:update"
 	// ListPrivateFlavors sees flavors that are not public without access.
 	ListPrivateFlavors Op = "os_compute_api:os-flavor-access:list_private"
 	// AllServerFilters allows the list filters Nova keeps for admins
@@ -268,6 +271,8 @@ var table = map[Op]Rule{
 	ManageHosts:         Admin,
 	ListHosts:           Admin,
 	ServerDiagnostics:   Admin,
+	ShowUsage:           ProjectReader,
+	ListUsage:           Admin,
 	ManageQuotas:        Admin,
 	ListAllImages:       Admin,
 	ListPrivateFlavors:  Admin,

@@ -14,8 +14,8 @@ type UsagePage struct {
 
 // UsageRow is one instance's or project's usage in the period.
 type UsageRow struct {
-	ID, Name, Flavor, StateKey                    string
-	VCPUs, DiskGB, MemoryMB, Instances            int
+	ID, Name, Flavor, StateKey                   string
+	VCPUs, DiskGB, MemoryMB, Instances           int
 	Hours, VCPUHours, DiskGBHours, MemoryMBHours float64
 }
 

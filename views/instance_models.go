@@ -51,6 +51,46 @@ type InstanceList struct {
 	AllProjects bool
 	Project     string
 	Projects    []Ref
+	// Flavor, Image and Host filter the list (Host: admins) by id or
+	// name; the page offers Flavors, Images and Hosts to pick from.
+	Flavor, Image, Host     string
+	Flavors, Images, Hosts []Ref
+}
+
+// FilterChip is one filter in force, shown as a chip that removes it.
+type FilterChip struct {
+	Key, Label, Value string
+	Remove            templ.SafeURL
+}
+
+// Chips are the filters in force, each with the list's link without it.
+func (v InstanceList) Chips(ctx context.Context) []FilterChip {
+	name := func(refs []Ref, id string) string {
+		for _, r := range refs {
+			if r.ID == id {
+				return r.Name
+			}
+		}
+		return id
+	}
+	var out []FilterChip
+	add := func(key, label, value string) {
+		if value == "" {
+			return
+		}
+		q := v.query()
+		q.Del(key)
+		out = append(out, FilterChip{Key: key, Label: t(ctx, label), Value: value, Remove: templ.SafeURL(v.Base() + "?" + q.Encode())})
+	}
+	add("project", "instances.project", name(v.Projects, v.Project))
+	add("name", "instances.filter_name", v.NameFilter)
+	if v.Status != "" {
+		add("status", "instances.status", t(ctx, "status."+v.Status))
+	}
+	add("flavor", "instances.flavor", name(v.Flavors, v.Flavor))
+	add("image", "instances.image", name(v.Images, v.Image))
+	add("host", "instances.host", v.Host)
+	return out
 }
 
 // Base is the list's own path: the project's instances, or the admin's
@@ -75,8 +115,10 @@ func (v InstanceList) query() url.Values {
 	if v.Status != "" {
 		q.Set("status", v.Status)
 	}
-	if v.Project != "" {
-		q.Set("project", v.Project)
+	for k, val := range map[string]string{"project": v.Project, "flavor": v.Flavor, "image": v.Image, "host": v.Host} {
+		if val != "" {
+			q.Set(k, val)
+		}
 	}
 	if v.Sort != "" {
 		q.Set("sort", v.Sort)

@@ -115,6 +115,11 @@ func (h *Handler) instanceListView(c *fiber.Ctx, allProjects bool) (views.Instan
 	if allProjects {
 		o.AllTenants, o.ProjectID = true, formValueQ(c, "project")
 	}
+	o.Flavor, o.Image = formValueQ(c, "flavor"), formValueQ(c, "image")
+	showHost := policy.Allowed(tok, policy.ShowServerHost, policy.Target{})
+	if showHost && policy.Allowed(tok, policy.AllServerFilters, policy.Target{}) {
+		o.Host = formValueQ(c, "host")
+	}
 	if !slices.Contains(views.InstanceSortColumns, o.SortKey) {
 		o.SortKey, o.SortDir = "", "" // the list's own order; a sort the columns do not offer is ignored
 	}
@@ -123,7 +128,7 @@ func (h *Handler) instanceListView(c *fiber.Ctx, allProjects bool) (views.Instan
 		return views.InstanceList{}, err
 	}
 	v := views.InstanceList{NameFilter: o.Name, Status: o.Status, Statuses: listStatuses, Sort: o.SortKey, SortAsc: o.SortDir == "asc",
-		ShowHost: policy.Allowed(tok, policy.ShowServerHost, policy.Target{}), AllProjects: allProjects, Project: o.ProjectID}
+		ShowHost: showHost, AllProjects: allProjects, Project: o.ProjectID, Flavor: o.Flavor, Image: o.Image, Host: o.Host}
 	names := map[string]string{}
 	if allProjects {
 		ps, err := h.svc.Projects(c.UserContext(), tok, store.ProjectFilter{})
@@ -166,7 +171,37 @@ func (h *Handler) listPage(c *fiber.Ctx, allProjects bool) error {
 		return err
 	}
 	v.Page = h.listPageShell(c, allProjects)
+	if err := h.filterChoices(c, &v); err != nil {
+		return err
+	}
 	return render(c, views.InstanceListPage(v))
+}
+
+// filterChoices fills the flavors, images and (admins) hosts the list's
+// filters offer: the page's, not the rows fragment's, which the stream
+// asks for at every change.
+func (h *Handler) filterChoices(c *fiber.Ctx, v *views.InstanceList) error {
+	ctx, tok := c.UserContext(), api.Token(c)
+	fl, err := h.compute.Flavors(ctx, tok, store.FlavorFilter{})
+	if err != nil {
+		return err
+	}
+	for _, f := range fl {
+		v.Flavors = append(v.Flavors, views.Ref{ID: f.ID, Name: f.Name})
+	}
+	if v.Images, err = h.activeImages(c); err != nil {
+		return err
+	}
+	if v.ShowHost {
+		hs, err := h.compute.Hosts(ctx, tok)
+		if err != nil {
+			return err
+		}
+		for _, x := range hs {
+			v.Hosts = append(v.Hosts, views.Ref{ID: x.Host, Name: x.Host})
+		}
+	}
+	return nil
 }
 
 // listPageShell is the page around either list.

@@ -53,7 +53,7 @@ type InstanceList struct {
 	Projects    []Ref
 	// Flavor, Image and Host filter the list (Host: admins) by id or
 	// name; the page offers Flavors, Images and Hosts to pick from.
-	Flavor, Image, Host     string
+	Flavor, Image, Host    string
 	Flavors, Images, Hosts []Ref
 }
 

@@ -43,6 +43,19 @@ type ImageList struct {
 	CanCreate bool
 	// CanPublicize shows the Make public / Make private buttons (admins).
 	CanPublicize bool
+	// Sort and SortAsc: the column the server sorted by (ImageSortColumns;
+	// "" : newest first).
+	Sort    string
+	SortAsc bool
+}
+
+// ImageSortColumns are the columns the images list sorts by (Glance's
+// sort keys).
+var ImageSortColumns = []string{"name", "status", "size", "created_at"}
+
+// Sorting is the images list's sort, for its column headers.
+func (v ImageList) Sorting() Sorting {
+	return Sorting{Base: "/project/images", Query: url.Values{}, Key: v.Sort, Asc: v.SortAsc}
 }
 
 // ImageForm creates an image record (the data follows on the upload page).

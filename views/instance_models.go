@@ -137,16 +137,9 @@ func (v InstanceList) NextPage() templ.SafeURL {
 	return templ.SafeURL(v.Base() + "?" + q.Encode())
 }
 
-// SortLink is a column header's link: sorted by key, ascending first, the
-// other way when it is the sort already; back to the first page.
-func (v InstanceList) SortLink(key string) templ.SafeURL {
-	q := v.query()
-	q.Set("sort", key)
-	q.Del("dir")
-	if v.Sort != key || !v.SortAsc {
-		q.Set("dir", "asc")
-	}
-	return templ.SafeURL(v.Base() + "?" + q.Encode())
+// Sorting is the list's sort, for its column headers.
+func (v InstanceList) Sorting() Sorting {
+	return Sorting{Base: v.Base(), Query: v.query(), Key: v.Sort, Asc: v.SortAsc}
 }
 
 // RowsURL is where the table body asks for itself again: the same
@@ -155,17 +148,6 @@ func (v InstanceList) RowsURL() string {
 	q := v.query()
 	q.Set("v", v.Version)
 	return v.Base() + "/rows?" + q.Encode()
-}
-
-// AriaSort is a column header's aria-sort.
-func (v InstanceList) AriaSort(key string) string {
-	switch {
-	case v.Sort != key:
-		return "none"
-	case v.SortAsc:
-		return "ascending"
-	}
-	return "descending"
 }
 
 // Choice is an option with a description (a flavor with its size).
@@ -381,6 +363,15 @@ func actionConfirm(ctx context.Context, a, name string) string {
 type BulkResult struct {
 	Action string // its name: stop, delete ...
 	Rows   []BulkRow
+	Images bool // the rows are images (the images list's bulk delete)
+}
+
+// Of is the catalogue group the result's heading comes from.
+func (v BulkResult) Of() string {
+	if v.Images {
+		return "images"
+	}
+	return "instances"
 }
 
 // BulkRow is one instance's result; Error is empty when it was accepted.

@@ -602,6 +602,7 @@ func rbacRoutes() map[string]rbacRoute {
 		// Each selected instance is checked as its own button would be; the
 		// request itself answers every signed-in user with per-row results.
 		"POST /project/instances/bulk":                     {op: opToken, path: "/project/instances/bulk", body: form("action", "lock", "id", "{server}")},
+		"POST /project/images/bulk":                        {op: opToken, path: "/project/images/bulk", body: form("action", "delete", "id", "00000000-0000-4000-8000-000000000000")},
 		"POST /project/instances":                          {op: policy.CreateServer, on: "own", path: "/project/instances", body: form("name", "made-by-rbac", "flavor", "1", "image", "{publicImage}", "count", "1")},
 		"GET /project/instances/:id":                       {op: policy.GetServer, on: "home", path: "/project/instances/{server}"},
 		"GET /project/instances/:id/console":               {op: policy.GetServer, on: "home", path: "/project/instances/{server}/console"}, // the page; its token is the POST

@@ -14,6 +14,7 @@ func (h *Handler) registerImagesAndKeys(g fiber.Router) {
 	// handlers/image.IsUpload must let this path past the body limit.
 	g.Put("/images/:id/file", h.imageUpload)
 	g.Post("/images/:id/delete", h.imageDelete)
+	g.Post("/images/bulk", h.imageBulkDelete)
 	g.Post("/images/:id/visibility", h.imageVisibility)
 
 	g.Get("/usage", h.usagePage(false))

@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,7 +26,14 @@ import (
 
 func (h *Handler) imageList(c *fiber.Ctx) error {
 	ctx, tok := c.UserContext(), api.Token(c)
-	ims, err := h.images.List(ctx, tok, store.ImageFilter{SortKey: "created_at", SortDesc: true}, "")
+	f := store.ImageFilter{SortKey: "created_at", SortDesc: true}
+	sort, asc := formValueQ(c, "sort"), formValueQ(c, "dir") == "asc"
+	if slices.Contains(views.ImageSortColumns, sort) {
+		f.SortKey, f.SortDesc = sort, !asc
+	} else {
+		sort, asc = "", false // the list's own order; a sort the columns do not offer is ignored
+	}
+	ims, err := h.images.List(ctx, tok, f, "")
 	if err != nil {
 		return err
 	}
@@ -33,6 +41,7 @@ func (h *Handler) imageList(c *fiber.Ctx) error {
 		Page:         h.page(c, "images", "images.title"),
 		CanCreate:    policy.Allowed(tok, policy.AddImage, policy.Target{ProjectID: tok.ProjectID}),
 		CanPublicize: policy.Allowed(tok, policy.PublicizeImage, policy.Target{}),
+		Sort:         sort, SortAsc: asc,
 	}
 	for _, im := range ims {
 		r := views.ImageRow{ID: im.ID, Name: im.Name, Status: im.Status, Visibility: im.Visibility,
@@ -205,6 +214,33 @@ func refusedMessage(ctx context.Context, e *diskimage.Error) string {
 		return i18n.T(ctx, key, e.Declared)
 	}
 	return i18n.T(ctx, key)
+}
+
+// imageBulkDelete deletes every selected image in one request and
+// answers each one's result, as the instance list's bulk actions do.
+func (h *Handler) imageBulkDelete(c *fiber.Ctx) error {
+	ctx, tok := c.UserContext(), api.Token(c)
+	var ids []string
+	for _, v := range c.Request().PostArgs().PeekMulti("id") {
+		ids = append(ids, string(v))
+	}
+	if len(ids) == 0 || len(ids) > maxBulk {
+		return fault.Invalid("id", "choose between 1 and %d images", maxBulk)
+	}
+	v := views.BulkResult{Action: "delete", Images: true}
+	for _, id := range ids {
+		r := views.BulkRow{ID: id, Name: id}
+		if im, err := h.images.Get(ctx, tok, id); err == nil {
+			r.Name = im.Name
+		}
+		if err := h.images.Delete(ctx, tok, id); err != nil {
+			if r.Error = bulkRefusal(ctx, err); r.Error == "" {
+				return err // not a refusal: the error page
+			}
+		}
+		v.Rows = append(v.Rows, r)
+	}
+	return render(c, views.BulkResults(v))
 }
 
 func (h *Handler) imageDelete(c *fiber.Ctx) error {

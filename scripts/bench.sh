@@ -281,6 +281,15 @@ if [ "${BENCH_LIVE:-1}" = 1 ]; then
     grep -vE '^(=== RUN|--- PASS|PASS|ok )|^time=' || die "live fan-out bench failed"
 fi
 
+# Statistics: Redis memory per 1,000 VMs with full rings, and the time to
+# record one 10 s round of 1,000 VMs (internal/stats/bench_test.go;
+# BENCH_STATS=0 skips it).
+if [ "${BENCH_STATS:-1}" = 1 ]; then
+  NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL NIMBUS_BENCH=1 \
+    go test -count=1 -run '^TestBenchStats$' -v ./internal/stats/ 2>&1 |
+    grep -vE '^(=== RUN|--- PASS|PASS|ok )' || die "statistics bench failed"
+fi
+
 # QEMU lifecycle: pause->unpause and suspend->resume round trips (p50 of
 # 10) on the tiny image, and a snapshot of a 1 GiB disk with 512 MiB
 # written: MB/s and the controller's and agent's peak RSS during it

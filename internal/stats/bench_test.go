@@ -32,11 +32,11 @@ func TestBenchStats(t *testing.T) {
 		// and NICs in the hundreds of MB to GB.
 		return model.DomainSample{InstanceID: id, At: at, CPUTime: 3_600_000_000_000 + i*2_500_000_000, VCPUs: 2,
 			MemoryKiB: 2097152, MaxMemKiB: 2097152, RSSKiB: 1_500_000 + i%1000, UsedKiB: 900_000 + i%5000,
-			Disk: model.IOStat{ReadBytes: 5_000_000_000 + i*40960, ReadOps: 1_200_000 + i*10, WriteBytes: 9_000_000_000 + i*81920, WriteOps: 2_400_000 + i*20},
-			Net:  model.IOStat{ReadBytes: 700_000_000 + i*15000, ReadOps: 900_000 + i*12, WriteBytes: 300_000_000 + i*9000, WriteOps: 600_000 + i*9},
+			Disk:      model.IOStat{ReadBytes: 5_000_000_000 + i*40960, ReadOps: 1_200_000 + i*10, WriteBytes: 9_000_000_000 + i*81920, WriteOps: 2_400_000 + i*20},
+			Net:       model.IOStat{ReadBytes: 700_000_000 + i*15000, ReadOps: 900_000 + i*12, WriteBytes: 300_000_000 + i*9000, WriteOps: 600_000 + i*9},
 			VCPUTimes: []uint64{1_800_000_000_000 + i, 1_800_000_000_000 + i},
-			Disks: []model.DiskStat{{Name: "vda", Errors: -1, IOStat: model.IOStat{ReadBytes: 5_000_000_000 + i*40960}}},
-			NICs:  []model.NICStat{{Name: "tap0123456789a", MAC: "fa:16:3e:12:34:56", IOStat: model.IOStat{ReadBytes: 700_000_000 + i*15000}}}}
+			Disks:     []model.DiskStat{{Name: "vda", Errors: -1, IOStat: model.IOStat{ReadBytes: 5_000_000_000 + i*40960}}},
+			NICs:      []model.NICStat{{Name: "tap0123456789a", MAC: "fa:16:3e:12:34:56", IOStat: model.IOStat{ReadBytes: 700_000_000 + i*15000}}}}
 	}
 	start := time.Now().Unix() - 86400
 	const full = 5

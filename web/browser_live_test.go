@@ -40,3 +40,35 @@ func TestBrowserLiveTables(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserMonitoringCharts: the Monitoring tab of a fresh instance
+// waits for samples, then draws its charts, and keeps redrawing them as
+// the host reports (every second here), without a reload.
+func TestBrowserMonitoringCharts(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	tc.StartAgentOn(t, "chart-host", "test:///default", t.TempDir(), "NIMBUS_AGENT_STATS_INTERVAL=1s")
+	tc.WaitHosts(t, 1)
+	demo := tc.DemoToken(t)
+	id := tc.ActiveServer(t, demo, "charted", tc.ActiveImage(t))
+	ctx := newBrowser(t)
+	browserLogin(t, ctx, tc, "demo", tc.DemoPass)
+	browserDo(t, ctx, "open the Monitoring tab", chromedp.Navigate(tc.URL+"/project/instances/"+id+"?tab=monitoring"),
+		chromedp.WaitVisible(tid("monitoring")))
+	waitPage(t, ctx, 10*time.Second, "the event stream", `document.documentElement.dataset.live || ""`, "open")
+	browserRun(t, ctx, "mark the page", chromedp.Evaluate[int](`window.__noReload = 1`))
+	// The newest CPU figure, and how many points the CPU line has.
+	const cpuLine = `(() => { const p = document.querySelector('[data-testid="chart-cpu"] path');
+		return p ? String(p.getAttribute("d").split(/[ML]/).length - 1) : "0" })()`
+	waitPage(t, ctx, 20*time.Second, "the CPU chart", `document.querySelector('[data-testid="chart-cpu"]') ? "drawn" : ""`, "drawn")
+	first := browserRun(t, ctx, "count the points", chromedp.Evaluate[string](cpuLine))
+	deadline := time.Now().Add(15 * time.Second)
+	for browserRun(t, ctx, "count the points", chromedp.Evaluate[string](cpuLine)) == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the CPU chart stayed at %s points: not redrawn as samples came", first)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !browserRun(t, ctx, "read the mark", chromedp.Evaluate[bool](`window.__noReload === 1`)) {
+		t.Error("the page was reloaded")
+	}
+}

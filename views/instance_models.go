@@ -258,6 +258,9 @@ type InstanceDetail struct {
 	Pools        []Ref
 	// Monitoring is the Monitoring tab's charts.
 	Monitoring Monitoring
+	// Snapshot is the image a snapshot (or shelve) of the instance is
+	// filling, while it saves: the page shows its bytes and percent.
+	Snapshot *ImageRow
 }
 
 // NICView is one network interface of an instance.
@@ -389,4 +392,13 @@ func taskText(ctx context.Context, task string) string {
 		return task
 	}
 	return t(ctx, "task."+task)
+}
+
+// LiveKeys are the changes the instance page's live part follows: the
+// instance's, and any image's while a snapshot of it saves (its bytes).
+func (v InstanceDetail) LiveKeys() string {
+	if v.Snapshot != nil {
+		return "instance:" + v.Row.ID + " image:" + v.Snapshot.ID
+	}
+	return "instance:" + v.Row.ID
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"maps"
 	"net/url"
 	"slices"
@@ -475,6 +477,7 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 		Metadata: in.Metadata, Actions: validActions(tok, in), Tab: detailTab(c.Query("tab")),
 		CanSnapshot: allowedNow(tok, in, compute.ActionSnapshot), CanRebuild: allowedNow(tok, in, compute.ActionRebuild),
 		ConsoleReady: consoleReady(in)}
+	v.Snapshot = h.snapshotSaving(c, in)
 	if v.Tab == "monitoring" {
 		if v.Monitoring, err = h.monitoring(c, in); err != nil {
 			return err
@@ -732,4 +735,21 @@ func tabOf(referer, id string) string {
 		return "?tab=" + tab
 	}
 	return ""
+}
+
+// snapshotSaving is the image a snapshot (or shelve) of in is filling,
+// while its data arrives; nil otherwise.
+func (h *Handler) snapshotSaving(c *fiber.Ctx, in model.Instance) *views.ImageRow {
+	if in.TaskState != model.TaskImagePendingUpload && in.TaskState != model.TaskImageUploading {
+		return nil
+	}
+	var j queue.Job
+	if json.Unmarshal(in.TaskJob, &j) != nil || j.ImageID() == "" {
+		return nil
+	}
+	im, err := h.images.Get(c.UserContext(), api.Token(c), j.ImageID())
+	if err != nil || im.Status != model.ImageSaving {
+		return nil
+	}
+	return &views.ImageRow{ID: im.ID, Name: im.Name, Received: im.UploadReceived, Total: im.UploadTotal}
 }

@@ -29,10 +29,18 @@ document.addEventListener("change", (ev) => {
   if (!since || !window.EventSource) return;
   const pending = new Set();
   let timer = null;
+  // A part someone is typing into waits until they leave it: a refresh
+  // would throw their input away (a disable reason, a tag).
+  const typing = (el) => {
+    const a = document.activeElement;
+    return a && a !== document.body && el.contains(a) && a.matches("input:not([type=checkbox]):not([type=radio]), textarea, select");
+  };
   const flush = (all) => {
     timer = null;
+    let waiting = false;
     document.querySelectorAll("[data-live]").forEach((el) => {
       if (!(all || el.dataset.live.split(" ").some((k) => pending.has(k))) || !window.htmx) return;
+      if (typing(el)) { waiting = true; return; }
       if (el.hasAttribute("data-live-refresh") && el.id) {
         // A part of the page with no fragment URL of its own: the page
         // again, this part of it swapped in.
@@ -41,6 +49,7 @@ document.addEventListener("change", (ev) => {
         htmx.trigger(el, "nimbus:live");
       }
     });
+    if (waiting) { timer = setTimeout(() => flush(all), 1000); return; }
     pending.clear();
   };
   // Statistics (a chart's "stats:<id>", the Hypervisors page's "host")

@@ -110,7 +110,7 @@ func usageBar(q QuotaUse) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\"><rect x=\"0\" y=\"0\" width=\"100\" height=\"10\" rx=\"2\" fill=\"#e2e8f0\"></rect> <rect x=\"0\" y=\"0\" width=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\"><rect x=\"0\" y=\"0\" width=\"100\" height=\"10\" rx=\"2\" fill=\"#e2e8f0\" class=\"chart-track\"></rect> <rect x=\"0\" y=\"0\" width=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -192,7 +192,7 @@ func usageDonut(q QuotaUse) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\"><circle cx=\"18\" cy=\"18\" r=\"15.9155\" fill=\"none\" stroke=\"#e2e8f0\" stroke-width=\"3.5\"></circle> <circle cx=\"18\" cy=\"18\" r=\"15.9155\" fill=\"none\" stroke=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "\"><circle cx=\"18\" cy=\"18\" r=\"15.9155\" fill=\"none\" stroke=\"#e2e8f0\" stroke-width=\"3.5\" class=\"chart-track\"></circle> <circle cx=\"18\" cy=\"18\" r=\"15.9155\" fill=\"none\" stroke=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -218,14 +218,14 @@ func usageDonut(q QuotaUse) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "\" stroke-dashoffset=\"25\"></circle> <text x=\"18\" y=\"20.5\" text-anchor=\"middle\" font-size=\"7\" fill=\"#0f172a\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "\" stroke-dashoffset=\"25\"></circle> <text x=\"18\" y=\"20.5\" text-anchor=\"middle\" font-size=\"7\" fill=\"#0f172a\" class=\"chart-label\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var15 string
 		templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(q.Percent()))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `charts.templ`, Line: 41, Col: 102}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `charts.templ`, Line: 41, Col: 122}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
 		if templ_7745c5c3_Err != nil {

@@ -226,8 +226,10 @@ func (h *Hub) deliver(c Change) {
 	}
 }
 
-// Replay returns the changes after id that filter accepts, up to the
-// hub's Last. complete is false when the feed no longer holds everything
+// Replay returns the changes after id that filter accepts, to the feed's
+// end: that may be past the hub's Last, and the caller's stream then
+// hears some of them again from the hub (it skips ids it has sent, see
+// handlers/portal's events). complete is false when the feed no longer holds everything
 // after id (trimmed, or id is not one of its ids): the page must reload
 // what it shows.
 func (h *Hub) Replay(ctx context.Context, after string, filter func(Change) bool) (out []Change, complete bool, err error) {

@@ -27,14 +27,7 @@ func TestAdminAllInstances(t *testing.T) {
 	if p.Status != 200 {
 		t.Fatalf("all instances: %d", p.Status)
 	}
-	rows := func(body string) []string {
-		var out []string
-		for _, m := range rowNameRe.FindAllStringSubmatch(body, -1) {
-			out = append(out, m[1])
-		}
-		slices.Sort(out)
-		return out
-	}
+	rows := sortedRowNames
 	if got := rows(p.Body); !slices.Equal(got, []string{"demo-vm", "other-vm"}) {
 		t.Errorf("all instances lists %v", got)
 	}

@@ -30,14 +30,7 @@ func TestInstanceFilters(t *testing.T) {
 
 	b := tc.NewFormClient(t)
 	b.Login("demo", tc.DemoPass)
-	rows := func(body string) []string {
-		var out []string
-		for _, m := range rowNameRe.FindAllStringSubmatch(body, -1) {
-			out = append(out, m[1])
-		}
-		slices.Sort(out)
-		return out
-	}
+	rows := sortedRowNames
 	for q, want := range map[string][]string{
 		"image=" + img1:                    {"a", "c"},
 		"flavor=2":                         {"c"},

@@ -11,6 +11,22 @@ import (
 
 var rowNameRe = regexp.MustCompile(`data-testid="instance-row-([^"]+)"`)
 
+// rowNames are the instance rows' names in a page, in its order.
+func rowNames(body string) []string {
+	var out []string
+	for _, m := range rowNameRe.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// sortedRowNames are the instance rows' names in a page, sorted.
+func sortedRowNames(body string) []string {
+	out := rowNames(body)
+	slices.Sort(out)
+	return out
+}
+
 // TestInstanceSort: the list sorts on the server by the column chosen,
 // both ways, and its pages follow the sort (keyset on the column and id);
 // the API takes Nova's sort_key and sort_dir the same way and refuses a
@@ -64,13 +80,7 @@ func TestInstanceSort(t *testing.T) {
 	// Portal: the header sorts; the row fragment keeps the sort.
 	b := tc.NewFormClient(t)
 	b.Login("demo", tc.DemoPass)
-	rows := func(body string) []string {
-		var out []string
-		for _, m := range rowNameRe.FindAllStringSubmatch(body, -1) {
-			out = append(out, m[1])
-		}
-		return out
-	}
+	rows := rowNames
 	p := b.Get("/project/instances?sort=display_name&dir=asc")
 	if got := rows(p.Body); !slices.Equal(got, sorted) {
 		t.Errorf("portal by name: %v, want %v", got, sorted)

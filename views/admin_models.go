@@ -13,6 +13,7 @@ type ProjectRow struct {
 type ProjectList struct {
 	Page
 	Projects []ProjectRow
+	Order    ListOrder
 }
 
 // ProjectForm creates or edits a project.
@@ -53,6 +54,7 @@ type UserRow struct {
 type UserList struct {
 	Page
 	Users []UserRow
+	Order ListOrder
 }
 
 // UserForm creates or edits a user.

@@ -117,6 +117,7 @@ type FlavorRow struct {
 type FlavorList struct {
 	Page
 	Flavors []FlavorRow
+	Order   ListOrder
 }
 
 // FlavorForm creates a flavor.

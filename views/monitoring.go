@@ -50,12 +50,16 @@ func MonitoringCharts(ctx context.Context, points []stats.Point, window, end int
 			if p.At < start {
 				continue
 			}
-			cmd := "L"
+			// 4 units kept above and below, so a line at 0 or at the
+			// top is not hidden by the frame.
+			y := chartH - 4 - (chartH-8)*min(val(p), top)/top
 			if p.Gap || b.Len() == 0 {
-				cmd = "M"
+				// A new line starts with a zero-length stroke: with round
+				// caps a lone point still shows, as a dot.
+				fmt.Fprintf(&b, "M%.1f %.1f l0 0 ", x(p.At), y)
+				continue
 			}
-			y := chartH - chartH*min(val(p), top)/top
-			fmt.Fprintf(&b, "%s%.1f %.1f ", cmd, x(p.At), y)
+			fmt.Fprintf(&b, "L%.1f %.1f ", x(p.At), y)
 		}
 		return strings.TrimSpace(b.String())
 	}

@@ -42,3 +42,25 @@ func (s Sorting) Aria(key string) string {
 	}
 	return "descending"
 }
+
+// ListOrder is an admin list's sort and search (?q=, a text any of a
+// row's columns contains).
+type ListOrder struct {
+	Sorting
+	Q string
+}
+
+// WithoutQ is the list's link with its sort and no search.
+func (o ListOrder) WithoutQ() templ.SafeURL {
+	q := url.Values{}
+	if o.Key != "" {
+		q.Set("sort", o.Key)
+		if o.Asc {
+			q.Set("dir", "asc")
+		}
+	}
+	if len(q) == 0 {
+		return templ.SafeURL(o.Base)
+	}
+	return templ.SafeURL(o.Base + "?" + q.Encode())
+}

@@ -54,7 +54,7 @@ var zhAllowed = []string{
 	"Nimbus", "OpenStack", "English", "noVNC", "VNC", "QEMU", "KVM", "libvirt",
 	"Test", "zh-host", // the test driver's hypervisor type and the test's host
 	// units and terms Chinese consoles keep
-	"vCPU", "VCPU", "VCPUs", "vCPUs", "UTC", "GiB", "MiB", "KiB", "TiB", "RAM",
+	"vCPU", "VCPU", "VCPUs", "vCPUs", "CPU", "I/O", "CSV", "UTC", "GiB", "MiB", "KiB", "TiB", "RAM",
 	"IPv4", "IPv6", "CIDR", "DHCP", "DNS", "MAC", "UUID", "SSH", "RSA", "ECDSA", "ED25519",
 	"qcow2", "raw", "ami", "ari", "aki", "vhd", "vmdk", "vdi", "iso", "ploop", "bare", "ovf", "ova", "docker",
 	"json", "JSON", "URL", "API", "CLI", "HTTP", "HTTPS", "TCP", "UDP", "ICMP", "VLAN", "VXLAN", "MTU",
@@ -62,12 +62,12 @@ var zhAllowed = []string{
 
 // TestBrowserChinese walks the main path of the portal in Simplified
 // Chinese, chosen with the sign-in page's switcher: sign in, overview,
-// launch an instance, its page, its console tab, images, and the admin's
-// quotas. On each page no English is left but names users typed and the
+// launch an instance, its page, its monitoring and console tabs, images,
+// usage, and the admin's quotas and hypervisors. On each page no English is left but names users typed and the
 // terms above, and a screenshot of each is kept in test-artifacts/.
 func TestBrowserChinese(t *testing.T) {
 	tc := controllertest.New(t, nil)
-	agent := tc.StartAgent(t, "zh-host")
+	agent := tc.StartAgentOn(t, "zh-host", "test:///default", t.TempDir(), "NIMBUS_AGENT_STATS_INTERVAL=1s")
 	tc.WaitHosts(t, 1)
 	imageID := tc.ActiveImage(t)
 	ctx := newBrowserFor(t, 2*time.Minute)
@@ -111,6 +111,9 @@ func TestBrowserChinese(t *testing.T) {
 
 	browserDo(t, ctx, "open the instance", chromedp.Click(chromedp.CSS(`[data-testid="instance-row-zh-vm"] a`)), chromedp.WaitVisible(tid("instance-live")))
 	check("instance")
+	browserDo(t, ctx, "open the monitoring tab", chromedp.Click(tid("tab-monitoring")), chromedp.WaitVisible(tid("monitoring")))
+	waitPage(t, ctx, 20*time.Second, "the charts", `document.querySelector('[data-testid="chart-net"]') ? "drawn" : ""`, "drawn")
+	check("monitoring")
 	browserDo(t, ctx, "open the console tab", chromedp.Click(tid("tab-console")), chromedp.WaitVisible(tid("instance-live")))
 	check("console")
 	browserDo(t, ctx, "open the log tab", chromedp.Click(tid("tab-log")), chromedp.WaitVisible(tid("console-log")))
@@ -131,6 +134,8 @@ func TestBrowserChinese(t *testing.T) {
 
 	browserDo(t, ctx, "open images", chromedp.Navigate(tc.URL+"/project/images"), chromedp.WaitVisible(tid("page-title")))
 	check("images")
+	browserDo(t, ctx, "open usage", chromedp.Navigate(tc.URL+"/project/usage"), chromedp.WaitVisible(tid("usage-table")))
+	check("usage")
 
 	browserDo(t, ctx, "sign out", chromedp.Click(tid("logout")), chromedp.WaitVisible(tid("login-form")))
 	browserLogin(t, ctx, tc, "admin", tc.AdminPass)

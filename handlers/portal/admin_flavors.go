@@ -23,11 +23,20 @@ func (h *Handler) flavorList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v := views.FlavorList{Page: h.page(c, "admin-flavors", "flavors.title")}
+	o := readListOrder(c, "/admin/flavors", []string{"name", "vcpus", "ram", "disk"})
+	v := views.FlavorList{Page: h.page(c, "admin-flavors", "flavors.title"), Order: o.view()}
 	for _, f := range fs {
-		v.Flavors = append(v.Flavors, views.FlavorRow{ID: f.ID, Name: f.Name, VCPUs: f.VCPUs, RAMMB: f.RAMMB,
-			DiskGB: f.DiskGB, IsPublic: f.IsPublic})
+		if o.matches(f.Name, f.ID) {
+			v.Flavors = append(v.Flavors, views.FlavorRow{ID: f.ID, Name: f.Name, VCPUs: f.VCPUs, RAMMB: f.RAMMB,
+				DiskGB: f.DiskGB, IsPublic: f.IsPublic})
+		}
 	}
+	sortRows(v.Flavors, o, map[string]func(a, b views.FlavorRow) int{
+		"name":  byText(func(r views.FlavorRow) string { return r.Name }),
+		"vcpus": byInt(func(r views.FlavorRow) int { return r.VCPUs }),
+		"ram":   byInt(func(r views.FlavorRow) int { return r.RAMMB }),
+		"disk":  byInt(func(r views.FlavorRow) int { return r.DiskGB }),
+	})
 	return render(c, views.FlavorListPage(v))
 }
 

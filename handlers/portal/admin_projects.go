@@ -31,11 +31,19 @@ func (h *Handler) projectList(c *fiber.Ctx) error {
 		}
 		members[a.ProjectID][a.UserID] = true
 	}
-	v := views.ProjectList{Page: h.page(c, "admin-projects", "projects.title")}
+	o := readListOrder(c, "/admin/projects", []string{"name", "members", "enabled"})
+	v := views.ProjectList{Page: h.page(c, "admin-projects", "projects.title"), Order: o.view()}
 	for _, p := range ps {
-		v.Projects = append(v.Projects, views.ProjectRow{ID: p.ID, Name: p.Name, Description: p.Description,
-			Enabled: p.Enabled, Members: len(members[p.ID])})
+		if o.matches(p.Name, p.Description) {
+			v.Projects = append(v.Projects, views.ProjectRow{ID: p.ID, Name: p.Name, Description: p.Description,
+				Enabled: p.Enabled, Members: len(members[p.ID])})
+		}
 	}
+	sortRows(v.Projects, o, map[string]func(a, b views.ProjectRow) int{
+		"name":    byText(func(r views.ProjectRow) string { return r.Name }),
+		"members": byInt(func(r views.ProjectRow) int { return r.Members }),
+		"enabled": byInt(func(r views.ProjectRow) int { return boolInt(r.Enabled) }),
+	})
 	return render(c, views.ProjectListPage(v))
 }
 

@@ -27,11 +27,20 @@ func (h *Handler) userList(c *fiber.Ctx) error {
 	for _, p := range ps {
 		names[p.ID] = p.Name
 	}
-	v := views.UserList{Page: h.page(c, "admin-users", "users.title")}
+	o := readListOrder(c, "/admin/users", []string{"name", "email", "project", "enabled"})
+	v := views.UserList{Page: h.page(c, "admin-users", "users.title"), Order: o.view()}
 	for _, u := range us {
-		v.Users = append(v.Users, views.UserRow{ID: u.ID, Name: u.Name, Email: u.Email, Enabled: u.Enabled,
-			DefaultProject: names[u.DefaultProjectID], Self: u.ID == tok.UserID})
+		if o.matches(u.Name, u.Email, names[u.DefaultProjectID]) {
+			v.Users = append(v.Users, views.UserRow{ID: u.ID, Name: u.Name, Email: u.Email, Enabled: u.Enabled,
+				DefaultProject: names[u.DefaultProjectID], Self: u.ID == tok.UserID})
+		}
 	}
+	sortRows(v.Users, o, map[string]func(a, b views.UserRow) int{
+		"name":    byText(func(r views.UserRow) string { return r.Name }),
+		"email":   byText(func(r views.UserRow) string { return r.Email }),
+		"project": byText(func(r views.UserRow) string { return r.DefaultProject }),
+		"enabled": byInt(func(r views.UserRow) int { return boolInt(r.Enabled) }),
+	})
 	return render(c, views.UserListPage(v))
 }
 

@@ -40,6 +40,8 @@ func (a *Agent) answer(ctx context.Context, req queue.Request) queue.Reply {
 			return queue.Reply{} // no screen here now
 		}
 		return queue.Reply{Port: st.VNCPort}
+	case queue.CallSample:
+		return a.sampleOne(ctx, req.InstanceID)
 	case queue.CallPlugNIC, queue.CallUnplugNIC:
 		if req.NIC == nil {
 			return queue.Reply{Error: "no NIC in the call"}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -46,6 +47,29 @@ func (a *Agent) sendStats(ctx context.Context) error {
 	}
 	a.cpu = hostCPU{busy: hc.CPUBusy, total: hc.CPUTotal}
 	return a.emit(ctx, queue.Event{Kind: queue.EventStats, Stats: &model.StatsReport{Host: host, Domains: owned}})
+}
+
+// sampleOne answers CallSample: the instance's domain's counters now, if
+// it runs here.
+func (a *Agent) sampleOne(ctx context.Context, id string) queue.Reply {
+	sm, ok := a.drv.(hypervisor.Sampler)
+	if !ok || !a.owns(id) {
+		return queue.Reply{Error: "no statistics here"}
+	}
+	doms, err := sm.SampleDomains(ctx)
+	if err != nil {
+		return queue.Reply{Error: err.Error()}
+	}
+	for _, d := range doms {
+		if d.InstanceID == id {
+			b, err := json.Marshal(d)
+			if err != nil {
+				return queue.Reply{Error: err.Error()}
+			}
+			return queue.Reply{Output: string(b)}
+		}
+	}
+	return queue.Reply{Error: "the domain is not running here"}
 }
 
 // loadAverage is the one-minute load average (0 where /proc says none).

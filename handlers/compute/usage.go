@@ -1,6 +1,7 @@
 package compute
 
 import (
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -43,6 +44,11 @@ func usagePeriod(c *fiber.Ctx) (time.Time, time.Time, error) {
 }
 
 func (h *Handler) listUsage(c *fiber.Ctx) error {
+	if strings.HasSuffix(c.Path(), "/") {
+		// .../os-simple-tenant-usage/: a project's usage with an empty
+		// id, which Nova does not route (404), not the list.
+		return fault.NotFound("The resource could not be found.")
+	}
 	start, end, err := usagePeriod(c)
 	if err != nil {
 		return err

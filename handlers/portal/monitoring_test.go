@@ -135,3 +135,18 @@ func TestMonitoring(t *testing.T) {
 		t.Errorf("diagnostics of a stopped instance: %d %s, want Nova's 409", r.Status, r.Body)
 	}
 }
+
+// TestDiagnosticsBeforeTheFirstReport: os-diagnostics of an instance its
+// host has not reported yet (its reports are an hour apart here) asks
+// the host's agent for a sample then, as Nova asks the hypervisor
+// (tempest's diagnostics tests ask right after ACTIVE).
+func TestDiagnosticsBeforeTheFirstReport(t *testing.T) {
+	tc := controllertest.New(t, nil)
+	tc.StartAgentOn(t, "quiet-host", "test:///default", t.TempDir(), "NIMBUS_AGENT_STATS_INTERVAL=1h")
+	tc.WaitHosts(t, 1)
+	id := tc.ActiveServer(t, tc.DemoToken(t), "fresh", tc.ActiveImage(t))
+	r := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/diagnostics", tc.AdminToken(t), nil, "OpenStack-API-Version", "compute 2.48")
+	if r.Status != 200 || r.JSON(t)["state"] != "running" {
+		t.Fatalf("diagnostics before the first report: %d %s", r.Status, r.Body)
+	}
+}

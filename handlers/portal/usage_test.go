@@ -81,6 +81,10 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%s: %d %s, want Nova's 400", q, r.Status, r.Body)
 		}
 	}
+	// An empty project id is no route (tempest's negative test), not the list.
+	if r := tc.Do(t, "GET", "/compute/v2.1/os-simple-tenant-usage/?start="+iso(-time.Hour), tc.AdminToken(t), nil); r.Status != 404 {
+		t.Errorf("usage of an empty project id: %d, want 404", r.Status)
+	}
 	other := tc.NewProjectMember(t, "usage-other")
 	otherTok := tc.Token(t, other, controllertest.MemberPassword, "usage-other")
 	if st, _ := show(otherTok, iso(-4*time.Hour), iso(0)); st != 404 {

@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
@@ -67,7 +68,7 @@ func (s *Service) Diagnostics(ctx context.Context, caller *model.Token, id strin
 	if in.PowerState != model.PowerRunning {
 		return in, model.DomainSample{}, fault.Conflict("Cannot 'get_diagnostics' instance %s while it is in power_state %s", id, in.PowerState)
 	}
-	noStats := fault.Conflict("The host of instance %s has not reported its statistics yet; it does every 10 seconds while the instance runs", id)
+	noStats := fault.Conflict("The host of instance %s did not report its statistics; try again later", id)
 	if s.stats == nil {
 		return in, model.DomainSample{}, noStats
 	}
@@ -75,11 +76,23 @@ func (s *Service) Diagnostics(ctx context.Context, caller *model.Token, id strin
 	if err != nil {
 		return in, d, err
 	}
-	if !ok || time.Since(time.Unix(d.At, 0)) > 10*time.Minute {
-		return in, d, noStats
+	if ok && time.Since(time.Unix(d.At, 0)) <= 10*time.Minute {
+		return in, d, nil
+	}
+	// Not reported yet (started seconds ago: the host reports every
+	// 10 s) or not lately: ask its agent for a sample now, as Nova asks
+	// the hypervisor.
+	rep, err := queue.Call(ctx, s.opt.RDB, s.opt.RedisPrefix, in.Host, queue.Request{Kind: queue.CallSample, InstanceID: in.ID},
+		diagnosticsTimeout)
+	if err != nil || rep.Error != "" || json.Unmarshal([]byte(rep.Output), &d) != nil {
+		return in, model.DomainSample{}, noStats
 	}
 	return in, d, nil
 }
+
+// diagnosticsTimeout is how long os-diagnostics waits for an agent's
+// sample.
+const diagnosticsTimeout = 5 * time.Second
 
 // HostLoad is each host's newest sample and its last hour, for the
 // Hypervisors page.

@@ -31,6 +31,10 @@ const (
 	// domain and take one away (os-interface), live when it runs.
 	CallPlugNIC   = "plug_nic"
 	CallUnplugNIC = "unplug_nic"
+	// CallSample asks for the instance's domain's statistics now (a
+	// model.DomainSample as JSON in Output), for os-diagnostics when the
+	// host's periodic report has not come yet.
+	CallSample = "sample"
 )
 
 // Request is one call to an agent.

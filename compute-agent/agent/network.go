@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,7 +269,16 @@ func (n *Taps) BeforeStart(taps []string) error {
 // bridges.
 func (n *Taps) AfterStart(taps []string) {
 	for _, tap := range taps {
-		if out, err := exec.Command("ip", "link", "set", "dev", tap, "netns", n.HostNetns).CombinedOutput(); err != nil {
+		out, err := exec.Command("ip", "link", "set", "dev", tap, "netns", n.HostNetns).CombinedOutput()
+		if err != nil && strings.Contains(string(out), "same name exists") {
+			// The datapath's own apply saw the port's tap missing while
+			// this one was lent out for the start, and made another: that
+			// one carries no guest, this one does. (TestQEMUNetworking's
+			// vm3 got no DHCP lease in a clean run: its tap stayed out.)
+			exec.Command("ip", "-n", n.HostNetns, "link", "del", "dev", tap).Run()
+			out, err = exec.Command("ip", "link", "set", "dev", tap, "netns", n.HostNetns).CombinedOutput()
+		}
+		if err != nil {
 			n.Log.Warn("move a tap into the datapath's namespace", "tap", tap, "error", err, "output", string(out))
 		}
 	}

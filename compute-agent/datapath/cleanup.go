@@ -66,8 +66,11 @@ func (d *Datapath) removeStale(ctx context.Context, h netspec.Host, keep map[str
 		if _, err := run(ctx, d.cfg.HostNetns, "ip", "link", "del", name); err != nil {
 			// The peer of a veth whose namespace was just deleted goes
 			// by itself, a moment later (the kernel frees namespaces
-			// asynchronously).
-			if !strings.Contains(err.Error(), "Cannot find device") {
+			// asynchronously). ip says so in two ways: "Cannot find
+			// device" when it looks the name up, "No such device" when
+			// the kernel lost it in between (TestLifecycle failed so in a
+			// clean run).
+			if !strings.Contains(err.Error(), "Cannot find device") && !strings.Contains(err.Error(), "No such device") {
 				errs = append(errs, err)
 			}
 			return

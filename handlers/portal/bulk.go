@@ -35,12 +35,9 @@ func (h *Handler) instanceBulk(c *fiber.Ctx) error {
 	if act == "" {
 		return fault.Invalid("action", "unknown bulk action")
 	}
-	var ids []string
-	for _, v := range c.Request().PostArgs().PeekMulti("id") {
-		ids = append(ids, string(v))
-	}
-	if len(ids) == 0 || len(ids) > maxBulk {
-		return fault.Invalid("id", "choose between 1 and %d instances", maxBulk)
+	ids, err := bulkIDs(c, "instances")
+	if err != nil {
+		return err
 	}
 	v := views.BulkResult{Action: name}
 	for _, id := range ids {
@@ -57,6 +54,19 @@ func (h *Handler) instanceBulk(c *fiber.Ctx) error {
 		v.Rows = append(v.Rows, r)
 	}
 	return render(c, views.BulkResults(v))
+}
+
+// bulkIDs reads a bulk request's selection (the id fields): between one
+// and maxBulk of what (instances, images).
+func bulkIDs(c *fiber.Ctx, what string) ([]string, error) {
+	var ids []string
+	for _, v := range c.Request().PostArgs().PeekMulti("id") {
+		ids = append(ids, string(v))
+	}
+	if len(ids) == 0 || len(ids) > maxBulk {
+		return nil, fault.Invalid("id", "choose between 1 and %d %s", maxBulk, what)
+	}
+	return ids, nil
 }
 
 // actOn asks act of one instance, as its own button does.

@@ -220,12 +220,9 @@ func refusedMessage(ctx context.Context, e *diskimage.Error) string {
 // answers each one's result, as the instance list's bulk actions do.
 func (h *Handler) imageBulkDelete(c *fiber.Ctx) error {
 	ctx, tok := c.UserContext(), api.Token(c)
-	var ids []string
-	for _, v := range c.Request().PostArgs().PeekMulti("id") {
-		ids = append(ids, string(v))
-	}
-	if len(ids) == 0 || len(ids) > maxBulk {
-		return fault.Invalid("id", "choose between 1 and %d images", maxBulk)
+	ids, err := bulkIDs(c, "images")
+	if err != nil {
+		return err
 	}
 	v := views.BulkResult{Action: "delete", Images: true}
 	for _, id := range ids {

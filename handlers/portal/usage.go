@@ -55,7 +55,7 @@ func usageDates(c *fiber.Ctx) (start, end time.Time, f views.Form) {
 
 // usage reads the period's usage: the caller's project, or every
 // project's (all).
-func (h *Handler) usage(c *fiber.Ctx, all bool) (views.UsagePage, []compute.ProjectUsage, error) {
+func (h *Handler) usage(c *fiber.Ctx, all bool) (views.UsagePage, error) {
 	start, end, f := usageDates(c)
 	tok := api.Token(c)
 	project := tok.ProjectID
@@ -64,14 +64,14 @@ func (h *Handler) usage(c *fiber.Ctx, all bool) (views.UsagePage, []compute.Proj
 	}
 	us, err := h.compute.Usage(c.UserContext(), tok, project, start, end.Add(24*time.Hour))
 	if err != nil {
-		return views.UsagePage{}, nil, err
+		return views.UsagePage{}, err
 	}
 	v := views.UsagePage{Form: f, All: all}
 	names := map[string]string{}
 	if all {
 		ps, err := h.svc.Projects(c.UserContext(), tok, store.ProjectFilter{})
 		if err != nil {
-			return v, nil, err
+			return v, err
 		}
 		for _, p := range ps {
 			names[p.ID] = p.Name
@@ -98,12 +98,12 @@ func (h *Handler) usage(c *fiber.Ctx, all bool) (views.UsagePage, []compute.Proj
 				MemoryMB: in.MemoryMB, Hours: s.Hours, StateKey: state, Flavor: in.FlavorName})
 		}
 	}
-	return v, us, nil
+	return v, nil
 }
 
 func (h *Handler) usagePage(all bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		v, _, err := h.usage(c, all)
+		v, err := h.usage(c, all)
 		if err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func (h *Handler) usagePage(all bool) fiber.Handler {
 // or per project (all), with the period in the file's name.
 func (h *Handler) usageCSV(all bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		v, _, err := h.usage(c, all)
+		v, err := h.usage(c, all)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/compute-agent/agent"
 	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor/libvirtdriver"
+	"github.com/nimbus-cloud/nimbus/compute-agent/storage"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 )
 
@@ -54,11 +55,15 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool))
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
+	var pool *storage.Local
+	if cfg.StorageDir != "none" {
+		pool = &storage.Local{Dir: cfg.StorageDir}
+	}
 	a := agent.New(agent.Config{
 		Host: cfg.Host, AZ: cfg.AZ, Prefix: cfg.RedisPrefix, StateDir: cfg.StateDir, VNCListen: cfg.VNCListen,
 		ConsoleAddress: cfg.ConsoleAddress,
 		Heartbeat:      cfg.Heartbeat, PowerSync: cfg.PowerSync, Stats: cfg.Stats, ClaimIdle: cfg.ClaimIdle, ImageCacheAge: cfg.ImageCacheAge,
-		Network: network, Taps: taps,
+		Network: network, Taps: taps, Storage: pool, StorageAddr: cfg.StorageAddress,
 	}, drv, rdb, log)
 	return a.Run(ctx)
 }

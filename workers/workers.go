@@ -14,6 +14,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/model"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/volume"
 )
 
 // Deps are what the controller's workers need.
@@ -21,6 +22,7 @@ type Deps struct {
 	Store   *store.Store
 	RDB     *redis.Client
 	Compute *compute.Service
+	Volumes *volume.Service // nil: no block storage
 	// Kicker wakes the relay; the compute service is given its Kick.
 	// Nil: the relay only polls.
 	Kicker    Kicker
@@ -132,6 +134,14 @@ func (w *Compute) Start(ctx context.Context) {
 			return nil
 		})
 	})
+	if w.d.Volumes != nil {
+		w.run(func() {
+			w.every(ctx, 5*time.Second, "reap volume operations", func(ctx context.Context) error {
+				_, err := w.d.Volumes.Reap(ctx, time.Now())
+				return err
+			})
+		})
+	}
 	w.run(func() { w.every(ctx, 10*time.Minute, "purge outbox", w.d.Store.PurgeSentOutbox) })
 	w.run(func() { w.every(ctx, time.Minute, "trim streams", w.trimStreams) })
 }

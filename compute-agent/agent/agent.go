@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
+	"github.com/nimbus-cloud/nimbus/compute-agent/storage"
 	"github.com/nimbus-cloud/nimbus/internal/failpoint"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
@@ -48,6 +49,10 @@ type Config struct {
 	// namespace of its own.
 	Network *NetworkConfig
 	Taps    *Taps
+	// Storage is the pool of volumes this host keeps (nil: none);
+	// StorageAddr is the address other hosts reach its NBD exports at.
+	Storage     *storage.Local
+	StorageAddr string
 }
 
 // Agent runs one host.
@@ -116,6 +121,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log = a.log.With("host", a.cfg.Host)
 	a.log.Info("agent started", "hypervisor", info.HypervisorType, "domain_type", info.DomainType,
 		"vcpus", info.VCPUs, "memory_mb", info.MemoryMB)
+	a.restoreVolumes(ctx)
 	var wg sync.WaitGroup
 	if a.cfg.Network != nil {
 		a.net = newNetwork(*a.cfg.Network, a.cfg.Host, a.cfg.Prefix, a.cfg.StateDir, a.rdb, a.log)
@@ -176,9 +182,17 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 		return fmt.Errorf("hypervisor unreachable, host not reported alive: %w", err)
 	}
 	info := a.info
+	var st *queue.StorageInfo
+	if a.cfg.Storage != nil {
+		addr := a.cfg.StorageAddr
+		if addr == "" {
+			addr = a.consoleAddr()
+		}
+		st = &queue.StorageInfo{Backend: "local", FreeGB: a.cfg.Storage.FreeGB(), Addr: addr}
+	}
 	return queue.Heartbeat(ctx, a.rdb, a.cfg.Prefix, queue.AgentInfo{
 		Host: a.cfg.Host, AZ: a.cfg.AZ, Hypervisor: info.HypervisorType, Arch: info.Arch, VCPUs: info.VCPUs,
-		MemoryMB: info.MemoryMB, DiskGB: info.DiskGB, SeenAt: time.Now(), ConsoleAddr: a.consoleAddr(),
+		MemoryMB: info.MemoryMB, DiskGB: info.DiskGB, SeenAt: time.Now(), ConsoleAddr: a.consoleAddr(), Storage: st,
 	})
 }
 

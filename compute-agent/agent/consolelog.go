@@ -20,6 +20,9 @@ const maxLogRead = 1 << 20
 
 // answer handles the controller's calls.
 func (a *Agent) answer(ctx context.Context, req queue.Request) queue.Reply {
+	if req.Volume != nil {
+		return a.answerVolume(ctx, req)
+	}
 	if hypervisor.ValidateInstanceID(req.InstanceID) != nil {
 		return queue.Reply{Error: "not an instance id"}
 	}
@@ -40,6 +43,8 @@ func (a *Agent) answer(ctx context.Context, req queue.Request) queue.Reply {
 			return queue.Reply{} // no screen here now
 		}
 		return queue.Reply{Port: st.VNCPort}
+	case queue.CallAttachVolume, queue.CallDetachVolume:
+		return a.answerVolume(ctx, req)
 	case queue.CallSample:
 		return a.sampleOne(ctx, req.InstanceID)
 	case queue.CallPlugNIC, queue.CallUnplugNIC:

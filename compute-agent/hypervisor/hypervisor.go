@@ -319,6 +319,43 @@ type NICPlugger interface {
 	UnplugNIC(ctx context.Context, instanceID, mac string) error
 }
 
+// Volume is a block storage volume given to a domain as a virtio disk.
+type Volume struct {
+	Device string // the target: vdb ... vdz
+	Serial string // the volume's id: the guest finds it as /dev/disk/by-id/virtio-<first 20>
+	File   string // a qcow2 file on this host, or else
+	Socket string // a unix socket whose NBD export "vol" relays a volume kept on another host
+}
+
+// Validate reports whether the volume can be given to a Driver.
+func (v Volume) Validate() error {
+	if len(v.Device) != 3 || !strings.HasPrefix(v.Device, "vd") || v.Device[2] < 'b' || v.Device[2] > 'z' {
+		return fmt.Errorf("%w: volume device %q", ErrInvalidSpec, v.Device)
+	}
+	if ValidateInstanceID(v.Serial) != nil {
+		return fmt.Errorf("%w: volume serial %q", ErrInvalidSpec, v.Serial)
+	}
+	if (v.File == "") == (v.Socket == "") {
+		return fmt.Errorf("%w: a volume is a file or a socket", ErrInvalidSpec)
+	}
+	for _, p := range []string{v.File, v.Socket} {
+		if p != "" && (!filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsAny(p, "\x00\n\r'\"<>&")) {
+			return fmt.Errorf("%w: volume path %q", ErrInvalidSpec, p)
+		}
+	}
+	return nil
+}
+
+// VolumeAttacher is a Driver that can give a domain a volume and take it
+// away, in its definition and, while it runs, live. Attach is idempotent
+// (a device already there is done); Detach returns only once the running
+// guest let the disk go, and fails when it did not: a volume is never
+// given to another guest while this one may still write to it.
+type VolumeAttacher interface {
+	AttachVolume(ctx context.Context, instanceID string, v Volume) error
+	DetachVolume(ctx context.Context, instanceID, device string) error
+}
+
 // Pinger is a Driver that can tell whether its hypervisor still answers.
 // Ping checks the connection and, when the hypervisor went away and came
 // back (libvirtd restarted), connects again; it fails while the

@@ -29,6 +29,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/volume"
 	"github.com/nimbus-cloud/nimbus/views"
 )
 
@@ -47,6 +48,8 @@ type Config struct {
 	// Live is the change feed the pages' event streams follow; nil: pages
 	// are not live.
 	Live *live.Hub
+	// Volumes is the block storage service (Project > Volumes); nil: none.
+	Volumes *volume.Service
 }
 
 // Handler serves the portal.

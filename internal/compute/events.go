@@ -116,6 +116,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev queue.Event) error {
 		s.discardFailedSnapshot(ctx, ev)
 		s.dropImage(ctx, after.dropImage)
 		s.removeDisk(after.removeDisk)
+		s.releaseVolumes(ctx, after.gone)
 	}
 	return err
 }
@@ -152,7 +153,7 @@ func (s *Service) finishJob(ctx context.Context, tx *store.Store, in model.Insta
 	}
 	at := ev.At.UTC()
 	if next.VM == model.VMDeleted {
-		return true, afterJob{dropImage: in.ShelvedImageID}, s.finishDelete(ctx, tx, in, ev.ActionID, in.Host)
+		return true, afterJob{dropImage: in.ShelvedImageID, gone: in.ID}, s.finishDelete(ctx, tx, in, ev.ActionID, in.Host)
 	}
 	if ev.Job == queue.JobBuild && by.Kind != Done {
 		return false, after, s.failedBuild(ctx, tx, in, ev, next)

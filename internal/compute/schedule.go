@@ -247,15 +247,7 @@ func (s *Service) buildSpec(in model.Instance, im model.Image) *queue.Build {
 	for _, n := range in.NICs {
 		b.NICs = append(b.NICs, queue.NIC{PortID: n.PortID, MAC: n.MAC, Device: netspec.TapDevice(n.PortID), MTU: n.MTU})
 	}
-	ref := &queue.ImageRef{ID: im.ID, Checksum: im.Checksum, SHA512: im.OSHashValue, DiskFormat: im.DiskFormat,
-		URL: s.opt.ImageURL(im.ID)}
-	if im.Size != nil {
-		ref.Size = *im.Size
-	}
-	if im.VirtualSize != nil {
-		ref.VirtualSize = *im.VirtualSize
-	}
-	b.Image = ref
+	b.Image = queue.NewImageRef(im, s.opt.ImageURL(im.ID))
 	return b
 }
 

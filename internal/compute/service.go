@@ -23,12 +23,15 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/stats"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/volume"
 )
 
 // Options configure the instance lifecycle.
 type Options struct {
 	// Network gives servers their ports (nil: servers have no NICs).
-	Network       *network.Service
+	Network *network.Service
+	// Volumes attaches block storage to servers (nil: no volumes).
+	Volumes       *volume.Service
 	RedisPrefix   string        // stream names live under it
 	BuildTimeout  time.Duration // a build not finished by then goes to ERROR
 	AgentLiveness time.Duration // hosts silent longer are down

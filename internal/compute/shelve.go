@@ -40,6 +40,8 @@ type afterJob struct {
 	chain      *queue.Job
 	chainHost  string
 	removeDisk string
+	// gone: the instance was deleted; its volumes are let go once committed.
+	gone string
 }
 
 // jobEffects adds to a finished job's update what the job means beyond

@@ -172,6 +172,9 @@ type Agent struct {
 	PhysicalInterfaces map[string]string
 	// VTEP is the host's VXLAN tunnel address.
 	VTEP string
+	// StorageDir is the pool of volumes this host keeps ("none": it
+	// keeps none); StorageAddress is where other hosts reach its exports.
+	StorageDir, StorageAddress string
 }
 
 type source struct {
@@ -431,8 +434,15 @@ func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error
 	s.str(&physIfs, "physical-interfaces", "NIMBUS_AGENT_PHYSICAL_INTERFACES", "",
 		"PHYSNET:INTERFACE,... carrying flat and VLAN networks (a physical network without one gets a local bridge)")
 	s.str(&a.VTEP, "vtep", "NIMBUS_AGENT_VTEP", "", "this host's VXLAN tunnel address (empty: VXLAN networks stay on this host)")
+	s.str(&a.StorageDir, "storage-dir", "NIMBUS_AGENT_STORAGE_DIR", "",
+		`the volumes this host keeps, qcow2 files (default: <state dir>/volumes; "none": this host keeps no volumes)`)
+	s.str(&a.StorageAddress, "storage-address", "NIMBUS_AGENT_STORAGE_ADDRESS", "",
+		"address other hosts reach this host's volume exports at (default: the console address)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if a.StorageDir == "" {
+		a.StorageDir = filepath.Join(a.StateDir, "volumes")
 	}
 	a.PhysicalInterfaces = map[string]string{}
 	for _, m := range splitList(physIfs) {
@@ -460,6 +470,12 @@ func LoadAgent(args []string, lookup func(string) (string, bool)) (*Agent, error
 			errs = append(errs, fmt.Errorf("VNC listens on %s: set NIMBUS_AGENT_CONSOLE_ADDRESS to the address proxies reach this host at", a.VNCListen))
 		}
 		a.ConsoleAddress = a.VNCListen
+	}
+	if a.StorageAddress == "" {
+		a.StorageAddress = a.ConsoleAddress
+	}
+	if net.ParseIP(a.StorageAddress) == nil {
+		errs = append(errs, fmt.Errorf("storage address %q is not an IP address", a.StorageAddress))
 	}
 	return a, errors.Join(errs...)
 }

@@ -49,6 +49,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/seed"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/volume"
 	"github.com/nimbus-cloud/nimbus/static"
 	"github.com/nimbus-cloud/nimbus/workers"
 )
@@ -63,6 +64,7 @@ type Server struct {
 	images   *image.Service
 	compute  *compute.Service
 	network  *network.Service
+	volumes  *volume.Service
 	workers  *workers.Compute
 	// netDocs publishes the hosts' datapath documents.
 	netDocs *workers.Network
@@ -205,9 +207,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 		}
 	}
 	s.metadataSecret = metadataSecret
+	s.volumes = volume.New(st, log, volume.Options{RDB: s.rdb, RedisPrefix: cfg.RedisPrefix, AgentLiveness: cfg.AgentLiveness,
+		ImageURL: func(id string) string {
+			return cfg.PublicURL + image.SignedPath(s.imageSecret, id, time.Now().Add(cfg.BuildTimeout+time.Hour))
+		},
+		Images: s.images.Get,
+	})
 	sc := cfg.Scheduler
 	s.compute = compute.New(st, log, compute.Options{
 		Network:     s.network,
+		Volumes:     s.volumes,
 		RedisPrefix: cfg.RedisPrefix, BuildTimeout: cfg.BuildTimeout, AgentLiveness: cfg.AgentLiveness,
 		TaskResend: cfg.TaskResend, ShelvedOffload: time.Duration(cfg.ShelvedOffloadTime) * time.Second,
 		Reclaim:             time.Duration(cfg.ReclaimInstanceInterval) * time.Second,
@@ -232,7 +241,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, 
 		Kick:     kick.Kick,
 		Consoles: s.consoles, ConsoleURL: cfg.ConsolePublicURL, RDB: s.rdb,
 	})
-	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Compute: s.compute, Kicker: kick,
+	s.workers = workers.NewCompute(workers.Deps{Store: st, RDB: s.rdb, Compute: s.compute, Volumes: s.volumes, Kicker: kick,
 		Prefix: cfg.RedisPrefix, Log: log, ClaimIdle: cfg.ClaimIdle})
 	secret, err := st.SettingOrCreate(ctx, "portal_secret", randomSecret())
 	if err != nil {
@@ -267,6 +276,9 @@ func (s *Server) Identity() *identity.Service { return s.identity }
 // Network is the controller's networking service.
 func (s *Server) Network() *network.Service { return s.network }
 
+// Volumes is the controller's block storage service.
+func (s *Server) Volumes() *volume.Service { return s.volumes }
+
 // Compute is the controller's compute service.
 func (s *Server) Compute() *compute.Service { return s.compute }
 
@@ -295,7 +307,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	pt := portal.New(s.identity, s.compute, s.images, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, TrustedProxies: cfg.TrustedProxies,
-		Secret: secret, Network: s.network, Live: s.live,
+		Secret: secret, Network: s.network, Live: s.live, Volumes: s.volumes,
 	})
 	app := fiber.New(fiber.Config{
 		AppName: "nimbus",

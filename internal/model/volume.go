@@ -43,6 +43,7 @@ type VolumeAttachment struct {
 	// ExportName is the NBD export a remote volume is read from ('' when
 	// the volume is on the instance's own host).
 	ExportName          string
+	ExportKey           string // the attachment's TLS-PSK for it (hex)
 	DeleteOnTermination bool
 	BootIndex           *int // 0: the instance boots from it
 	CreatedAt           time.Time

@@ -174,6 +174,17 @@ const (
 	NetworkAdmin Op = "context_is_admin"
 )
 
+// Block storage operations (Cinder's policy names). Readers look at
+// their project's volumes and snapshots, members change them; volume
+// types, other projects' volumes, hosts and quotas are the admin's.
+const (
+	GetVolume         Op = "volume:get"
+	ChangeVolume      Op = "volume:update"
+	ListAllVolumes    Op = "volume:get_all_tenants"
+	ManageVolumeTypes Op = "volume_extension:types_manage"
+	UpdateVolumeQuota Op = "volume_extension:quotas:update"
+)
+
 // Portal-only operations (the pages with no API of their own yet).
 const (
 	ViewProject Op = "portal:view_project"
@@ -252,6 +263,11 @@ var table = map[Op]Rule{
 	DeleteImage:         ProjectMember,
 	PublicizeImage:      Admin,
 	ListImages:          ProjectReader,
+	GetVolume:           ProjectReader,
+	ChangeVolume:        ProjectMember,
+	ListAllVolumes:      Admin,
+	ManageVolumeTypes:   Admin,
+	UpdateVolumeQuota:   Admin,
 	ListFlavors:         ProjectReader,
 	ManageFlavors:       Admin,
 	ManageFlavorAccess:  Admin,

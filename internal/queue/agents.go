@@ -26,8 +26,17 @@ type AgentInfo struct {
 	LibvirtURI string `json:"libvirt_uri"`
 	// ConsoleAddr is the address console proxies reach this host's VNC
 	// servers at; with an instance's VNC port it is all a proxy dials.
-	ConsoleAddr string    `json:"console_addr,omitempty"`
-	SeenAt      time.Time `json:"seen_at"` // the agent's clock: shown, never compared
+	ConsoleAddr string `json:"console_addr,omitempty"`
+	// Storage is the volume pool the host keeps (nil: none).
+	Storage *StorageInfo `json:"storage,omitempty"`
+	SeenAt  time.Time    `json:"seen_at"` // the agent's clock: shown, never compared
+}
+
+// StorageInfo is a storage host's volume pool.
+type StorageInfo struct {
+	Backend string `json:"backend"` // "local": qcow2 files in a directory
+	FreeGB  int    `json:"free_gb"`
+	Addr    string `json:"addr"` // where other hosts reach its NBD exports
 }
 
 // AgentsKey is the sorted set of agent hosts scored by their last

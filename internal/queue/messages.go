@@ -153,6 +153,19 @@ type ImageRef struct {
 	URL         string `json:"url"` // download URL with a one-use token
 }
 
+// NewImageRef is how an agent finds image im: url (signed, one use) and
+// what to check the download against.
+func NewImageRef(im model.Image, url string) *ImageRef {
+	ref := &ImageRef{ID: im.ID, Checksum: im.Checksum, SHA512: im.OSHashValue, DiskFormat: im.DiskFormat, URL: url}
+	if im.Size != nil {
+		ref.Size = *im.Size
+	}
+	if im.VirtualSize != nil {
+		ref.VirtualSize = *im.VirtualSize
+	}
+	return ref
+}
+
 // EventKind names what an agent reports.
 type EventKind string
 

@@ -35,17 +35,69 @@ const (
 	// model.DomainSample as JSON in Output), for os-diagnostics when the
 	// host's periodic report has not come yet.
 	CallSample = "sample"
+	// Volume calls to a storage host (Request.Volume says which volume):
+	// each is idempotent, so the controller may ask again after a reply
+	// it lost.
+	CallVolumeCreate   = "volume_create"   // empty, or a copy of Volume.Source
+	CallVolumeDelete   = "volume_delete"   // the volume and its exports
+	CallVolumeExtend   = "volume_extend"   // grow to Volume.SizeGB
+	CallSnapshotCreate = "snapshot_create" // copy the volume into Volume.SnapshotID
+	CallSnapshotDelete = "snapshot_delete"
+	CallVolumeExport   = "volume_export" // serve it to one attachment over NBD (Reply.Port)
+	CallVolumeUnexport = "volume_unexport"
+	// CallAttachVolume and CallDetachVolume give an instance's domain a
+	// volume's disk and take it away, live when it runs (Request.Disk).
+	CallAttachVolume = "attach_volume"
+	CallDetachVolume = "detach_volume"
 )
+
+// VolumeCall is what a volume call acts on.
+type VolumeCall struct {
+	ID         string        `json:"id"`
+	SizeGB     int           `json:"size_gb,omitempty"`
+	SnapshotID string        `json:"snapshot_id,omitempty"`
+	Source     *VolumeSource `json:"source,omitempty"`
+	Export     *NBDExport    `json:"export,omitempty"` // volume_export, volume_unexport
+}
+
+// VolumeSource is what a new volume is a copy of (one of the three).
+type VolumeSource struct {
+	SnapshotID string    `json:"snapshot_id,omitempty"`
+	VolumeID   string    `json:"volume_id,omitempty"`
+	Image      *ImageRef `json:"image,omitempty"`
+}
+
+// NBDExport is one attachment's view of a volume on another host: where
+// its export is, its name and the attachment's own TLS-PSK.
+type NBDExport struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	Name string `json:"name"`
+	User string `json:"user"` // the PSK identity: the attachment's id
+	Key  string `json:"key"`  // hex
+}
+
+// VolumeDisk is a volume as one instance's disk.
+type VolumeDisk struct {
+	AttachmentID string `json:"attachment_id"`
+	VolumeID     string `json:"volume_id"` // also the disk's serial, as Nova's
+	Device       string `json:"device"`    // target: vdb, vdc, ...
+	// Remote is where to read a volume kept on another host; nil: it is
+	// on this host's own pool, read as a file.
+	Remote *NBDExport `json:"remote,omitempty"`
+}
 
 // Request is one call to an agent.
 type Request struct {
-	V          int       `json:"v"`
-	ID         string    `json:"id"`
-	Kind       string    `json:"kind"`
-	InstanceID string    `json:"instance_id"`
-	Lines      int       `json:"lines,omitempty"` // console_log: last lines, 0 for all (capped by the agent)
-	NIC        *NIC      `json:"nic,omitempty"`   // plug_nic, unplug_nic
-	Deadline   time.Time `json:"deadline"`
+	V          int         `json:"v"`
+	ID         string      `json:"id"`
+	Kind       string      `json:"kind"`
+	InstanceID string      `json:"instance_id"`
+	Lines      int         `json:"lines,omitempty"`  // console_log: last lines, 0 for all (capped by the agent)
+	NIC        *NIC        `json:"nic,omitempty"`    // plug_nic, unplug_nic
+	Volume     *VolumeCall `json:"volume,omitempty"` // the storage host's volume calls
+	Disk       *VolumeDisk `json:"disk,omitempty"`   // attach_volume, detach_volume
+	Deadline   time.Time   `json:"deadline"`
 }
 
 // Reply answers a Request.

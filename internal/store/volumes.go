@@ -16,7 +16,7 @@ const volumeCols = `v.id::text, v.project_id, v.user_id, v.name, v.description, 
 	coalesce(v.new_size_gb, 0), v.volume_type_id::text, t.name, v.availability_zone, v.bootable,
 	coalesce(v.source_volid::text, ''), coalesce(v.snapshot_id::text, ''), coalesce(v.image_id, ''),
 	v.image_metadata, v.metadata, v.host, v.error, v.status_at, v.created_at, v.updated_at,
-	a.id::text, a.instance_id::text, a.device, a.host, a.export_name, a.delete_on_termination, a.boot_index, a.created_at,
+	a.id::text, a.instance_id::text, a.device, a.host, a.export_name, a.export_key, a.delete_on_termination, a.boot_index, a.created_at,
 	(SELECT count(*) FROM volume_snapshots s WHERE s.volume_id = v.id)`
 
 const volumeFrom = ` FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id
@@ -24,21 +24,21 @@ const volumeFrom = ` FROM volumes v JOIN volume_types t ON t.id = v.volume_type_
 
 func scanVolume(row pgx.CollectableRow) (model.Volume, error) {
 	var v model.Volume
-	var aID, aInst, aDev, aHost, aExport *string
+	var aID, aInst, aDev, aHost, aExport, aKey *string
 	var aDel *bool
 	var aBoot *int
 	var aAt *time.Time
 	err := row.Scan(&v.ID, &v.ProjectID, &v.UserID, &v.Name, &v.Description, &v.SizeGB, &v.Status,
 		&v.NewSizeGB, &v.TypeID, &v.TypeName, &v.AZ, &v.Bootable, &v.SourceVolID, &v.SnapshotID, &v.ImageID,
 		&v.ImageMetadata, &v.Metadata, &v.Host, &v.Error, &v.StatusAt, &v.CreatedAt, &v.UpdatedAt,
-		&aID, &aInst, &aDev, &aHost, &aExport, &aDel, &aBoot, &aAt, &v.Snapshots)
+		&aID, &aInst, &aDev, &aHost, &aExport, &aKey, &aDel, &aBoot, &aAt, &v.Snapshots)
 	if err != nil {
 		return v, err
 	}
 	v.Metadata = nonNilMap(v.Metadata)
 	if aID != nil {
 		v.Attachment = &model.VolumeAttachment{ID: *aID, VolumeID: v.ID, InstanceID: *aInst, Device: *aDev,
-			Host: *aHost, ExportName: *aExport, DeleteOnTermination: *aDel, BootIndex: aBoot, CreatedAt: *aAt}
+			Host: *aHost, ExportName: *aExport, ExportKey: *aKey, DeleteOnTermination: *aDel, BootIndex: aBoot, CreatedAt: *aAt}
 	}
 	return v, nil
 }
@@ -224,9 +224,10 @@ func (s *Store) CreateAttachment(ctx context.Context, a model.VolumeAttachment) 
 	return mapErr(err)
 }
 
-// SetAttachmentExport records where a remote volume's attachment reads it.
-func (s *Store) SetAttachmentExport(ctx context.Context, id, host, exportName string) error {
-	return affected(s.db.Exec(ctx, `UPDATE volume_attachments SET host = $2, export_name = $3 WHERE id = $1`, id, host, exportName))
+// SetAttachmentExport records the export a remote volume's attachment
+// reads, and its key.
+func (s *Store) SetAttachmentExport(ctx context.Context, id, exportName, key string) error {
+	return affected(s.db.Exec(ctx, `UPDATE volume_attachments SET export_name = $2, export_key = $3 WHERE id = $1`, id, exportName, key))
 }
 
 // DeleteAttachment removes a volume's attachment (none is fine).
@@ -240,4 +241,13 @@ func (s *Store) InstanceDevices(ctx context.Context, instanceID string) ([]strin
 	rows, _ := s.db.Query(ctx, `SELECT device FROM volume_attachments WHERE instance_id = $1`, instanceID)
 	ds, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return ds, mapErr(err)
+}
+
+// DeletedInstancesWithVolumes lists deleted instances that still hold
+// volumes.
+func (s *Store) DeletedInstancesWithVolumes(ctx context.Context) ([]string, error) {
+	rows, _ := s.db.Query(ctx, `SELECT DISTINCT a.instance_id::text FROM volume_attachments a
+		JOIN instances i ON i.id = a.instance_id WHERE i.deleted_at IS NOT NULL`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapErr(err)
 }

@@ -60,6 +60,8 @@ CREATE TABLE volume_attachments (
     -- export_name: the NBD export the compute host reads a remote volume
     -- from ('' for a volume on the instance's own host).
     export_name           text NOT NULL DEFAULT '',
+    -- export_key: the attachment's TLS-PSK (hex) for that export.
+    export_key            text NOT NULL DEFAULT '',
     delete_on_termination boolean NOT NULL DEFAULT false,
     -- boot_index: 0 for a volume the instance boots from, NULL otherwise.
     boot_index            integer,
@@ -85,6 +87,15 @@ CREATE TABLE volume_snapshots (
 );
 CREATE INDEX volume_snapshots_volume ON volume_snapshots (volume_id);
 CREATE INDEX volume_snapshots_project ON volume_snapshots (project_id, created_at);
+
+-- The portal's live pages hear of every change (migration 016's feed):
+-- a snapshot's change is its volume's.
+CREATE TRIGGER volumes_change AFTER INSERT OR DELETE ON volumes
+    FOR EACH ROW EXECUTE FUNCTION nimbus_change('volume', 'project_id', 'id');
+CREATE TRIGGER volumes_change_update AFTER UPDATE ON volumes
+    FOR EACH ROW WHEN (OLD IS DISTINCT FROM NEW) EXECUTE FUNCTION nimbus_change('volume', 'project_id', 'id');
+CREATE TRIGGER volume_snapshots_change AFTER INSERT OR UPDATE OR DELETE ON volume_snapshots
+    FOR EACH ROW EXECUTE FUNCTION nimbus_change('volume', 'project_id', 'volume_id');
 
 -- Cinder's default quotas; each type's own (volumes_<type>, ...) are
 -- unlimited by default and come and go with the type.

@@ -276,6 +276,10 @@ func buildCatalog(base, region string) []catalogService {
 		{"compute", "nova", "/compute/v2.1"},
 		{"image", "glance", "/image"},
 		{"network", "neutron", "/networking"},
+		// Block storage under both of Cinder's service types: clients
+		// look for block-storage, older ones (and tempest) for volumev3.
+		{"block-storage", "cinder", "/volume/v3"},
+		{"volumev3", "cinderv3", "/volume/v3"},
 	}
 	out := make([]catalogService, 0, len(services))
 	for _, s := range services {

@@ -36,6 +36,7 @@ import (
 	metadataapi "github.com/nimbus-cloud/nimbus/handlers/metadata"
 	networkapi "github.com/nimbus-cloud/nimbus/handlers/network"
 	"github.com/nimbus-cloud/nimbus/handlers/portal"
+	volumeapi "github.com/nimbus-cloud/nimbus/handlers/volume"
 	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/console"
@@ -303,6 +304,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	imgAPI.Secret = s.imageSecret
 	novaAPI := computeapi.New(s.compute, s.identity, s.log, cfg.PublicURL)
 	neutronAPI := networkapi.New(s.network, s.identity, s.log, cfg.PublicURL)
+	cinderAPI := volumeapi.New(s.volumes, s.identity, s.log, cfg.PublicURL)
 	metaAPI := metadataapi.New(s.compute, s.metadataSecret, s.log)
 	pt := portal.New(s.identity, s.compute, s.images, st, s.rdb, s.log, portal.Config{
 		PublicURL: cfg.PublicURL, Region: cfg.Region, RedisPrefix: cfg.RedisPrefix,
@@ -337,6 +339,8 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 				return novaAPI.WriteError(c, err)
 			case strings.HasPrefix(c.Path(), "/networking"):
 				return neutronAPI.WriteError(c, err)
+			case strings.HasPrefix(c.Path(), "/volume"):
+				return cinderAPI.WriteError(c, err)
 			case strings.HasPrefix(c.Path(), "/metadata"):
 				return metaAPI.WriteError(c, err)
 			}
@@ -364,6 +368,7 @@ func (s *Server) newApp(st *store.Store, secret []byte) *fiber.App {
 	imgAPI.Register(app, imgAuth)
 	novaAPI.Register(app)
 	neutronAPI.Register(app)
+	cinderAPI.Register(app)
 	metaAPI.Register(app)
 	pt.Register(app)
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
@@ -23,6 +24,10 @@ import (
 //     the disk go; when it cannot say, the volume stays in-use;
 //   - an attach whose compute host did not answer leaves the volume error
 //     and still attached, so it goes nowhere else until it is detached.
+
+// hostCall bounds an attach's or a detach's wait for the compute host
+// (a guest has 30 s to let a disk go, detachWait in the driver).
+const hostCall = 60 * time.Second
 
 // DevicePrefix names the guest's disks; vda is the root disk.
 const DevicePrefix = "/dev/vd"
@@ -84,6 +89,9 @@ func (s *Service) Attach(ctx context.Context, caller *model.Token, in model.Inst
 	if err != nil {
 		return a, err
 	}
+	// From here the hosts act: their outcome is recorded whatever the
+	// request's own deadline, so a client that gave up finds it recorded.
+	ctx = context.WithoutCancel(ctx)
 	if in.Host == "" {
 		// Not on a host (shelved and offloaded): its next start has it.
 		s.setStatus(ctx, id, []Status{Attaching}, InUse, "")
@@ -91,7 +99,7 @@ func (s *Service) Attach(ctx context.Context, caller *model.Token, in model.Inst
 	}
 	disk, err := s.export(ctx, v, a)
 	if err == nil {
-		_, err = s.call(ctx, in.Host, queue.Request{Kind: queue.CallAttachVolume, InstanceID: in.ID, Disk: &disk}, quickCall)
+		_, err = s.call(ctx, in.Host, queue.Request{Kind: queue.CallAttachVolume, InstanceID: in.ID, Disk: &disk}, hostCall)
 	}
 	if errors.Is(err, queue.ErrNoReply) {
 		// The guest may or may not have the disk: it stays attached here
@@ -124,7 +132,7 @@ func (s *Service) export(ctx context.Context, v model.Volume, a model.VolumeAtta
 		return disk, fmt.Errorf("storage host %s is down", v.Host)
 	}
 	e := &queue.NBDExport{Host: info.Storage.Addr, Name: a.ExportName, User: a.ID, Key: a.ExportKey}
-	rep, err := s.call(ctx, v.Host, queue.Request{Kind: queue.CallVolumeExport, Volume: &queue.VolumeCall{ID: v.ID, Export: e}}, quickCall)
+	rep, err := s.call(ctx, v.Host, queue.Request{Kind: queue.CallVolumeExport, Volume: &queue.VolumeCall{ID: v.ID, Export: e}}, hostCall)
 	if err != nil {
 		return disk, err
 	}
@@ -171,13 +179,14 @@ func (s *Service) Detach(ctx context.Context, caller *model.Token, in model.Inst
 	if err != nil {
 		return err
 	}
+	ctx = context.WithoutCancel(ctx)
 	a := *v.Attachment
 	if in.Host != "" {
 		disk := queue.VolumeDisk{AttachmentID: a.ID, VolumeID: v.ID, Device: a.Device[len("/dev/"):]}
 		if a.ExportName != "" {
 			disk.Remote = &queue.NBDExport{}
 		}
-		if _, err := s.call(ctx, in.Host, queue.Request{Kind: queue.CallDetachVolume, InstanceID: in.ID, Disk: &disk}, quickCall); err != nil {
+		if _, err := s.call(ctx, in.Host, queue.Request{Kind: queue.CallDetachVolume, InstanceID: in.ID, Disk: &disk}, hostCall); err != nil {
 			s.log.Warn("detach a volume", "volume_id", id, "instance_id", in.ID, "error", err)
 			s.setStatus(ctx, id, []Status{Detaching}, InUse, "The guest did not let the disk go; it is still attached.")
 			return fault.Conflict("Failed to detach volume %s from instance %s: the guest still has the disk.", id, in.ID)

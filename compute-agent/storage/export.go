@@ -260,7 +260,10 @@ func (rs Relays) Open(ctx context.Context, att string, r Remote) (string, error)
 		return "", err
 	}
 	dir := filepath.Join(rs.Dir, att)
-	sock := filepath.Join(dir, "nbd.sock")
+	sock := filepath.Join(dir, "s") // short: a unix socket path has 108 bytes
+	if len(sock) >= 108 {
+		return "", fmt.Errorf("relay socket %s: longer than a unix socket path may be", sock)
+	}
 	if d, err := loadDaemon(dir); err == nil {
 		return sock, d.start(ctx)
 	}

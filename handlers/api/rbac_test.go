@@ -90,6 +90,9 @@ func TestRBACMatrix(t *testing.T) {
 	for k, v := range networkingRoutes() {
 		routes[k] = v
 	}
+	for k, v := range volumeRoutes() {
+		routes[k] = v
+	}
 
 	seen := map[string]bool{}
 	var keys []string
@@ -128,7 +131,7 @@ func TestRBACMatrix(t *testing.T) {
 		}
 		portal := !strings.HasPrefix(pattern, "/identity") && !strings.HasPrefix(pattern, "/compute") &&
 			!strings.HasPrefix(pattern, "/image") && !strings.HasPrefix(pattern, "/networking") &&
-			!strings.HasPrefix(pattern, "/metadata") && pattern != "/healthz"
+			!strings.HasPrefix(pattern, "/metadata") && !strings.HasPrefix(pattern, "/volume") && pattern != "/healthz"
 		for _, p := range ps {
 			status, loc, body := fx.call(t, p, method, r, portal)
 			checked++
@@ -336,6 +339,9 @@ func (fx *rbacFixture) make(t *testing.T, what string) string {
 	if id := fx.makeNetworking(t, what); id != "" {
 		return id
 	}
+	if id := fx.makeVolumes(t, what); id != "" {
+		return id
+	}
 	t.Fatalf("cannot make %s", what)
 	return ""
 }
@@ -407,6 +413,7 @@ func (fx *rbacFixture) setup(t *testing.T) {
 	acts := tc.Do(t, "GET", "/compute/v2.1/servers/"+fx.server+"/os-instance-actions", member, nil).JSON(t)["instanceActions"].([]any)
 	fx.request = acts[0].(map[string]any)["request_id"].(string)
 	fx.setupNetworking(t)
+	fx.setupVolumes(t)
 }
 
 func (fx *rbacFixture) principals(t *testing.T) []*principal {

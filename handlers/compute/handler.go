@@ -104,6 +104,7 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Get("/servers/:id/ips/:network", h.serverNetworkIPs)
 	a.Get("/servers/:id/os-security-groups", h.serverSecurityGroups)
 	h.registerInterfaces(a)
+	h.registerVolumes(a)
 	h.registerMetadata(a)
 	a.Get("/limits", h.limits)
 	a.Get("/os-quota-sets/:project", h.showQuotas(false))

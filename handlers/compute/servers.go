@@ -93,7 +93,7 @@ type serverJSON struct {
 	AZ           string                   `json:"OS-EXT-AZ:availability_zone"`
 	LaunchedAt   *string                  `json:"OS-SRV-USG:launched_at"`
 	TerminatedAt *string                  `json:"OS-SRV-USG:terminated_at"`
-	Volumes      []struct{}               `json:"os-extended-volumes:volumes_attached"`
+	Volumes      []attachedJSON           `json:"os-extended-volumes:volumes_attached"`
 	Locked       any                      `json:"locked,omitempty"`
 	Description  any                      `json:"description,omitempty"`
 	Tags         any                      `json:"tags,omitempty"`
@@ -110,6 +110,24 @@ type serverJSON struct {
 	Fault        any                      `json:"fault,omitempty"`
 	// SecurityGroups are the groups of the server's ports, by name.
 	SecurityGroups []nameJSON `json:"security_groups,omitempty"`
+}
+
+// attachedJSON is one of a server's volumes (delete_on_termination from 2.3).
+type attachedJSON struct {
+	ID                  string `json:"id"`
+	DeleteOnTermination *bool  `json:"delete_on_termination,omitempty"`
+}
+
+func attached(c *fiber.Ctx, in model.Instance) []attachedJSON {
+	out := make([]attachedJSON, len(in.Volumes))
+	for i, v := range in.Volumes {
+		out[i].ID = v.VolumeID
+		if version(c).AtLeast(2, 3) {
+			d := v.DeleteOnTermination
+			out[i].DeleteOnTermination = &d
+		}
+	}
+	return out
 }
 
 type nameJSON struct {
@@ -175,7 +193,7 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 		Created: ts(in.CreatedAt), Updated: ts(in.UpdatedAt), Links: h.serverLinkList(in.ID), KeyName: strPtr(in.KeyName),
 		ConfigDrive: "True", DiskConfig: "MANUAL", VMState: string(in.VMState), TaskState: strPtr(string(in.TaskState)),
 		PowerState: int(in.PowerState), AZ: in.AvailabilityZone, LaunchedAt: tsStr(in.LaunchedAt),
-		TerminatedAt: tsStr(in.TerminatedAt), Volumes: []struct{}{}, Addresses: addresses(in),
+		TerminatedAt: tsStr(in.TerminatedAt), Volumes: attached(c, in), Addresses: addresses(in),
 		SecurityGroups: serverGroups(in),
 	}
 	if m.AZ == "" {

@@ -297,3 +297,9 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	f.set, f.b = true, v
 	return nil
 }
+
+// empty answers with status and no body, as Cinder's actions do.
+func empty(c *fiber.Ctx, status int) error {
+	c.Status(status)
+	return nil
+}

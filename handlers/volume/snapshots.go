@@ -106,5 +106,5 @@ func (h *Handler) deleteSnapshot(c *fiber.Ctx) error {
 	if err := h.svc.DeleteSnapshot(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusAccepted)
 }

@@ -100,7 +100,7 @@ func (h *Handler) deleteType(c *fiber.Ctx) error {
 	if err := h.svc.DeleteType(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusAccepted)
 }
 
 func (h *Handler) listExtraSpecs(c *fiber.Ctx) error {
@@ -189,5 +189,5 @@ func (h *Handler) deleteExtraSpec(c *fiber.Ctx) error {
 	if missing {
 		return fault.NotFound("Volume Type %s has no extra specs with key %s.", t.ID, k)
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusAccepted)
 }

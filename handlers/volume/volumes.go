@@ -191,7 +191,7 @@ func (h *Handler) deleteVolume(c *fiber.Ctx) error {
 	if err := h.svc.Delete(c.UserContext(), api.Token(c), api.Param(c, "id")); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	return empty(c, fiber.StatusAccepted)
 }
 
 func (h *Handler) volumeMetadata(c *fiber.Ctx) error {
@@ -248,7 +248,7 @@ func (h *Handler) volumeAction(c *fiber.Ctx) error {
 			if err := h.svc.Extend(ctx, caller, id, in.NewSize.n, version(c).AtLeast(3, 42)); err != nil {
 				return err
 			}
-			return c.SendStatus(fiber.StatusAccepted)
+			return empty(c, fiber.StatusAccepted)
 		case "os-set_bootable":
 			var in struct {
 				Bootable flexBool `json:"bootable"`
@@ -263,7 +263,7 @@ func (h *Handler) volumeAction(c *fiber.Ctx) error {
 			if err != nil {
 				return err
 			}
-			return c.SendStatus(fiber.StatusOK)
+			return empty(c, fiber.StatusOK)
 		case "os-reset_status":
 			var in struct {
 				Status string `json:"status"`
@@ -274,7 +274,7 @@ func (h *Handler) volumeAction(c *fiber.Ctx) error {
 			if err := h.svc.ResetStatus(ctx, caller, id, in.Status); err != nil {
 				return err
 			}
-			return c.SendStatus(fiber.StatusAccepted)
+			return empty(c, fiber.StatusAccepted)
 		}
 	}
 	if _, err := h.svc.Get(ctx, caller, id); err != nil {
@@ -379,5 +379,5 @@ func (h *Handler) resetQuotas(c *fiber.Ctx) error {
 	if err := h.svc.ResetQuotas(c.UserContext(), api.Token(c), api.Param(c, "project")); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusOK)
+	return empty(c, fiber.StatusOK)
 }

@@ -189,6 +189,8 @@ type Instance struct {
 	// NICs are the instance's network interfaces (Nova's network info
 	// cache), in order.
 	NICs []NIC
+	// Volumes are the block storage volumes attached, by device.
+	Volumes []AttachedVolume
 	// BuildStep and Progress say how far a build has come (Progress is
 	// Nova's progress, 0-100).
 	BuildStep BuildStep

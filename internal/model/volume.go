@@ -78,3 +78,10 @@ type VolumeSnapshot struct {
 
 // DefaultVolumeTypeID is Cinder's __DEFAULT__ type (migration 020).
 const DefaultVolumeTypeID = "5c2a6b7e-0d1f-4a36-9c3e-6f9d3f1d2b01"
+
+// AttachedVolume is a volume as its instance lists it.
+type AttachedVolume struct {
+	VolumeID            string `json:"volume_id"`
+	Device              string `json:"device"`
+	DeleteOnTermination bool   `json:"delete_on_termination"`
+}

@@ -17,17 +17,17 @@ const instanceCols = `id::text, project_id, user_id, name, flavor_id, flavor_nam
 	reservation_id, launch_index, attempts, tried_hosts, build_deadline, launched_at, terminated_at,
 	created_at, updated_at, deleted_at, coalesce(task_action_id, 0), task_sent_at, agent_event_at,
 	coalesce(locked_by, ''), coalesce(locked_by_user, ''), coalesce(locked_reason, ''), task_job,
-	coalesce(shelved_image_id::text, ''), shelved_at, network_info, build_step, progress, ` + instanceTagsCol
+	coalesce(shelved_image_id::text, ''), shelved_at, network_info, build_step, progress, ` + instanceTagsCol + `, ` + instanceVolumesCol
 
 func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 	var in model.Instance
-	var meta, flt, nics []byte
+	var meta, flt, nics, vols []byte
 	var vm, task string
 	err := row.Scan(&in.ID, &in.ProjectID, &in.UserID, &in.Name, &in.FlavorID, &in.FlavorName, &in.VCPUs, &in.MemoryMB,
 		&in.RootGB, &in.ImageID, &in.KeyName, &in.KeyData, &in.UserData, &meta, &in.AvailabilityZone, &in.Host,
 		&vm, &task, &in.PowerState, &in.VNCPort, &flt, &in.ReservationID, &in.LaunchIndex, &in.Attempts,
 		&in.TriedHosts, &in.BuildDeadline, &in.LaunchedAt, &in.TerminatedAt, &in.CreatedAt, &in.UpdatedAt, &in.DeletedAt,
-		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt, &nics, &in.BuildStep, &in.Progress, &in.Tags)
+		&in.TaskActionID, &in.TaskSentAt, &in.AgentEventAt, &in.LockedBy, &in.LockedByUser, &in.LockedReason, &in.TaskJob, &in.ShelvedImageID, &in.ShelvedAt, &nics, &in.BuildStep, &in.Progress, &in.Tags, &vols)
 	if err != nil {
 		return in, err
 	}
@@ -36,6 +36,9 @@ func scanInstance(row pgx.CollectableRow) (model.Instance, error) {
 		return in, err
 	}
 	if err := json.Unmarshal(nics, &in.NICs); err != nil {
+		return in, err
+	}
+	if err := json.Unmarshal(vols, &in.Volumes); err != nil {
 		return in, err
 	}
 	if len(flt) > 0 {

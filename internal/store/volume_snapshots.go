@@ -61,7 +61,7 @@ func (s *Store) Snapshots(ctx context.Context, projectID, volumeID string) ([]mo
 // (none: any); false when it was not.
 func (s *Store) SetSnapshotStatus(ctx context.Context, id string, from []string, status, errMsg string) (bool, error) {
 	tag, err := s.db.Exec(ctx, `UPDATE volume_snapshots SET status = $2, error = $3, status_at = now(), updated_at = now()
-		WHERE id = $1 AND (cardinality($4::text[]) = 0 OR status = ANY($4))`, id, status, errMsg, from)
+		WHERE id = $1 AND (coalesce(cardinality($4::text[]), 0) = 0 OR status = ANY($4))`, id, status, errMsg, from)
 	if err != nil {
 		return false, mapErr(err)
 	}

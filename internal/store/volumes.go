@@ -43,6 +43,19 @@ func scanVolume(row pgx.CollectableRow) (model.Volume, error) {
 	return v, nil
 }
 
+// instanceVolumesCol is an instance's attachments, by device, as JSON
+// (model.AttachedVolume): the servers' os-extended-volumes.
+const instanceVolumesCol = `coalesce((SELECT json_agg(json_build_object('volume_id', a.volume_id, 'device', a.device,
+	'delete_on_termination', a.delete_on_termination) ORDER BY a.device) FROM volume_attachments a
+	WHERE a.instance_id = instances.id), '[]')`
+
+// touchInstance marks an instance changed (its rendered views and the
+// live pages showing it follow) when its volumes change.
+func (s *Store) touchInstance(ctx context.Context, id string) error {
+	_, err := s.db.Exec(ctx, `UPDATE instances SET updated_at = clock_timestamp() WHERE id = $1`, id)
+	return mapErr(err)
+}
+
 // CreateVolume inserts a volume (its status says what happens next).
 func (s *Store) CreateVolume(ctx context.Context, v model.Volume) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO volumes (id, project_id, user_id, name, description, size_gb, status,
@@ -133,7 +146,7 @@ func (s *Store) InstancesVolumes(ctx context.Context, instanceIDs []string) (map
 func (s *Store) SetVolumeStatus(ctx context.Context, id string, from []string, status, errMsg string) (bool, error) {
 	tag, err := s.db.Exec(ctx, `UPDATE volumes SET status = $2, error = $3, status_at = now(), updated_at = now(),
 		new_size_gb = CASE WHEN $2 = 'extending' THEN new_size_gb END
-		WHERE id = $1 AND (cardinality($4::text[]) = 0 OR status = ANY($4))`, id, status, errMsg, from)
+		WHERE id = $1 AND (coalesce(cardinality($4::text[]), 0) = 0 OR status = ANY($4))`, id, status, errMsg, from)
 	if err != nil {
 		return false, mapErr(err)
 	}
@@ -219,9 +232,12 @@ func (s *Store) CountVolumeUsage(ctx context.Context, projectID string) (VolumeU
 // refuse a second attachment of the volume and a device used twice.
 func (s *Store) CreateAttachment(ctx context.Context, a model.VolumeAttachment) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO volume_attachments (id, volume_id, instance_id, device, host, export_name,
-		delete_on_termination, boot_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		a.ID, a.VolumeID, a.InstanceID, a.Device, a.Host, a.ExportName, a.DeleteOnTermination, a.BootIndex)
-	return mapErr(err)
+		export_key, delete_on_termination, boot_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		a.ID, a.VolumeID, a.InstanceID, a.Device, a.Host, a.ExportName, a.ExportKey, a.DeleteOnTermination, a.BootIndex)
+	if err != nil {
+		return mapErr(err)
+	}
+	return s.touchInstance(ctx, a.InstanceID)
 }
 
 // SetAttachmentExport records the export a remote volume's attachment
@@ -232,8 +248,17 @@ func (s *Store) SetAttachmentExport(ctx context.Context, id, exportName, key str
 
 // DeleteAttachment removes a volume's attachment (none is fine).
 func (s *Store) DeleteAttachment(ctx context.Context, volumeID string) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM volume_attachments WHERE volume_id = $1`, volumeID)
-	return mapErr(err)
+	rows, _ := s.db.Query(ctx, `DELETE FROM volume_attachments WHERE volume_id = $1 RETURNING instance_id::text`, volumeID)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return mapErr(err)
+	}
+	for _, id := range ids {
+		if err := s.touchInstance(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // InstanceDevices lists the devices an instance's volumes take.

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/controller/controllertest"
+)
+
+// volumeScript is the volume guests' user_data: every second it looks
+// for a second disk (vdb). When one appears it reads a marker 1 MiB in;
+// it writes one when there is none, and says which, with the disk's size
+// in sectors; when the disk goes it says so. Everything the test learns
+// of the guest's disks it reads here, on the serial log.
+const volumeScript = `#!/bin/sh
+at=2048 # 512-byte sectors: 1 MiB
+get() { dd if=/dev/vdb bs=512 skip=$at count=1 2>/dev/null | tr -d '\000' | head -n 1; }
+had=0
+while :; do
+	if [ -b /dev/vdb ]; then
+		if [ $had = 0 ]; then
+			had=1
+			m="$(get)"
+			case "$m" in
+			VOL-MARK-*) echo "vdb: found $m" ;;
+			*)
+				m="VOL-MARK-$(cat /proc/sys/kernel/random/uuid)"
+				printf '%s\n' "$m" | dd of=/dev/vdb bs=512 seek=$at conv=sync,fsync 2>/dev/null
+				echo "vdb: wrote $m"
+				;;
+			esac
+			echo "vdb: sectors $(cat /sys/block/vdb/size)"
+		fi
+	elif [ $had = 1 ]; then
+		had=0
+		echo "vdb: gone"
+	fi
+	sleep 1
+done
+`
+
+var volMarkRE = regexp.MustCompile(`vdb: (wrote|found) (VOL-MARK-[0-9a-f-]{36})`)
+
+// TestQEMUVolumes carries a volume through two real guests on two
+// simulated hosts (agents sharing the libvirtd), with the openstack CLI:
+// created on the storage host, hot-plugged into a guest on the same host
+// (a file), written, hot-unplugged (the guest sees it go), hot-plugged
+// into a guest on the other host (over NBD with TLS-PSK, through the
+// relay), where the data written by the first guest is read back; then
+// snapshotted, and a larger volume made from the snapshot carries the
+// same data into the second guest. Deleting that guest frees its volume.
+func TestQEMUVolumes(t *testing.T) {
+	img := needQEMU(t)
+	start := time.Now()
+	step := func(name string) { t.Logf("%6.1fs  %s", time.Since(start).Seconds(), name) }
+	tc := controllertest.New(t, nil)
+	dirA, dirB := stateDir(t), stateDir(t)
+	startQEMUAgentEnv(t, tc, "qemu-vol-a", dirA, 1)
+	startQEMUAgentEnv(t, tc, "qemu-vol-b", dirB, 2, "NIMBUS_AGENT_STORAGE_DIR=none", "NIMBUS_AGENT_AZ=zone-b")
+	admin := openstackCLI(t, tc, "admin", tc.AdminPass, "admin")
+	admin("image", "create", "--public", "--file", img, "--disk-format", "qcow2", "--container-format", "bare", "tiny")
+	demo := openstackCLI(t, tc, "demo", tc.DemoPass, "demo")
+	ud := filepath.Join(t.TempDir(), "user-data")
+	if err := os.WriteFile(ud, []byte(volumeScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	t.Cleanup(func() { // never leave a domain behind, whatever failed
+		all := virsh(t, "list", "--all", "--name")
+		for _, id := range ids {
+			if strings.Contains(all, "nimbus-"+id) {
+				virsh(t, "destroy", "nimbus-"+id)
+				virsh(t, "undefine", "nimbus-"+id)
+			}
+		}
+	})
+	volumeStatus := func(name, want string) {
+		t.Helper()
+		controllertest.WaitFor(t, 120*time.Second, "volume "+name+" "+want, func() bool {
+			got := strings.TrimSpace(string(demo("volume", "show", "-f", "value", "-c", "status", name)))
+			if strings.HasPrefix(got, "error") && !strings.HasPrefix(want, "error") {
+				t.Fatalf("volume %s: %s", name, demo("volume", "show", name))
+			}
+			return got == want
+		})
+	}
+	launch := func(name, az string) (string, guestLog) {
+		t.Helper()
+		s := decodeJSON[map[string]any](t, demo("server", "create", "--flavor", "m1.tiny", "--image", "tiny",
+			"--availability-zone", az, "--user-data", ud, "--wait", "-f", "json", name))
+		if s["status"] != "ACTIVE" {
+			t.Fatalf("server create %s: %v", name, s)
+		}
+		id := s["id"].(string)
+		ids = append(ids, id)
+		dir := dirA
+		if az == "zone-b" {
+			dir = dirB
+		}
+		g := guestLog{t, filepath.Join(dir, "instances", id, "console.log")}
+		controllertest.WaitFor(t, 240*time.Second, name+": user_data running", func() bool {
+			return strings.Contains(g.read(), "user-data: start")
+		})
+		return id, g
+	}
+	// waitCount waits until the guest's log holds line n times.
+	waitCount := func(g guestLog, what, line string, n int) string {
+		t.Helper()
+		var s string
+		controllertest.WaitFor(t, 120*time.Second, what, func() bool {
+			s = g.read()
+			return strings.Count(s, line) >= n
+		})
+		return s
+	}
+
+	step("a 1 GB volume on the storage host")
+	demo("volume", "create", "--size", "1", "v1")
+	volumeStatus("v1", "available")
+	step("a guest on the storage host, one on the other")
+	vm1, g1 := launch("vm1", "nova")
+	vm2, g2 := launch("vm2", "zone-b")
+
+	step("attach to vm1 (same host: the file)")
+	demo("server", "add", "volume", "vm1", "v1")
+	volumeStatus("v1", "in-use")
+	s := waitCount(g1, "vm1 sees vdb and writes its marker", "vdb: wrote VOL-MARK-", 1)
+	marker := volMarkRE.FindStringSubmatch(s)[2]
+	if !strings.Contains(s, "vdb: sectors 2097152") {
+		t.Errorf("vm1's vdb is not 1 GiB:\n%s", s)
+	}
+	if bl := virsh(t, "domblklist", "nimbus-"+vm1); !strings.Contains(bl, filepath.Join(dirA, "volumes")) {
+		t.Errorf("vm1's disks do not name the volume's file:\n%s", bl)
+	}
+	if att := string(demo("server", "volume", "list", "vm1", "-f", "value")); !strings.Contains(att, "/dev/vdb") {
+		t.Errorf("server volume list vm1: %s", att)
+	}
+
+	step("detach from vm1: the guest lets it go")
+	demo("server", "remove", "volume", "vm1", "v1")
+	volumeStatus("v1", "available")
+	waitCount(g1, "vm1 sees vdb go", "vdb: gone", 1)
+
+	step("attach to vm2 (the other host: NBD through the relay); vm1's data is there")
+	demo("server", "add", "volume", "vm2", "v1")
+	volumeStatus("v1", "in-use")
+	s = waitCount(g2, "vm2 sees vdb", "vdb: found", 1)
+	if !strings.Contains(s, "vdb: found "+marker) {
+		t.Errorf("vm2 did not read vm1's marker %s:\n%s", marker, s)
+	}
+	if bl := virsh(t, "domblklist", "nimbus-"+vm2); !strings.Contains(bl, "vol") || strings.Contains(bl, filepath.Join(dirA, "volumes")) {
+		t.Errorf("vm2's disks: want the relay's NBD export, not the file:\n%s", bl)
+	}
+	demo("server", "remove", "volume", "vm2", "v1")
+	volumeStatus("v1", "available")
+	waitCount(g2, "vm2 sees vdb go", "vdb: gone", 1)
+
+	step("snapshot, and a 2 GB volume from it into vm2")
+	demo("volume", "snapshot", "create", "--volume", "v1", "s1")
+	controllertest.WaitFor(t, 120*time.Second, "snapshot s1 available", func() bool {
+		return strings.TrimSpace(string(demo("volume", "snapshot", "show", "-f", "value", "-c", "status", "s1"))) == "available"
+	})
+	demo("volume", "create", "--snapshot", "s1", "--size", "2", "v2")
+	volumeStatus("v2", "available")
+	demo("server", "add", "volume", "vm2", "v2")
+	volumeStatus("v2", "in-use")
+	s = waitCount(g2, "vm2 sees the copy", "vdb: found "+marker, 2)
+	if !strings.Contains(s, "vdb: sectors 4194304") {
+		t.Errorf("the volume from the snapshot is not 2 GiB in the guest:\n%s", s)
+	}
+
+	step("deleting vm2 frees v2; the volumes outlive their guests")
+	demo("server", "delete", "--wait", "vm2")
+	volumeStatus("v2", "available")
+	demo("server", "delete", "--wait", "vm1")
+	demo("volume", "delete", "v2")
+	demo("volume", "snapshot", "delete", "s1")
+	controllertest.WaitFor(t, 60*time.Second, "s1 gone", func() bool {
+		return !strings.Contains(string(demo("volume", "snapshot", "list", "-f", "value")), "s1")
+	})
+	demo("volume", "delete", "v1")
+	controllertest.WaitFor(t, 60*time.Second, "volumes gone", func() bool {
+		return strings.TrimSpace(string(demo("volume", "list", "-f", "value"))) == ""
+	})
+	if left, _ := filepath.Glob(filepath.Join(dirA, "volumes", "*.qcow2")); len(left) != 0 {
+		t.Errorf("volume files left: %v", left)
+	}
+	step("done")
+}

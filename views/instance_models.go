@@ -261,6 +261,8 @@ type InstanceDetail struct {
 	// Snapshot is the image a snapshot (or shelve) of the instance is
 	// filling, while it saves: the page shows its bytes and percent.
 	Snapshot *ImageRow
+	// Volumes is the Volumes section (nil: the cloud has no block storage).
+	Volumes *InstanceVolumes
 }
 
 // NICView is one network interface of an instance.

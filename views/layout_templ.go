@@ -231,7 +231,7 @@ func Layout(p Page) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = navSection("nav.section.project", ProjectNav, p.Active).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = navSection("nav.section.project", p.projectNav(), p.Active).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -26,6 +26,7 @@ type Page struct {
 	FlashKind string // "ok" or "error"
 	Path      string // the page's own path and query: where the language switcher returns
 	LiveSince string // the change feed's position when the page was rendered: its event stream starts there
+	Volumes   bool   // the cloud has block storage: Project > Volumes is in the menu
 }
 
 // Ref names something by id and name.
@@ -48,6 +49,7 @@ var (
 		{"overview", "nav.overview", "/project/"},
 		{"instances", "nav.instances", "/project/instances"},
 		{"images", "nav.images", "/project/images"},
+		{"volumes", "nav.volumes", "/project/volumes"},
 		{"keypairs", "nav.keypairs", "/project/key_pairs"},
 		{"server-groups", "nav.server_groups", "/project/server_groups"},
 		{"networks", "nav.networks", "/project/networks"},

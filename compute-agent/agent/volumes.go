@@ -8,6 +8,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/compute-agent/hypervisor"
 	"github.com/nimbus-cloud/nimbus/compute-agent/storage"
+	"github.com/nimbus-cloud/nimbus/internal/failpoint"
 	"github.com/nimbus-cloud/nimbus/internal/queue"
 )
 
@@ -119,6 +120,7 @@ func (a *Agent) createVolume(ctx context.Context, v queue.VolumeCall) error {
 		if err != nil {
 			return err
 		}
+		failpoint.Hit("agent.volume.image_fetched")
 		if info.VirtualSize > int64(v.SizeGB)<<30 {
 			return fmt.Errorf("image %s of %d bytes does not fit a volume of %d GB", src.Image.ID, info.VirtualSize, v.SizeGB)
 		}

@@ -108,14 +108,17 @@ func (l Local) Extend(ctx context.Context, id string, sizeGB int) error {
 	return nil
 }
 
-// Delete removes the volume; one already gone is fine.
+// Delete removes the volume, and what a create cut short left of it;
+// one already gone is fine.
 func (l Local) Delete(ctx context.Context, id string) error {
 	p, err := l.Path(id)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	for _, f := range []string{p, p + ".creating"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

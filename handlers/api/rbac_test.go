@@ -237,7 +237,12 @@ func (fx *rbacFixture) call(t *testing.T, p *principal, method string, r rbacRou
 	var body *strings.Reader
 	switch b := r.body.(type) {
 	case url.Values:
-		body = strings.NewReader(b.Encode())
+		// Form values may name fixture ids too ({server}).
+		enc := b.Encode()
+		for k, v := range ids {
+			enc = strings.ReplaceAll(enc, url.QueryEscape("{"+k+"}"), v)
+		}
+		body = strings.NewReader(enc)
 	case string:
 		body = strings.NewReader(b)
 	default:

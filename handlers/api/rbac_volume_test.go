@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"testing"
 
 	"github.com/nimbus-cloud/nimbus/internal/policy"
@@ -102,6 +103,18 @@ func volumeRoutes() map[string]rbacRoute {
 		"PUT /volume/v3/os-quota-sets/:project":          {op: policy.UpdateVolumeQuota, path: v3 + "/os-quota-sets/{home}", body: js("quota_set", map[string]any{"volumes": -1})},
 		"DELETE /volume/v3/os-quota-sets/:project":       {op: policy.UpdateVolumeQuota, path: v3 + "/os-quota-sets/{away}"},
 		"GET /volume/v3/limits":                          {op: policy.GetVolume, on: "own", path: v3 + "/limits"},
+
+		// The portal's Project > Volumes and the instance page's volumes.
+		"GET /project/volumes":                               {op: policy.GetVolume, on: "own", path: "/project/volumes"},
+		"POST /project/volumes":                              {op: policy.ChangeVolume, on: "own", path: "/project/volumes", body: url.Values{"name": {"made-by-rbac"}, "size": {"1"}}},
+		"POST /project/volumes/:id/extend":                   {op: policy.ChangeVolume, on: "home", path: "/project/volumes/{volume}/extend", body: url.Values{"new_size": {"2"}}},
+		"POST /project/volumes/:id/attach":                   {op: policy.ChangeVolume, on: "home", path: "/project/volumes/{volume}/attach", body: url.Values{"instance": {"{server}"}}},
+		"POST /project/volumes/:id/detach":                   {op: policy.ChangeVolume, on: "home", path: "/project/volumes/{volume}/detach"},
+		"POST /project/volumes/:id/snapshot":                 {op: policy.ChangeVolume, on: "home", path: "/project/volumes/{volume}/snapshot", body: url.Values{"name": {"rbac-snap"}}},
+		"POST /project/volumes/:id/delete":                   {op: policy.ChangeVolume, on: "home", path: "/project/volumes/{volume}/delete", fresh: []string{"volume"}},
+		"POST /project/volume_snapshots/:id/delete":          {op: policy.ChangeVolume, on: "home", path: "/project/volume_snapshots/{snapshot}/delete", fresh: []string{"snapshot"}},
+		"POST /project/instances/:id/volumes":                {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/volumes", body: url.Values{"volume": {"{volume}"}}},
+		"POST /project/instances/:id/volumes/:volume/detach": {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/volumes/{volume}/detach"},
 
 		"GET /compute/v2.1/servers/:id/os-volume_attachments":            {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-volume_attachments", deny: 404},
 		"GET /compute/v2.1/servers/:id/os-volume_attachments/:volume":    {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-volume_attachments/{volume}", deny: 404},

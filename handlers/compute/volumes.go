@@ -105,5 +105,3 @@ func (h *Handler) detachVolume(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(fiber.StatusAccepted)
 }
-
-

@@ -507,6 +507,11 @@ func (h *Handler) instanceDetail(c *fiber.Ctx) error {
 	if err := h.instanceNetworks(c, in, &v); err != nil {
 		return err
 	}
+	if h.cfg.Volumes != nil {
+		if v.Volumes, err = h.instanceVolumes(c, in); err != nil {
+			return err
+		}
+	}
 	if in.VMState == model.VMResized && in.TaskState == model.TaskNone {
 		v.VerifyResize = true
 		if m, err := h.compute.OpenMigration(ctx, tok, in.ID); err == nil {

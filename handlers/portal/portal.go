@@ -103,6 +103,7 @@ func (h *Handler) Register(app *fiber.App) {
 	g.Get("", h.overview)
 	g.Get("/", h.overview)
 	h.registerNetworks(g) // before instances: /instances/:id/floating_ip is not an :action
+	h.registerVolumes(g)  // before instances: /instances/:id/volumes is not an :action either
 	h.registerInstances(g)
 	h.registerImagesAndKeys(g)
 	h.registerServerGroups(g)
@@ -214,6 +215,7 @@ func (h *Handler) page(c *fiber.Ctx, active, titleKey string, args ...any) views
 		Project: views.Ref{ID: tok.ProjectID, Name: tok.ProjectName},
 		IsAdmin: policy.Allowed(tok, policy.ViewAdmin, policy.Target{}), CSRF: s.CSRF,
 		Path: string(c.Request().URI().RequestURI()), LiveSince: h.liveSince(),
+		Volumes: h.cfg.Volumes != nil,
 	}
 	if ps, err := h.svc.AuthProjects(ctx, tok); err == nil {
 		for _, pr := range ps {

@@ -171,6 +171,12 @@ func TestVolumesAPI(t *testing.T) {
 		t.Errorf("attach an in-use volume: %d %s", r.Status, r.Body)
 	}
 	cinder("DELETE", "/volumes/"+vid, demo, nil, 400)
+	// What would make the domain anew without the volume is refused.
+	for _, action := range []map[string]any{{"shelve": nil}, {"rebuild": map[string]any{"imageRef": img}}} {
+		if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+srv+"/action", demo, action); r.Status != 409 {
+			t.Errorf("%v of a server with a volume: %d %s", action, r.Status, r.Body)
+		}
+	}
 	cinder("POST", "/snapshots", demo, map[string]any{"snapshot": map[string]any{"volume_id": vid}}, 400)
 	ov := cinder("POST", "/volumes", other, map[string]any{"volume": map[string]any{"size": 1}}, 202)["volume"].(map[string]any)["id"].(string)
 	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+srv+"/os-volume_attachments", demo,
@@ -283,4 +289,57 @@ func TestVolumesAPI(t *testing.T) {
 		t.Errorf("a volume made while no storage host is up: %v", v["status"])
 	}
 	cinder("DELETE", "/volumes/"+down, demo, nil, 202)
+}
+
+// TestVolumeFaults: the storage host dies while it makes a volume from an
+// image (a failpoint kills it once the image is fetched): the volume ends
+// in error, not creating, once the host is seen down; the quota counts
+// exactly what exists; the host back, the volume is deleted with what the
+// cut-short copy left.
+func TestVolumeFaults(t *testing.T) {
+	tc := controllertest.New(t, map[string]string{"NIMBUS_AGENT_LIVENESS": "3s"})
+	dir := t.TempDir()
+	tc.StartAgentOn(t, "vol-f", "test:///default", dir, "NIMBUS_FAILPOINTS=agent.volume.image_fetched")
+	tc.WaitHosts(t, 1)
+	demo := tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	r := tc.Do(t, "POST", "/volume/v3/volumes", demo, map[string]any{"volume": map[string]any{"size": 1, "imageRef": img, "name": "boot"}})
+	if r.Status != 202 {
+		t.Fatalf("create from an image: %d %s", r.Status, r.Body)
+	}
+	v := r.JSON(t)["volume"].(map[string]any)
+	id := v["id"].(string)
+	if v["bootable"] != "true" {
+		t.Errorf("a volume from an image is not bootable: %v", v["bootable"])
+	}
+	var got map[string]any
+	controllertest.WaitFor(t, 60*time.Second, "the volume in error", func() bool {
+		got = tc.Do(t, "GET", "/volume/v3/volumes/"+id, demo, nil).JSON(t)["volume"].(map[string]any)
+		return got["status"] == "error"
+	})
+	var why string
+	tc.Server.Pool().QueryRow(t.Context(), `SELECT error FROM volumes WHERE id = $1`, id).Scan(&why)
+	if !strings.Contains(why, "went away") {
+		t.Errorf("the volume's error: %q, want the host's death (the reaper's)", why)
+	}
+	lim := tc.Do(t, "GET", "/volume/v3/limits", demo, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
+	if lim["totalVolumesUsed"] != 1.0 || lim["totalGigabytesUsed"] != 1.0 {
+		t.Errorf("limits while the volume is error: %v", lim)
+	}
+	// The host comes back (without the failpoint); the delete reaches it.
+	tc.StartAgentOn(t, "vol-f", "test:///default", dir)
+	tc.WaitHosts(t, 1)
+	if r := tc.Do(t, "DELETE", "/volume/v3/volumes/"+id, demo, nil); r.Status != 202 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	controllertest.WaitFor(t, 30*time.Second, "the volume gone", func() bool {
+		return tc.Do(t, "GET", "/volume/v3/volumes/"+id, demo, nil).Status == 404
+	})
+	if left, _ := filepath.Glob(filepath.Join(dir, "volumes", id+"*")); len(left) != 0 {
+		t.Errorf("left of the volume: %v", left)
+	}
+	lim = tc.Do(t, "GET", "/volume/v3/limits", demo, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
+	if lim["totalVolumesUsed"] != 0.0 || lim["totalGigabytesUsed"] != 0.0 {
+		t.Errorf("limits after the delete: %v", lim)
+	}
 }

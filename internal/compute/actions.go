@@ -101,10 +101,19 @@ type actor struct{ userID, projectID string }
 // lifecycle table's answer, the action record, and, when a host is to do
 // something, the task, the kept job, the event and the job in the outbox
 // (to the scheduler for a job that needs a host first).
+// redefines are the actions that define the instance's domain anew.
+var redefines = map[Action]bool{ActionRebuild: true, ActionRescue: true, ActionShelve: true,
+	ActionResize: true, ActionMigrate: true}
+
 func (s *Service) begin(ctx context.Context, tx *store.Store, by actor, in model.Instance, a Action, requestID string, shape shaper) (Next, error) {
 	next, err := Begin(a, in.VMState, in.TaskState)
 	if err != nil {
 		return next, err
+	}
+	if redefines[a] && len(in.Volumes) > 0 {
+		// These make the domain anew (elsewhere, or from an image), and
+		// the new one would not have the volumes: refused until it would.
+		return next, fault.Conflict("Cannot '%s' instance %s while it has volumes attached; detach them first.", a, in.ID)
 	}
 	actionID, err := tx.InsertAction(ctx, model.InstanceAction{InstanceID: in.ID, Action: next.Record,
 		RequestID: requestID, UserID: by.userID, ProjectID: by.projectID})

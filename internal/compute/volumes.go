@@ -13,8 +13,22 @@ import (
 // service checks the server (its project, its state, its lock); the
 // volume service does the rest.
 
-// volumeTarget is a server whose volumes may change now: active, paused,
-// stopped or shelved, with no task (Nova's states for attach and detach).
+// volumeStates are the vm_states a server's volumes may change in
+// (Nova's for attach and detach).
+var volumeStates = map[model.VMState]bool{
+	model.VMActive: true, model.VMPaused: true, model.VMStopped: true,
+}
+
+// VolumesChangeable reports whether volumes may be attached to or
+// detached from in now, as AttachVolume and DetachVolume will judge it
+// (the portal offers only those servers).
+func VolumesChangeable(in model.Instance) bool {
+	return volumeStates[in.VMState] && in.TaskState == model.TaskNone
+}
+
+// volumeTarget is a server whose volumes may change now: active, paused
+// or stopped, with no task (Nova also takes shelved-offloaded servers,
+// whose unshelve here makes the domain anew without them).
 func (s *Service) volumeTarget(ctx context.Context, caller *model.Token, id, what string) (model.Instance, error) {
 	in, err := s.Get(ctx, caller, id)
 	if err != nil {
@@ -26,9 +40,7 @@ func (s *Service) volumeTarget(ctx context.Context, caller *model.Token, id, wha
 	if s.opt.Volumes == nil {
 		return in, fault.Invalid("volumeId", "This cloud has no block storage")
 	}
-	switch in.VMState {
-	case model.VMActive, model.VMPaused, model.VMStopped, model.VMShelvedOffloaded:
-	default:
+	if !volumeStates[in.VMState] {
 		return in, fault.Conflict("Cannot '%s' instance %s while it is in vm_state %s", what, id, in.VMState)
 	}
 	if in.TaskState != model.TaskNone {

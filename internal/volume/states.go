@@ -3,7 +3,11 @@
 // reconciler will share. Statuses and refusals are Cinder's.
 package volume
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+)
 
 // Status is a volume's status, as Cinder reports it.
 type Status string
@@ -60,6 +64,10 @@ type Ask struct {
 type Refusal struct{ Message string }
 
 func (r *Refusal) Error() string { return r.Message }
+
+// Unwrap makes a refusal a bad request wherever it is answered (Nova's
+// os-volume_attachments, the portal), not only in the Cinder API.
+func (r *Refusal) Unwrap() error { return &fault.Validation{Code: "invalid", Message: r.Message} }
 
 func refuse(format string, args ...any) error { return &Refusal{Message: fmt.Sprintf(format, args...)} }
 

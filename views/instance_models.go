@@ -195,6 +195,10 @@ type LaunchForm struct {
 	// filtered by; Chosen* what the form had ticked.
 	Networks, SecGroups             []Ref
 	ChosenNetworks, ChosenSecGroups []string
+	// BootFromVolume: the cloud has block storage, so the instance may
+	// boot from a new volume copied from the image (boot_source
+	// "volume", volume_size, delete_on_termination).
+	BootFromVolume bool
 }
 
 // Ticked reports whether id is among chosen.

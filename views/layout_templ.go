@@ -236,7 +236,7 @@ func Layout(p Page) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if p.IsAdmin {
-			templ_7745c5c3_Err = navSection("nav.section.admin", AdminNav, p.Active).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = navSection("nav.section.admin", p.adminNav(), p.Active).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -65,6 +65,7 @@ var (
 		{"admin-users", "nav.users", "/admin/users"},
 		{"admin-flavors", "nav.flavors", "/admin/flavors"},
 		{"admin-quotas", "nav.quotas", "/admin/quotas"},
+		{"admin-volume-types", "nav.volume_types", "/admin/volume_types"},
 		{"admin-hypervisors", "nav.hypervisors", "/admin/hypervisors"},
 		{"admin-services", "nav.services", "/admin/services"},
 		{"admin-aggregates", "nav.aggregates", "/admin/aggregates"},

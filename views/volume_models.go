@@ -108,3 +108,33 @@ func (p Page) projectNav() []NavItem {
 	}
 	return slices.DeleteFunc(slices.Clone(ProjectNav), func(it NavItem) bool { return it.Key == "volumes" })
 }
+
+// adminNav is the Admin section of p's menu: Volume Types only where the
+// cloud has block storage.
+func (p Page) adminNav() []NavItem {
+	if p.Volumes {
+		return AdminNav
+	}
+	return slices.DeleteFunc(slices.Clone(AdminNav), func(it NavItem) bool { return it.Key == "admin-volume-types" })
+}
+
+// VolumeTypeList is Admin > Volume Types.
+type VolumeTypeList struct {
+	Page
+	Types []VolumeTypeRow
+}
+
+// VolumeTypeRow is one volume type; ExtraSpecs are "key=value", by key.
+type VolumeTypeRow struct {
+	ID, Name, Description string
+	IsPublic              bool
+	// IsDefault: Cinder's __DEFAULT__ type, which stays (no delete button).
+	IsDefault  bool
+	ExtraSpecs []string
+}
+
+// VolumeTypeForm creates a volume type.
+type VolumeTypeForm struct {
+	Page
+	Form
+}

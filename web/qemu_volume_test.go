@@ -52,7 +52,10 @@ var volMarkRE = regexp.MustCompile(`vdb: (wrote|found) (VOL-MARK-[0-9a-f-]{36})`
 // into a guest on the other host (over NBD with TLS-PSK, through the
 // relay), where the data written by the first guest is read back; then
 // snapshotted, and a larger volume made from the snapshot carries the
-// same data into the second guest. Deleting that guest frees its volume.
+// same data into the second guest. A third guest boots from a volume
+// made from the image at launch (on the other host: its root disk over
+// NBD) and marks it; deleted, its volume stays, and a fourth guest boots
+// from it and finds the mark. Deleting a guest frees its volumes.
 func TestQEMUVolumes(t *testing.T) {
 	img := needQEMU(t)
 	start := time.Now()
@@ -172,6 +175,51 @@ func TestQEMUVolumes(t *testing.T) {
 	if !strings.Contains(s, "vdb: sectors 4194304") {
 		t.Errorf("the volume from the snapshot is not 2 GiB in the guest:\n%s", s)
 	}
+
+	step("boot from a new 1 GB volume made from the image, on the other host (its root disk over NBD)")
+	mud := filepath.Join(t.TempDir(), "marker-data")
+	if err := os.WriteFile(mud, []byte(markerScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bootLaunch := func(name, az string, source ...string) (string, guestLog) {
+		t.Helper()
+		args := append([]string{"server", "create", "--flavor", "m1.tiny", "--availability-zone", az, "--user-data", mud,
+			"--wait", "-f", "json"}, source...)
+		s := decodeJSON[map[string]any](t, demo(append(args, name)...))
+		if s["status"] != "ACTIVE" {
+			t.Fatalf("server create %s: %v", name, s)
+		}
+		id := s["id"].(string)
+		ids = append(ids, id)
+		dir := dirA
+		if az == "zone-b" {
+			dir = dirB
+		}
+		return id, guestLog{t, filepath.Join(dir, "instances", id, "console.log")}
+	}
+	vm3, g3 := bootLaunch("vm3", "zone-b", "--image", "tiny", "--boot-from-volume", "1")
+	verb, rootMark := g3.boot("vm3", 240*time.Second)
+	if verb != "wrote" {
+		t.Errorf("vm3's first boot %s a marker on its volume", verb)
+	}
+	vols := decodeJSON[[]map[string]any](t, demo("server", "volume", "list", "vm3", "-f", "json"))
+	if len(vols) != 1 || vols[0]["Device"] != "/dev/vda" {
+		t.Fatalf("vm3's volumes: %v", vols)
+	}
+	bootVol := vols[0]["Volume ID"].(string)
+	if bl := virsh(t, "domblklist", "nimbus-"+vm3); !regexp.MustCompile(`(?m)^\s*vda\s+vol\s*$`).MatchString(bl) {
+		t.Errorf("vm3's root disk is not its volume (over NBD):\n%s", bl)
+	}
+	step("delete vm3: its boot volume stays (delete_on_termination false); a new server boots from it")
+	demo("server", "delete", "--wait", "vm3")
+	volumeStatus(bootVol, "available")
+	_, g4 := bootLaunch("vm4", "nova", "--volume", bootVol)
+	if verb, m := g4.boot("vm4", 240*time.Second); verb != "found" || m != rootMark {
+		t.Errorf("vm4 booted from vm3's volume and %s %s, want found %s", verb, m, rootMark)
+	}
+	demo("server", "delete", "--wait", "vm4")
+	volumeStatus(bootVol, "available")
+	demo("volume", "delete", bootVol)
 
 	step("deleting vm2 frees v2; the volumes outlive their guests")
 	demo("server", "delete", "--wait", "vm2")

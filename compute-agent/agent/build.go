@@ -135,8 +135,21 @@ func (a *Agent) instanceSpec(ctx context.Context, j queue.Job, newDisk bool) (hy
 	if err != nil {
 		return spec, err
 	}
+	for _, d := range j.Build.Volumes {
+		hv, err := a.volumeDisk(ctx, d)
+		if err != nil {
+			return spec, fmt.Errorf("volume %s: %w", d.VolumeID, err)
+		}
+		if d.Device == "vda" {
+			spec.RootVolume = &hv
+		} else {
+			spec.Volumes = append(spec.Volumes, hv)
+		}
+	}
 	spec.DiskPath, spec.DiskFormat = filepath.Join(dir, "disk"), "qcow2"
-	if newDisk {
+	if spec.RootVolume != nil {
+		spec.DiskPath = "" // it boots from its volume: no disk of the host's
+	} else if newDisk {
 		_ = a.emit(ctx, queue.Event{Kind: queue.EventStarted, Step: "compute_prepare_image", InstanceID: id, ActionID: j.ActionID})
 		disk, err := a.rootDisk(ctx, acc, dir, j.Build.Image, "disk", j.Build.RootGB)
 		if err != nil {

@@ -96,6 +96,10 @@ type Spec struct {
 	// NICs are virtio network interfaces on tap devices the agent's
 	// datapath made (libvirt opens them, it does not make them).
 	NICs []NIC
+	// RootVolume is the root disk (vda) when it is a volume (then
+	// DiskPath is empty); Volumes are the data volumes (vdb...).
+	RootVolume *Volume
+	Volumes    []Volume
 }
 
 // NIC is a network interface of a domain.
@@ -173,6 +177,22 @@ func (s Spec) Validate() error {
 	for _, n := range s.NICs {
 		if err := n.validate(); err != nil {
 			return err
+		}
+	}
+	if s.RootVolume != nil {
+		if s.DiskPath != "" || s.RootVolume.Device != "vda" {
+			return fmt.Errorf("%w: a root volume is vda, and the only root disk", ErrInvalidSpec)
+		}
+		if err := s.RootVolume.validate(true); err != nil {
+			return err
+		}
+	}
+	for _, v := range s.Volumes {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		if s.SecondDisk != "" && v.Device == "vdb" {
+			return fmt.Errorf("%w: vdb is the second disk", ErrInvalidSpec)
 		}
 	}
 	if s.VNCListen != "" {
@@ -327,9 +347,17 @@ type Volume struct {
 	Socket string // a unix socket whose NBD export "vol" relays a volume kept on another host
 }
 
-// Validate reports whether the volume can be given to a Driver.
-func (v Volume) Validate() error {
-	if len(v.Device) != 3 || !strings.HasPrefix(v.Device, "vd") || v.Device[2] < 'b' || v.Device[2] > 'z' {
+// Validate reports whether the volume can be given to a Driver as a
+// data disk (vdb to vdz).
+func (v Volume) Validate() error { return v.validate(false) }
+
+// validate checks v; root allows vda.
+func (v Volume) validate(root bool) error {
+	first := byte('b')
+	if root {
+		first = 'a'
+	}
+	if len(v.Device) != 3 || !strings.HasPrefix(v.Device, "vd") || v.Device[2] < first || v.Device[2] > 'z' {
 		return fmt.Errorf("%w: volume device %q", ErrInvalidSpec, v.Device)
 	}
 	if ValidateInstanceID(v.Serial) != nil {

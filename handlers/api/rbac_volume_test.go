@@ -116,6 +116,11 @@ func volumeRoutes() map[string]rbacRoute {
 		"POST /project/instances/:id/volumes":                {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/volumes", body: url.Values{"volume": {"{volume}"}}},
 		"POST /project/instances/:id/volumes/:volume/detach": {op: policy.ServerAction, on: "home", path: "/project/instances/{server}/volumes/{volume}/detach"},
 
+		"GET /admin/volume_types":             {op: policy.ViewAdmin, path: "/admin/volume_types"},
+		"GET /admin/volume_types/new":         {op: policy.ViewAdmin, path: "/admin/volume_types/new"},
+		"POST /admin/volume_types":            {op: policy.ViewAdmin, path: "/admin/volume_types", body: url.Values{"name": {"made-in-portal-{vtype}"}}, fresh: []string{"vtype"}},
+		"POST /admin/volume_types/:id/delete": {op: policy.ViewAdmin, path: "/admin/volume_types/{vtype}/delete", fresh: []string{"vtype"}},
+
 		"GET /compute/v2.1/servers/:id/os-volume_attachments":            {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-volume_attachments", deny: 404},
 		"GET /compute/v2.1/servers/:id/os-volume_attachments/:volume":    {op: policy.GetServer, on: "home", path: "/compute/v2.1/servers/{server}/os-volume_attachments/{volume}", deny: 404},
 		"POST /compute/v2.1/servers/:id/os-volume_attachments":           {op: policy.ServerAction, on: "home", path: "/compute/v2.1/servers/{server}/os-volume_attachments", body: js("volumeAttachment", map[string]any{"volumeId": "{volume}"})},

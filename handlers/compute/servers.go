@@ -75,7 +75,7 @@ type serverJSON struct {
 	UserID       string                   `json:"user_id"`
 	Metadata     map[string]string        `json:"metadata"`
 	HostID       string                   `json:"hostId"`
-	Image        refJSON                  `json:"image"`
+	Image        any                      `json:"image"` // a refJSON, or "" for a server booted from a volume
 	Flavor       any                      `json:"flavor"`
 	Created      string                   `json:"created"`
 	Updated      string                   `json:"updated"`
@@ -110,6 +110,15 @@ type serverJSON struct {
 	Fault        any                      `json:"fault,omitempty"`
 	// SecurityGroups are the groups of the server's ports, by name.
 	SecurityGroups []nameJSON `json:"security_groups,omitempty"`
+}
+
+// imageRef is a server's image, "" when it has none (it boots from a
+// volume), as Nova shows it.
+func imageRef(publicURL, id string) any {
+	if id == "" {
+		return ""
+	}
+	return refJSON{ID: id, Links: []linkJSON{{"bookmark", publicURL + "/compute/images/" + id}}}
 }
 
 // attachedJSON is one of a server's volumes (delete_on_termination from 2.3).
@@ -189,7 +198,7 @@ func (h *Handler) serverView(c *fiber.Ctx, in model.Instance) serverJSON {
 	m := serverJSON{
 		ID: in.ID, Name: in.Name, Status: compute.Status(in.VMState, in.TaskState),
 		TenantID: in.ProjectID, UserID: in.UserID, Metadata: md, HostID: hostID(in.ProjectID, in.Host),
-		Image:   refJSON{ID: in.ImageID, Links: []linkJSON{{"bookmark", h.publicURL + "/compute/images/" + in.ImageID}}},
+		Image:   imageRef(h.publicURL, in.ImageID),
 		Created: ts(in.CreatedAt), Updated: ts(in.UpdatedAt), Links: h.serverLinkList(in.ID), KeyName: strPtr(in.KeyName),
 		ConfigDrive: "True", DiskConfig: "MANUAL", VMState: string(in.VMState), TaskState: strPtr(string(in.TaskState)),
 		PowerState: int(in.PowerState), AZ: in.AvailabilityZone, LaunchedAt: tsStr(in.LaunchedAt),
@@ -265,6 +274,7 @@ type createBody struct {
 		} `json:"security_groups"`
 		ReturnRes bool      `json:"return_reservation_id"`
 		Tags      *[]string `json:"tags"` // 2.52
+		BDM       []bdmJSON `json:"block_device_mapping_v2"`
 		// Fields a user must not set: refused rather than silently taken.
 		ProjectID *json.RawMessage `json:"project_id"`
 		TenantID  *json.RawMessage `json:"tenant_id"`
@@ -278,6 +288,46 @@ type createBody struct {
 	Hints *struct {
 		Group json.RawMessage `json:"group"`
 	} `json:"os:scheduler_hints"`
+}
+
+// bdmJSON is one entry of block_device_mapping_v2.
+type bdmJSON struct {
+	SourceType          string          `json:"source_type"`
+	DestinationType     string          `json:"destination_type"`
+	UUID                string          `json:"uuid"`
+	VolumeSize          json.RawMessage `json:"volume_size"`
+	BootIndex           json.RawMessage `json:"boot_index"`
+	DeleteOnTermination json.RawMessage `json:"delete_on_termination"`
+	DeviceName          string          `json:"device_name"`
+}
+
+// blockDevices reads block_device_mapping_v2 (numbers and booleans may
+// come as strings, as Nova's schema takes them).
+func blockDevices(in []bdmJSON) ([]compute.BlockDevice, error) {
+	var out []compute.BlockDevice
+	for _, b := range in {
+		size, err := intField(b.VolumeSize, "volume_size")
+		if err != nil {
+			return nil, err
+		}
+		d := compute.BlockDevice{SourceType: b.SourceType, DestinationType: b.DestinationType, UUID: b.UUID, VolumeSize: size}
+		if raw := string(b.BootIndex); raw != "" && raw != "null" && raw != `"none"` && raw != `"None"` {
+			n, err := intField(b.BootIndex, "boot_index")
+			if err != nil {
+				return nil, err
+			}
+			d.BootIndex = &n
+		}
+		switch strings.Trim(strings.ToLower(string(b.DeleteOnTermination)), `"`) {
+		case "", "null", "false", "0", "no", "off":
+		case "true", "1", "yes", "on":
+			d.DeleteOnTermination = true
+		default:
+			return nil, fault.Invalid("delete_on_termination", "Invalid input for field/attribute delete_on_termination.")
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // groupHint reads the group scheduler hint: a string, or (as the CLI may
@@ -378,10 +428,14 @@ func (h *Handler) createServer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	bdms, err := blockDevices(s.BDM)
+	if err != nil {
+		return err
+	}
 	ins, err := h.svc.Create(c.UserContext(), api.Token(c), compute.CreateRequest{
 		Name: *s.Name, FlavorRef: flavor, ImageRef: image, KeyName: s.KeyName, UserData: s.UserData,
 		Metadata: s.Metadata, Tags: tags, AZ: s.AZ, MinCount: minC, MaxCount: maxC, RequestID: api.ReqID(c),
-		Group: group, NetworksMode: netMode, NICs: nics, SecurityGroups: groupNames(s.Groups),
+		Group: group, NetworksMode: netMode, NICs: nics, SecurityGroups: groupNames(s.Groups), BlockDevices: bdms,
 	})
 	if err != nil {
 		return err

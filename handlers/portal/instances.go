@@ -27,6 +27,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/store"
+	"github.com/nimbus-cloud/nimbus/internal/volume"
 	"github.com/nimbus-cloud/nimbus/views"
 )
 
@@ -258,6 +259,36 @@ func (h *Handler) quotaUses(c *fiber.Ctx, project string, resources ...string) (
 			out = append(out, views.QuotaUse{Label: "quota." + r, Key: r, Used: nq[r].Used, Limit: nq[r].Limit})
 		}
 	}
+	vols, err := h.volumeQuotaUses(c, project, resources...)
+	return append(out, vols...), err
+}
+
+// volumeQuotaUses returns the project's volume limits (Cinder's volumes,
+// gigabytes and snapshots) among resources (none: all three) with their
+// use; without block storage there are none.
+func (h *Handler) volumeQuotaUses(c *fiber.Ctx, project string, resources ...string) ([]views.QuotaUse, error) {
+	if h.cfg.Volumes == nil {
+		return nil, nil
+	}
+	var want []string
+	for _, r := range volume.QuotaResources {
+		if len(resources) == 0 || slices.Contains(resources, r) {
+			want = append(want, r)
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	qs, err := h.cfg.Volumes.Quotas(c.UserContext(), api.Token(c), project, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]views.QuotaUse, 0, len(want))
+	for _, r := range want {
+		if q, ok := qs[r]; ok {
+			out = append(out, views.QuotaUse{Label: "quota." + r, Key: r, Used: q.InUse, Limit: q.Limit})
+		}
+	}
 	return out, nil
 }
 
@@ -273,7 +304,7 @@ func (h *Handler) activeImages(c *fiber.Ctx) ([]views.Ref, error) {
 
 func (h *Handler) launchView(c *fiber.Ctx, f views.Form) (views.LaunchForm, error) {
 	ctx, tok := c.UserContext(), api.Token(c)
-	v := views.LaunchForm{Page: h.page(c, "instances", "instances.launch_title"), Form: f}
+	v := views.LaunchForm{Page: h.page(c, "instances", "instances.launch_title"), Form: f, BootFromVolume: h.cfg.Volumes != nil}
 	ims, err := h.activeImages(c)
 	if err != nil {
 		return v, err
@@ -342,10 +373,29 @@ func multiValues(c *fiber.Ctx, name string) []string {
 	return out
 }
 
-var launchFields = []string{"name", "image", "flavor", "key_name", "group", "count", "user_data"}
+var launchFields = []string{"name", "image", "flavor", "key_name", "group", "count", "user_data",
+	"boot_source", "volume_size", "delete_on_termination"}
+
+// bootVolume reads the launch form's boot source: nil to boot from the
+// image (a local disk), or the block device of a new volume copied from
+// the image, which the instance boots from. Only one instance at a time
+// boots from a new volume; errors go beside their fields.
+func (h *Handler) bootVolume(ctx context.Context, f *views.Form, count int) []compute.BlockDevice {
+	if h.cfg.Volumes == nil || f.V("boot_source") != "volume" {
+		return nil
+	}
+	size := readWholeNumber(ctx, f, "volume_size", 1, 0, "volumes.error_size")
+	if count > 1 {
+		f.Errors["count"] = i18n.T(ctx, "instances.boot_volume_one")
+	}
+	zero := 0
+	return []compute.BlockDevice{{SourceType: "image", DestinationType: "volume", UUID: f.V("image"),
+		VolumeSize: size, BootIndex: &zero, DeleteOnTermination: f.V("delete_on_termination") == "on"}}
+}
 
 func (h *Handler) launchPage(c *fiber.Ctx) error {
-	v, err := h.launchView(c, views.Form{Values: map[string]string{"count": "1"}, Errors: map[string]string{}})
+	v, err := h.launchView(c, views.Form{Values: map[string]string{"count": "1", "boot_source": "image", "volume_size": "1"},
+		Errors: map[string]string{}})
 	if err != nil {
 		return err
 	}
@@ -366,6 +416,7 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 			f.Errors[req] = i18n.T(ctx, "form.required")
 		}
 	}
+	bdm := h.bootVolume(ctx, &f, count)
 	if len(f.Errors) == 0 {
 		var ud string
 		if f.V("user_data") != "" {
@@ -373,7 +424,8 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 		}
 		req := compute.CreateRequest{Name: f.V("name"), ImageRef: f.V("image"),
 			FlavorRef: f.V("flavor"), KeyName: f.V("key_name"), UserData: ud, MinCount: count, MaxCount: count,
-			Group: f.V("group"), RequestID: api.ReqID(c), SecurityGroups: multiValues(c, "security_groups")}
+			Group: f.V("group"), RequestID: api.ReqID(c), SecurityGroups: multiValues(c, "security_groups"),
+			BlockDevices: bdm}
 		// The networks ticked; none ticked is no network, as asked.
 		req.NetworksMode = network.NetworksNone
 		for _, id := range multiValues(c, "networks") {
@@ -391,7 +443,8 @@ func (h *Handler) launch(c *fiber.Ctx) error {
 			f.Errors["_form"] = i18n.T(ctx, "instances.over_quota_server", i18n.T(ctx, "quota."+oq.Resource), oq.Used, oq.Limit)
 		case errors.As(err, &val):
 			field := map[string]string{"imageRef": "image", "flavorRef": "flavor", "key_name": "key_name", "name": "name",
-				"user_data": "user_data", "min_count": "count", "group": "group", "networks": "networks"}[val.Field]
+				"user_data": "user_data", "min_count": "count", "group": "group", "networks": "networks",
+				"block_device_mapping_v2": "boot_source", "volume_size": "volume_size"}[val.Field]
 			if field == "" {
 				field = "_form"
 			}

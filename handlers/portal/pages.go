@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/gofiber/fiber/v2"
@@ -10,6 +11,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/i18n"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
 	"github.com/nimbus-cloud/nimbus/internal/seed"
+	"github.com/nimbus-cloud/nimbus/internal/volume"
 	"github.com/nimbus-cloud/nimbus/views"
 )
 
@@ -31,12 +33,19 @@ func (h *Handler) overview(c *fiber.Ctx) error {
 		o.Roles = append(o.Roles, r.Name)
 	}
 	sort.Strings(o.Roles)
-	for _, r := range quotaOrder {
+	order := quotaOrder
+	if h.cfg.Volumes != nil {
+		order = append(slices.Clone(order), volume.QuotaResources...)
+	}
+	for _, r := range order {
 		if n, ok := limits[r]; ok {
 			o.Limits = append(o.Limits, views.Limit{Label: "quota." + r, Limit: n})
 		}
 	}
-	if o.Usage, err = h.quotaUses(c, tok.ProjectID, "instances", "cores", "ram", "key_pairs"); err != nil {
+	// The volume charts (volumes, gigabytes, snapshots) follow the
+	// compute ones where the cloud has block storage.
+	charts := append([]string{"instances", "cores", "ram", "key_pairs"}, volume.QuotaResources...)
+	if o.Usage, err = h.quotaUses(c, tok.ProjectID, charts...); err != nil {
 		return err
 	}
 	return render(c, views.OverviewPage(o))

@@ -133,6 +133,7 @@ func (h *Handler) Register(app *fiber.App) {
 	a.Get("/quotas", h.quotaList)
 	a.Get("/quotas/:id", h.quotaEdit)
 	a.Post("/quotas/:id", h.quotaUpdate)
+	h.registerAdminVolumeTypes(a)
 	h.registerAdminCompute(a)
 }
 

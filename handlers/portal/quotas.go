@@ -14,6 +14,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/network"
 	"github.com/nimbus-cloud/nimbus/internal/store"
 	"github.com/nimbus-cloud/nimbus/internal/validate"
+	"github.com/nimbus-cloud/nimbus/internal/volume"
 	"github.com/nimbus-cloud/nimbus/views"
 )
 
@@ -64,20 +65,27 @@ func (h *Handler) quotaEdit(c *fiber.Ctx) error {
 func (h *Handler) quotaUpdate(c *fiber.Ctx) error {
 	ctx, id := c.UserContext(), api.Param(c, "id")
 	fields := append(append([]string{}, compute.QuotaResources...), network.QuotaResources...)
+	if h.cfg.Volumes != nil {
+		fields = append(fields, volume.QuotaResources...)
+	}
 	f := readForm(c, append(fields, "force")...)
-	limits, netLimits := map[string]int{}, map[string]int{}
+	limits, netLimits, volLimits := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, r := range fields {
-		if f.V(r) == "" && slices.Contains(network.QuotaResources, r) {
-			continue // a form without the network limits (no networking)
+		optional := slices.Contains(network.QuotaResources, r) || slices.Contains(volume.QuotaResources, r)
+		if f.V(r) == "" && optional {
+			continue // a form without the network (or volume) limits
 		}
 		n, err := strconv.Atoi(f.V(r))
 		if err != nil || validate.Int(r, n, -1, validate.MaxInt32) != nil {
 			f.Errors[r] = i18n.T(ctx, "quota.invalid_limit")
 			continue
 		}
-		if slices.Contains(network.QuotaResources, r) {
+		switch {
+		case slices.Contains(network.QuotaResources, r):
 			netLimits[r] = n
-		} else {
+		case slices.Contains(volume.QuotaResources, r):
+			volLimits[r] = n
+		default:
 			limits[r] = n
 		}
 	}
@@ -86,8 +94,15 @@ func (h *Handler) quotaUpdate(c *fiber.Ctx) error {
 		if err == nil && len(netLimits) > 0 && h.cfg.Network != nil {
 			_, err = h.cfg.Network.UpdateQuotas(ctx, api.Token(c), id, netLimits)
 		}
+		if err == nil && len(volLimits) > 0 {
+			// Cinder's limits (volumes, gigabytes, snapshots); Cinder lets
+			// them go below use, as the Block Storage API does here.
+			_, err = h.cfg.Volumes.SetQuotas(ctx, api.Token(c), id, volLimits)
+		}
 		var v *fault.Validation
 		switch {
+		case errors.As(err, &v) && slices.Contains(volume.QuotaResources, v.Field):
+			f.Errors[v.Field] = i18n.T(ctx, "quota.invalid_limit")
 		case errors.As(err, &v):
 			// The service refuses a limit below current use (without force).
 			f.Errors[v.Field] = i18n.T(ctx, "quota.below_usage")

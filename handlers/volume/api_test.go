@@ -343,3 +343,115 @@ func TestVolumeFaults(t *testing.T) {
 		t.Errorf("limits after the delete: %v", lim)
 	}
 }
+
+// TestBootFromVolumeAPI: block_device_mapping_v2 on the test driver. A
+// server booted from a volume made from an image waits for the volume,
+// then runs with it at /dev/vda and shows no image; an extra blank volume
+// is its vdb; bad mappings are 400s with nothing made; deleting the server
+// deletes the volumes it was told to and frees the others; a volume that
+// cannot be made (no storage host) ends the build in ERROR.
+func TestBootFromVolumeAPI(t *testing.T) {
+	tc := controllertest.New(t, map[string]string{"NIMBUS_AGENT_LIVENESS": "3s"})
+	storage := tc.StartAgent(t, "bfv-a")
+	tc.WaitHosts(t, 1)
+	demo := tc.DemoToken(t)
+	img := tc.ActiveImage(t)
+	zero := 0
+	launch := func(name string, bdm []map[string]any, want int, extra ...map[string]any) string {
+		t.Helper()
+		body := map[string]any{"name": name, "flavorRef": "1", "block_device_mapping_v2": bdm}
+		for _, e := range extra {
+			for k, v := range e {
+				body[k] = v
+			}
+		}
+		r := tc.CreateServer(t, demo, body)
+		if r.Status != want {
+			t.Fatalf("launch %s: %d %s, want %d", name, r.Status, r.Body, want)
+		}
+		if want != 202 {
+			return ""
+		}
+		return r.JSON(t)["server"].(map[string]any)["id"].(string)
+	}
+	countVolumes := func() int {
+		var n int
+		tc.Server.Pool().QueryRow(t.Context(), `SELECT count(*) FROM volumes`).Scan(&n)
+		return n
+	}
+	fromImage := func(size any, boot any, dot bool) map[string]any {
+		return map[string]any{"source_type": "image", "destination_type": "volume", "uuid": img, "volume_size": size,
+			"boot_index": boot, "delete_on_termination": dot}
+	}
+
+	// Bad mappings: nothing is made.
+	for _, bad := range [][]map[string]any{
+		{fromImage(0, zero, true)},
+		{fromImage(1, zero, true), fromImage(1, zero, true)},
+		{{"source_type": "blank", "destination_type": "volume", "volume_size": 1, "boot_index": 0}},
+		{{"source_type": "floppy", "destination_type": "volume", "volume_size": 1}},
+		{{"source_type": "volume", "destination_type": "volume", "uuid": "00000000-0000-4000-8000-000000000000", "boot_index": 0}},
+		{{"source_type": "blank", "destination_type": "local", "volume_size": 1}},
+	} {
+		launch("bad", bad, 400)
+	}
+	launch("many", []map[string]any{fromImage(1, zero, true)}, 400, map[string]any{"max_count": 2})
+	if n := countVolumes(); n != 0 {
+		t.Fatalf("bad mappings made %d volumes", n)
+	}
+
+	// Boot from a volume made from the image, with a blank data volume.
+	id := launch("bfv", []map[string]any{fromImage("1", "0", true),
+		{"source_type": "blank", "destination_type": "volume", "volume_size": 1, "boot_index": -1}}, 202)
+	s := tc.WaitStatus(t, demo, id, "ACTIVE", 60*time.Second)
+	if s["image"] != "" {
+		t.Errorf("a server booted from a volume shows image %v, want \"\"", s["image"])
+	}
+	atts := tc.Do(t, "GET", "/compute/v2.1/servers/"+id+"/os-volume_attachments", demo, nil).JSON(t)["volumeAttachments"].([]any)
+	if len(atts) != 2 || atts[0].(map[string]any)["device"] != "/dev/vda" || atts[1].(map[string]any)["device"] != "/dev/vdb" {
+		t.Fatalf("attachments %v", atts)
+	}
+	boot := atts[0].(map[string]any)["volumeId"].(string)
+	data := atts[1].(map[string]any)["volumeId"].(string)
+	bv := tc.Do(t, "GET", "/volume/v3/volumes/"+boot, demo, nil).JSON(t)["volume"].(map[string]any)
+	if bv["status"] != "in-use" || bv["bootable"] != "true" || bv["volume_image_metadata"] == nil {
+		t.Errorf("the boot volume: %v", bv)
+	}
+	// The boot volume goes with the server (delete_on_termination); the
+	// blank one, not told to, stays, available.
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	controllertest.WaitFor(t, 30*time.Second, "the boot volume deleted, the data volume available", func() bool {
+		gone := tc.Do(t, "GET", "/volume/v3/volumes/"+boot, demo, nil).Status == 404
+		r := tc.Do(t, "GET", "/volume/v3/volumes/"+data, demo, nil)
+		return gone && r.Status == 200 && r.JSON(t)["volume"].(map[string]any)["status"] == "available"
+	})
+
+	// Boot from that existing volume? It is blank, not bootable: Nova
+	// boots what it is given; here a server from an existing volume runs.
+	id = launch("from-existing", []map[string]any{{"source_type": "volume", "destination_type": "volume", "uuid": data,
+		"boot_index": zero}}, 202)
+	tc.WaitStatus(t, demo, id, "ACTIVE", 60*time.Second)
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+id, demo, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	controllertest.WaitFor(t, 30*time.Second, "the existing volume freed", func() bool {
+		return tc.Do(t, "GET", "/volume/v3/volumes/"+data, demo, nil).JSON(t)["volume"].(map[string]any)["status"] == "available"
+	})
+
+	// No storage host: the volume is error, the build ends in ERROR.
+	storage.Stop()
+	tc.StartAgentOn(t, "bfv-b", "test:///default", t.TempDir(), "NIMBUS_AGENT_STORAGE_DIR=none")
+	controllertest.WaitFor(t, 30*time.Second, "bfv-a silent", func() bool {
+		var n int
+		tc.Server.Pool().QueryRow(t.Context(), `SELECT count(*) FROM compute_hosts
+			WHERE host = 'bfv-a' AND last_seen > now() - interval '4 seconds'`).Scan(&n)
+		return n == 0
+	})
+	id = launch("nowhere", []map[string]any{fromImage(1, zero, true)}, 202)
+	s = tc.WaitStatus(t, demo, id, "ERROR", 60*time.Second)
+	if msg := fmt.Sprint(s["fault"]); !strings.Contains(msg, "Build of instance aborted") {
+		t.Errorf("the fault: %s", msg)
+	}
+}

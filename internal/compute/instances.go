@@ -40,6 +40,22 @@ type CreateRequest struct {
 	// SecurityGroups name the groups of the ports made for the server
 	// (none: the project's default group).
 	SecurityGroups []string
+	// BlockDevices are Nova's block_device_mapping_v2: volumes the
+	// server boots from (boot index 0) or gets as data disks.
+	BlockDevices []BlockDevice
+}
+
+// BlockDevice is one of block_device_mapping_v2's entries, as supported:
+// a volume made from an image (SourceType "image", VolumeSize GB) or an
+// empty one ("blank"), or an existing volume ("volume", UUID), always
+// with DestinationType "volume"; BootIndex 0 is the boot disk.
+type BlockDevice struct {
+	SourceType          string
+	DestinationType     string
+	UUID                string
+	VolumeSize          int
+	BootIndex           *int
+	DeleteOnTermination bool
 }
 
 // imageBytes is the disk an image needs: its virtual size (what the guest
@@ -329,9 +345,15 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 		}
 		return nil, err
 	}
-	im, err := s.bootableImage(ctx, caller, "imageRef", r.ImageRef, flavor.RAMMB, flavor.DiskGB)
+	plan, bootVolume, err := s.planVolumes(ctx, caller, &r, flavor.RAMMB)
 	if err != nil {
 		return nil, err
+	}
+	var im model.Image // none for a server that boots from a volume, as Nova's
+	if !bootVolume {
+		if im, err = s.bootableImage(ctx, caller, "imageRef", r.ImageRef, flavor.RAMMB, flavor.DiskGB); err != nil {
+			return nil, err
+		}
 	}
 	var keyData string
 	if r.KeyName != "" {
@@ -371,6 +393,7 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 	// committed launches of everyone who held it before). A min..max range
 	// must know the count before writing, so it locks first.
 	var out []model.Instance
+	var volumeAction int64
 	insert := func(tx *store.Store, n int) error {
 		for i := 0; i < n; i++ {
 			name := r.Name
@@ -414,7 +437,10 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 			if err := tx.StartEvent(ctx, actionID, "conductor_schedule_and_build_instances", "", time.Now()); err != nil {
 				return err
 			}
-			if err := tx.Enqueue(ctx, queue.SchedulerStream(s.opt.RedisPrefix), queue.Job{
+			if len(plan) > 0 {
+				// Scheduled once its volumes are made (prepareVolumes).
+				volumeAction = actionID
+			} else if err := tx.Enqueue(ctx, queue.SchedulerStream(s.opt.RedisPrefix), queue.Job{
 				V: queue.Version, Kind: queue.JobSchedule, InstanceID: in.ID, RequestID: r.RequestID, ActionID: actionID,
 			}); err != nil {
 				return err
@@ -479,6 +505,9 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, r CreateReque
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(plan) > 0 {
+		go s.prepareVolumes(ctx, caller, out[0], volumeAction, r.RequestID, plan)
 	}
 	s.opt.Kick()
 	return out, nil

@@ -145,11 +145,19 @@ func (s *Service) resend(ctx context.Context, tx *store.Store, in model.Instance
 	}
 	// Image URLs are signed for a while only: made afresh.
 	if j.Kind == queue.JobBuild {
-		im, err := tx.Image(ctx, in.ImageID)
-		if err != nil {
-			return ignoreNotFound(err) // the build deadline settles it
+		var im model.Image
+		if !bootsFromVolume(in) {
+			var err error
+			if im, err = tx.Image(ctx, in.ImageID); err != nil {
+				return ignoreNotFound(err) // the build deadline settles it
+			}
+		}
+		var vols []queue.VolumeDisk // given to this host when it was placed
+		if j.Build != nil {
+			vols = j.Build.Volumes
 		}
 		j.Build = s.buildSpec(in, im)
+		j.Build.Volumes = vols
 	} else if j.Build != nil {
 		j.Build = s.buildSpec(in, s.instanceImage(ctx, in))
 	}

@@ -42,16 +42,19 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 		if in.VMState == model.VMShelvedOffloaded {
 			bootImage = in.ShelvedImageID // unshelved from its snapshot
 		}
-		im, err := tx.Image(ctx, bootImage)
-		if err != nil {
+		var im model.Image
+		rootGB := in.RootGB
+		if bootsFromVolume(in) {
+			rootGB = 0 // its root disk is a volume, not the host's
+		} else if im, err = tx.Image(ctx, bootImage); err != nil {
 			return s.failPlacement(ctx, tx, in, job.ActionID, "", Trigger{Kind: Unplaced}, "Image "+bootImage+" is gone.",
 				"image missing at scheduling time")
 		}
 		now := time.Now()
-		req := scheduler.Request{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, DiskGB: in.RootGB, AZ: in.AvailabilityZone,
+		req := scheduler.Request{VCPUs: in.VCPUs, MemoryMB: in.MemoryMB, DiskGB: rootGB, AZ: in.AvailabilityZone,
 			ImageProps: im.Properties, IgnoreHosts: in.TriedHosts}
 		host, err := s.placeOn(ctx, tx, in, req, now, func(h string, r store.Ratios, live time.Time, skipBusy bool) (store.ClaimResult, error) {
-			return tx.Claim(ctx, h, in.VCPUs, in.MemoryMB, in.RootGB, r, live, skipBusy)
+			return tx.Claim(ctx, h, in.VCPUs, in.MemoryMB, rootGB, r, live, skipBusy)
 		})
 		if err != nil && !errors.Is(err, scheduler.ErrNoValidHost) {
 			return err
@@ -75,9 +78,18 @@ func (s *Service) Schedule(ctx context.Context, job queue.Job) error {
 				return err
 			}
 			withPorts = len(in.NICs) > 0
+			spec := s.buildSpec(in, im)
+			if len(in.Volumes) > 0 && s.opt.Volumes != nil {
+				// Its volumes, as this host reads them (exported by
+				// their hosts for it when they are elsewhere).
+				if spec.Volumes, err = s.opt.Volumes.Disks(ctx, in.ID, host); err != nil {
+					return s.failPlacement(ctx, tx, in, job.ActionID, host, Trigger{Kind: Unplaced},
+						"Build of instance aborted: its volumes could not be given to its host.", err.Error())
+				}
+			}
 			return tx.Enqueue(ctx, queue.HostStream(s.opt.RedisPrefix, host), queue.Job{
 				V: queue.Version, Kind: placed.Job, InstanceID: in.ID, RequestID: job.RequestID, ActionID: job.ActionID,
-				Build: s.buildSpec(in, im),
+				Build: spec,
 			})
 		}
 		return s.failPlacement(ctx, tx, in, job.ActionID, "", Trigger{Kind: Unplaced}, noValidHost+"There are not enough hosts available.",
@@ -247,7 +259,9 @@ func (s *Service) buildSpec(in model.Instance, im model.Image) *queue.Build {
 	for _, n := range in.NICs {
 		b.NICs = append(b.NICs, queue.NIC{PortID: n.PortID, MAC: n.MAC, Device: netspec.TapDevice(n.PortID), MTU: n.MTU})
 	}
-	b.Image = queue.NewImageRef(im, s.opt.ImageURL(im.ID))
+	if im.ID != "" {
+		b.Image = queue.NewImageRef(im, s.opt.ImageURL(im.ID))
+	}
 	return b
 }
 

@@ -130,6 +130,9 @@ type Build struct {
 	// makes each port's tap device (on its network's bridge, filtered,
 	// as the host's datapath document says) before the domain starts.
 	NICs []NIC `json:"nics,omitempty"`
+	// Volumes are the instance's volumes, by device; one at vda is its
+	// root disk (then Image is nil: it boots from the volume).
+	Volumes []VolumeDisk `json:"volumes,omitempty"`
 }
 
 // NIC is one network interface of a domain.

@@ -240,10 +240,11 @@ func (s *Store) CreateAttachment(ctx context.Context, a model.VolumeAttachment) 
 	return s.touchInstance(ctx, a.InstanceID)
 }
 
-// SetAttachmentExport records the export a remote volume's attachment
-// reads, and its key.
-func (s *Store) SetAttachmentExport(ctx context.Context, id, exportName, key string) error {
-	return affected(s.db.Exec(ctx, `UPDATE volume_attachments SET export_name = $2, export_key = $3 WHERE id = $1`, id, exportName, key))
+// SetAttachmentHost records the host an attachment's instance runs on
+// and the export it reads the volume from (” when it is the volume's own).
+func (s *Store) SetAttachmentHost(ctx context.Context, id, host, exportName, key string) error {
+	return affected(s.db.Exec(ctx, `UPDATE volume_attachments SET host = $2, export_name = $3, export_key = $4 WHERE id = $1`,
+		id, host, exportName, key))
 }
 
 // DeleteAttachment removes a volume's attachment (none is fine).

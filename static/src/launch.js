@@ -39,4 +39,14 @@
   flavor.addEventListener("change", update);
   count.addEventListener("input", update);
   update();
+
+  // Boot from a new volume: its size and delete-on-termination are shown
+  // only while that source is chosen (without script they always are).
+  const source = form.querySelector('[name="boot_source"]');
+  const volume = document.getElementById("boot-volume");
+  if (source && volume) {
+    const show = () => volume.classList.toggle("hidden", source.value !== "volume");
+    source.addEventListener("change", show);
+    show();
+  }
 })();

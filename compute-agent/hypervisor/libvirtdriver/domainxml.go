@@ -150,9 +150,17 @@ func nicXML(n hypervisor.NIC) libvirtxml.DomainInterface {
 	return iface
 }
 
-// addStorage adds the root disk (vda), a second disk (vdb) and the config drive (hda, read-only
-// cdrom). Formats are always explicit so the hypervisor never probes them.
+// addStorage adds the root disk (vda: a file, or a volume), a second disk
+// (vdb), the config drive (hda, read-only cdrom) and the data volumes. Formats are always explicit so the hypervisor never probes them.
 func addStorage(dev *libvirtxml.DomainDeviceList, spec hypervisor.Spec, diskBus, cdromBus string) {
+	if spec.RootVolume != nil {
+		dev.Disks = append(dev.Disks, volumeDisk(*spec.RootVolume))
+	}
+	defer func() { // the data volumes after every other disk
+		for _, v := range spec.Volumes {
+			dev.Disks = append(dev.Disks, volumeDisk(v))
+		}
+	}()
 	if spec.DiskPath != "" {
 		format := spec.DiskFormat
 		if format == "" {

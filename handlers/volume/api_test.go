@@ -412,6 +412,9 @@ func TestBootFromVolumeAPI(t *testing.T) {
 		t.Fatalf("attachments %v", atts)
 	}
 	boot := atts[0].(map[string]any)["volumeId"].(string)
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+id+"/action", demo, map[string]any{"createImage": map[string]any{"name": "x"}}); r.Status != 409 {
+		t.Errorf("createImage of a server booted from a volume: %d %s", r.Status, r.Body)
+	}
 	data := atts[1].(map[string]any)["volumeId"].(string)
 	bv := tc.Do(t, "GET", "/volume/v3/volumes/"+boot, demo, nil).JSON(t)["volume"].(map[string]any)
 	if bv["status"] != "in-use" || bv["bootable"] != "true" || bv["volume_image_metadata"] == nil {

@@ -110,6 +110,11 @@ func (s *Service) begin(ctx context.Context, tx *store.Store, by actor, in model
 	if err != nil {
 		return next, err
 	}
+	if a == ActionSnapshot && bootsFromVolume(in) {
+		// Nova snapshots the boot volume and makes an image naming it;
+		// not yet here: the volume's own snapshot is the way.
+		return next, fault.Conflict("Cannot 'createImage' instance %s: it boots from a volume; snapshot the volume instead.", in.ID)
+	}
 	if redefines[a] && len(in.Volumes) > 0 {
 		// These make the domain anew (elsewhere, or from an image), and
 		// the new one would not have the volumes: refused until it would.

@@ -173,8 +173,23 @@ conf = {
         "api_extensions": aliases, "ipv6": "false", "port_security": "true", "floating_ips": "true",
         "port_admin_state_change": "true", "ipv6_subnet_attributes": "false",
     },
+    # Nimbus's Cinder (issue 12): volumes, snapshots, clones, types and
+    # quotas; none of backups, transfers, groups, manage/unmanage, retype,
+    # upload to image, revert, or extending an attached volume.
+    "volume": {
+        "region": region, "catalog_type": "volumev3", "min_microversion": "3.0", "max_microversion": "3.60",
+        "build_timeout": "300", "build_interval": "1", "volume_size": "1", "disk_format": "raw,qcow2",
+        "storage_protocol": "nbd", "vendor_name": "Nimbus",
+    },
+    "volume-feature-enabled": {
+        "multi_backend": "false", "backup": "false", "snapshot": "true", "clone": "true",
+        "manage_snapshot": "false", "manage_volume": "false", "extend_attached_volume": "false",
+        "extend_attached_encrypted_volume": "false", "consistency_group": "false", "api_v3": "true",
+        "volume_revert": "false", "cluster_active_active": "false", "volume_image_dep_tests": "false",
+        "api_extensions": "",
+    },
     "service_available": {
-        "nova": "true", "glance": "true", "neutron": "true", "cinder": "false",
+        "nova": "true", "glance": "true", "neutron": "true", "cinder": "true",
         "swift": "false", "horizon": "false",
     },
     "validation": {"run_validation": "false"},

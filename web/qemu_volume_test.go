@@ -91,10 +91,13 @@ func TestQEMUVolumes(t *testing.T) {
 			return got == want
 		})
 	}
-	launch := func(name, az string) (string, guestLog) {
+	// launch makes a server in zone az with user_data ud from source
+	// (--image tiny, --volume ...) and returns its id and serial log.
+	launch := func(name, az, ud string, source ...string) (string, guestLog) {
 		t.Helper()
-		s := decodeJSON[map[string]any](t, demo("server", "create", "--flavor", "m1.tiny", "--image", "tiny",
-			"--availability-zone", az, "--user-data", ud, "--wait", "-f", "json", name))
+		args := append([]string{"server", "create", "--flavor", "m1.tiny", "--availability-zone", az, "--user-data", ud,
+			"--wait", "-f", "json"}, source...)
+		s := decodeJSON[map[string]any](t, demo(append(args, name)...))
 		if s["status"] != "ACTIVE" {
 			t.Fatalf("server create %s: %v", name, s)
 		}
@@ -104,11 +107,14 @@ func TestQEMUVolumes(t *testing.T) {
 		if az == "zone-b" {
 			dir = dirB
 		}
-		g := guestLog{t, filepath.Join(dir, "instances", id, "console.log")}
+		return id, guestLog{t, filepath.Join(dir, "instances", id, "console.log")}
+	}
+	// started waits for the user_data script to run.
+	started := func(g guestLog, name string) {
+		t.Helper()
 		controllertest.WaitFor(t, 240*time.Second, name+": user_data running", func() bool {
 			return strings.Contains(g.read(), "user-data: start")
 		})
-		return id, g
 	}
 	// waitCount waits until the guest's log holds line n times.
 	waitCount := func(g guestLog, what, line string, n int) string {
@@ -125,8 +131,10 @@ func TestQEMUVolumes(t *testing.T) {
 	demo("volume", "create", "--size", "1", "v1")
 	volumeStatus("v1", "available")
 	step("a guest on the storage host, one on the other")
-	vm1, g1 := launch("vm1", "nova")
-	vm2, g2 := launch("vm2", "zone-b")
+	vm1, g1 := launch("vm1", "nova", ud, "--image", "tiny")
+	vm2, g2 := launch("vm2", "zone-b", ud, "--image", "tiny")
+	started(g1, "vm1")
+	started(g2, "vm2")
 
 	step("attach to vm1 (same host: the file)")
 	demo("server", "add", "volume", "vm1", "v1")
@@ -181,23 +189,7 @@ func TestQEMUVolumes(t *testing.T) {
 	if err := os.WriteFile(mud, []byte(markerScript), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bootLaunch := func(name, az string, source ...string) (string, guestLog) {
-		t.Helper()
-		args := append([]string{"server", "create", "--flavor", "m1.tiny", "--availability-zone", az, "--user-data", mud,
-			"--wait", "-f", "json"}, source...)
-		s := decodeJSON[map[string]any](t, demo(append(args, name)...))
-		if s["status"] != "ACTIVE" {
-			t.Fatalf("server create %s: %v", name, s)
-		}
-		id := s["id"].(string)
-		ids = append(ids, id)
-		dir := dirA
-		if az == "zone-b" {
-			dir = dirB
-		}
-		return id, guestLog{t, filepath.Join(dir, "instances", id, "console.log")}
-	}
-	vm3, g3 := bootLaunch("vm3", "zone-b", "--image", "tiny", "--boot-from-volume", "1")
+	vm3, g3 := launch("vm3", "zone-b", mud, "--image", "tiny", "--boot-from-volume", "1")
 	verb, rootMark := g3.boot("vm3", 240*time.Second)
 	if verb != "wrote" {
 		t.Errorf("vm3's first boot %s a marker on its volume", verb)
@@ -213,7 +205,7 @@ func TestQEMUVolumes(t *testing.T) {
 	step("delete vm3: its boot volume stays (delete_on_termination false); a new server boots from it")
 	demo("server", "delete", "--wait", "vm3")
 	volumeStatus(bootVol, "available")
-	_, g4 := bootLaunch("vm4", "nova", "--volume", bootVol)
+	_, g4 := launch("vm4", "nova", mud, "--volume", bootVol)
 	if verb, m := g4.boot("vm4", 240*time.Second); verb != "found" || m != rootMark {
 		t.Errorf("vm4 booted from vm3's volume and %s %s, want found %s", verb, m, rootMark)
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,27 +26,7 @@ var (
 )
 
 // Version is a compute API microversion.
-type Version struct{ Major, Minor int }
-
-func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
-
-// AtLeast reports whether v is at least major.minor.
-func (v Version) AtLeast(major, minor int) bool {
-	return v.Major > major || (v.Major == major && v.Minor >= minor)
-}
-
-func parseVersion(s string) (Version, bool) {
-	maj, min, ok := strings.Cut(strings.TrimSpace(s), ".")
-	if !ok {
-		return Version{}, false
-	}
-	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(min)
-	if err1 != nil || err2 != nil || a < 0 || b < 0 {
-		return Version{}, false
-	}
-	return Version{a, b}, true
-}
+type Version = api.Version
 
 // Handler serves the Compute API.
 type Handler struct {
@@ -152,7 +131,7 @@ func (h *Handler) microversion(c *fiber.Ctx) error {
 		if strings.EqualFold(raw, "latest") {
 			v = MaxVersion
 		} else {
-			p, ok := parseVersion(raw)
+			p, ok := api.ParseVersion(raw)
 			if !ok {
 				return fault.Invalid("OpenStack-API-Version", "Version %s is not a valid compute microversion", raw)
 			}

@@ -28,14 +28,7 @@ var (
 )
 
 // Version is a block storage microversion.
-type Version struct{ Major, Minor int }
-
-func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
-
-// AtLeast reports whether v is at least major.minor.
-func (v Version) AtLeast(major, minor int) bool {
-	return v.Major > major || (v.Major == major && v.Minor >= minor)
-}
+type Version = api.Version
 
 // Handler serves the Block Storage API.
 type Handler struct {
@@ -131,13 +124,10 @@ func (h *Handler) microversion(c *fiber.Ctx) error {
 			v = MaxVersion
 			continue
 		}
-		maj, min, ok := strings.Cut(raw, ".")
-		a, err1 := strconv.Atoi(maj)
-		b, err2 := strconv.Atoi(min)
-		if !ok || err1 != nil || err2 != nil {
+		p, ok := api.ParseVersion(raw)
+		if !ok {
 			return fault.Invalid("OpenStack-API-Version", "Invalid API version %s.", raw)
 		}
-		p := Version{a, b}
 		if !p.AtLeast(MinVersion.Major, MinVersion.Minor) || !MaxVersion.AtLeast(p.Major, p.Minor) {
 			return &versionError{raw}
 		}

@@ -38,6 +38,18 @@ func fullSpec() hypervisor.Spec {
 	}
 }
 
+// volumesSpec boots from a volume read over NBD through a relay's
+// socket, with a data volume that is a file of the host's own pool.
+func volumesSpec() hypervisor.Spec {
+	s := fullSpec()
+	s.DiskPath, s.Kernel, s.Initrd, s.Cmdline = "", "", "", ""
+	s.RootVolume = &hypervisor.Volume{Device: "vda", Serial: "5f0c7a44-9d1e-4c3b-8a2f-6e7d1b0c9a11",
+		Socket: "/var/lib/nimbus/relays/9b1d7c2e-3f4a-4b5c-8d6e-7f8091a2b3c4/s"}
+	s.Volumes = []hypervisor.Volume{{Device: "vdb", Serial: "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+		File: "/var/lib/nimbus/volumes/1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d.qcow2"}}
+	return s
+}
+
 func TestDomainXMLGolden(t *testing.T) {
 	tests := []struct {
 		golden     string
@@ -47,6 +59,7 @@ func TestDomainXMLGolden(t *testing.T) {
 		{"minimal-test.xml", hypervisor.Spec{InstanceID: goldenID, VCPUs: 1, MemoryMB: 512}, DomainTypeTest},
 		{"full-qemu.xml", fullSpec(), DomainTypeQEMU},
 		{"full-kvm.xml", fullSpec(), DomainTypeKVM},
+		{"volumes-qemu.xml", volumesSpec(), DomainTypeQEMU},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -95,6 +108,12 @@ func TestDomainXMLRejectsInvalidSpecs(t *testing.T) {
 		{"uppercase uuid", func(s *hypervisor.Spec) { s.InstanceID = strings.ToUpper(goldenID) }},
 		{"braced uuid", func(s *hypervisor.Spec) { s.InstanceID = "{" + goldenID[:34] + "}" }},
 		{"uuid without hyphens", func(s *hypervisor.Spec) { s.InstanceID = strings.ReplaceAll(goldenID, "-", "") + "abcd" }},
+		{"a root volume beside a root disk", func(s *hypervisor.Spec) { s.RootVolume = &volumesSpec().Volumes[0]; s.RootVolume.Device = "vda" }},
+		{"a data volume at vda", func(s *hypervisor.Spec) { s.Volumes = volumesSpec().Volumes; s.Volumes[0].Device = "vda" }},
+		{"a data volume at vdb beside the second disk", func(s *hypervisor.Spec) { s.SecondDisk = "/srv/x"; s.Volumes = volumesSpec().Volumes }},
+		{"a volume both file and socket", func(s *hypervisor.Spec) { s.Volumes = volumesSpec().Volumes; s.Volumes[0].Socket = "/run/s" }},
+		{"xml in a volume's path", func(s *hypervisor.Spec) { s.Volumes = volumesSpec().Volumes; s.Volumes[0].File = `/srv/a'/><evil/>` }},
+		{"a volume serial that is no uuid", func(s *hypervisor.Spec) { s.Volumes = volumesSpec().Volumes; s.Volumes[0].Serial = "x" }},
 		{"zero vcpus", func(s *hypervisor.Spec) { s.VCPUs = 0 }},
 		{"negative vcpus", func(s *hypervisor.Spec) { s.VCPUs = -1 }},
 		{"too many vcpus", func(s *hypervisor.Spec) { s.VCPUs = hypervisor.MaxVCPUs + 1 }},

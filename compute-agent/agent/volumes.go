@@ -155,6 +155,7 @@ func (a *Agent) changeVolume(ctx context.Context, req queue.Request) error {
 	if err != nil {
 		return err
 	}
+	failpoint.Hit("agent.volume.attaching")
 	if err := att.AttachVolume(ctx, req.InstanceID, hv); err != nil {
 		if d.Remote != nil {
 			_ = a.relays().Close(d.AttachmentID)

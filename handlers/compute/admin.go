@@ -56,9 +56,9 @@ func (h *Handler) limits(c *fiber.Ctx) error {
 // quotaRemovedAt is the microversion from which Nova neither shows nor
 // takes a quota: 2.36 dropped the nova-network ones, 2.57 injected files.
 var quotaRemovedAt = map[string]Version{
-	"fixed_ips": {2, 36}, "floating_ips": {2, 36}, "security_groups": {2, 36}, "security_group_rules": {2, 36},
-	"networks":       {2, 36},
-	"injected_files": {2, 57}, "injected_file_content_bytes": {2, 57}, "injected_file_path_bytes": {2, 57},
+	"fixed_ips": {Major: 2, Minor: 36}, "floating_ips": {Major: 2, Minor: 36}, "security_groups": {Major: 2, Minor: 36}, "security_group_rules": {Major: 2, Minor: 36},
+	"networks":       {Major: 2, Minor: 36},
+	"injected_files": {Major: 2, Minor: 57}, "injected_file_content_bytes": {Major: 2, Minor: 57}, "injected_file_path_bytes": {Major: 2, Minor: 57},
 }
 
 // quotaShown reports whether resource is part of quota sets at v.

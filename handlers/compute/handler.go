@@ -21,8 +21,8 @@ import (
 // behaviour a version in this range promises for the resources here is
 // implemented; raise MaxVersion only with the changes it brings.
 var (
-	MinVersion = Version{2, 1}
-	MaxVersion = Version{2, 56}
+	MinVersion = Version{Major: 2, Minor: 1}
+	MaxVersion = Version{Major: 2, Minor: 56}
 )
 
 // Version is a compute API microversion.

@@ -295,7 +295,9 @@ func TestVolumesAPI(t *testing.T) {
 // image (a failpoint kills it once the image is fetched): the volume ends
 // in error, not creating, once the host is seen down; the quota counts
 // exactly what exists; the host back, the volume is deleted with what the
-// cut-short copy left.
+// cut-short copy left. The compute host dies during an attach: the
+// volume ends in error and still attached (the guest may have it), never
+// attaching, and a detach once the host is back makes it available.
 func TestVolumeFaults(t *testing.T) {
 	tc := controllertest.New(t, map[string]string{"NIMBUS_AGENT_LIVENESS": "3s"})
 	dir := t.TempDir()
@@ -320,7 +322,7 @@ func TestVolumeFaults(t *testing.T) {
 	var why string
 	tc.Server.Pool().QueryRow(t.Context(), `SELECT error FROM volumes WHERE id = $1`, id).Scan(&why)
 	if !strings.Contains(why, "went away") {
-		t.Errorf("the volume's error: %q, want the host's death (the reaper's)", why)
+		t.Errorf("the volume's error: %q, want the host's death", why)
 	}
 	lim := tc.Do(t, "GET", "/volume/v3/limits", demo, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
 	if lim["totalVolumesUsed"] != 1.0 || lim["totalGigabytesUsed"] != 1.0 {
@@ -341,6 +343,45 @@ func TestVolumeFaults(t *testing.T) {
 	lim = tc.Do(t, "GET", "/volume/v3/limits", demo, nil).JSON(t)["limits"].(map[string]any)["absolute"].(map[string]any)
 	if lim["totalVolumesUsed"] != 0.0 || lim["totalGigabytesUsed"] != 0.0 {
 		t.Errorf("limits after the delete: %v", lim)
+	}
+
+	// The compute host dies during an attach.
+	cdir := t.TempDir()
+	tc.StartAgentOn(t, "vol-c", "test:///default", cdir, "NIMBUS_AGENT_STORAGE_DIR=none", "NIMBUS_AGENT_AZ=zone-c",
+		"NIMBUS_FAILPOINTS=agent.volume.attaching")
+	tc.WaitHosts(t, 2)
+	r = tc.CreateServer(t, demo, map[string]any{"name": "vm", "flavorRef": "1", "imageRef": img, "availability_zone": "zone-c"})
+	if r.Status != 202 {
+		t.Fatalf("launch: %d %s", r.Status, r.Body)
+	}
+	srv := r.JSON(t)["server"].(map[string]any)["id"].(string)
+	tc.WaitStatus(t, demo, srv, "ACTIVE", 30*time.Second)
+	id = tc.Do(t, "POST", "/volume/v3/volumes", demo, map[string]any{"volume": map[string]any{"size": 1}}).JSON(t)["volume"].(map[string]any)["id"].(string)
+	controllertest.WaitFor(t, 30*time.Second, "the volume available", func() bool {
+		return tc.Do(t, "GET", "/volume/v3/volumes/"+id, demo, nil).JSON(t)["volume"].(map[string]any)["status"] == "available"
+	})
+	began := time.Now()
+	r = tc.Do(t, "POST", "/compute/v2.1/servers/"+srv+"/os-volume_attachments", demo, map[string]any{"volumeAttachment": map[string]any{"volumeId": id}})
+	if r.Status != 409 {
+		t.Errorf("an attach whose host died: %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(began); d > 20*time.Second {
+		t.Errorf("the attach waited %s for a dead host", d)
+	}
+	v = tc.Do(t, "GET", "/volume/v3/volumes/"+id, demo, nil).JSON(t)["volume"].(map[string]any)
+	if v["status"] != "error" || len(v["attachments"].([]any)) != 1 {
+		t.Errorf("after the attach's host died: status %v, attachments %v", v["status"], v["attachments"])
+	}
+	if r := tc.Do(t, "POST", "/compute/v2.1/servers/"+srv+"/os-volume_attachments", demo, map[string]any{"volumeAttachment": map[string]any{"volumeId": id}}); r.Status != 409 {
+		t.Errorf("attach again a volume the dead host may have: %d", r.Status)
+	}
+	tc.StartAgentOn(t, "vol-c", "test:///default", cdir, "NIMBUS_AGENT_STORAGE_DIR=none", "NIMBUS_AGENT_AZ=zone-c")
+	tc.WaitHosts(t, 2)
+	if r := tc.Do(t, "DELETE", "/compute/v2.1/servers/"+srv+"/os-volume_attachments/"+id, demo, nil); r.Status != 202 {
+		t.Fatalf("detach: %d %s", r.Status, r.Body)
+	}
+	if v := tc.Do(t, "GET", "/volume/v3/volumes/"+id, demo, nil).JSON(t)["volume"].(map[string]any); v["status"] != "available" {
+		t.Errorf("after the detach: %v", v["status"])
 	}
 }
 

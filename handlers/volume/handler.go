@@ -23,8 +23,8 @@ import (
 // The microversions served. 3.42 (extend an attached volume) is refused
 // by the service for now with Cinder's own 400 (docs/volumes.md).
 var (
-	MinVersion = Version{3, 0}
-	MaxVersion = Version{3, 60}
+	MinVersion = Version{Major: 3, Minor: 0}
+	MaxVersion = Version{Major: 3, Minor: 60}
 )
 
 // Version is a block storage microversion.

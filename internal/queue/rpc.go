@@ -119,25 +119,66 @@ func replyKey(prefix, id string) string     { return prefix + "rpc:reply:" + id 
 
 // Call sends req to host's agent and waits up to timeout for the reply.
 func Call(ctx context.Context, rdb *redis.Client, prefix, host string, req Request, timeout time.Duration) (Reply, error) {
+	id, err := send(ctx, rdb, prefix, host, &req, timeout)
+	if err != nil {
+		return Reply{}, err
+	}
+	return wait(ctx, rdb, prefix, host, id, timeout, nil)
+}
+
+// send queues req for host's agent and returns its id.
+func send(ctx context.Context, rdb *redis.Client, prefix, host string, req *Request, timeout time.Duration) (string, error) {
 	var id [12]byte
 	if _, err := rand.Read(id[:]); err != nil {
-		return Reply{}, err
+		return "", err
 	}
 	req.V, req.ID, req.Deadline = Version, hex.EncodeToString(id[:]), time.Now().Add(timeout).UTC()
 	b, err := json.Marshal(req)
 	if err != nil {
-		return Reply{}, err
+		return "", err
 	}
 	key := requestKey(prefix, host)
 	pipe := rdb.TxPipeline()
 	pipe.LPush(ctx, key, b)
 	pipe.Expire(ctx, key, time.Minute) // a host gone for good leaves nothing behind
 	if _, err := pipe.Exec(ctx); err != nil {
-		return Reply{}, fmt.Errorf("call %s: %w", host, err)
+		return "", fmt.Errorf("call %s: %w", host, err)
 	}
-	res, err := rdb.BRPop(ctx, timeout, replyKey(prefix, req.ID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return Reply{}, ErrNoReply
+	return req.ID, nil
+}
+
+// CallWhile is Call that stops waiting, with ErrNoReply, as soon as
+// alive (asked every second) says the host is gone: a caller then acts
+// on a dead host's silence in seconds, not at the end of a long timeout.
+func CallWhile(ctx context.Context, rdb *redis.Client, prefix, host string, req Request, timeout time.Duration, alive func() bool) (Reply, error) {
+	id, err := send(ctx, rdb, prefix, host, &req, timeout)
+	if err != nil {
+		return Reply{}, err
+	}
+	return wait(ctx, rdb, prefix, host, id, timeout, alive)
+}
+
+// wait waits for the reply to call id, up to timeout, while alive (nil:
+// always) says the host may still answer.
+func wait(ctx context.Context, rdb *redis.Client, prefix, host, id string, timeout time.Duration, alive func() bool) (Reply, error) {
+	deadline := time.Now().Add(timeout)
+	var res []string
+	var err error
+	for {
+		slice := time.Until(deadline)
+		if alive != nil && slice > time.Second {
+			slice = time.Second
+		}
+		if slice <= 0 {
+			return Reply{}, ErrNoReply
+		}
+		res, err = rdb.BRPop(ctx, slice, replyKey(prefix, id)).Result()
+		if !errors.Is(err, redis.Nil) {
+			break
+		}
+		if alive != nil && !alive() {
+			return Reply{}, ErrNoReply
+		}
 	}
 	if err != nil {
 		return Reply{}, fmt.Errorf("call %s: %w", host, err)

@@ -170,12 +170,18 @@ func (s *Service) setStatus(ctx context.Context, id string, from []Status, to St
 	return ok
 }
 
-// call asks host's agent and turns its silence or its error into one error.
+// call asks host's agent and turns its silence (or its death) or its
+// error into one error.
 func (s *Service) call(ctx context.Context, host string, req queue.Request, timeout time.Duration) (queue.Reply, error) {
 	if s.opt.RDB == nil {
 		return queue.Reply{}, errors.New("no queue")
 	}
-	rep, err := queue.Call(ctx, s.opt.RDB, s.opt.RedisPrefix, host, req, timeout)
+	// A host seen dead ends the wait at once: the volume's status says so
+	// in seconds, not at the end of a copy's half hour.
+	rep, err := queue.CallWhile(ctx, s.opt.RDB, s.opt.RedisPrefix, host, req, timeout, func() bool {
+		_, ok := s.hostAlive(ctx, host)
+		return ok
+	})
 	if err != nil {
 		return rep, err
 	}

@@ -219,7 +219,7 @@ func typeOrDefault(t string) string {
 // words stay in the log.
 func failure(op string, err error) string {
 	if errors.Is(err, queue.ErrNoReply) {
-		return fmt.Sprintf("The storage host did not answer the %s in time.", op)
+		return fmt.Sprintf("The storage host went away, or did not answer in time, during the %s.", op)
 	}
 	return fmt.Sprintf("The storage host could not %s the volume.", op)
 }

@@ -156,8 +156,10 @@ func TestAuthProjectsAndCatalog(t *testing.T) {
 		t.Errorf("auth/projects: got %v, want [demo]", ps)
 	}
 	r = tc.Do(t, "GET", "/identity/v3/auth/catalog", demo, nil)
-	if n := len(r.JSON(t)["catalog"].([]any)); n != 4 {
-		t.Errorf("catalog: got %d services, want 4", n)
+	// identity, compute, image, network, and block storage twice
+	// (block-storage and volumev3).
+	if n := len(r.JSON(t)["catalog"].([]any)); n != 6 {
+		t.Errorf("catalog: got %d services, want 6", n)
 	}
 }
 

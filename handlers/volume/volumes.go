@@ -10,6 +10,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/handlers/api"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/model"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
 	volsvc "github.com/nimbus-cloud/nimbus/internal/volume"
 )
 
@@ -47,7 +48,7 @@ func (h *Handler) volumeJSON(c *fiber.Ctx, v model.Volume) fiber.Map {
 	if len(v.ImageMetadata) > 0 {
 		m["volume_image_metadata"] = v.ImageMetadata
 	}
-	if t := api.Token(c); t != nil && t.IsAdmin() {
+	if policy.Allowed(api.Token(c), policy.VolumeHost, policy.Target{}) {
 		m["os-vol-host-attr:host"] = nullable(v.Host)
 		m["os-vol-mig-status-attr:migstat"] = nil
 		m["os-vol-mig-status-attr:name_id"] = nil
@@ -295,7 +296,7 @@ func decodeRaw(c *fiber.Ctx, v any) error {
 func (h *Handler) limits(c *fiber.Ctx) error {
 	caller := api.Token(c)
 	project := caller.ProjectID
-	if p := c.Query("project_id"); p != "" && caller.IsAdmin() {
+	if p := c.Query("project_id"); p != "" && policy.Allowed(caller, policy.ListAllVolumes, policy.Target{}) {
 		project = p
 	}
 	q, err := h.svc.Quotas(c.UserContext(), caller, project, false)

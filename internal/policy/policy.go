@@ -183,6 +183,8 @@ const (
 	ListAllVolumes    Op = "volume:get_all_tenants"
 	ManageVolumeTypes Op = "volume_extension:types_manage"
 	UpdateVolumeQuota Op = "volume_extension:quotas:update"
+	// VolumeHost shows which storage host keeps a volume.
+	VolumeHost Op = "volume_extension:volume_host_attribute"
 )
 
 // Portal-only operations (the pages with no API of their own yet).
@@ -268,6 +270,7 @@ var table = map[Op]Rule{
 	ListAllVolumes:      Admin,
 	ManageVolumeTypes:   Admin,
 	UpdateVolumeQuota:   Admin,
+	VolumeHost:          Admin,
 	ListFlavors:         ProjectReader,
 	ManageFlavors:       Admin,
 	ManageFlavorAccess:  Admin,

@@ -67,6 +67,11 @@ var reference = map[string]refRule{
 	"create_floatingip": refProjectMember, "get_floatingip": refProjectReader, "update_floatingip": refProjectMember,
 	"delete_floatingip": refProjectMember, "create_floatingip:floating_ip_address": refAdmin,
 	"get_quota": refProjectReader, "update_quota": refAdmin, "context_is_admin": refAdmin,
+	// Cinder: PROJECT_READER_OR_ADMIN to look, PROJECT_MEMBER_OR_ADMIN to
+	// change, ADMIN for types, quotas, hosts and other projects.
+	"volume:get": refProjectReader, "volume:update": refProjectMember, "volume:get_all_tenants": refAdmin,
+	"volume_extension:types_manage": refAdmin, "volume_extension:quotas:update": refAdmin,
+	"volume_extension:volume_host_attribute": refAdmin,
 	// Nova: PROJECT_READER_OR_ADMIN to look, PROJECT_MEMBER_OR_ADMIN to
 	// change, ADMIN for hosts, quotas, flavors and other projects, and
 	// "admin or owner" (the user) for key pairs.

@@ -18,13 +18,13 @@ func TypeNotFound(id string) error { return fault.NotFound("Volume type %s could
 
 // Types lists the types the caller may use.
 func (s *Service) Types(ctx context.Context, caller *model.Token) ([]model.VolumeType, error) {
-	return s.store.VolumeTypes(ctx, !caller.IsAdmin())
+	return s.store.VolumeTypes(ctx, !policy.Allowed(caller, policy.ManageVolumeTypes, policy.Target{}))
 }
 
 // Type returns one type (by id or name) the caller may use.
 func (s *Service) Type(ctx context.Context, caller *model.Token, id string) (model.VolumeType, error) {
 	t, err := s.store.VolumeType(ctx, id)
-	if err != nil || !t.IsPublic && !caller.IsAdmin() {
+	if err != nil || !t.IsPublic && !policy.Allowed(caller, policy.ManageVolumeTypes, policy.Target{}) {
 		return model.VolumeType{}, fault.NotFoundAs(store.ErrNotFound, TypeNotFound(id))
 	}
 	return t, nil

@@ -112,14 +112,14 @@ func (s *Service) Create(ctx context.Context, caller *model.Token, in Input) (mo
 		if err != nil {
 			return fault.NotFoundAs(err, fault.NotFound("Volume type with name %s could not be found.", in.Type))
 		}
-		if !typ.IsPublic && !caller.IsAdmin() {
+		if !typ.IsPublic && !policy.Allowed(caller, policy.ManageVolumeTypes, policy.Target{}) {
 			return fault.NotFound("Volume type with name %s could not be found.", in.Type)
 		}
 		v.TypeID, v.TypeName = typ.ID, typ.Name
 		switch {
 		case in.SnapshotID != "":
 			sn, err := tx.LockSnapshot(ctx, in.SnapshotID)
-			if err != nil || sn.ProjectID != caller.ProjectID && !caller.IsAdmin() {
+			if err != nil || !policy.Allowed(caller, policy.GetVolume, policy.Target{ProjectID: sn.ProjectID}) {
 				return fault.NotFoundAs(store.ErrNotFound, SnapshotNotFound(in.SnapshotID))
 			}
 			if sn.Status != "available" {

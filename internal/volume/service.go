@@ -216,10 +216,8 @@ func (s *Service) storageHosts(ctx context.Context) ([]queue.AgentInfo, error) {
 	}
 	var out []queue.AgentInfo
 	for _, a := range agents {
-		if a.Storage != nil && ages[a.Host] <= s.opt.AgentLiveness {
-			if _, ok := ages[a.Host]; ok {
-				out = append(out, a)
-			}
+		if age, ok := ages[a.Host]; ok && a.Storage != nil && age <= s.opt.AgentLiveness {
+			out = append(out, a)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -312,5 +312,12 @@ if [ "${BENCH_QEMU:-1}" = 1 ]; then
     NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_TEST_IMAGE=$PWD/.data/test-image/tiny.qcow2 NIMBUS_BENCH=1 \
     go test -count=1 -run '^TestBenchQEMUNetwork$' -timeout 20m -v ./web/ 2>&1 |
     grep -vE '^(=== RUN|--- PASS|PASS|ok )|^time=' || die "guest traffic bench failed"
+  # Volumes: sequential MB/s in a guest on a volume of its own host and on
+  # one over NBD from the other, each against its root disk; create from
+  # the tiny image and from a 1 GiB one (web/bench_qemu_volume_test.go).
+  NIMBUS_TEST_DATABASE_URL=$NIMBUS_TEST_DATABASE_URL NIMBUS_TEST_REDIS_URL=$NIMBUS_TEST_REDIS_URL \
+    NIMBUS_TEST_BIN_DIR=$PWD/bin NIMBUS_TEST_IMAGE=$PWD/.data/test-image/tiny.qcow2 NIMBUS_BENCH=1 \
+    go test -count=1 -run '^TestBenchQEMUVolumes$' -timeout 40m -v ./web/ 2>&1 |
+    grep -vE '^(=== RUN|--- PASS|PASS|ok )|^time=' || die "volume bench failed"
 fi
 exit 0

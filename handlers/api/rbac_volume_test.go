@@ -103,6 +103,8 @@ func volumeRoutes() map[string]rbacRoute {
 		"PUT /volume/v3/os-quota-sets/:project":          {op: policy.UpdateVolumeQuota, path: v3 + "/os-quota-sets/{home}", body: js("quota_set", map[string]any{"volumes": -1})},
 		"DELETE /volume/v3/os-quota-sets/:project":       {op: policy.UpdateVolumeQuota, path: v3 + "/os-quota-sets/{away}"},
 		"GET /volume/v3/limits":                          {op: policy.GetVolume, on: "own", path: v3 + "/limits"},
+		"GET /volume/v3/extensions":                      {op: opToken, path: v3 + "/extensions"},
+		"GET /volume/v3/os-availability-zone":            {op: opToken, path: v3 + "/os-availability-zone"},
 
 		// The portal's Project > Volumes and the instance page's volumes.
 		"GET /project/volumes":                               {op: policy.GetVolume, on: "own", path: "/project/volumes"},

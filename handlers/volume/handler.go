@@ -82,11 +82,14 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Put("/os-quota-sets/:project", h.updateQuotas)
 	a.Delete("/os-quota-sets/:project", h.resetQuotas)
 	a.Get("/limits", h.limits)
+	a.Get("/extensions", h.extensions)
+	a.Get("/os-availability-zone", h.zones)
 }
 
 // collections are the first path segments of the API's own routes: any
 // other first segment is a project id (the paths before 3.67).
-var collections = map[string]bool{"volumes": true, "snapshots": true, "types": true, "os-quota-sets": true, "limits": true, "": true}
+var collections = map[string]bool{"volumes": true, "snapshots": true, "types": true, "os-quota-sets": true, "limits": true,
+	"extensions": true, "os-availability-zone": true, "": true}
 
 var projectSegment = regexp.MustCompile(`^[0-9a-zA-Z_-]{1,64}$`)
 
@@ -286,6 +289,16 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	}
 	f.set, f.b = true, v
 	return nil
+}
+
+// extensions lists none: what Nimbus offers is in the microversions.
+func (h *Handler) extensions(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"extensions": []any{}})
+}
+
+// zones is Cinder's availability zone list: volumes are in "nova".
+func (h *Handler) zones(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"availabilityZoneInfo": []fiber.Map{{"zoneName": "nova", "zoneState": fiber.Map{"available": true}}}})
 }
 
 // empty answers with status and no body, as Cinder's actions do.

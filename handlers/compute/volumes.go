@@ -103,5 +103,6 @@ func (h *Handler) detachVolume(c *fiber.Ctx) error {
 	if err := h.svc.DetachVolume(c.UserContext(), api.Token(c), api.Param(c, "id"), api.Param(c, "volume")); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusAccepted)
+	c.Status(fiber.StatusAccepted) // and no body, as Nova's
+	return nil
 }

@@ -94,8 +94,8 @@ func TestVolumesAPI(t *testing.T) {
 		t.Errorf("new volume: %v", v)
 	}
 	waitStatus(vid, "available")
-	if h := volume(vid, admin)["os-vol-host-attr:host"]; h != "vol-a" {
-		t.Errorf("host %v, want vol-a", h)
+	if h := volume(vid, admin)["os-vol-host-attr:host"]; h != "vol-a@local#local" {
+		t.Errorf("host %v, want vol-a@local#local (Cinder's host@backend#pool)", h)
 	}
 	if _, ok := volume(vid, demo)["os-vol-host-attr:host"]; ok {
 		t.Error("a member sees the volume's host")

@@ -52,6 +52,7 @@ func (h *Handler) Register(r fiber.Router) {
 	a := v.Group("", h.auth)
 	a.Get("/volumes", h.listVolumes(false))
 	a.Get("/volumes/detail", h.listVolumes(true))
+	a.Get("/volumes/summary", h.volumeSummary)
 	a.Post("/volumes", h.createVolume)
 	a.Get("/volumes/:id", h.showVolume)
 	a.Put("/volumes/:id", h.updateVolume)
@@ -60,12 +61,21 @@ func (h *Handler) Register(r fiber.Router) {
 	a.Get("/volumes/:id/metadata", h.volumeMetadata)
 	a.Post("/volumes/:id/metadata", h.setVolumeMetadata(false))
 	a.Put("/volumes/:id/metadata", h.setVolumeMetadata(true))
+	a.Get("/volumes/:id/metadata/:key", h.volumeMetadataItem)
+	a.Put("/volumes/:id/metadata/:key", h.setVolumeMetadataItem)
+	a.Delete("/volumes/:id/metadata/:key", h.deleteVolumeMetadataItem)
 	a.Get("/snapshots", h.listSnapshots(false))
 	a.Get("/snapshots/detail", h.listSnapshots(true))
 	a.Post("/snapshots", h.createSnapshot)
 	a.Get("/snapshots/:id", h.showSnapshot)
 	a.Put("/snapshots/:id", h.updateSnapshot)
 	a.Delete("/snapshots/:id", h.deleteSnapshot)
+	a.Get("/snapshots/:id/metadata", h.snapshotMetadata)
+	a.Post("/snapshots/:id/metadata", h.setSnapshotMetadata(false))
+	a.Put("/snapshots/:id/metadata", h.setSnapshotMetadata(true))
+	a.Get("/snapshots/:id/metadata/:key", h.snapshotMetadataItem)
+	a.Put("/snapshots/:id/metadata/:key", h.setSnapshotMetadataItem)
+	a.Delete("/snapshots/:id/metadata/:key", h.deleteSnapshotMetadataItem)
 	a.Get("/types", h.listTypes)
 	a.Get("/types/default", h.defaultType)
 	a.Post("/types", h.createType)
@@ -217,6 +227,9 @@ func (h *Handler) WriteError(c *fiber.Ctx, err error) error {
 
 // quotaMessage is Cinder's sentence for an exceeded quota.
 func quotaMessage(oq *fault.OverQuota) string {
+	if oq.Resource == "per_volume_gigabytes" {
+		return fmt.Sprintf("VolumeSizeExceedsLimit: Requested volume size %dG is larger than maximum allowed limit %dG.", oq.Requested, oq.Limit)
+	}
 	if strings.HasPrefix(oq.Resource, "gigabytes") {
 		return fmt.Sprintf("VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed %s quota. Requested %dG, quota is %dG and %dG has been consumed.",
 			oq.Resource, oq.Requested, oq.Limit, oq.Used)

@@ -10,7 +10,7 @@ import (
 
 func typeJSON(t model.VolumeType) fiber.Map {
 	return fiber.Map{"id": t.ID, "name": t.Name, "description": t.Description, "is_public": t.IsPublic,
-		"os-volume-type-access:is_public": t.IsPublic, "extra_specs": t.ExtraSpecs, "qos_specs_id": nil}
+		"os-volume-type-access:is_public": t.IsPublic, "extra_specs": t.ExtraSpecs}
 }
 
 func (h *Handler) listTypes(c *fiber.Ctx) error {
@@ -93,7 +93,10 @@ func (h *Handler) updateType(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"volume_type": typeJSON(t)})
+	// An update answers without the access attribute, as Cinder's.
+	m := typeJSON(t)
+	delete(m, "os-volume-type-access:is_public")
+	return c.JSON(fiber.Map{"volume_type": m})
 }
 
 func (h *Handler) deleteType(c *fiber.Ctx) error {

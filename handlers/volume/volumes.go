@@ -3,6 +3,7 @@ package volume
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -22,8 +23,10 @@ func (h *Handler) link(kind, id string) []fiber.Map {
 		{"rel": "bookmark", "href": h.publicURL + "/volume/" + kind + "/" + id}}
 }
 
-// volumeJSON is a volume in Cinder's detailed shape.
-func (h *Handler) volumeJSON(c *fiber.Ctx, v model.Volume) fiber.Map {
+// volumeJSON is a volume in Cinder's detailed shape: as shown and listed
+// (full) with the tenant, host and image attributes, or as a create or
+// update answers, without them.
+func (h *Handler) volumeJSON(c *fiber.Ctx, v model.Volume, full bool) fiber.Map {
 	atts := []fiber.Map{}
 	if a := v.Attachment; a != nil {
 		atts = append(atts, fiber.Map{"id": v.ID, "attachment_id": a.ID, "volume_id": v.ID, "server_id": a.InstanceID,
@@ -35,8 +38,7 @@ func (h *Handler) volumeJSON(c *fiber.Ctx, v model.Volume) fiber.Map {
 		"attachments": atts, "bootable": strconv.FormatBool(v.Bootable), "encrypted": false, "multiattach": false,
 		"volume_type": v.TypeName, "snapshot_id": nullable(v.SnapshotID), "source_volid": nullable(v.SourceVolID),
 		"metadata": v.Metadata, "user_id": v.UserID, "links": h.link("volumes", v.ID),
-		"os-vol-tenant-attr:tenant_id": v.ProjectID, "replication_status": nil, "consistencygroup_id": nil,
-		"migration_status": nil,
+		"replication_status": nil, "consistencygroup_id": nil, "migration_status": nil,
 	}
 	if version(c).AtLeast(3, 61) {
 		m["volume_type_id"] = v.TypeID
@@ -45,11 +47,19 @@ func (h *Handler) volumeJSON(c *fiber.Ctx, v model.Volume) fiber.Map {
 		m["service_uuid"] = nil
 		m["shared_targets"] = false
 	}
+	if !full {
+		return m
+	}
+	m["os-vol-tenant-attr:tenant_id"] = v.ProjectID
 	if len(v.ImageMetadata) > 0 {
 		m["volume_image_metadata"] = v.ImageMetadata
 	}
 	if policy.Allowed(api.Token(c), policy.VolumeHost, policy.Target{}) {
-		m["os-vol-host-attr:host"] = nullable(v.Host)
+		// Cinder's host@backend#pool.
+		m["os-vol-host-attr:host"] = nil
+		if v.Host != "" {
+			m["os-vol-host-attr:host"] = v.Host + "@local#local"
+		}
 		m["os-vol-mig-status-attr:migstat"] = nil
 		m["os-vol-mig-status-attr:name_id"] = nil
 	}
@@ -77,13 +87,17 @@ func (h *Handler) listVolumes(detail bool) fiber.Handler {
 			}
 			f.Bootable = &v
 		}
-		if l := c.Query("limit"); l != "" {
-			n, err := strconv.Atoi(l)
-			if err != nil || n < 0 {
-				return fault.Invalid("limit", "Invalid input received: limit must be an integer 0 or greater.")
-			}
-			f.Limit = n
+		if strings.HasSuffix(c.Path(), "/") {
+			return fault.NotFound("Volume  could not be found.") // GET /volumes/ names no volume
 		}
+		limit, err := listLimit(c)
+		if err != nil {
+			return err
+		}
+		if limit == 0 {
+			return c.JSON(fiber.Map{"volumes": []any{}})
+		}
+		f.Limit = max(limit, 0)
 		vs, err := h.svc.List(c.UserContext(), api.Token(c), f)
 		if err != nil {
 			return err
@@ -91,7 +105,7 @@ func (h *Handler) listVolumes(detail bool) fiber.Handler {
 		out := make([]fiber.Map, 0, len(vs))
 		for _, v := range vs {
 			if detail {
-				out = append(out, h.volumeJSON(c, v))
+				out = append(out, h.volumeJSON(c, v, true))
 			} else {
 				out = append(out, fiber.Map{"id": v.ID, "name": v.Name, "links": h.link("volumes", v.ID)})
 			}
@@ -110,7 +124,24 @@ func (h *Handler) showVolume(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"volume": h.volumeJSON(c, v)})
+	return c.JSON(fiber.Map{"volume": h.volumeJSON(c, v, true)})
+}
+
+// volumeSummary is 3.12's count and size of the caller's volumes.
+func (h *Handler) volumeSummary(c *fiber.Ctx) error {
+	all, _ := volsvc.ParseBool(c.Query("all_tenants", "0"))
+	vs, err := h.svc.List(c.UserContext(), api.Token(c), volsvc.ListFilter{AllProjects: all})
+	if err != nil {
+		return err
+	}
+	size, meta := 0, map[string][]string{}
+	for _, v := range vs {
+		size += v.SizeGB
+		for k, val := range v.Metadata {
+			meta[k] = append(meta[k], val)
+		}
+	}
+	return c.JSON(fiber.Map{"volume-summary": fiber.Map{"total_size": size, "total_count": len(vs), "metadata": meta}})
 }
 
 func (h *Handler) createVolume(c *fiber.Ctx) error {
@@ -155,7 +186,7 @@ func (h *Handler) createVolume(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"volume": h.volumeJSON(c, v)})
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"volume": h.volumeJSON(c, v, false)})
 }
 
 func (h *Handler) updateVolume(c *fiber.Ctx) error {
@@ -185,7 +216,7 @@ func (h *Handler) updateVolume(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"volume": h.volumeJSON(c, v)})
+	return c.JSON(fiber.Map{"volume": h.volumeJSON(c, v, false)})
 }
 
 func (h *Handler) deleteVolume(c *fiber.Ctx) error {
@@ -284,6 +315,19 @@ func (h *Handler) volumeAction(c *fiber.Ctx) error {
 	return fault.Invalid("", "There is no such action.")
 }
 
+// listLimit reads a list's limit (-1: none given); a bad one is 400.
+func listLimit(c *fiber.Ctx) (int, error) {
+	l := c.Query("limit")
+	if l == "" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 0 {
+		return 0, fault.Invalid("limit", "Invalid input received: limit must be an integer 0 or greater.")
+	}
+	return n, nil
+}
+
 // decodeRaw reads the body's outer object.
 func decodeRaw(c *fiber.Ctx, v any) error {
 	if err := json.Unmarshal(c.Body(), v); err != nil {
@@ -307,7 +351,8 @@ func (h *Handler) limits(c *fiber.Ctx) error {
 		"maxTotalVolumes": q["volumes"].Limit, "totalVolumesUsed": q["volumes"].InUse,
 		"maxTotalVolumeGigabytes": q["gigabytes"].Limit, "totalGigabytesUsed": q["gigabytes"].InUse,
 		"maxTotalSnapshots": q["snapshots"].Limit, "totalSnapshotsUsed": q["snapshots"].InUse,
-		"maxTotalBackups": 0, "totalBackupsUsed": 0, "maxTotalBackupGigabytes": 0, "totalBackupGigabytesUsed": 0,
+		"maxTotalBackups": q["backups"].Limit, "totalBackupsUsed": 0, "maxTotalBackupGigabytes": q["backup_gigabytes"].Limit,
+		"totalBackupGigabytesUsed": 0,
 	}}})
 }
 
@@ -319,19 +364,13 @@ func (h *Handler) showQuotas(defaults bool) fiber.Handler {
 			return err
 		}
 		usage, _ := volsvc.ParseBool(c.Query("usage", "false"))
-		set := fiber.Map{"id": project, "backups": 0, "backup_gigabytes": 0, "per_volume_gigabytes": -1, "groups": 0}
+		set := fiber.Map{"id": project}
 		for r, u := range q {
 			if usage && !defaults {
 				set[r] = fiber.Map{"limit": u.Limit, "in_use": u.InUse, "reserved": 0, "allocated": 0}
 			} else {
 				set[r] = u.Limit
 			}
-		}
-		if usage && !defaults {
-			for _, r := range []string{"backups", "backup_gigabytes", "groups"} {
-				set[r] = fiber.Map{"limit": 0, "in_use": 0, "reserved": 0, "allocated": 0}
-			}
-			set["per_volume_gigabytes"] = fiber.Map{"limit": -1, "in_use": 0, "reserved": 0, "allocated": 0}
 		}
 		return c.JSON(fiber.Map{"quota_set": set})
 	}

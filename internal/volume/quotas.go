@@ -15,14 +15,23 @@ import (
 // (volumes_<type>, ...), in the same tables as the compute and network
 // quotas; the per-type ones come and go with their type.
 
-// QuotaResources are the project-wide ones, in Cinder's order.
+// QuotaResources are the project-wide ones that count, in Cinder's order.
 var QuotaResources = []string{"volumes", "gigabytes", "snapshots"}
+
+// otherQuotas are the rest of Cinder's set: kept and shown, as clients
+// read and set the set whole; per_volume_gigabytes bounds one volume.
+var otherQuotas = []string{"backups", "backup_gigabytes", "groups", "per_volume_gigabytes"}
 
 // QuotaUse is one resource's limit and use.
 type QuotaUse struct{ Limit, InUse int }
 
 // isVolumeResource says whether r is one of the volume quotas.
 func isVolumeResource(r string) bool {
+	for _, p := range otherQuotas {
+		if r == p {
+			return true
+		}
+	}
 	for _, p := range QuotaResources {
 		if r == p || strings.HasPrefix(r, p+"_") {
 			return true

@@ -238,6 +238,9 @@ func (s *Service) reserve(ctx context.Context, tx *store.Store, project, typ str
 	if err != nil {
 		return err
 	}
+	if max, ok := limits["per_volume_gigabytes"]; ok && max >= 0 && volumes > 0 && gigabytes > max {
+		return &fault.OverQuota{Resource: "per_volume_gigabytes", Limit: max, Requested: gigabytes}
+	}
 	tu := u.ByType[typ]
 	for _, c := range []struct {
 		resource    string

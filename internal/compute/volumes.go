@@ -80,15 +80,6 @@ func (s *Service) ServerVolumes(ctx context.Context, caller *model.Token, id str
 	return in, vs, err
 }
 
-// VolumesOf maps servers to their attachments (the servers list's
-// os-extended-volumes:volumes_attached).
-func (s *Service) VolumesOf(ctx context.Context, ids []string) (map[string][]model.VolumeAttachment, error) {
-	if s.opt.Volumes == nil || len(ids) == 0 {
-		return map[string][]model.VolumeAttachment{}, nil
-	}
-	return s.opt.Volumes.InstancesVolumes(ctx, ids)
-}
-
 // releaseVolumes lets a deleted instance's volumes go (the reaper does
 // it too, for deletes that end another way).
 func (s *Service) releaseVolumes(ctx context.Context, instanceID string) {

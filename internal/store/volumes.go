@@ -126,20 +126,6 @@ func (s *Store) InstanceVolumes(ctx context.Context, instanceID string) ([]model
 	return vs, mapErr(err)
 }
 
-// InstancesVolumes maps each of the instances to its volumes' ids, by
-// device (the servers list's os-extended-volumes:volumes_attached).
-func (s *Store) InstancesVolumes(ctx context.Context, instanceIDs []string) (map[string][]model.VolumeAttachment, error) {
-	rows, _ := s.db.Query(ctx, `SELECT id::text, volume_id::text, instance_id::text, device, delete_on_termination
-		FROM volume_attachments WHERE instance_id = ANY($1::uuid[]) ORDER BY instance_id, device`, instanceIDs)
-	out := map[string][]model.VolumeAttachment{}
-	var a model.VolumeAttachment
-	_, err := pgx.ForEachRow(rows, []any{&a.ID, &a.VolumeID, &a.InstanceID, &a.Device, &a.DeleteOnTermination}, func() error {
-		out[a.InstanceID] = append(out[a.InstanceID], a)
-		return nil
-	})
-	return out, mapErr(err)
-}
-
 // SetVolumeStatus moves a volume to status when it is in one of from
 // (none: any), with why the last operation failed (errMsg, "" clears it);
 // false when the volume was not in from (someone else moved it first).
@@ -168,11 +154,6 @@ func (s *Store) FinishExtend(ctx context.Context, id, status string) (bool, erro
 		return false, mapErr(err)
 	}
 	return tag.RowsAffected() == 1, nil
-}
-
-// PlaceVolume records the storage host that keeps a volume.
-func (s *Store) PlaceVolume(ctx context.Context, id, host string) error {
-	return affected(s.db.Exec(ctx, `UPDATE volumes SET host = $2, updated_at = now() WHERE id = $1`, id, host))
 }
 
 // UpdateVolume sets a volume's name, description, metadata and bootable flag.

@@ -243,8 +243,3 @@ func (s *Service) InstanceGone(ctx context.Context, instanceID string) error {
 func (s *Service) InstanceVolumes(ctx context.Context, instanceID string) ([]model.Volume, error) {
 	return s.store.InstanceVolumes(ctx, instanceID)
 }
-
-// InstancesVolumes maps instances to their attachments (server lists).
-func (s *Service) InstancesVolumes(ctx context.Context, ids []string) (map[string][]model.VolumeAttachment, error) {
-	return s.store.InstancesVolumes(ctx, ids)
-}
